@@ -15,12 +15,13 @@ public struct PrefixAffinityPolicy: SchedulingPolicy {
         }
         let n = pool.count
         let home = jumpConsistentHash(key, buckets: n)
-        let bound = context.configuration.boundedLoadFactor * Double(pool.totalOutstanding + 1) / Double(max(1, pool.totalSlots))
+        // Each node's bound: ⌈c × (pool load + 1) × its share of the pool's slots⌉ requests.
+        let share = context.configuration.boundedLoadFactor * Double(pool.totalOutstanding + 1) / Double(max(1, pool.totalSlots))
         for probe in 0..<min(n, context.configuration.maxCandidates) {
             let slot = (home + probe) % n
             guard context.isEligible(request, slot: slot, in: pool, fleet: fleet) else { continue }
-            let utilisation = Double(fleet.loads[pool.nodeIndices[slot]].outstanding + 1) / Double(pool.profiles[slot].maxBatch)
-            if utilisation <= bound {
+            let bound = (share * Double(pool.profiles[slot].maxBatch)).rounded(.up)
+            if Double(fleet.loads[pool.nodeIndices[slot]].outstanding + 1) <= bound {
                 return context.candidate(request, slot: slot, in: pool, fleet: fleet, reason: .prefixAffinity(probes: probe))
             }
         }

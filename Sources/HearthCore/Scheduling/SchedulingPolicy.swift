@@ -69,12 +69,14 @@ public struct PolicyContext: Sendable {
         return (length == poolCount ? 0 : windowStart % poolCount, length)
     }
 
-    /// Margin of a prediction against the request's class targets.
+    /// Margin of a prediction against the request's class targets, as a share of the targets.
     @inlinable
     public func margin(_ prediction: Prediction, for request: SchedulingRequest) -> Double {
         let slo = configuration.targets[request.taskClass]
+        // Time already spent queued at the gateway counts against the TTFT target.
         let ttftTarget = slo.ttftTarget(promptTokens: request.promptTokens)
-        let ttftMargin = (ttftTarget - prediction.ttftSeconds) / ttftTarget
+        let remaining = ttftTarget - max(0, now - request.arrival)
+        let ttftMargin = (remaining - prediction.ttftSeconds) / ttftTarget
         let tpotMargin = (slo.tpotSeconds - prediction.tpotSeconds) / slo.tpotSeconds
         return min(ttftMargin, tpotMargin)
     }

@@ -1,0 +1,347 @@
+public import HearthCore
+
+/// Settings of one simulation run.
+public struct SimulationConfiguration: Sendable {
+    /// Arrivals are time-compressed by this factor (2 = twice the trace's rate).
+    public var loadScale: Double
+    public var classifier: TaskClassifier
+    public var scheduler: SchedulerConfiguration
+    /// How many queued requests the gateway re-offers to the scheduler each time a slot frees.
+    public var retriesPerCompletion: Int
+
+    public init(
+        loadScale: Double = 1, classifier: TaskClassifier = TaskClassifier(), scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+        retriesPerCompletion: Int = 4
+    ) {
+        self.loadScale = loadScale
+        self.classifier = classifier
+        self.scheduler = scheduler
+        self.retriesPerCompletion = retriesPerCompletion
+    }
+}
+
+/// What happened to one request.
+public struct RequestOutcome: Sendable, Hashable {
+    public var taskClass: TaskClass
+    public var promptTokens: Int
+    public var outputTokens: Int
+    /// Arrival in simulated (scaled) seconds.
+    public var arrival: Double
+    public var refused: Bool
+    /// -1 when refused.
+    public var node: Int32
+    public var ttft: Double
+    public var tpot: Double
+    public var cachedTokens: Int
+    /// What the scheduler predicted when it placed the request, measured from that moment.
+    public var predictedTTFT: Double
+    public var predictedTPOT: Double
+    /// Seconds spent queued at the gateway before placement.
+    public var gatewayQueueSeconds: Double
+}
+
+/// The outcome of replaying a trace against a fleet with one policy.
+public struct SimulationResult: Sendable {
+    public var policy: SchedulingPolicyKind
+    public var outcomes: [RequestOutcome]
+    /// Span of the scaled arrivals, seconds.
+    public var duration: Double
+    public var targets: ClassTargets
+    public var events: Int
+}
+
+/// A discrete-event simulation of a fleet of ``SimulatedEngineModel`` engines fed by the real ``Scheduler``.
+///
+/// Each node: slots (`maxBatch`), a FIFO prefill server that skips the cached prefix, continuous-batching
+/// decode (every decoding sequence gains a token per step of `decodeStepSeconds(batch)`, computed exactly
+/// between batch changes), an LRU prefix cache of 512-token blocks, and a link RTT added to what the client
+/// sees. The gateway holds queued requests and re-offers them when slots free. Deterministic for a given
+/// trace, fleet and configuration.
+public struct Simulator {
+    struct DecodeSequence {
+        var request: Int32
+        var finishMark: Double
+    }
+
+    private var fleet: FleetState
+    private var scheduler: Scheduler
+    private let configuration: SimulationConfiguration
+    private let requests: [TraceRequest]
+    private let model: String
+    private var classes: [TaskClass]
+    private var outcomes: [RequestOutcome]
+    private var events = EventQueue(capacity: 1 << 16)
+    private var eventCount = 0
+
+    // Per node.
+    private var engines: [SimulatedEngineModel]
+    private var prefillFreeAt: [Double]
+    private var running: [Int]
+    private var decoding: [[DecodeSequence]]
+    private var tokenClock: [Double]
+    private var clockTime: [Double]
+    private var waitingInteractive: [[Int32]]
+    private var waitingBatch: [[Int32]]
+    private var version: [UInt32]
+    private var nextCompletion: [Double]
+
+    // Gateway queue.
+    private var pendingInteractive: [Int32] = []
+    private var pendingInteractiveHead = 0
+    private var pendingBatch: [Int32] = []
+    private var pendingBatchHead = 0
+    private var placedAt: [Double]
+    private var firstTokenAt: [Double]
+
+    /// Prepares a run of `trace` on `nodes`, all serving the first node's first model.
+    public init(trace: Trace, nodes: [NodeSnapshot], policy: SchedulingPolicyKind, configuration: SimulationConfiguration = SimulationConfiguration()) {
+        precondition(!nodes.isEmpty, "a simulation needs nodes")
+        let model = nodes[0].models[0].id
+        self.model = model
+        self.fleet = FleetState(nodes: nodes)
+        self.scheduler = Scheduler(policy: policy, configuration: configuration.scheduler)
+        self.configuration = configuration
+        let scale = max(configuration.loadScale, 1e-9)
+        self.requests = trace.requests.map {
+            var request = $0
+            request.arrival /= scale
+            return request
+        }
+        let classifier = configuration.classifier
+        self.classes = requests.map {
+            $0.declaredClass ?? classifier.classify(declared: nil, promptTokens: $0.promptTokens, maxOutputTokens: $0.outputTokens, turns: $0.turns)
+        }
+        self.outcomes = zip(requests, classes).map { request, taskClass in
+            RequestOutcome(
+                taskClass: taskClass, promptTokens: request.promptTokens, outputTokens: request.outputTokens, arrival: request.arrival,
+                refused: false, node: -1, ttft: 0, tpot: 0, cachedTokens: 0, predictedTTFT: 0, predictedTPOT: 0, gatewayQueueSeconds: 0)
+        }
+        let n = nodes.count
+        engines = nodes.map { SimulatedEngineModel(profile: $0.profile(for: model) ?? $0.profiles[0]) }
+        prefillFreeAt = Array(repeating: 0, count: n)
+        running = Array(repeating: 0, count: n)
+        decoding = Array(repeating: [], count: n)
+        tokenClock = Array(repeating: 0, count: n)
+        clockTime = Array(repeating: 0, count: n)
+        waitingInteractive = Array(repeating: [], count: n)
+        waitingBatch = Array(repeating: [], count: n)
+        version = Array(repeating: 0, count: n)
+        nextCompletion = Array(repeating: .infinity, count: n)
+        placedAt = Array(repeating: 0, count: requests.count)
+        firstTokenAt = Array(repeating: 0, count: requests.count)
+    }
+
+    /// Runs to completion (every request finished or refused).
+    public mutating func run(progress: inout ProgressReporter) -> SimulationResult {
+        var nextArrival = 0
+        let total = requests.count
+        while true {
+            let arrivalTime = nextArrival < total ? requests[nextArrival].arrival : .infinity
+            if let top = events.peekTime, top < arrivalTime {
+                let event = events.pop()!
+                eventCount += 1
+                switch event.kind {
+                case .prefillDone: prefillDone(node: Int(event.node), request: Int(event.request), now: event.time)
+                case .decodeCompletion: decodeCompletion(node: Int(event.node), version: event.version, now: event.time)
+                case .arrival: break
+                }
+            } else if nextArrival < total {
+                eventCount += 1
+                arrive(nextArrival, now: arrivalTime)
+                nextArrival += 1
+                if nextArrival & 1023 == 0 { progress.update(done: nextArrival, total: total) }
+            } else {
+                break
+            }
+        }
+        progress.update(done: total, total: total)
+        // Whatever is still queued at the gateway when the fleet has drained is refused.
+        for i in pendingInteractiveHead..<pendingInteractive.count { outcomes[Int(pendingInteractive[i])].refused = true }
+        for i in pendingBatchHead..<pendingBatch.count { outcomes[Int(pendingBatch[i])].refused = true }
+        let duration = (requests.last?.arrival ?? 0) - (requests.first?.arrival ?? 0)
+        return SimulationResult(
+            policy: scheduler.kind, outcomes: outcomes, duration: duration, targets: configuration.scheduler.targets, events: eventCount)
+    }
+
+    // MARK: Gateway
+
+    private func schedulingRequest(_ r: Int) -> SchedulingRequest {
+        let request = requests[r]
+        return SchedulingRequest(
+            model: model, taskClass: classes[r], promptTokens: request.promptTokens, maxOutputTokens: request.outputTokens,
+            prefixHashes: request.prefixHashes, sessionKey: request.sessionKey, arrival: request.arrival)
+    }
+
+    private mutating func arrive(_ r: Int, now: Double) {
+        if !offer(r, now: now) {
+            if classes[r] == .batch { pendingBatch.append(Int32(r)) } else { pendingInteractive.append(Int32(r)) }
+        }
+    }
+
+    /// Asks the scheduler; returns false when the request stays queued.
+    private mutating func offer(_ r: Int, now: Double) -> Bool {
+        let decision = scheduler.decide(schedulingRequest(r), fleet: fleet, now: now)
+        switch decision {
+        case .place(let placement):
+            place(r, on: placement.nodeIndex, prediction: placement.prediction, now: now)
+            return true
+        case .queue:
+            return false
+        case .refuse:
+            outcomes[r].refused = true
+            return true
+        }
+    }
+
+    private mutating func retryPending(now: Double) {
+        var attempts = configuration.retriesPerCompletion
+        while attempts > 0, pendingInteractiveHead < pendingInteractive.count {
+            let r = Int(pendingInteractive[pendingInteractiveHead])
+            attempts -= 1
+            guard offer(r, now: now) else { break }
+            pendingInteractiveHead += 1
+        }
+        if pendingInteractiveHead > 4096 && pendingInteractiveHead * 2 > pendingInteractive.count {
+            pendingInteractive.removeFirst(pendingInteractiveHead)
+            pendingInteractiveHead = 0
+        }
+        guard pendingInteractiveHead == pendingInteractive.count else { return }
+        while attempts > 0, pendingBatchHead < pendingBatch.count {
+            let r = Int(pendingBatch[pendingBatchHead])
+            attempts -= 1
+            guard offer(r, now: now) else { break }
+            pendingBatchHead += 1
+        }
+        if pendingBatchHead > 4096 && pendingBatchHead * 2 > pendingBatch.count {
+            pendingBatch.removeFirst(pendingBatchHead)
+            pendingBatchHead = 0
+        }
+    }
+
+    // MARK: Nodes
+
+    private mutating func place(_ r: Int, on n: Int, prediction: Prediction, now: Double) {
+        outcomes[r].node = Int32(n)
+        outcomes[r].predictedTTFT = prediction.ttftSeconds
+        outcomes[r].predictedTPOT = prediction.tpotSeconds
+        outcomes[r].gatewayQueueSeconds = now - requests[r].arrival
+        placedAt[r] = now
+        if running[n] < engines[n].profile.maxBatch {
+            startPrefill(r, on: n, now: now)
+        } else if classes[r] == .batch {
+            waitingBatch[n].append(Int32(r))
+        } else {
+            waitingInteractive[n].append(Int32(r))
+        }
+        refreshLoad(n, now: now)
+    }
+
+    private mutating func startPrefill(_ r: Int, on n: Int, now: Double) {
+        running[n] += 1
+        let request = requests[r]
+        let matched = request.prefixHashes.isEmpty ? 0 : fleet.caches[n].matchedBlocks(request.prefixHashes)
+        let cached = SimulatedEngineModel.cachedTokens(matchedBlocks: matched, promptTokens: request.promptTokens)
+        outcomes[r].cachedTokens = cached
+        let start = max(now, prefillFreeAt[n])
+        let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached)
+        prefillFreeAt[n] = end
+        events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
+    }
+
+    private mutating func prefillDone(node n: Int, request r: Int, now: Double) {
+        let rtt = engines[n].profile.linkRTTSeconds
+        firstTokenAt[r] = now + rtt
+        let request = requests[r]
+        if !request.prefixHashes.isEmpty { fleet.recordPrefix(request.prefixHashes, at: n) }
+        if let session = request.sessionKey { fleet.recordPrefix([session], at: n) }
+        if request.outputTokens <= 1 {
+            finish(r, at: now + rtt)
+            running[n] -= 1
+            admitWaiting(n, now: now)
+            refreshLoad(n, now: now)
+            retryPending(now: now)
+            return
+        }
+        advanceClock(n, to: now)
+        decoding[n].append(DecodeSequence(request: Int32(r), finishMark: tokenClock[n] + Double(request.outputTokens - 1)))
+        reschedule(n)
+        refreshLoad(n, now: now)
+    }
+
+    private mutating func decodeCompletion(node n: Int, version v: UInt32, now: Double) {
+        guard v == version[n] else { return }
+        advanceClock(n, to: now)
+        let clock = tokenClock[n] + 1e-6
+        let rtt = engines[n].profile.linkRTTSeconds
+        var i = 0
+        while i < decoding[n].count {
+            if decoding[n][i].finishMark <= clock {
+                finish(Int(decoding[n][i].request), at: now + rtt)
+                decoding[n].swapAt(i, decoding[n].count - 1)
+                decoding[n].removeLast()
+                running[n] -= 1
+            } else {
+                i += 1
+            }
+        }
+        admitWaiting(n, now: now)
+        reschedule(n)
+        refreshLoad(n, now: now)
+        retryPending(now: now)
+    }
+
+    private mutating func finish(_ r: Int, at time: Double) {
+        let output = requests[r].outputTokens
+        outcomes[r].ttft = firstTokenAt[r] - requests[r].arrival
+        outcomes[r].tpot = output > 1 ? (time - firstTokenAt[r]) / Double(output - 1) : 0
+    }
+
+    private mutating func admitWaiting(_ n: Int, now: Double) {
+        let maxBatch = engines[n].profile.maxBatch
+        while running[n] < maxBatch {
+            if !waitingInteractive[n].isEmpty {
+                startPrefill(Int(waitingInteractive[n].removeFirst()), on: n, now: now)
+            } else if !waitingBatch[n].isEmpty {
+                startPrefill(Int(waitingBatch[n].removeFirst()), on: n, now: now)
+            } else {
+                break
+            }
+        }
+    }
+
+    private mutating func advanceClock(_ n: Int, to now: Double) {
+        let batch = decoding[n].count
+        if batch > 0 { tokenClock[n] += (now - clockTime[n]) / engines[n].interTokenSeconds(batchSize: batch) }
+        clockTime[n] = now
+    }
+
+    private mutating func reschedule(_ n: Int) {
+        version[n] &+= 1
+        guard !decoding[n].isEmpty else {
+            nextCompletion[n] = .infinity
+            return
+        }
+        var minMark = Double.infinity
+        for sequence in decoding[n] where sequence.finishMark < minMark { minMark = sequence.finishMark }
+        let step = engines[n].interTokenSeconds(batchSize: decoding[n].count)
+        let time = clockTime[n] + max(0, minMark - tokenClock[n]) * step
+        nextCompletion[n] = time
+        events.push(time: time, kind: .decodeCompletion, node: Int32(n), version: version[n])
+    }
+
+    private mutating func refreshLoad(_ n: Int, now: Double) {
+        let maxBatch = engines[n].profile.maxBatch
+        var nextFree = 0.0
+        if running[n] >= maxBatch {
+            nextFree = decoding[n].isEmpty ? max(0, prefillFreeAt[n] - now) : max(0, nextCompletion[n] - now)
+        }
+        let load = NodeLoad(
+            runningSequences: running[n], waitingSequences: waitingInteractive[n].count + waitingBatch[n].count,
+            prefillBacklogSeconds: max(0, prefillFreeAt[n] - now), nextSlotFreeSeconds: nextFree, asOf: now, isAdmitting: true)
+        fleet.setLoad(load, at: n)
+    }
+}
+
+extension EventQueue {
+    var peekTime: Double? { isEmpty ? nil : firstTime }
+}
