@@ -75,6 +75,16 @@ public struct FleetState: Sendable {
         }
     }
 
+    /// Leading prefix blocks of `hashes` the node at `index` holds (no copy of the cache).
+    @inlinable
+    public func matchedBlocks(_ hashes: [UInt64], at index: Int) -> Int {
+        hashes.isEmpty ? 0 : caches[index].matchedBlocks(hashes)
+    }
+
+    /// Whether the node at `index` holds `key` (a block hash or session key).
+    @inlinable
+    public func cacheContains(_ key: UInt64, at index: Int) -> Bool { caches[index].contains(key) }
+
     /// Records that the node now holds these prefix blocks (and session keys) in its KV cache.
     public mutating func recordPrefix(_ hashes: [UInt64], at index: Int) {
         caches[index].insert(hashes)

@@ -29,7 +29,7 @@ public enum PerformanceModel {
     /// Convenience: predict for `request` on the fleet's node at `nodeIndex` with `profile`.
     @inlinable
     public static func predict(_ request: SchedulingRequest, fleet: FleetState, nodeIndex: Int, profile: NodeProfile, now: Double) -> Prediction {
-        let matched = request.prefixHashes.isEmpty ? 0 : fleet.caches[nodeIndex].matchedBlocks(request.prefixHashes)
+        let matched = fleet.matchedBlocks(request.prefixHashes, at: nodeIndex)
         return predict(promptTokens: request.promptTokens, matchedBlocks: matched, load: fleet.loads[nodeIndex], profile: profile, now: now)
     }
 }

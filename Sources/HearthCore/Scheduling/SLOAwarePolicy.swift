@@ -1,13 +1,14 @@
 /// Hearth's default: the node with the best predicted SLO margin.
 ///
 /// Filters (built-in and configured) drop ineligible nodes; the scorer is the performance model's margin
-/// against the request's class targets; the picker:
+/// against the request's class targets (time already queued counts against TTFT); the picker:
 /// 1. keeps a request on the node with the longest cached prefix (or holding its session) when that node
 ///    still meets the targets — KV reuse saves prefill for everyone;
 /// 2. otherwise takes the largest margin, which spreads load and prefers nodes fast enough for the class;
 /// 3. `batch` requests see only nodes with spare capacity (below `batchSpareFraction` of their slots), so
 ///    they never take capacity interactive requests need.
 /// When no candidate meets the targets it returns the best one anyway and the ``Scheduler`` queues or refuses.
+/// The scan allocates nothing: it keeps only the best slots and builds one ``Candidate`` at the end.
 public struct SLOAwarePolicy: SchedulingPolicy {
     public init() {}
 
@@ -17,31 +18,48 @@ public struct SLOAwarePolicy: SchedulingPolicy {
     public mutating func choose(_ request: SchedulingRequest, in pool: ModelPool, fleet: FleetState, context: PolicyContext) -> Candidate? {
         let n = pool.count
         let (start, length) = context.window(poolCount: n)
-        var best: Candidate?
-        var affinity: Candidate?
-        var bestIdle = Double.infinity
+        let slo = context.configuration.targets[request.taskClass]
+        let ttftTarget = slo.ttftTarget(promptTokens: request.promptTokens)
+        let ttftRemaining = ttftTarget - max(0, context.now - request.arrival)
+        let tpotTarget = slo.tpotSeconds
         let spare = context.configuration.batchSpareFraction
         let isBatch = request.taskClass == .batch
+        let hashes = request.prefixHashes
+        let session = request.sessionKey
 
+        var bestSlot = -1
+        var bestMargin = -Double.infinity
+        var bestPrediction = Prediction(ttftSeconds: 0, tpotSeconds: 0, queueSeconds: 0, cachedTokens: 0)
+        var affinitySlot = -1
+        var affinityMargin = -Double.infinity
+        var affinityCached = -1
+        var affinityPrediction = bestPrediction
+        var bestIdle = Double.infinity
+
+        @inline(__always)
         func consider(_ slot: Int) {
             guard context.isEligible(request, slot: slot, in: pool, fleet: fleet) else { return }
             let index = pool.nodeIndices[slot]
-            if isBatch {
-                let load = fleet.loads[index]
-                guard Double(load.outstanding + 1) <= spare * Double(pool.profiles[slot].maxBatch) else { return }
+            let load = fleet.loads[index]
+            let profile = pool.profiles[slot]
+            if isBatch && Double(load.outstanding + 1) > spare * Double(profile.maxBatch) { return }
+            let matched = fleet.matchedBlocks(hashes, at: index)
+            let p = PerformanceModel.predict(promptTokens: request.promptTokens, matchedBlocks: matched, load: load, profile: profile, now: context.now)
+            let margin = min((ttftRemaining - p.ttftSeconds) / ttftTarget, (tpotTarget - p.tpotSeconds) / tpotTarget)
+            bestIdle = min(bestIdle, p.ttftSeconds - p.queueSeconds)
+            if margin > bestMargin {
+                bestMargin = margin
+                bestSlot = slot
+                bestPrediction = p
             }
-            let candidate = context.candidate(request, slot: slot, in: pool, fleet: fleet, reason: .bestMargin(margin: 0))
-            bestIdle = min(bestIdle, candidate.bestIdleTTFT)
-            if best == nil || candidate.margin > best!.margin { best = candidate }
-            if candidate.margin >= 0 {
-                let cached = candidate.prediction.cachedTokens
-                let holdsSession = request.sessionKey.map { fleet.caches[index].contains($0) } ?? false
-                if cached > 0 || holdsSession {
-                    if affinity == nil || cached > affinity!.prediction.cachedTokens
-                        || (cached == affinity!.prediction.cachedTokens && candidate.margin > affinity!.margin)
-                    {
-                        affinity = candidate
-                    }
+            guard margin >= 0 else { return }
+            let cached = p.cachedTokens
+            if cached > 0 || (session.map { fleet.cacheContains($0, at: index) } ?? false) {
+                if cached > affinityCached || (cached == affinityCached && margin > affinityMargin) {
+                    affinityCached = cached
+                    affinityMargin = margin
+                    affinitySlot = slot
+                    affinityPrediction = p
                 }
             }
         }
@@ -49,18 +67,17 @@ public struct SLOAwarePolicy: SchedulingPolicy {
         for step in 0..<length { consider((start + step) % n) }
         if length < n, let key = request.affinityKey {
             let home = jumpConsistentHash(key, buckets: n)
-            let offset = (home - start + n) % n
-            if offset >= length { consider(home) }
+            if (home - start + n) % n >= length { consider(home) }
         }
 
-        if var chosen = affinity {
-            chosen.reason = .sessionAffinity(cachedTokens: chosen.prediction.cachedTokens, margin: chosen.margin)
-            chosen.bestIdleTTFT = bestIdle
-            return chosen
+        if affinitySlot >= 0 {
+            return Candidate(
+                slot: affinitySlot, nodeIndex: pool.nodeIndices[affinitySlot], prediction: affinityPrediction, margin: affinityMargin,
+                reason: .sessionAffinity(cachedTokens: affinityPrediction.cachedTokens, margin: affinityMargin), bestIdleTTFT: bestIdle)
         }
-        guard var chosen = best else { return nil }
-        chosen.reason = isBatch ? .spareCapacity : .bestMargin(margin: chosen.margin)
-        chosen.bestIdleTTFT = bestIdle
-        return chosen
+        guard bestSlot >= 0 else { return nil }
+        return Candidate(
+            slot: bestSlot, nodeIndex: pool.nodeIndices[bestSlot], prediction: bestPrediction, margin: bestMargin,
+            reason: isBatch ? .spareCapacity : .bestMargin(margin: bestMargin), bestIdleTTFT: bestIdle)
     }
 }

@@ -14,7 +14,7 @@ public struct SchedulerConfiguration: Sendable {
     public var filters: [any NodeFilter]
 
     public init(
-        targets: ClassTargets = .default, maxCandidates: Int = 512, boundedLoadFactor: Double = 1.25,
+        targets: ClassTargets = .default, maxCandidates: Int = 256, boundedLoadFactor: Double = 1.25,
         batchSpareFraction: Double = 0.5, filters: [any NodeFilter] = []
     ) {
         self.targets = targets

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import HearthCore
+import HearthSim
+
+/// `hearth sim`: replay traces against a simulated fleet, and benchmark the scheduler.
+struct SimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Simulate a Hearth fleet on request traces.",
+        subcommands: [Replay.self, Bench.self]
+    )
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay a trace against a simulated fleet under one or more scheduling policies.",
+            discussion: """
+                The trace format is detected from the file: Azure CSV (TIMESTAMP,ContextTokens,GeneratedTokens), \
+                Mooncake JSONL (timestamp, input_length, output_length, hash_ids) or BurstGPT CSV. When the file is \
+                absent, a generator fitted to the trace's published statistics stands in, and the report says so.
+                """
+        )
+
+        @Option(help: "Trace file (Azure CSV, Mooncake JSONL or BurstGPT CSV).")
+        var trace: String
+
+        @Option(help: "Number of simulated nodes.")
+        var nodes: Int = 200
+
+        @Option(help: "Comma-separated policies: round-robin, least-loaded, prefix-affinity, slo-aware.")
+        var policies: String = SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ",")
+
+        @Option(help: "Seed for the fleet's layout, link RTTs and any generated trace.")
+        var seed: UInt64 = 1
+
+        @Option(help: "Time-compress arrivals by this factor (2 = twice the trace's rate).")
+        var loadScale: Double = 1
+
+        @Option(help: "Play the trace this many times back to back.")
+        var `repeat`: Int = 1
+
+        @Option(help: "Fleet: mixed, cpu, l4, rtx-pro-6000 or h100.")
+        var fleet: String = "mixed"
+
+        @Option(help: "Requests to generate when the trace file is absent (default: one hour's worth).")
+        var generate: Int?
+
+        @Flag(help: "Print one JSON object on standard output.")
+        var json = false
+
+        @Flag(help: "Do not draw the progress bar on standard error.")
+        var quiet = false
+
+        func run() async throws {
+            var kinds: [SchedulingPolicyKind] = []
+            for name in policies.split(separator: ",") {
+                guard let kind = SchedulingPolicyKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("unknown policy '\(name)'; known: \(SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kinds.append(kind)
+            }
+            guard nodes > 0 else { throw ValidationError("--nodes must be positive") }
+            guard loadScale > 0 else { throw ValidationError("--load-scale must be positive") }
+            guard let composition = FleetComposition.named(fleet) else { throw ValidationError("unknown fleet '\(fleet)'") }
+            let loaded = try TraceGenerator.readOrGenerate(path: trace, count: generate, seed: seed).repeated(max(1, `repeat`))
+            if let source = loaded.generatedFrom {
+                FileHandle.standardError.write(Data("note: \(trace) is absent; generated \(loaded.requests.count) requests from the published statistics of \(source)\n".utf8))
+            }
+            let report = HearthSim.Replay(
+                trace: loaded, nodes: nodes, fleet: composition, policies: kinds, seed: seed,
+                configuration: SimulationConfiguration(loadScale: loadScale), showProgress: !quiet
+            ).run()
+            print(json ? try ReportRenderer.json(report) : ReportRenderer.text(report))
+        }
+    }
+
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Benchmark one scheduling decision's latency and, with --simulate, the simulator's throughput."
+        )
+
+        @Option(help: "Nodes in the fleet.")
+        var nodes: Int = 10_000
+
+        @Option(help: "Decisions to time.")
+        var decisions: Int = 100_000
+
+        @Option(help: "Policy to time.")
+        var policy: String = "slo-aware"
+
+        @Flag(help: "Also simulate --requests generated requests on the fleet and report wall time.")
+        var simulate = false
+
+        @Option(help: "Requests for --simulate.")
+        var requests: Int = 1_000_000
+
+        @Option(help: "Load scale for --simulate (time compression of the generated Azure conversation arrivals).")
+        var loadScale: Double = 2000
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            guard let kind = SchedulingPolicyKind(rawValue: policy) else { throw ValidationError("unknown policy '\(policy)'") }
+            let latency = SchedulerBenchmark.decisionLatency(nodes: nodes, decisions: decisions, policy: kind)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            if json {
+                print(String(decoding: try encoder.encode(latency), as: UTF8.self))
+            } else {
+                print(String(format: "decision latency (%@, %d nodes, %d decisions): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
+                             latency.policy, latency.nodes, latency.decisions, latency.p50_us, latency.p99_us, latency.mean_us))
+            }
+            guard simulate else { return }
+            let throughput = SchedulerBenchmark.simulatorThroughput(
+                nodes: nodes, requests: requests, loadScale: loadScale, policy: kind, showProgress: !json)
+            if json {
+                print(String(decoding: try encoder.encode(throughput), as: UTF8.self))
+            } else {
+                print(String(format: "simulation (%@, %d nodes, %d requests): %.1f s wall, %d events, %.1f s simulated, SLO attainment %.1f%%",
+                             throughput.policy, throughput.nodes, throughput.requests, throughput.wall_s, throughput.events,
+                             throughput.simulated_s, throughput.slo_attainment * 100))
+            }
+        }
+    }
+}
