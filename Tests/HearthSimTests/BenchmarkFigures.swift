@@ -28,3 +28,15 @@ import Testing
         print("decision latency, \(result.nodes) nodes, \(result.policy): p50 \(result.p50_us) µs, p99 \(result.p99_us) µs, mean \(result.mean_us) µs")
     }
 }
+
+/// `HEARTH_SIM_THROUGHPUT=1`: 10,000 nodes × 1,000,000 generated requests (or HEARTH_SIM_NODES / HEARTH_SIM_REQUESTS).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["HEARTH_SIM_THROUGHPUT"] == "1")) struct ThroughputFigures {
+    @Test func simulatorThroughput() {
+        let env = ProcessInfo.processInfo.environment
+        let nodes = Int(env["HEARTH_SIM_NODES"] ?? "") ?? 10_000
+        let requests = Int(env["HEARTH_SIM_REQUESTS"] ?? "") ?? 1_000_000
+        let scale = Double(env["HEARTH_SIM_SCALE"] ?? "") ?? 2000
+        let r = SchedulerBenchmark.simulatorThroughput(nodes: nodes, requests: requests, loadScale: scale)
+        print("simulation: \(r.nodes) nodes, \(r.requests) requests, \(r.policy): \(r.wall_s) s wall, \(r.events) events, \(r.simulated_s) s simulated, SLO attainment \(r.slo_attainment)")
+    }
+}
