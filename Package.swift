@@ -1,0 +1,115 @@
+// swift-tools-version: 6.1
+import Foundation
+import PackageDescription
+
+// `HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core` declares only the pure targets
+// (HearthCore, HearthSim and their tests) so the inner loop never compiles the server stack.
+let coreOnly = ProcessInfo.processInfo.environment["HEARTH_CORE_ONLY"] == "1"
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let pureTargets: [Target] = [
+    .target(name: "HearthCore", swiftSettings: swiftSettings),
+    .target(name: "HearthSim", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "HearthCoreTests", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "HearthSimTests", dependencies: ["HearthSim", "HearthCore"], swiftSettings: swiftSettings),
+]
+
+let serverTargets: [Target] = [
+    .target(name: "HearthProtocol", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
+    .target(
+        name: "HearthTunnel",
+        dependencies: [
+            "HearthProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .target(
+        name: "HearthGateway",
+        dependencies: [
+            "HearthCore", "HearthProtocol", "HearthTunnel",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .target(
+        name: "HearthNode",
+        dependencies: [
+            "HearthCore", "HearthProtocol", "HearthTunnel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "hearth",
+        dependencies: [
+            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "HearthProtocolTests",
+        dependencies: ["HearthProtocol", "HearthTunnel"],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "HearthEndToEndTests",
+        dependencies: [
+            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+]
+
+let package = Package(
+    name: "Hearth",
+    platforms: [.macOS(.v15)],
+    products: coreOnly ? [] : [.executable(name: "hearth", targets: ["hearth"])],
+    dependencies: coreOnly
+        ? []
+        : [
+            .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+            .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+            .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+            .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+            .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+            .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+            .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+            .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+            .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+            .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        ],
+    targets: coreOnly ? pureTargets : pureTargets + serverTargets
+)

@@ -1,0 +1,202 @@
+package import Foundation
+
+/// The facts the gateway needs from an OpenAI completion request, after validation.
+///
+/// The body itself travels to the node unchanged, so fields Hearth does not know still reach the engine.
+package struct CompletionRequest: Sendable, Equatable {
+    package enum Endpoint: String, Sendable {
+        case chatCompletions = "/v1/chat/completions"
+        case completions = "/v1/completions"
+    }
+
+    package var endpoint: Endpoint
+    package var model: String
+    package var stream: Bool
+    package var includeUsage: Bool
+    package var maxTokens: Int?
+    /// Characters of prompt text: the basis of the prompt-token estimate before the engine counts.
+    package var promptCharacters: Int
+    /// Messages from the user in a chat: a multi-turn conversation has more than one.
+    package var turns: Int
+    /// `X-Hearth-Task` header or `metadata.task`, as sent.
+    package var declaredTask: String?
+
+    /// A rough prompt-token estimate (about four characters a token in English text).
+    package var estimatedPromptTokens: Int { max(1, promptCharacters / 4) }
+}
+
+/// Parses and validates a request body, naming the offending field in the error.
+package enum CompletionRequestParser {
+    static let roles: Set<String> = ["system", "user", "assistant", "tool", "developer", "function"]
+
+    package static func parse(_ body: Data, endpoint: CompletionRequest.Endpoint, taskHeader: String?) throws -> CompletionRequest {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw OpenAIError.invalidRequest(
+                "We could not parse the JSON body of your request. (\(error.localizedDescription))",
+                code: "invalid_json"
+            )
+        }
+        guard let fields = object as? [String: Any] else {
+            throw OpenAIError.invalidRequest("The request body must be a JSON object.", code: "invalid_json")
+        }
+        guard let model = fields["model"] as? String, !model.isEmpty else {
+            throw fields["model"] == nil
+                ? OpenAIError.invalidRequest("You must provide a model parameter.", param: "model", code: "missing_required_parameter")
+                : OpenAIError.invalidRequest("'model' must be a non-empty string.", param: "model", code: "invalid_type")
+        }
+        let stream = try optionalBool(fields, "stream") ?? false
+        var includeUsage = false
+        if let options = fields["stream_options"], !(options is NSNull) {
+            guard let options = options as? [String: Any] else {
+                throw OpenAIError.invalidRequest("'stream_options' must be an object.", param: "stream_options", code: "invalid_type")
+            }
+            includeUsage = try optionalBool(options, "include_usage", param: "stream_options.include_usage") ?? false
+        }
+        let maxTokens = try optionalInt(fields, "max_tokens", range: 1...10_000_000)
+            ?? optionalInt(fields, "max_completion_tokens", range: 1...10_000_000)
+        try checkNumber(fields, "temperature", range: 0...2)
+        try checkNumber(fields, "top_p", range: 0...1)
+        if let n = try optionalInt(fields, "n", range: 1...128), n != 1 {
+            throw OpenAIError.invalidRequest("Hearth serves n=1 only; send separate requests for more choices.", param: "n", code: "unsupported_value")
+        }
+        var declaredTask = taskHeader
+        if let metadata = fields["metadata"], !(metadata is NSNull) {
+            guard let metadata = metadata as? [String: Any] else {
+                throw OpenAIError.invalidRequest("'metadata' must be an object.", param: "metadata", code: "invalid_type")
+            }
+            if let task = metadata["task"] {
+                guard let task = task as? String else {
+                    throw OpenAIError.invalidRequest("'metadata.task' must be a string.", param: "metadata.task", code: "invalid_type")
+                }
+                declaredTask = declaredTask ?? task
+            }
+        }
+
+        let (characters, turns) =
+            switch endpoint {
+            case .chatCompletions: try measureMessages(fields["messages"])
+            case .completions: try measurePrompt(fields["prompt"])
+            }
+        return CompletionRequest(
+            endpoint: endpoint,
+            model: model,
+            stream: stream,
+            includeUsage: includeUsage,
+            maxTokens: maxTokens,
+            promptCharacters: characters,
+            turns: turns,
+            declaredTask: declaredTask
+        )
+    }
+
+    private static func measureMessages(_ value: Any?) throws -> (characters: Int, turns: Int) {
+        guard let value else {
+            throw OpenAIError.invalidRequest("You must provide a messages parameter.", param: "messages", code: "missing_required_parameter")
+        }
+        guard let messages = value as? [Any], !messages.isEmpty else {
+            throw OpenAIError.invalidRequest("'messages' must be a non-empty array.", param: "messages", code: "invalid_type")
+        }
+        var characters = 0
+        var turns = 0
+        for (index, element) in messages.enumerated() {
+            guard let message = element as? [String: Any] else {
+                throw OpenAIError.invalidRequest("'messages[\(index)]' must be an object.", param: "messages[\(index)]", code: "invalid_type")
+            }
+            guard let role = message["role"] as? String, roles.contains(role) else {
+                throw OpenAIError.invalidRequest(
+                    "'messages[\(index)].role' must be one of \(roles.sorted().joined(separator: ", ")).",
+                    param: "messages[\(index)].role",
+                    code: "invalid_value"
+                )
+            }
+            if role == "user" { turns += 1 }
+            switch message["content"] {
+            case let text as String:
+                characters += text.utf8.count
+            case let parts as [Any]:
+                for part in parts {
+                    if let part = part as? [String: Any], let text = part["text"] as? String { characters += text.utf8.count }
+                }
+            case nil, is NSNull:
+                guard role == "assistant" else {
+                    throw OpenAIError.invalidRequest(
+                        "'messages[\(index)].content' is required for role '\(role)'.",
+                        param: "messages[\(index)].content",
+                        code: "missing_required_parameter"
+                    )
+                }
+            default:
+                throw OpenAIError.invalidRequest(
+                    "'messages[\(index)].content' must be a string or an array of content parts.",
+                    param: "messages[\(index)].content",
+                    code: "invalid_type"
+                )
+            }
+        }
+        return (characters, turns)
+    }
+
+    private static func measurePrompt(_ value: Any?) throws -> (characters: Int, turns: Int) {
+        switch value {
+        case let text as String:
+            return (text.utf8.count, 1)
+        case let parts as [Any] where !parts.isEmpty:
+            var characters = 0
+            for part in parts {
+                if let text = part as? String {
+                    characters += text.utf8.count
+                } else if part is NSNumber {
+                    characters += 4  // a token id
+                } else {
+                    throw OpenAIError.invalidRequest("'prompt' must be a string or an array of strings or token ids.", param: "prompt", code: "invalid_type")
+                }
+            }
+            return (characters, 1)
+        case nil:
+            throw OpenAIError.invalidRequest("You must provide a prompt parameter.", param: "prompt", code: "missing_required_parameter")
+        default:
+            throw OpenAIError.invalidRequest("'prompt' must be a string or a non-empty array.", param: "prompt", code: "invalid_type")
+        }
+    }
+
+    private static func isBool(_ value: Any) -> Bool {
+        // JSON booleans decode as NSNumber too; only their type encoding tells them from 0 and 1.
+        guard let number = value as? NSNumber else { return false }
+        return String(cString: number.objCType) == "c"
+
+    }
+
+    private static func optionalBool(_ fields: [String: Any], _ key: String, param: String? = nil) throws -> Bool? {
+        guard let value = fields[key], !(value is NSNull) else { return nil }
+        guard isBool(value), let bool = value as? Bool else {
+            throw OpenAIError.invalidRequest("'\(param ?? key)' must be a boolean.", param: param ?? key, code: "invalid_type")
+        }
+        return bool
+    }
+
+    private static func optionalInt(_ fields: [String: Any], _ key: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let value = fields[key], !(value is NSNull) else { return nil }
+        guard !isBool(value), let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
+            let int = Int(exactly: number.doubleValue)
+        else {
+            throw OpenAIError.invalidRequest("'\(key)' must be an integer.", param: key, code: "invalid_type")
+        }
+        guard range.contains(int) else {
+            throw OpenAIError.invalidRequest("'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
+        }
+        return int
+    }
+
+    private static func checkNumber(_ fields: [String: Any], _ key: String, range: ClosedRange<Double>) throws {
+        guard let value = fields[key], !(value is NSNull) else { return }
+        guard !isBool(value), let number = value as? NSNumber else {
+            throw OpenAIError.invalidRequest("'\(key)' must be a number.", param: key, code: "invalid_type")
+        }
+        guard range.contains(number.doubleValue) else {
+            throw OpenAIError.invalidRequest("'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package import Prometheus
+
+/// The gateway's Prometheus metrics, kept in its own registry so that several gateways (tests)
+/// can live in one process. `GET /metrics` renders ``registry``.
+package final class GatewayMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    private let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        .seconds(60),
+    ]
+
+    package init() {}
+
+    package func requestFinished(outcome: String, taskClass: String, status: Int) {
+        registry.makeCounter(
+            name: "hearth_requests_total",
+            labels: [("outcome", outcome), ("class", taskClass), ("status", String(status))]
+        ).increment()
+    }
+
+    package func latency(total: Duration, timeToFirstToken: Duration?, taskClass: String) {
+        registry.makeDurationHistogram(name: "hearth_request_duration_seconds", labels: [("class", taskClass)], buckets: latencyBuckets)
+            .recordNanoseconds(total.nanosecondsClamped)
+        if let timeToFirstToken {
+            registry.makeDurationHistogram(name: "hearth_time_to_first_token_seconds", labels: [("class", taskClass)], buckets: latencyBuckets)
+                .recordNanoseconds(timeToFirstToken.nanosecondsClamped)
+        }
+    }
+
+    package func tokens(prompt: Int, completion: Int) {
+        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "prompt")]).increment(by: Int64(prompt))
+        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(completion))
+    }
+
+    package func nodes(_ count: Int) {
+        registry.makeGauge(name: "hearth_nodes_connected").set(Double(count))
+    }
+
+    package func render() -> [UInt8] { registry.emitToBuffer() }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    var milliseconds: Double { Double(nanosecondsClamped) / 1_000_000 }
+}

@@ -1,0 +1,118 @@
+import Foundation
+public import HearthCore
+public import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+
+/// A Hearth gateway: the OpenAI-compatible HTTP API, the endpoint node tunnels dial, and the usage
+/// ledger. Run its ``services`` in the process's `ServiceGroup`; ``ready()`` returns once both
+/// listeners are bound.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let store: any FleetStore
+    public let ledger: UsageLedger
+    package let registry = NodeRegistry()
+    package let metrics = GatewayMetrics()
+    private let addresses = ReadySignal<GatewayAddresses>()
+    private let tunnelPort = ReadySignal<Int>()
+    private let logger: Logger
+    public let services: [any Service]
+
+    public init(configuration: GatewayConfiguration, store: any FleetStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        ledger = UsageLedger(store: store, logger: logger)
+        let relay = InferenceRelay(
+            registry: registry,
+            router: LeastOutstandingRouter(),
+            authenticator: APIKeyAuthenticator(store: store),
+            ledger: ledger,
+            metrics: metrics,
+            configuration: configuration,
+            logger: logger
+        )
+        let addresses = self.addresses
+        let tunnelPort = self.tunnelPort
+        let tunnel = TunnelServer(
+            configuration: configuration.tunnel,
+            registry: registry,
+            store: store,
+            logger: logger,
+            onBound: { port in tunnelPort.fulfil(port) }
+        )
+        let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                let http = channel.localAddress?.port ?? configuration.port
+                let tunnel = await tunnelPort.value()
+                addresses.fulfil(GatewayAddresses(host: configuration.host, httpPort: http, tunnelPort: tunnel))
+            },
+            logger: logger
+        )
+        services = [tunnel, ledger, app]
+    }
+
+    /// The bound addresses, once both listeners are up.
+    public func ready() async -> GatewayAddresses { await addresses.value() }
+
+    /// Creates a tenant API key, stores its hash and returns the key (shown once, never stored).
+    public func createAPIKey(tenant: String) async throws -> String {
+        let key = APIKeyAuthenticator.generateKey()
+        try await addAPIKey(key, tenant: tenant)
+        return key
+    }
+
+    /// Stores the hash of a key chosen by the operator.
+    public func addAPIKey(_ key: String, tenant: String) async throws {
+        try await store.addAPIKey(hash: APIKeyAuthenticator.hash(key), tenant: tenant, createdAt: Date())
+    }
+
+    /// Nodes registered right now.
+    public var connectedNodes: [NodeID] { registry.nodeIDs }
+
+    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/v1/chat/completions") { request, _ in
+            try await relay.handle(request, endpoint: .chatCompletions)
+        }
+        router.post("/v1/completions") { request, _ in
+            try await relay.handle(request, endpoint: .completions)
+        }
+        router.get("/v1/models") { _, _ -> Response in
+            let models = registry.servedModels().map { model -> [String: Any] in
+                ["id": model.id, "object": "model", "created": 0, "owned_by": "hearth", "context_length": model.contextTokens]
+            }
+            let body = try JSONSerialization.data(withJSONObject: ["object": "list", "data": models], options: [.sortedKeys])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            let nodes = registry.nodeIDs.count
+            let body = ByteBuffer(string: nodes > 0 ? "ready: \(nodes) nodes\n" : "not ready: no node connected\n")
+            return Response(status: nodes > 0 ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            metrics.nodes(registry.nodeIDs.count)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
+            )
+        }
+        return router
+    }
+}
+
+/// Where a running gateway listens.
+public struct GatewayAddresses: Sendable, Equatable {
+    public var host: String
+    public var httpPort: Int
+    public var tunnelPort: Int
+
+    public var baseURL: String { "http://\(host):\(httpPort)" }
+}
+

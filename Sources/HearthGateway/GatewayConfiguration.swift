@@ -1,0 +1,13 @@
+/// Settings for one gateway. Every field has a default; only the CLI reads flags and environment.
+public struct GatewayConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port; ``Gateway/ready()`` reports the one bound.
+    public var port = 8080
+    /// Largest request body accepted (413 above it).
+    public var maximumBodyBytes = 16 << 20
+    /// How long a node may take to produce the first byte of an answer before the client gets 504.
+    public var firstByteTimeout: Duration = .seconds(120)
+    public var tunnel = TunnelServerConfiguration()
+
+    public init() {}
+}

@@ -1,0 +1,112 @@
+public import Foundation
+public import HearthCore
+
+/// Durable gateway state: the fleet registry, tenants' API keys (hashed) and the usage ledger.
+///
+/// SQLite (``SQLiteFleetStore``) is the default; a PostgreSQL backend implements the same protocol.
+public protocol FleetStore: Sendable {
+    /// Records that a node registered (or registered again) with these facts.
+    func upsertNode(_ node: NodeRecord) async throws
+    /// Records that a node's tunnel closed.
+    func markNodeDisconnected(_ id: NodeID, at time: Date) async throws
+    func nodes() async throws -> [NodeRecord]
+
+    /// Stores a tenant key by its hash; the key itself is never stored.
+    func addAPIKey(hash: String, tenant: String, createdAt: Date) async throws
+    /// The tenant that owns the key with this hash, if any.
+    func tenant(forKeyHash hash: String) async throws -> String?
+
+    /// Appends usage rows. A row whose request id is already present is refused with
+    /// ``FleetStoreError/duplicateUsage`` and nothing in the batch is written twice.
+    func appendUsage(_ records: [UsageRecord]) async throws
+    func usage(requestID: String) async throws -> [UsageRecord]
+    func usageCount() async throws -> Int
+}
+
+/// A node as the registry remembers it.
+public struct NodeRecord: Sendable, Equatable {
+    public var id: NodeID
+    public var engineKind: String
+    public var models: [ServedModel]
+    public var hardwareJSON: String
+    public var slots: Int
+    public var connectedAt: Date
+    public var disconnectedAt: Date?
+
+    public init(
+        id: NodeID,
+        engineKind: String,
+        models: [ServedModel],
+        hardwareJSON: String,
+        slots: Int,
+        connectedAt: Date,
+        disconnectedAt: Date? = nil
+    ) {
+        self.id = id
+        self.engineKind = engineKind
+        self.models = models
+        self.hardwareJSON = hardwareJSON
+        self.slots = slots
+        self.connectedAt = connectedAt
+        self.disconnectedAt = disconnectedAt
+    }
+}
+
+/// One request's entry in the usage ledger.
+public struct UsageRecord: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        case completed, failed, cancelled, refused
+    }
+
+    public var requestID: String
+    public var tenant: String
+    public var nodeID: NodeID?
+    public var model: String
+    public var taskClass: String
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var usageReportedByEngine: Bool
+    public var outcome: Outcome
+    public var httpStatus: Int
+    /// Gateway-observed time to first byte of the answer, if any arrived.
+    public var timeToFirstTokenMilliseconds: Double?
+    public var totalMilliseconds: Double
+    public var createdAt: Date
+
+    public init(
+        requestID: String,
+        tenant: String,
+        nodeID: NodeID?,
+        model: String,
+        taskClass: String,
+        promptTokens: Int,
+        completionTokens: Int,
+        usageReportedByEngine: Bool,
+        outcome: Outcome,
+        httpStatus: Int,
+        timeToFirstTokenMilliseconds: Double?,
+        totalMilliseconds: Double,
+        createdAt: Date
+    ) {
+        self.requestID = requestID
+        self.tenant = tenant
+        self.nodeID = nodeID
+        self.model = model
+        self.taskClass = taskClass
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.usageReportedByEngine = usageReportedByEngine
+        self.outcome = outcome
+        self.httpStatus = httpStatus
+        self.timeToFirstTokenMilliseconds = timeToFirstTokenMilliseconds
+        self.totalMilliseconds = totalMilliseconds
+        self.createdAt = createdAt
+    }
+}
+
+public struct FleetStoreError: Error, CustomStringConvertible {
+    public var requestIDs: [String]
+    public var description: String { "usage already recorded for \(requestIDs.joined(separator: ", "))" }
+
+    public static func duplicateUsage(_ ids: [String]) -> FleetStoreError { FleetStoreError(requestIDs: ids) }
+}

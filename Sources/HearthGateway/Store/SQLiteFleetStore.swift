@@ -1,0 +1,169 @@
+public import Foundation
+import GRDB
+public import HearthCore
+
+/// ``FleetStore`` on SQLite through GRDB, in WAL mode so readers never block the ledger writer.
+public final class SQLiteFleetStore: FleetStore {
+    private let database: DatabasePool
+
+    /// Opens (and migrates) the database at `path`, creating it if needed.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "node") { t in
+                t.primaryKey("id", .text)
+                t.column("engine_kind", .text).notNull()
+                t.column("models_json", .text).notNull()
+                t.column("hardware_json", .text).notNull()
+                t.column("slots", .integer).notNull()
+                t.column("connected_at", .double).notNull()
+                t.column("disconnected_at", .double)
+            }
+            try db.create(table: "api_key") { t in
+                t.primaryKey("key_hash", .text)
+                t.column("tenant", .text).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            try db.create(table: "usage") { t in
+                t.primaryKey("request_id", .text)
+                t.column("tenant", .text).notNull()
+                t.column("node_id", .text)
+                t.column("model", .text).notNull()
+                t.column("task_class", .text).notNull()
+                t.column("prompt_tokens", .integer).notNull()
+                t.column("completion_tokens", .integer).notNull()
+                t.column("usage_reported_by_engine", .boolean).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("http_status", .integer).notNull()
+                t.column("ttft_ms", .double)
+                t.column("total_ms", .double).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            try db.create(index: "usage_by_tenant", on: "usage", columns: ["tenant", "created_at"])
+        }
+        return migrator
+    }
+
+    public func upsertNode(_ node: NodeRecord) async throws {
+        let models = String(decoding: try JSONEncoder().encode(node.models), as: UTF8.self)
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO node (id, engine_kind, models_json, hardware_json, slots, connected_at, disconnected_at)
+                    VALUES (?, ?, ?, ?, ?, ?, NULL)
+                    ON CONFLICT(id) DO UPDATE SET engine_kind = excluded.engine_kind, models_json = excluded.models_json,
+                      hardware_json = excluded.hardware_json, slots = excluded.slots,
+                      connected_at = excluded.connected_at, disconnected_at = NULL
+                    """,
+                arguments: [
+                    node.id.rawValue, node.engineKind, models, node.hardwareJSON, node.slots,
+                    node.connectedAt.timeIntervalSince1970,
+                ]
+            )
+        }
+    }
+
+    public func markNodeDisconnected(_ id: NodeID, at time: Date) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE node SET disconnected_at = ? WHERE id = ?",
+                arguments: [time.timeIntervalSince1970, id.rawValue]
+            )
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY id").map { row in
+                let modelsJSON: String = row["models_json"]
+                let disconnected: Double? = row["disconnected_at"]
+                return NodeRecord(
+                    id: NodeID(row["id"]),
+                    engineKind: row["engine_kind"],
+                    models: (try? JSONDecoder().decode([ServedModel].self, from: Data(modelsJSON.utf8))) ?? [],
+                    hardwareJSON: row["hardware_json"],
+                    slots: row["slots"],
+                    connectedAt: Date(timeIntervalSince1970: row["connected_at"]),
+                    disconnectedAt: disconnected.map(Date.init(timeIntervalSince1970:))
+                )
+            }
+        }
+    }
+
+    public func addAPIKey(hash: String, tenant: String, createdAt: Date) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO api_key (key_hash, tenant, created_at) VALUES (?, ?, ?)",
+                arguments: [hash, tenant, createdAt.timeIntervalSince1970]
+            )
+        }
+    }
+
+    public func tenant(forKeyHash hash: String) async throws -> String? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT tenant FROM api_key WHERE key_hash = ?", arguments: [hash])
+        }
+    }
+
+    public func appendUsage(_ records: [UsageRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await database.write { db in
+            var duplicates: [String] = []
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens,
+                      completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            for record in records {
+                try statement.execute(arguments: [
+                    record.requestID, record.tenant, record.nodeID?.rawValue, record.model, record.taskClass,
+                    record.promptTokens, record.completionTokens, record.usageReportedByEngine,
+                    record.outcome.rawValue, record.httpStatus, record.timeToFirstTokenMilliseconds,
+                    record.totalMilliseconds, record.createdAt.timeIntervalSince1970,
+                ])
+                if db.changesCount == 0 { duplicates.append(record.requestID) }
+            }
+            // The rest of the batch stays written: a duplicate never costs another request its row.
+            if !duplicates.isEmpty { throw FleetStoreError.duplicateUsage(duplicates) }
+        }
+    }
+
+    public func usage(requestID: String) async throws -> [UsageRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM usage WHERE request_id = ?", arguments: [requestID]).map(Self.usageRecord)
+        }
+    }
+
+    public func usageCount() async throws -> Int {
+        try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage") ?? 0 }
+    }
+
+    private static func usageRecord(_ row: Row) -> UsageRecord {
+        let node: String? = row["node_id"]
+        let outcome: String = row["outcome"]
+        return UsageRecord(
+            requestID: row["request_id"],
+            tenant: row["tenant"],
+            nodeID: node.map(NodeID.init),
+            model: row["model"],
+            taskClass: row["task_class"],
+            promptTokens: row["prompt_tokens"],
+            completionTokens: row["completion_tokens"],
+            usageReportedByEngine: row["usage_reported_by_engine"],
+            outcome: UsageRecord.Outcome(rawValue: outcome) ?? .failed,
+            httpStatus: row["http_status"],
+            timeToFirstTokenMilliseconds: row["ttft_ms"],
+            totalMilliseconds: row["total_ms"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"])
+        )
+    }
+}

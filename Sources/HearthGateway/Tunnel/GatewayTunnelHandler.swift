@@ -1,0 +1,126 @@
+import Foundation
+import HearthCore
+import HearthProtocol
+import HearthTunnel
+import Logging
+import NIOCore
+
+/// The gateway's handler for one node connection: handshake, then frames to the node's session.
+///
+/// Everything a node sends is untrusted: malformed frames and protocol violations get an error
+/// frame and, when they concern the whole connection, a close. Nothing a node sends can crash the
+/// gateway or stall other nodes.
+final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: all mutable state is touched only on the channel's event loop.
+    typealias InboundIn = TunnelFrame
+    typealias OutboundOut = TunnelFrame
+
+    private let registry: NodeRegistry
+    private let store: any FleetStore
+    private let configuration: TunnelServerConfiguration
+    private let logger: Logger
+    private var session: NodeSession?
+    private var watchdog: RepeatedTask?
+
+    init(registry: NodeRegistry, store: any FleetStore, configuration: TunnelServerConfiguration, logger: Logger) {
+        self.registry = registry
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        do {
+            if let session {
+                try session.handle(frame, now: .now())
+            } else {
+                try register(frame, context: context)
+            }
+        } catch {
+            refuse(error, context: context)
+        }
+    }
+
+    private func register(_ frame: TunnelFrame, context: ChannelHandlerContext) throws {
+        guard frame.kind == .hello else {
+            throw TunnelErrorMessage(code: .notRegistered, message: "the first frame must be hello, got \(frame.kind)")
+        }
+        let hello = try frame.decodeJSON(NodeHello.self)
+        try NodeHelloValidator.validate(hello)
+        let session = NodeSession(hello: hello, channel: context.channel, now: .now())
+        self.session = session
+        if let replaced = registry.register(session) {
+            replaced.channel.close(promise: nil)
+        }
+        let welcome = GatewayWelcome(
+            heartbeatIntervalMilliseconds: Int(configuration.heartbeatInterval.nanoseconds / 1_000_000),
+            missedHeartbeatsBeforeDead: configuration.missedHeartbeatsBeforeDead
+        )
+        context.writeAndFlush(wrapOutboundOut(.json(.welcome, welcome)), promise: nil)
+        startWatchdog(context: context, session: session)
+        logger.info("node registered", metadata: ["node": "\(hello.nodeID)", "models": "\(hello.models.map(\.id))"])
+
+        let hardware = String(decoding: (try? JSONEncoder().encode(hello.hardware)) ?? Data(), as: UTF8.self)
+        let record = NodeRecord(
+            id: hello.nodeID,
+            engineKind: hello.engineKind,
+            models: hello.models,
+            hardwareJSON: hardware,
+            slots: hello.slots,
+            connectedAt: Date()
+        )
+        let store = self.store
+        let logger = self.logger
+        Task {
+            do { try await store.upsertNode(record) } catch { logger.error("could not record node: \(error)") }
+        }
+    }
+
+    private func startWatchdog(context: ChannelHandlerContext, session: NodeSession) {
+        let limit = configuration.heartbeatInterval * Int64(configuration.missedHeartbeatsBeforeDead)
+        let channel = context.channel
+        let logger = self.logger
+        watchdog = context.eventLoop.scheduleRepeatedTask(
+            initialDelay: configuration.heartbeatInterval,
+            delay: configuration.heartbeatInterval
+        ) { task in
+            guard session.silence(now: .now()) > limit else { return }
+            logger.warning("node missed its heartbeats; dropping it", metadata: ["node": "\(session.id)"])
+            let message = TunnelErrorMessage(code: .other, message: "no heartbeat for \(limit.nanoseconds / 1_000_000) ms")
+            channel.writeAndFlush(TunnelFrame.json(.error, message), promise: nil)
+            channel.close(promise: nil)
+            task.cancel()
+        }
+    }
+
+    private func refuse(_ error: any Error, context: ChannelHandlerContext) {
+        let message =
+            (error as? TunnelErrorMessage)
+            ?? TunnelErrorMessage(code: .malformedFrame, message: "\(error)")
+        logger.warning(
+            "closing node tunnel after protocol error",
+            metadata: ["node": "\(session?.id.rawValue ?? "unregistered")", "error": "\(message.message)"]
+        )
+        context.writeAndFlush(wrapOutboundOut(.json(.error, message)), promise: nil)
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Decoder errors (oversized or unknown frames) land here.
+        if context.channel.isActive { refuse(error, context: context) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
+        guard let session else { return }
+        self.session = nil
+        session.closed(reason: "tunnel closed")
+        registry.remove(session, reason: "tunnel closed")
+        logger.info("node disconnected", metadata: ["node": "\(session.id)"])
+        let store = self.store
+        Task { try? await store.markNodeDisconnected(session.id, at: Date()) }
+        context.fireChannelInactive()
+    }
+}

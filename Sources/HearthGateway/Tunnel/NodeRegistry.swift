@@ -1,0 +1,124 @@
+package import HearthCore
+import Synchronization
+
+/// The live fleet as this gateway sees it: registered node sessions and their outstanding requests.
+package final class NodeRegistry: Sendable {
+    package enum Event: Sendable, Equatable {
+        case registered(NodeID)
+        case removed(NodeID, reason: String)
+    }
+
+    private struct Entry {
+        var session: NodeSession
+        var outstanding: Int
+    }
+
+    private struct State {
+        var entries: [NodeID: Entry] = [:]
+        var observers: [Int: AsyncStream<Event>.Continuation] = [:]
+        var nextObserver = 0
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    /// Adds a session. A node that reconnects before its old tunnel was noticed dead replaces it;
+    /// the replaced session is returned so the caller can close it.
+    @discardableResult
+    func register(_ session: NodeSession) -> NodeSession? {
+        let (replaced, observers) = state.withLock { state in
+            let old = state.entries[session.id]
+            state.entries[session.id] = Entry(session: session, outstanding: 0)
+            return (old?.session, Array(state.observers.values))
+        }
+        for observer in observers { observer.yield(.registered(session.id)) }
+        return replaced
+    }
+
+    /// Removes a session if it is still the registered one for its node.
+    func remove(_ session: NodeSession, reason: String) {
+        let observers: [AsyncStream<Event>.Continuation]? = state.withLock { state in
+            guard let entry = state.entries[session.id], entry.session === session else { return nil }
+            state.entries[session.id] = nil
+            return Array(state.observers.values)
+        }
+        for observer in observers ?? [] { observer.yield(.removed(session.id, reason: reason)) }
+    }
+
+    /// Registry changes from now on. The stream ends when the caller stops iterating.
+    package func events() -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        let id = state.withLock { state in
+            defer { state.nextObserver += 1 }
+            state.observers[state.nextObserver] = continuation
+            return state.nextObserver
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    package var nodeIDs: [NodeID] { state.withLock { $0.entries.keys.sorted() } }
+
+    package func session(_ id: NodeID) -> NodeSession? { state.withLock { $0.entries[id]?.session } }
+
+    /// Every model that at least one live node serves, with the largest context any of them offers.
+    package func servedModels() -> [ServedModel] {
+        state.withLock { state in
+            var best: [String: Int] = [:]
+            for entry in state.entries.values where entry.session.isAcceptingStreams {
+                for model in entry.session.hello.models {
+                    best[model.id] = max(best[model.id] ?? 0, model.contextTokens)
+                }
+            }
+            return best.map { ServedModel(id: $0.key, contextTokens: $0.value) }.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// The fleet as the scheduler sees it, for nodes serving `model`.
+    package func candidates(model: String) -> [Candidate] {
+        state.withLock { state in
+            state.entries.values.compactMap { entry in
+                guard entry.session.isAcceptingStreams,
+                    let served = entry.session.hello.models.first(where: { $0.id == model })
+                else { return nil }
+                return Candidate(
+                    id: entry.session.id,
+                    slots: entry.session.hello.slots,
+                    outstanding: entry.outstanding,
+                    contextTokens: served.contextTokens
+                )
+            }
+        }
+    }
+
+    package struct Candidate: Sendable {
+        package var id: NodeID
+        package var slots: Int
+        package var outstanding: Int
+        package var contextTokens: Int
+    }
+
+    /// Reserves a request on `id`; returns its session, or nil when the node went away meanwhile.
+    package func acquire(_ id: NodeID) -> NodeSession? {
+        state.withLock { state in
+            guard var entry = state.entries[id], entry.session.isAcceptingStreams else { return nil }
+            entry.outstanding += 1
+            state.entries[id] = entry
+            return entry.session
+        }
+    }
+
+    /// Releases a reservation made by ``acquire(_:)``.
+    package func release(_ session: NodeSession) {
+        state.withLock { state in
+            guard var entry = state.entries[session.id], entry.session === session else { return }
+            entry.outstanding = max(0, entry.outstanding - 1)
+            state.entries[session.id] = entry
+        }
+    }
+
+    package func outstanding(_ id: NodeID) -> Int { state.withLock { $0.entries[id]?.outstanding ?? 0 } }
+}

@@ -1,0 +1,133 @@
+package import HearthCore
+package import HearthProtocol
+import HearthTunnel
+package import NIOCore
+import Synchronization
+
+/// One registered node's tunnel on the gateway: its open streams and liveness.
+package final class NodeSession: Sendable {
+    package let hello: NodeHello
+    package let channel: any Channel
+    package var id: NodeID { hello.nodeID }
+    private let state: Mutex<State>
+
+    private struct State {
+        var streams: [UInt32: GatewayStream] = [:]
+        var nextStreamID: UInt32 = 1
+        var closed = false
+        var goingAway = false
+        var lastHeard: NIODeadline
+        var lastHeartbeat: NodeHeartbeat?
+    }
+
+    init(hello: NodeHello, channel: any Channel, now: NIODeadline) {
+        self.hello = hello
+        self.channel = channel
+        state = Mutex(State(lastHeard: now))
+    }
+
+    /// Whether new streams may be opened on this node.
+    package var isAcceptingStreams: Bool {
+        state.withLock { !$0.closed && !$0.goingAway }
+    }
+
+    package var streamCount: Int { state.withLock { $0.streams.count } }
+
+    /// Opens a stream and sends the request to the node.
+    package func open(_ header: StreamOpen, body: ByteBuffer) throws -> GatewayStream {
+        let stream = try state.withLock { state -> GatewayStream in
+            guard !state.closed else { throw NodeLostError(nodeID: hello.nodeID, reason: "tunnel closed") }
+            let id = state.nextStreamID
+            state.nextStreamID &+= 1
+            let stream = GatewayStream(id: id, window: TunnelProtocol.initialStreamWindow)
+            state.streams[id] = stream
+            return stream
+        }
+        channel.writeAndFlush(StreamOpenCodec.encode(header, body: body, stream: stream.id), promise: nil)
+        return stream
+    }
+
+    /// Stops a stream: tells the node to cancel it and forgets it. Safe to call more than once.
+    package func cancel(_ stream: GatewayStream) {
+        let removed = state.withLock { $0.streams.removeValue(forKey: stream.id) }
+        if removed != nil {
+            channel.writeAndFlush(TunnelFrame(kind: .cancel, stream: stream.id), promise: nil)
+        }
+    }
+
+    /// Forgets a stream that ended normally.
+    package func finish(_ stream: GatewayStream) {
+        _ = state.withLock { $0.streams.removeValue(forKey: stream.id) }
+    }
+
+    /// Grants the node more window once the client has taken enough bytes.
+    package func consumed(_ bytes: Int, on stream: GatewayStream) {
+        if let increment = stream.consumed(bytes) {
+            channel.writeAndFlush(TunnelFrame.windowUpdate(stream: stream.id, bytes: increment), promise: nil)
+        }
+    }
+
+    /// Handles a frame from the node after registration. Stream-level violations fail only that
+    /// stream; a thrown error is a connection-level violation and closes the tunnel.
+    func handle(_ frame: TunnelFrame, now: NIODeadline) throws {
+        state.withLock { $0.lastHeard = now }
+        switch frame.kind {
+        case .heartbeat:
+            let beat = try frame.decodeJSON(NodeHeartbeat.self)
+            state.withLock { $0.lastHeartbeat = beat }
+        case .goingAway:
+            state.withLock { $0.goingAway = true }
+        case .head, .data, .end:
+            try deliver(frame)
+        case .error:
+            let message = try frame.decodeJSON(TunnelErrorMessage.self)
+            if frame.stream != 0, let stream = state.withLock({ $0.streams.removeValue(forKey: frame.stream) }) {
+                stream.fail(message)
+            }
+        case .hello, .welcome, .open, .cancel, .windowUpdate:
+            throw TunnelErrorMessage(code: .unexpectedFrame, message: "a node may not send \(frame.kind) frames")
+        }
+    }
+
+    private func deliver(_ frame: TunnelFrame) throws {
+        guard let stream = state.withLock({ $0.streams[frame.stream] }) else {
+            // Frames for a stream the gateway already cancelled are expected in flight; anything
+            // else is a confused or hostile node. Either way: tell it, drop the frame, keep going.
+            if frame.kind != .end {
+                channel.writeAndFlush(TunnelFrame(kind: .cancel, stream: frame.stream), promise: nil)
+            }
+            return
+        }
+        do {
+            switch frame.kind {
+            case .head: try stream.receiveHead(try frame.decodeJSON(StreamHead.self))
+            case .data: try stream.receive(.data(frame.payload))
+            default:
+                try stream.receive(.end(try frame.decodeJSON(StreamEnd.self)))
+                finish(stream)
+            }
+        } catch let error as TunnelErrorMessage {
+            stream.fail(error)
+            cancel(stream)
+            channel.writeAndFlush(TunnelFrame.json(.error, stream: frame.stream, error), promise: nil)
+        }
+    }
+
+    /// Seconds since the node last sent anything.
+    func silence(now: NIODeadline) -> TimeAmount {
+        now - state.withLock { $0.lastHeard }
+    }
+
+    package var lastHeartbeat: NodeHeartbeat? { state.withLock { $0.lastHeartbeat } }
+
+    /// Fails every open stream: the tunnel is gone.
+    func closed(reason: String) {
+        let streams = state.withLock { state in
+            state.closed = true
+            defer { state.streams.removeAll() }
+            return Array(state.streams.values)
+        }
+        let error = NodeLostError(nodeID: hello.nodeID, reason: reason)
+        for stream in streams { stream.fail(error) }
+    }
+}

@@ -1,0 +1,213 @@
+public import AsyncHTTPClient
+import Foundation
+public import HearthCore
+public import HearthProtocol
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where to find llama-server and its model, and how to run it.
+public struct LlamaServerConfiguration: Sendable {
+    public var binary: String
+    public var model: String
+    /// The name clients use for the model.
+    public var modelName: String
+    public var slots = 2
+    public var threads = 1
+    /// Context per slot, in tokens (llama-server splits `-c` between slots).
+    public var contextTokensPerSlot = 2048
+    public var startupTimeout: Duration = .seconds(60)
+
+    public init(binary: String, model: String, modelName: String) {
+        self.binary = binary
+        self.model = model
+        self.modelName = modelName
+    }
+}
+
+/// The embedded default engine: a `llama-server` process that this node owns. It starts the
+/// process on a free loopback port, waits for its health endpoint, restarts it if it dies and
+/// stops it on shutdown. Requests go to it through ``OpenAICompatibleEngine``.
+public final class LlamaServerEngine: Engine, Service {
+    public let kind = "llama"
+    public var slots: Int { configuration.slots }
+    private let configuration: LlamaServerConfiguration
+    private let client: HTTPClient
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let started = ReadyFlag()
+
+    private struct State {
+        var process: Process?
+        var inner: OpenAICompatibleEngine?
+        var restarts = 0
+    }
+
+    public init(configuration: LlamaServerConfiguration, client: HTTPClient, logger: Logger) {
+        self.configuration = configuration
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Times the process was restarted after dying.
+    public var restarts: Int { state.withLock { $0.restarts } }
+
+    /// The engine's process id while it runs (tests kill it to check the restart).
+    public var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
+
+    /// Waits until the first start finished.
+    public func ready() async { await started.wait() }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            var first = true
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let process = try await launch()
+                if first {
+                    first = false
+                    started.set()
+                }
+                await waitForExit(process)
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.warning("llama-server exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
+                state.withLock {
+                    $0.restarts += 1
+                    $0.inner = nil
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopProcess()
+        }
+        stopProcess()
+    }
+
+    private func launch() async throws -> Process {
+        let port = try FreePort.find()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: configuration.binary)
+        process.arguments = [
+            "-m", configuration.model, "--host", "127.0.0.1", "--port", String(port),
+            "-t", String(configuration.threads), "-np", String(configuration.slots),
+            "-c", String(configuration.contextTokensPerSlot * configuration.slots),
+            "--metrics", "--no-webui", "--alias", configuration.modelName, "--log-disable",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let engine = OpenAICompatibleEngine(
+            baseURL: "http://127.0.0.1:\(port)",
+            kind: kind,
+            slots: configuration.slots,
+            client: client,
+            defaultContextTokens: configuration.contextTokensPerSlot
+        )
+        state.withLock { $0.process = process }
+        // Poll health until it answers: the process gives no other readiness signal.
+        let deadline = ContinuousClock.now + configuration.startupTimeout
+        while !(await engine.isHealthy()) {
+            guard process.isRunning else { throw EngineError("llama-server exited during startup with status \(process.terminationStatus)") }
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw EngineError("llama-server did not become healthy within \(configuration.startupTimeout)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        state.withLock { $0.inner = engine }
+        logger.info("llama-server ready", metadata: ["port": "\(port)", "pid": "\(process.processIdentifier)"])
+        return process
+    }
+
+    private func waitForExit(_ process: Process) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
+    private func stopProcess() {
+        guard let process = state.withLock({ $0.process }), process.isRunning else { return }
+        process.terminate()
+        let pid = process.processIdentifier
+        // SIGKILL if it ignores SIGTERM for two seconds.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+
+    private func current() throws -> OpenAICompatibleEngine {
+        guard let inner = state.withLock({ $0.inner }) else { throw EngineError("llama-server is not running") }
+        return inner
+    }
+
+    public func models() async throws -> [ServedModel] {
+        await started.wait()
+        return [ServedModel(id: configuration.modelName, contextTokens: configuration.contextTokensPerSlot)]
+    }
+
+    public func isHealthy() async -> Bool {
+        guard let inner = try? current() else { return false }
+        return await inner.isHealthy()
+    }
+
+    public func run(
+        _ request: EngineRequest,
+        onHead: (StreamHead) async throws -> Void,
+        onData: (ByteBuffer) async throws -> Void
+    ) async throws {
+        try await current().run(request, onHead: onHead, onData: onData)
+    }
+}
+
+/// A one-shot flag that tasks can wait on.
+final class ReadyFlag: Sendable {
+    private let state = Mutex<(set: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func set() {
+        let waiters = state.withLock { state in
+            state.set = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if !state.set { state.waiters.append(continuation) }
+                return state.set
+            }
+            if ready { continuation.resume() }
+        }
+    }
+}
+
+/// Finds a free loopback TCP port by binding port 0 and reading what the kernel chose.
+enum FreePort {
+    static func find() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw EngineError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw EngineError("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw EngineError("getsockname() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,120 @@
+import HearthCore
+import HearthProtocol
+import HearthTunnel
+public import Logging
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// A node agent: dials out to its gateway (homes are behind NAT), registers, sends heartbeats and
+/// runs the gateway's requests on its engine, many at once over the one tunnel. Reconnects with
+/// jittered exponential backoff whenever the tunnel drops.
+public final class NodeAgent: Service {
+    public let configuration: NodeAgentConfiguration
+    private let engine: any Engine
+    private let logger: Logger
+    private let connections = Mutex(0)
+
+    public init(configuration: NodeAgentConfiguration, engine: any Engine, logger: Logger) {
+        self.configuration = configuration
+        self.engine = engine
+        var logger = logger
+        logger[metadataKey: "node"] = "\(configuration.nodeID)"
+        self.logger = logger
+    }
+
+    /// Tunnels opened so far (a reconnect adds one).
+    public var connectionCount: Int { connections.withLock { $0 } }
+
+    public func run() async throws {
+        var failures = 0
+        var generator = SystemRandomNumberGenerator()
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let registered = try await runConnection()
+                    if registered { failures = 0 }
+                } catch {
+                    logger.warning("tunnel to gateway failed", metadata: ["error": "\(error)"])
+                }
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                failures += 1
+                let delay = Self.backoff(failures: failures, configuration: configuration, using: &generator)
+                try? await Task.sleep(for: delay)
+            }
+        } onGracefulShutdown: {
+            // runConnection watches for shutdown itself and closes the tunnel.
+        }
+    }
+
+    /// Exponential backoff with full jitter between half and all of the step, so a street of nodes
+    /// that lost the same link does not reconnect in lockstep.
+    static func backoff(failures: Int, configuration: NodeAgentConfiguration, using generator: inout some RandomNumberGenerator) -> Duration {
+        let step = configuration.initialReconnectDelay * (1 << min(failures - 1, 16))
+        let capped = min(step, configuration.maximumReconnectDelay)
+        return capped * Double.random(in: 0.5...1.0, using: &generator)
+    }
+
+    /// One tunnel's life. Returns whether the node got registered before the tunnel ended.
+    private func runConnection() async throws -> Bool {
+        let inbox = FrameInbox()
+        let maximumFrameBytes = configuration.maximumFrameBytes
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: maximumFrameBytes)),
+                        MessageToByteHandler(TunnelFrameEncoder()),
+                        inbox,
+                    ])
+                }
+            }
+            .connect(host: configuration.gatewayHost, port: configuration.gatewayPort)
+            .get()
+        connections.withLock { $0 += 1 }
+        let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, logger: logger)
+        defer { tunnel.closed() }
+
+        let models = try await engine.models()
+        let hello = NodeHello(
+            nodeID: configuration.nodeID,
+            models: models,
+            engineKind: engine.kind,
+            hardware: configuration.hardware,
+            slots: engine.slots
+        )
+        channel.writeAndFlush(TunnelFrame.json(.hello, hello), promise: nil)
+
+        return try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                var registered = false
+                for try await frame in inbox.frames {
+                    if !registered {
+                        guard frame.kind == .welcome else {
+                            let reason = (try? frame.decodeJSON(TunnelErrorMessage.self))?.message ?? "\(frame.kind) before welcome"
+                            logger.error("gateway refused registration", metadata: ["reason": "\(reason)"])
+                            try? await channel.close()
+                            throw TunnelErrorMessage(code: .notRegistered, message: reason)
+                        }
+                        let welcome = try frame.decodeJSON(GatewayWelcome.self)
+                        registered = true
+                        logger.info("registered with gateway", metadata: ["models": "\(models.map(\.id))"])
+                        group.addTask {
+                            await tunnel.sendHeartbeats(every: .milliseconds(welcome.heartbeatIntervalMilliseconds))
+                        }
+                        continue
+                    }
+                    tunnel.handle(frame)
+                }
+                group.cancelAll()
+                return registered
+            }
+        } onGracefulShutdown: {
+            channel.writeAndFlush(TunnelFrame(kind: .goingAway), promise: nil)
+            channel.close(promise: nil)
+        }
+    }
+}

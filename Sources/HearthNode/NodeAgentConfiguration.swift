@@ -1,0 +1,24 @@
+public import HearthCore
+public import HearthProtocol
+
+/// Settings for one node agent. Every field but the identity and gateway address has a default.
+public struct NodeAgentConfiguration: Sendable {
+    public var nodeID: NodeID
+    public var gatewayHost: String
+    public var gatewayPort: Int
+    public var hardware: HardwareSummary
+    /// First reconnect delay; doubles per failed attempt up to ``maximumReconnectDelay``, with jitter.
+    public var initialReconnectDelay: Duration = .milliseconds(100)
+    public var maximumReconnectDelay: Duration = .seconds(10)
+    /// Largest frame accepted from the gateway (request bodies travel in one frame).
+    public var maximumFrameBytes = 32 << 20
+    /// Bytes per data frame sent to the gateway.
+    public var dataChunkBytes = 64 << 10
+
+    public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
+        self.nodeID = nodeID
+        self.gatewayHost = gatewayHost
+        self.gatewayPort = gatewayPort
+        self.hardware = hardware
+    }
+}

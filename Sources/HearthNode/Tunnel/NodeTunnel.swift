@@ -1,0 +1,140 @@
+import HearthProtocol
+import HearthTunnel
+import Logging
+import NIOCore
+import Synchronization
+
+/// The node's end of one registered tunnel: runs each opened stream on the engine, honours the
+/// gateway's flow-control window and cancellations, and sends heartbeats.
+final class NodeTunnel: Sendable {
+    private let channel: any Channel
+    private let engine: any Engine
+    private let configuration: NodeAgentConfiguration
+    private let logger: Logger
+    private let streams = Mutex<[UInt32: RunningStream]>([:])
+
+    private struct RunningStream {
+        var task: Task<Void, Never>
+        var credit: StreamCredit
+    }
+
+    init(channel: any Channel, engine: any Engine, configuration: NodeAgentConfiguration, logger: Logger) {
+        self.channel = channel
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func handle(_ frame: TunnelFrame) {
+        switch frame.kind {
+        case .open:
+            open(frame)
+        case .cancel:
+            if let stream = streams.withLock({ $0.removeValue(forKey: frame.stream) }) {
+                stream.credit.cancel()
+                stream.task.cancel()
+            }
+        case .windowUpdate:
+            guard let increment = try? frame.windowIncrement() else { return }
+            streams.withLock { $0[frame.stream] }?.credit.grant(increment)
+        case .error:
+            let message = (try? frame.decodeJSON(TunnelErrorMessage.self))?.message ?? "unreadable error"
+            logger.warning("gateway reported an error", metadata: ["stream": "\(frame.stream)", "error": "\(message)"])
+        default:
+            logger.warning("ignoring unexpected frame from gateway", metadata: ["kind": "\(frame.kind)"])
+        }
+    }
+
+    private func open(_ frame: TunnelFrame) {
+        let id = frame.stream
+        let decoded: (header: StreamOpen, body: ByteBuffer)
+        do {
+            decoded = try StreamOpenCodec.decode(frame)
+        } catch {
+            let message = (error as? TunnelErrorMessage) ?? TunnelErrorMessage(code: .malformedFrame, message: "\(error)")
+            channel.writeAndFlush(TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: message)), promise: nil)
+            return
+        }
+        let credit = StreamCredit(initial: TunnelProtocol.initialStreamWindow)
+        let task = Task { [self] in
+            await run(stream: id, header: decoded.header, body: decoded.body, credit: credit)
+            _ = streams.withLock { $0.removeValue(forKey: id) }
+        }
+        streams.withLock { $0[id] = RunningStream(task: task, credit: credit) }
+    }
+
+    private func run(stream id: UInt32, header: StreamOpen, body: ByteBuffer, credit: StreamCredit) async {
+        let started = ContinuousClock.now
+        var meter = AnswerMeter(streaming: header.stream, forwardUsageChunk: header.clientWantsUsageChunk)
+        var firstToken: Duration?
+        let request = EngineRequest(
+            path: header.path,
+            body: AnswerMeter.engineBody(for: body, streaming: header.stream, clientAskedForUsage: header.clientWantsUsageChunk),
+            stream: header.stream
+        )
+        var failure: TunnelErrorMessage?
+        do {
+            try await engine.run(request) { head in
+                channel.writeAndFlush(TunnelFrame.json(.head, stream: id, head), promise: nil)
+            } onData: { chunk in
+                if let forward = meter.take(chunk) {
+                    if firstToken == nil, meter.sawFirstContent { firstToken = .now - started }
+                    try await send(forward, stream: id, credit: credit)
+                }
+            }
+            if let tail = meter.finish() { try await send(tail, stream: id, credit: credit) }
+        } catch is CancellationError {
+            return
+        } catch {
+            if Task.isCancelled { return }
+            failure = TunnelErrorMessage(code: .engineFailed, message: "\(error)")
+            logger.warning("engine request failed", metadata: ["request": "\(header.requestID)", "error": "\(error)"])
+        }
+        if Task.isCancelled { return }
+        let usage =
+            meter.usage
+            ?? TokenUsage(promptTokens: max(1, body.readableBytes / 4), completionTokens: meter.contentChunks, reportedByEngine: false)
+        let end = StreamEnd(
+            usage: usage,
+            engineTimeToFirstTokenMilliseconds: firstToken.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 },
+            error: failure
+        )
+        channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)
+    }
+
+    /// Sends bytes in data frames, waiting for window when the gateway has not consumed enough.
+    private func send(_ bytes: ByteBuffer, stream id: UInt32, credit: StreamCredit) async throws {
+        var bytes = bytes
+        while bytes.readableBytes > 0 {
+            let chunk = bytes.readSlice(length: min(bytes.readableBytes, configuration.dataChunkBytes))!
+            try await credit.take(chunk.readableBytes)
+            channel.writeAndFlush(TunnelFrame(kind: .data, stream: id, payload: chunk), promise: nil)
+        }
+    }
+
+    func sendHeartbeats(every interval: Duration) async {
+        var sequence: UInt64 = 0
+        while !Task.isCancelled {
+            sequence += 1
+            let beat = NodeHeartbeat(
+                sequence: sequence,
+                activeStreams: streams.withLock { $0.count },
+                engineHealthy: true
+            )
+            channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
+            do { try await Task.sleep(for: interval) } catch { return }
+        }
+    }
+
+    /// The tunnel is gone: stop every stream (the gateway has already failed them).
+    func closed() {
+        let running = streams.withLock { streams in
+            defer { streams.removeAll() }
+            return Array(streams.values)
+        }
+        for stream in running {
+            stream.credit.cancel()
+            stream.task.cancel()
+        }
+    }
+}

@@ -1,0 +1,58 @@
+public import HearthCore
+
+/// The first frame a node sends: who it is and what it serves.
+public struct NodeHello: Codable, Sendable, Equatable {
+    public var protocolVersion: Int
+    public var nodeID: NodeID
+    public var models: [ServedModel]
+    /// `llama`, `sim`, `openai`, ...: informational.
+    public var engineKind: String
+    public var hardware: HardwareSummary
+    /// Requests the engine runs at once (llama-server's `-np`).
+    public var slots: Int
+
+    public init(
+        protocolVersion: Int = TunnelProtocol.version,
+        nodeID: NodeID,
+        models: [ServedModel],
+        engineKind: String,
+        hardware: HardwareSummary,
+        slots: Int
+    ) {
+        self.protocolVersion = protocolVersion
+        self.nodeID = nodeID
+        self.models = models
+        self.engineKind = engineKind
+        self.hardware = hardware
+        self.slots = slots
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case protocolVersion = "protocol_version"
+        case nodeID = "node_id"
+        case models
+        case engineKind = "engine_kind"
+        case hardware
+        case slots
+    }
+}
+
+/// What a node runs on, as it reports it.
+public struct HardwareSummary: Codable, Sendable, Equatable {
+    public var cpuCores: Int
+    public var memoryBytes: UInt64
+    /// GPU model names, empty on a CPU-only node.
+    public var gpus: [String]
+
+    public init(cpuCores: Int, memoryBytes: UInt64, gpus: [String]) {
+        self.cpuCores = cpuCores
+        self.memoryBytes = memoryBytes
+        self.gpus = gpus
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case cpuCores = "cpu_cores"
+        case memoryBytes = "memory_bytes"
+        case gpus
+    }
+}

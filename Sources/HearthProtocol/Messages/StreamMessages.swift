@@ -1,0 +1,81 @@
+/// The request a gateway hands a node on a new stream (the header part of an `open` frame).
+public struct StreamOpen: Codable, Sendable, Equatable {
+    /// Engine path, e.g. `/v1/chat/completions`.
+    public var path: String
+    /// Whether the client asked for a server-sent-event stream.
+    public var stream: Bool
+    /// Whether the client asked for the usage chunk (`stream_options.include_usage`); the node
+    /// always asks its engine for usage and drops the chunk when the client did not ask.
+    public var clientWantsUsageChunk: Bool
+    /// The gateway's request id, for the node's logs.
+    public var requestID: String
+
+    public init(path: String, stream: Bool, clientWantsUsageChunk: Bool, requestID: String) {
+        self.path = path
+        self.stream = stream
+        self.clientWantsUsageChunk = clientWantsUsageChunk
+        self.requestID = requestID
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case path, stream
+        case clientWantsUsageChunk = "client_wants_usage_chunk"
+        case requestID = "request_id"
+    }
+}
+
+/// The engine's response status, sent before any data.
+public struct StreamHead: Codable, Sendable, Equatable {
+    public var status: Int
+    public var contentType: String
+
+    public init(status: Int, contentType: String) {
+        self.status = status
+        self.contentType = contentType
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case status
+        case contentType = "content_type"
+    }
+}
+
+/// Token counts for one request.
+public struct TokenUsage: Codable, Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// True when the engine reported the counts; false when the node estimated them.
+    public var reportedByEngine: Bool
+
+    public init(promptTokens: Int, completionTokens: Int, reportedByEngine: Bool) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.reportedByEngine = reportedByEngine
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+        case reportedByEngine = "reported_by_engine"
+    }
+}
+
+/// The last frame of a stream: what it cost, or why it failed.
+public struct StreamEnd: Codable, Sendable, Equatable {
+    public var usage: TokenUsage?
+    /// Milliseconds from the node receiving the stream to the engine's first token.
+    public var engineTimeToFirstTokenMilliseconds: Double?
+    public var error: TunnelErrorMessage?
+
+    public init(usage: TokenUsage?, engineTimeToFirstTokenMilliseconds: Double?, error: TunnelErrorMessage?) {
+        self.usage = usage
+        self.engineTimeToFirstTokenMilliseconds = engineTimeToFirstTokenMilliseconds
+        self.error = error
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case usage
+        case engineTimeToFirstTokenMilliseconds = "engine_ttft_ms"
+        case error
+    }
+}
