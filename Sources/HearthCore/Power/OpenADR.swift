@@ -1,0 +1,329 @@
+internal import Foundation
+
+/// OpenADR 3.1 resource shapes that Hearth reads (`program`, `event`) and writes (`report`).
+///
+/// Follows the OpenADR 3.1.0 specification's OpenAPI component schemas (OpenADR Alliance, "OpenADR 3.1.0
+/// Specification", 2024; field names as in `openadr3.yaml`, checked against the 3.1.1 schema examples):
+/// `event.intervals[].intervalPeriod{start, duration, randomizeStart}`, `payloads[{type, values}]`
+/// (a *valuesMap*), `targets` (in 3.1 an array of strings; 3.0.x used valuesMaps `[{type, values}]`,
+/// which are also accepted when decoding), and `report.resources[].intervals[].payloads`. Durations are
+/// ISO 8601 (`PT1H`; `P9999Y` means open-ended), datetimes RFC 3339 (`0001-01-01` means "now").
+/// Unknown fields are ignored; only what Hearth needs is modelled. The HTTP VEN client lives in the gateway.
+public enum OpenADR {
+    /// `valuesMap`: a type name and its values.
+    public struct ValuesMap: Sendable, Hashable, Codable {
+        public var type: String
+        public var values: [Value]
+
+        public init(type: String, values: [Value]) {
+            self.type = type
+            self.values = values
+        }
+    }
+
+    /// One value in a valuesMap: number, string, boolean or point.
+    public enum Value: Sendable, Hashable, Codable {
+        case number(Double)
+        case string(String)
+        case bool(Bool)
+        case point(x: Double, y: Double)
+
+        struct Point: Codable { var x: Double; var y: Double }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) {
+                self = .bool(b)
+            } else if let d = try? c.decode(Double.self) {
+                self = .number(d)
+            } else if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else {
+                let p = try c.decode(Point.self)
+                self = .point(x: p.x, y: p.y)
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .number(let d): try c.encode(d)
+            case .string(let s): try c.encode(s)
+            case .bool(let b): try c.encode(b)
+            case .point(let x, let y): try c.encode(Point(x: x, y: y))
+            }
+        }
+
+        public var number: Double? {
+            if case .number(let d) = self { return d }
+            return nil
+        }
+    }
+
+    /// `intervalPeriod`: start (RFC 3339), duration and randomizeStart (ISO 8601 durations).
+    public struct IntervalPeriod: Sendable, Hashable, Codable {
+        public var start: String
+        public var duration: String?
+        public var randomizeStart: String?
+
+        public init(start: String, duration: String? = nil, randomizeStart: String? = nil) {
+            self.start = start
+            self.duration = duration
+            self.randomizeStart = randomizeStart
+        }
+    }
+
+    /// `interval`: an id, an optional period overriding the event's, and payloads.
+    public struct Interval: Sendable, Hashable, Codable {
+        public var id: Int
+        public var intervalPeriod: IntervalPeriod?
+        public var payloads: [ValuesMap]
+
+        public init(id: Int, intervalPeriod: IntervalPeriod? = nil, payloads: [ValuesMap]) {
+            self.id = id
+            self.intervalPeriod = intervalPeriod
+            self.payloads = payloads
+        }
+    }
+
+    /// Targets: 3.1 strings; 3.0.x valuesMaps are flattened to their string values when decoding.
+    public struct Targets: Sendable, Hashable, Codable {
+        public var values: [String]
+
+        public init(_ values: [String]) { self.values = values }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let strings = try? c.decode([String].self) {
+                values = strings
+            } else {
+                let maps = try c.decode([ValuesMap].self)
+                values = maps.flatMap { map in
+                    map.values.compactMap { value -> String? in
+                        switch value {
+                        case .string(let s): s
+                        case .number(let d): d.rounded() == d ? String(Int(d)) : String(d)
+                        default: nil
+                        }
+                    }
+                }
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(values)
+        }
+    }
+
+    /// `eventPayloadDescriptor` / `reportPayloadDescriptor` (the fields Hearth uses).
+    public struct PayloadDescriptor: Sendable, Hashable, Codable {
+        public var objectType: String?
+        public var payloadType: String
+        public var readingType: String?
+        public var units: String?
+
+        public init(objectType: String? = nil, payloadType: String, readingType: String? = nil, units: String? = nil) {
+            self.objectType = objectType
+            self.payloadType = payloadType
+            self.readingType = readingType
+            self.units = units
+        }
+    }
+
+    /// `program` (the fields Hearth uses).
+    public struct Program: Sendable, Hashable, Codable {
+        public var id: String?
+        public var objectType: String?
+        public var programName: String
+        public var intervalPeriod: IntervalPeriod?
+        public var payloadDescriptors: [PayloadDescriptor]?
+        public var targets: Targets?
+
+        public init(id: String? = nil, programName: String, intervalPeriod: IntervalPeriod? = nil, payloadDescriptors: [PayloadDescriptor]? = nil, targets: Targets? = nil) {
+            self.id = id
+            self.objectType = "PROGRAM"
+            self.programName = programName
+            self.intervalPeriod = intervalPeriod
+            self.payloadDescriptors = payloadDescriptors
+            self.targets = targets
+        }
+    }
+
+    /// `event`.
+    public struct Event: Sendable, Hashable, Codable {
+        public var id: String?
+        public var objectType: String?
+        public var programID: String
+        public var eventName: String?
+        public var priority: Int?
+        public var targets: Targets?
+        public var payloadDescriptors: [PayloadDescriptor]?
+        public var intervalPeriod: IntervalPeriod?
+        public var intervals: [Interval]
+
+        public init(
+            id: String? = nil, programID: String, eventName: String? = nil, priority: Int? = nil, targets: Targets? = nil,
+            payloadDescriptors: [PayloadDescriptor]? = nil, intervalPeriod: IntervalPeriod? = nil, intervals: [Interval]
+        ) {
+            self.id = id
+            self.objectType = "EVENT"
+            self.programID = programID
+            self.eventName = eventName
+            self.priority = priority
+            self.targets = targets
+            self.payloadDescriptors = payloadDescriptors
+            self.intervalPeriod = intervalPeriod
+            self.intervals = intervals
+        }
+    }
+
+    /// `report.resources[]`.
+    public struct ReportResource: Sendable, Hashable, Codable {
+        public var resourceName: String
+        public var intervalPeriod: IntervalPeriod?
+        public var intervals: [Interval]
+
+        public init(resourceName: String, intervalPeriod: IntervalPeriod? = nil, intervals: [Interval]) {
+            self.resourceName = resourceName
+            self.intervalPeriod = intervalPeriod
+            self.intervals = intervals
+        }
+    }
+
+    /// `report` (as a VEN posts it to `/reports`).
+    public struct Report: Sendable, Hashable, Codable {
+        public var id: String?
+        public var objectType: String?
+        public var programID: String
+        public var eventID: String
+        public var clientName: String
+        public var reportName: String?
+        public var payloadDescriptors: [PayloadDescriptor]?
+        public var resources: [ReportResource]
+
+        public init(
+            programID: String, eventID: String, clientName: String, reportName: String? = nil,
+            payloadDescriptors: [PayloadDescriptor]? = nil, resources: [ReportResource]
+        ) {
+            self.objectType = "REPORT"
+            self.programID = programID
+            self.eventID = eventID
+            self.clientName = clientName
+            self.reportName = reportName
+            self.payloadDescriptors = payloadDescriptors
+            self.resources = resources
+        }
+
+        /// A report of what each node drew during an event: payload `DEMAND` in kW (`DIRECT_READ`), one
+        /// resource per node, one interval each.
+        public static func demand(
+            programID: String, eventID: String, clientName: String, period: IntervalPeriod, kilowattsByNode: [(node: String, kilowatts: Double)]
+        ) -> Report {
+            Report(
+                programID: programID, eventID: eventID, clientName: clientName, reportName: "hearth-\(eventID)",
+                payloadDescriptors: [PayloadDescriptor(objectType: "REPORT_PAYLOAD_DESCRIPTOR", payloadType: "DEMAND", readingType: "DIRECT_READ", units: "KW")],
+                resources: kilowattsByNode.map {
+                    ReportResource(resourceName: $0.node, intervalPeriod: period, intervals: [Interval(id: 0, payloads: [ValuesMap(type: "DEMAND", values: [.number($0.kilowatts)])])])
+                })
+        }
+    }
+}
+
+extension OpenADR {
+    /// Payload types Hearth acts on.
+    public static let importCapacityLimit = "IMPORT_CAPACITY_LIMIT"
+    public static let simple = "SIMPLE"
+
+    /// Seconds in an ISO 8601 duration (`PnYnMnWnDTnHnMnS`; a year is 365 days, a month 30). `P9999Y` and
+    /// longer are `.infinity` (OpenADR's "open-ended"). Nil when malformed.
+    public static func seconds(iso8601Duration text: String) -> Double? {
+        var s = Substring(text.uppercased())
+        var sign = 1.0
+        if s.first == "-" { sign = -1; s = s.dropFirst() }
+        guard s.first == "P" else { return nil }
+        s = s.dropFirst()
+        var total = 0.0
+        var inTime = false
+        var number = ""
+        var sawUnit = false
+        for ch in s {
+            if ch == "T" { guard number.isEmpty, !inTime else { return nil }; inTime = true; continue }
+            if ch.isNumber || ch == "." || ch == "," { number.append(ch == "," ? "." : ch); continue }
+            guard let value = Double(number) else { return nil }
+            number = ""
+            sawUnit = true
+            switch (ch, inTime) {
+            case ("Y", false):
+                if value >= 9999 { return .infinity }
+                total += value * 365 * 86_400
+            case ("M", false): total += value * 30 * 86_400
+            case ("W", false): total += value * 7 * 86_400
+            case ("D", false): total += value * 86_400
+            case ("H", true): total += value * 3_600
+            case ("M", true): total += value * 60
+            case ("S", true): total += value
+            default: return nil
+            }
+        }
+        guard number.isEmpty, sawUnit else { return nil }
+        return sign * total
+    }
+
+    /// Unix seconds of an RFC 3339 datetime (or a bare date); `0001-01-01…` ("now") returns `now`. Nil when malformed.
+    public static func unixSeconds(rfc3339 text: String, now: Double) -> Double? {
+        if text.hasPrefix("0001-01-01") { return now }
+        let plain = ISO8601DateFormatter()
+        if let d = plain.date(from: text) { return d.timeIntervalSince1970 }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = fractional.date(from: text) { return d.timeIntervalSince1970 }
+        let dateOnly = ISO8601DateFormatter()
+        dateOnly.formatOptions = [.withFullDate]
+        return dateOnly.date(from: text)?.timeIntervalSince1970
+    }
+
+    /// The grid events Hearth acts on in `event`: one per interval carrying `IMPORT_CAPACITY_LIMIT` or `SIMPLE`.
+    ///
+    /// An interval without its own `intervalPeriod` follows the event's, the n-th starting n × duration after
+    /// the event's start (the specification's sequential intervals). Intervals whose period cannot be parsed
+    /// are skipped (and a caller should report them); values that are not numbers are treated as the most
+    /// severe shed (SIMPLE 3 / 0 kW), the fail-safe reading of a signal Hearth cannot understand.
+    public static func gridEvents(from event: Event, now: Double) -> [GridEvent] {
+        let eventID = event.id ?? event.eventName ?? "event"
+        let targets = event.targets?.values ?? []
+        var result: [GridEvent] = []
+        for (index, interval) in event.intervals.enumerated() {
+            let period: IntervalPeriod
+            var shift = 0.0
+            if let own = interval.intervalPeriod {
+                period = own
+            } else if let shared = event.intervalPeriod {
+                period = shared
+                shift = Double(index) * (shared.duration.flatMap { seconds(iso8601Duration: $0) } ?? 0)
+            } else {
+                continue
+            }
+            guard let start = unixSeconds(rfc3339: period.start, now: now) else { continue }
+            guard let duration = period.duration.map({ seconds(iso8601Duration: $0) }) ?? .infinity, duration > 0 else { continue }
+            let randomize = period.randomizeStart.flatMap { seconds(iso8601Duration: $0) } ?? 0
+            for payload in interval.payloads {
+                let signal: GridEvent.Signal
+                switch payload.type {
+                case importCapacityLimit:
+                    signal = .importCapacityLimit(kilowatts: payload.values.first?.number ?? 0)
+                case simple:
+                    let level = payload.values.first?.number.map { Int($0.rounded()) } ?? 3
+                    signal = .simple(level: level)
+                default:
+                    continue
+                }
+                result.append(
+                    GridEvent(
+                        id: "\(eventID)#\(interval.id)", programID: event.programID, signal: signal, start: start + shift,
+                        duration: duration, randomizeStart: randomize.isFinite ? randomize : 0, targets: targets))
+            }
+        }
+        return result
+    }
+}
