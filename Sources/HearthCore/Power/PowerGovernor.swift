@@ -17,7 +17,9 @@
 ///   the node reacts within one panel-reading period (≤ 1 s).
 /// - **Up with hysteresis**: capacity returns only when the budget, less ``Configuration/hysteresisWatts``,
 ///   allows more than now *and has done so continuously* for ``Configuration/holdSeconds``; it then rises to
-///   the least level seen over that hold. A budget that wobbles around a threshold therefore never flaps.
+///   the least level seen over that hold. A budget that wobbles around a threshold therefore never flaps:
+///   any dip restarts the hold, so there is at most one raise per hold period. (Returning to full power
+///   needs no band, because budgets are clamped at the node cap, which is often exactly the full draw.)
 public struct PowerGovernor: Sendable {
     /// What the node is doing about power (reported in telemetry; the scheduler filters on it).
     public enum Mode: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
@@ -189,8 +191,9 @@ public struct PowerGovernor: Sendable {
             raiseTarget = nil
             return transition(to: wanted)
         }
-        // Raising: only past the band, and only after the hold.
-        let up = target(budget: budget.map { $0 - configuration.hysteresisWatts })
+        // Raising: only past the band, and only after the hold. Full power needs no band (the budget is
+        // clamped at the node cap, which often equals full draw); the hold alone rate-limits it.
+        let up = wanted.mode == .normal ? wanted : target(budget: budget.map { $0 - configuration.hysteresisWatts })
         guard Self.isLower(current, than: up) else {
             raiseSince = nil
             raiseTarget = nil

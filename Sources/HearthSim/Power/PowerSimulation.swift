@@ -1,0 +1,353 @@
+public import HearthCore
+
+/// `hearth sim power`: a week (or any number of days) of homes, transformers, grid events and Hearth nodes.
+///
+/// Model, per time step of ``Configuration/stepSeconds`` (default 60 s):
+/// 1. Each home's load is the **worst second** of the step from its 1 s ``HomeLoadProfile`` (so the coarse
+///    step never hides a spike; the governor's own sub-second reaction is proven in its unit tests).
+/// 2. Each node wants `idle + (full − idle) × u(t)`, where `u(t)` is the request trace's token rate, the trace
+///    stretched over one day (1 trace second ↦ 86 400 / trace duration seconds) and scaled so its busiest
+///    minute is ``Configuration/peakUtilization``, repeated daily.
+/// 3. Grid events (one or two a day: `SIMPLE` levels 1–2 and `IMPORT_CAPACITY_LIMIT`, evening and midday,
+///    targeting a fifth of the transformers or the whole fleet, `randomizeStart` 5 min) give per-node caps
+///    through ``DemandResponse``.
+/// 4. The gateway's ``TransformerAllocator`` shares each transformer (homes first) among its nodes, each
+///    node wishing for min(full draw, its home budget, its grid cap); floors are the node's running floor
+///    (host + GPUs at minimum), so a node either gets enough to run or nothing (it powers down).
+/// 5. Each node's ``PowerGovernor`` gets the grid cap, the transformer budget and the panel reading, and the
+///    node draws min(its demand, what its mode and GPU limit allow).
+///
+/// Counted: a home violation is a step where the node draws and home + node exceed the home's continuous
+/// limit (80 % of the service); a transformer violation is a step where its nodes draw and homes + nodes
+/// exceed the rating × power factor (before Hearth's margin). A DR event is met when every targeted node,
+/// at every step in its (randomized) window, drew no more than its cap. Homes whose own load alone exceeds
+/// a limit are not Hearth's violations (the node then draws nothing).
+///
+/// SLO attainment: the real ``Simulator`` (slo-aware) replays the trace against the fleet as the governors
+/// left it at the week's tightest step (least capacity available: drained/off nodes removed, capped nodes
+/// slowed by ``GPUPowerCurve``), with the load scaled by `u` at that step; `slo_attainment_uncapped` is the
+/// same replay at peak load with every node uncapped.
+public struct PowerSimulation: Sendable {
+    public struct Configuration: Sendable {
+        public var homes: Int
+        public var transformers: Int
+        public var days: Int
+        public var seed: UInt64
+        public var stepSeconds: Int
+        /// Node full draw, watts (host + GPUs at their maximum limit).
+        public var nodeFullWatts: Double
+        /// Host share of full draw.
+        public var hostShare: Double
+        /// GPU minimum power limit as a share of the maximum.
+        public var gpuMinShare: Double
+        /// Node idle draw as a share of full draw.
+        public var idleShare: Double
+        public var peakUtilization: Double
+        /// Trace load scale per node for the SLO replay at peak (200 nodes at scale 300 is "moderate").
+        public var loadScalePerNode: Double
+        public var transformerMargin: Double
+        public var powerFactor: Double
+        public var fleet: FleetComposition
+
+        public init(
+            homes: Int = 1000, transformers: Int = 100, days: Int = 7, seed: UInt64 = 1, stepSeconds: Int = 60,
+            nodeFullWatts: Double = 6_000, hostShare: Double = 0.2, gpuMinShare: Double = 0.3, idleShare: Double = 0.1,
+            peakUtilization: Double = 0.9, loadScalePerNode: Double = 1.5, transformerMargin: Double = 0.1,
+            powerFactor: Double = 0.9, fleet: FleetComposition = .mixed
+        ) {
+            self.homes = homes
+            self.transformers = transformers
+            self.days = days
+            self.seed = seed
+            self.stepSeconds = stepSeconds
+            self.nodeFullWatts = nodeFullWatts
+            self.hostShare = hostShare
+            self.gpuMinShare = gpuMinShare
+            self.idleShare = idleShare
+            self.peakUtilization = peakUtilization
+            self.loadScalePerNode = loadScalePerNode
+            self.transformerMargin = transformerMargin
+            self.powerFactor = powerFactor
+            self.fleet = fleet
+        }
+
+        public var governor: PowerGovernor.Configuration {
+            let host = nodeFullWatts * hostShare
+            let gpuMax = nodeFullWatts - host
+            // Readings come once a step here, so a reading is fresh for one step (the agent's own default is 2.5 s).
+            return PowerGovernor.Configuration(
+                hostWatts: host, gpuMaxWatts: gpuMax, gpuMinWatts: gpuMax * gpuMinShare, idleWatts: nodeFullWatts * idleShare,
+                staleAfterSeconds: max(2.5, Double(stepSeconds) + 1))
+        }
+    }
+
+    public var configuration: Configuration
+    public var trace: Trace
+    public var showProgress: Bool
+
+    public init(configuration: Configuration, trace: Trace, showProgress: Bool = false) {
+        self.configuration = configuration
+        self.trace = trace
+        self.showProgress = showProgress
+    }
+
+    /// Daily utilisation at 1-minute resolution from the trace's token rate (peak = `peak`).
+    public static func dailyUtilization(_ trace: Trace, peak: Double) -> [Double] {
+        var buckets = [Double](repeating: 0, count: 1440)
+        let duration = max(trace.duration, 1)
+        let first = trace.requests.first?.arrival ?? 0
+        for r in trace.requests {
+            let k = min(1439, Int((r.arrival - first) / duration * 1440))
+            buckets[k] += Double(r.promptTokens + r.outputTokens)
+        }
+        // Smooth over 5 minutes so one burst does not define the day.
+        var smooth = buckets
+        for k in 0..<1440 {
+            var sum = 0.0
+            for j in -2...2 { sum += buckets[(k + j + 1440) % 1440] }
+            smooth[k] = sum / 5
+        }
+        let top = smooth.max() ?? 0
+        return top > 0 ? smooth.map { $0 / top * peak } : Array(repeating: peak, count: 1440)
+    }
+
+    /// The grid events of the run: an evening event every day and a midday one every other day.
+    public static func gridEvents(days: Int, transformers: Int, seed: UInt64) -> [GridEvent] {
+        var rng = SeededGenerator(seed: seed ^ 0x0ADE)
+        var events: [GridEvent] = []
+        for day in 0..<days {
+            for slot in 0..<(day % 2 == 0 ? 2 : 1) {
+                let evening = slot == 0
+                let startHour = evening ? 17 + rng.unit() * 2 : 12 + rng.unit() * 2
+                let start = (Double(day) * 86_400 + startHour * 3600).rounded()
+                let duration = (3600 + rng.unit() * 3600).rounded()
+                let signal: GridEvent.Signal =
+                    switch (day + slot) % 3 {
+                    case 0: .simple(level: 1 + Int(rng.next() % 2))
+                    case 1: .importCapacityLimit(kilowatts: 1 + Double(rng.next() % 3))
+                    default: .simple(level: 2)
+                    }
+                var targets: [String] = []
+                if day % 3 != 2 {
+                    for k in 0..<transformers where rng.unit() < 0.2 { targets.append("transformer-\(k)") }
+                    if targets.isEmpty { targets = ["transformer-0"] }
+                } else {
+                    targets = ["hearth-fleet"]
+                }
+                events.append(
+                    GridEvent(
+                        id: "dr-\(day)-\(slot)", programID: "hearth-dr", signal: signal, start: start, duration: duration,
+                        randomizeStart: 300, targets: targets))
+            }
+        }
+        return events
+    }
+
+    public func run() -> PowerReport {
+        let c = configuration
+        let homes = max(1, c.homes)
+        let transformerCount = max(1, min(c.transformers, homes))
+        let step = max(1, c.stepSeconds)
+        let stepsPerDay = (HomeLoadProfile.secondsPerDay + step - 1) / step
+        let governorConfiguration = c.governor
+        var rng = SeededGenerator(seed: c.seed ^ 0x9_0E7)
+
+        // Homes: types from the mix, transformers by a shuffled round robin, sized for diversified demand.
+        var types: [HomeType] = []
+        for _ in 0..<homes {
+            var x = rng.unit()
+            var chosen = HomeType.mix.last!.0
+            for (type, share) in HomeType.mix {
+                if x < share { chosen = type; break }
+                x -= share
+            }
+            types.append(chosen)
+        }
+        var order = Array(0..<homes)
+        order.shuffle(using: &rng)
+        var transformerOf = [Int](repeating: 0, count: homes)
+        var members = [[Int]](repeating: [], count: transformerCount)
+        for (position, home) in order.enumerated() {
+            transformerOf[home] = position % transformerCount
+            members[position % transformerCount].append(home)
+        }
+        let standard: [Double] = [25, 37.5, 50, 75, 100, 167, 250]
+        let transformers = members.enumerated().map { k, homesOn in
+            let design = homesOn.reduce(0.0) { $0 + types[$1].designKVA }
+            let rating = standard.first { $0 >= design } ?? standard.last!
+            return TransformerAllocator.Transformer(id: "transformer-\(k)", ratingKVA: rating, powerFactor: c.powerFactor, margin: c.transformerMargin)
+        }
+
+        // Grid events, precomputed per node: window and cap.
+        let events = Self.gridEvents(days: c.days, transformers: transformerCount, seed: c.seed)
+        let dr = DemandResponse()
+        struct Binding { var begin: Double; var end: Double; var cap: Double }
+        var bindings = [[Binding]](repeating: [], count: homes)
+        var eventNodes = [[Int]](repeating: [], count: events.count)
+        for (e, event) in events.enumerated() {
+            for n in 0..<homes {
+                let id = "node-\(n)"
+                let node = DemandResponse.Node(id: id, groups: ["transformer-\(transformerOf[n])", "hearth-fleet"], fullWatts: c.nodeFullWatts)
+                guard event.targets(node: id, groups: node.groups) else { continue }
+                let begin = event.start + event.startOffset(for: id)
+                guard let cap = dr.cap(event, node: node, at: begin) else { continue }
+                bindings[n].append(Binding(begin: begin, end: begin + event.duration, cap: cap))
+                eventNodes[e].append(n)
+            }
+        }
+        var eventFailed = [Bool](repeating: false, count: events.count)
+        var eventIndexByNode = [[Int]](repeating: [], count: homes)
+        for (e, nodes) in eventNodes.enumerated() { for n in nodes { eventIndexByNode[n].append(e) } }
+
+        let utilization = Self.dailyUtilization(trace, peak: c.peakUtilization)
+        var governors = [PowerGovernor](repeating: PowerGovernor(configuration: governorConfiguration), count: homes)
+        var draw = [Double](repeating: 0, count: homes)
+        var homeViolations = 0
+        var transformerViolations = 0
+        var availableSteps = 0
+        var cappedSteps = 0
+        var energyWh = 0.0
+        var actions = 0
+        var tightest = (share: Double.infinity, t: 0.0, u: 0.0, modes: [PowerGovernor.Mode](), caps: [Double]())
+        var progress = ProgressReporter(label: "power", isEnabled: showProgress)
+        let totalSteps = c.days * stepsPerDay
+        var loads = [Double](repeating: 0, count: homes)
+        var drCap = [Double?](repeating: nil, count: homes)
+        var homeBudget = [Double](repeating: 0, count: homes)
+
+        for day in 0..<c.days {
+            // This day's worst-second-per-step home loads.
+            var dayLoads = [[Float]](repeating: [], count: homes)
+            for h in 0..<homes {
+                let seed = c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(h) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(day) &+ 1
+                dayLoads[h] = HomeLoadProfile.stepMaxima(HomeLoadProfile.day(types[h], seed: seed), step: step)
+            }
+            for k in 0..<stepsPerDay {
+                let t = Double(day * 86_400 + k * step)
+                let minute = min(1439, (k * step) / 60)
+                let u = utilization[minute]
+                for h in 0..<homes {
+                    loads[h] = Double(dayLoads[h][k])
+                    var cap: Double?
+                    for b in bindings[h] where t >= b.begin && t < b.end { cap = min(cap ?? .infinity, b.cap) }
+                    drCap[h] = cap
+                    homeBudget[h] = PowerBudget.compute(homeLoadWatts: loads[h], breakerRatingAmps: types[h].serviceAmps).watts
+                }
+                // Gateway: transformer allocation.
+                var budgets = [Double](repeating: 0, count: homes)
+                for (x, homesOn) in members.enumerated() {
+                    let request = homesOn.map { h in
+                        TransformerAllocator.Home(
+                            id: "home-\(h)", homeLoadWatts: loads[h],
+                            nodeDemandWatts: min(c.nodeFullWatts, homeBudget[h], drCap[h] ?? .infinity),
+                            nodeFloorWatts: governorConfiguration.floorWatts)
+                    }
+                    let shares = TransformerAllocator().allocate(request, on: transformers[x])
+                    for (i, h) in homesOn.enumerated() { budgets[h] = shares[i] }
+                }
+                // Nodes: governors react; draw follows.
+                var available = 0.0
+                for h in 0..<homes {
+                    let reading = PanelReading(
+                        homeLoadWatts: loads[h], breakerRatingAmps: types[h].serviceAmps, voltage: 240, nodeDrawWatts: draw[h], at: t)
+                    actions += governors[h].handle(.panelReading(reading), now: t).count
+                    actions += governors[h].handle(.budgetChange(watts: budgets[h]), now: t).count
+                    actions += governors[h].handle(.gridCap(watts: drCap[h]), now: t).count
+                    let g = governors[h]
+                    let demand = governorConfiguration.idleWatts + (c.nodeFullWatts - governorConfiguration.idleWatts) * u
+                    draw[h] = g.mode.isAdmitting ? min(demand, g.allowedDrawWatts) : g.allowedDrawWatts
+                    energyWh += draw[h] * Double(step) / 3600
+                    if g.mode.isAdmitting {
+                        availableSteps += 1
+                        available += GPUPowerCurve.prefillSpeed(capFraction: g.capFraction)
+                        if g.mode == .capped { cappedSteps += 1 }
+                    }
+                    let limit = 0.8 * types[h].serviceAmps * 240
+                    if draw[h] > 0, loads[h] + draw[h] > limit + 1e-6 { homeViolations += 1 }
+                    if let cap = drCap[h], draw[h] > cap + 1e-6 {
+                        for e in eventIndexByNode[h] where events[e].isActive(for: "node-\(h)", at: t) { eventFailed[e] = true }
+                    }
+                }
+                for (x, homesOn) in members.enumerated() {
+                    var total = 0.0
+                    var nodes = 0.0
+                    for h in homesOn {
+                        total += loads[h] + draw[h]
+                        nodes += draw[h]
+                    }
+                    if nodes > 0, total > transformers[x].ratingWatts + 1e-6 { transformerViolations += 1 }
+                }
+                // Tightest moment: least capacity relative to demand (after the first hold period).
+                let share = available / Double(homes)
+                if t >= 3600, share / max(u, 0.05) < tightest.share / max(tightest.u, 0.05) || tightest.modes.isEmpty {
+                    tightest = (share, t, u, governors.map(\.mode), governors.map(\.capFraction))
+                }
+                progress.update(done: day * stepsPerDay + k + 1, total: max(1, totalSteps))
+            }
+        }
+        progress.finish()
+
+        // SLO replays: tightest moment vs uncapped at peak.
+        let snapshots = c.fleet.build(nodes: homes, seed: c.seed)
+        var constrained: [NodeSnapshot] = []
+        for (i, var node) in snapshots.enumerated() where i < tightest.modes.count && tightest.modes[i].isAdmitting {
+            let factor = GPUPowerCurve.schedulerFactor(capFraction: tightest.caps[i])
+            node.profiles = node.profiles.map { var p = $0; p.powerCapFactor = factor; return p }
+            constrained.append(node)
+        }
+        let perNode = c.loadScalePerNode * Double(homes)
+        func attainment(_ nodes: [NodeSnapshot], scale: Double) -> Double {
+            guard !nodes.isEmpty, !trace.requests.isEmpty else { return 0 }
+            var simulator = Simulator(trace: trace, nodes: nodes, policy: .sloAware, configuration: SimulationConfiguration(loadScale: max(scale, 1e-3)))
+            var quiet = ProgressReporter(label: "slo", isEnabled: false)
+            return ReportBuilder.policyReport(simulator.run(progress: &quiet)).slo_attainment
+        }
+        let sloTight = attainment(constrained, scale: perNode * tightest.u / max(c.peakUtilization, 1e-9))
+        let sloUncapped = attainment(snapshots, scale: perNode)
+
+        let nodeSteps = Double(homes * totalSteps)
+        return PowerReport(
+            homes: homes, transformers: transformerCount, days: c.days, step_s: step, seed: c.seed, trace: trace.path,
+            generated_from: trace.generatedFrom, node_full_kw: c.nodeFullWatts / 1000,
+            transformer_kva_total: transformers.reduce(0) { $0 + $1.ratingKVA },
+            home_types: Dictionary(grouping: types, by: \.rawValue).mapValues(\.count),
+            home_limit_violations: homeViolations, transformer_limit_violations: transformerViolations,
+            dr_events: events.count, dr_events_met: eventFailed.filter { !$0 }.count,
+            node_hours_available_share: Double(availableSteps) / nodeSteps, node_hours_capped_share: Double(cappedSteps) / nodeSteps,
+            energy_kwh_per_home: energyWh / 1000 / Double(homes), governor_actions: actions,
+            slo_attainment: sloTight, slo_attainment_uncapped: sloUncapped, tightest_moment_s: tightest.t,
+            tightest_capacity_share: tightest.share.isFinite ? tightest.share : 0, tightest_utilization: tightest.u)
+    }
+}
+
+/// The result of ``PowerSimulation/run()``; `hearth sim power --json` prints it.
+public struct PowerReport: Codable, Sendable, Hashable {
+    public var homes: Int
+    public var transformers: Int
+    public var days: Int
+    public var step_s: Int
+    public var seed: UInt64
+    public var trace: String
+    public var generated_from: String?
+    public var node_full_kw: Double
+    public var transformer_kva_total: Double
+    public var home_types: [String: Int]
+    public var home_limit_violations: Int
+    public var transformer_limit_violations: Int
+    public var dr_events: Int
+    public var dr_events_met: Int
+    /// Share of node-steps in which the node admitted work (normal or capped).
+    public var node_hours_available_share: Double
+    public var node_hours_capped_share: Double
+    /// Energy the node drew, per home, over the run (kWh).
+    public var energy_kwh_per_home: Double
+    public var governor_actions: Int
+    /// SLO attainment (slo-aware) at the week's tightest moment.
+    public var slo_attainment: Double
+    /// The same replay at peak load with every node uncapped.
+    public var slo_attainment_uncapped: Double
+    public var tightest_moment_s: Double
+    /// Σ prefill speed of admitting nodes ÷ nodes at that moment.
+    public var tightest_capacity_share: Double
+    public var tightest_utilization: Double
+}
