@@ -8,7 +8,7 @@ struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Simulate a Hearth fleet on request traces.",
-        subcommands: [Replay.self, Bench.self]
+        subcommands: [Replay.self, Bench.self, Power.self]
     )
 
     struct Replay: AsyncParsableCommand {
@@ -120,6 +120,71 @@ struct SimCommand: AsyncParsableCommand {
                 print(String(format: "simulation (%@, %d nodes, %d requests): %.1f s wall, %d events, %.1f s simulated, SLO attainment %.1f%%",
                              throughput.policy, throughput.nodes, throughput.requests, throughput.wall_s, throughput.events,
                              throughput.simulated_s, throughput.slo_attainment * 100))
+            }
+        }
+    }
+
+    struct Power: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay a week of home load with Hearth nodes under per-home, per-transformer and grid limits.",
+            discussion: """
+                Homes follow generated 1 s load profiles (several home types); each node's demand follows the request \
+                trace (read at run time; a generator stands in when the file is absent); PowerGovernor, \
+                TransformerAllocator and demand-response events keep every limit. See docs/POWER.md.
+                """
+        )
+
+        @Option(help: "Homes (one node each).")
+        var homes: Int = 1000
+
+        @Option(help: "Distribution transformers (homes are shared among them).")
+        var transformers: Int = 100
+
+        @Option(help: "Days to simulate.")
+        var days: Int = 7
+
+        @Option(help: "Request trace that shapes node demand.")
+        var trace: String = "/work/shared/traces/AzureLLMInferenceTrace_conv.csv"
+
+        @Option(help: "Seed for homes, transformers, grid events and the fleet.")
+        var seed: UInt64 = 1
+
+        @Option(help: "Time step in seconds (each step takes the worst second of home load).")
+        var step: Int = 60
+
+        @Option(help: "Node full draw in kW (host + GPUs at maximum limit); 19.2 is a node at its 80 A cap.")
+        var nodeKw: Double = 6
+
+        @Flag(help: "Print one JSON object on standard output.")
+        var json = false
+
+        @Flag(help: "Do not draw the progress bar on standard error.")
+        var quiet = false
+
+        func run() async throws {
+            guard homes > 0, transformers > 0, days > 0, step > 0, nodeKw > 0 else {
+                throw ValidationError("--homes, --transformers, --days, --step and --node-kw must be positive")
+            }
+            let loaded = try TraceGenerator.readOrGenerate(path: trace, seed: seed)
+            if let source = loaded.generatedFrom {
+                FileHandle.standardError.write(Data("note: \(trace) is absent; generated requests from the published statistics of \(source)\n".utf8))
+            }
+            let configuration = PowerSimulation.Configuration(
+                homes: homes, transformers: transformers, days: days, seed: seed, stepSeconds: step, nodeFullWatts: nodeKw * 1000)
+            let report = PowerSimulation(configuration: configuration, trace: loaded, showProgress: !quiet && !json).run()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(String(format: "%d homes, %d transformers (%.0f kVA), %d days, %.1f kW nodes, step %d s", report.homes, report.transformers,
+                             report.transformer_kva_total, report.days, report.node_full_kw, report.step_s))
+                print("home limit violations: \(report.home_limit_violations), transformer limit violations: \(report.transformer_limit_violations)")
+                print("DR events met: \(report.dr_events_met) of \(report.dr_events)")
+                print(String(format: "node-hours available: %.1f%% (capped %.1f%%), node energy per home: %.1f kWh",
+                             report.node_hours_available_share * 100, report.node_hours_capped_share * 100, report.energy_kwh_per_home))
+                print(String(format: "SLO attainment: %.1f%% (worst sample %.1f%%, tightest moment %.1f%%, uncapped at peak %.1f%%)",
+                             report.slo_attainment * 100, report.slo_attainment_worst_sample * 100, report.slo_attainment_tightest * 100, report.slo_attainment_uncapped * 100))
             }
         }
     }

@@ -24,9 +24,10 @@ public import HearthCore
 /// a limit are not Hearth's violations (the node then draws nothing).
 ///
 /// SLO attainment: the real ``Simulator`` (slo-aware) replays the trace against the fleet as the governors
-/// left it at the week's tightest step (least capacity available: drained/off nodes removed, capped nodes
-/// slowed by ``GPUPowerCurve``), with the load scaled by `u` at that step; `slo_attainment_uncapped` is the
-/// same replay at peak load with every node uncapped.
+/// left it (drained/off nodes removed, capped nodes slowed by ``GPUPowerCurve``) at four moments a day
+/// (02:00, 08:00, 14:00, 20:00), the load scaled by `u` then; `slo_attainment` is their load-weighted mean,
+/// also reported: the worst sample, the week's tightest step (least capacity for the load), and the same
+/// replay at peak load with every node uncapped.
 public struct PowerSimulation: Sendable {
     public struct Configuration: Sendable {
         public var homes: Int
@@ -212,6 +213,7 @@ public struct PowerSimulation: Sendable {
         var progress = ProgressReporter(label: "power", isEnabled: showProgress)
         let totalSteps = c.days * stepsPerDay
         var loads = [Double](repeating: 0, count: homes)
+        var samples: [(t: Double, u: Double, modes: [PowerGovernor.Mode], caps: [Double])] = []
         var drCap = [Double?](repeating: nil, count: homes)
         var homeBudget = [Double](repeating: 0, count: homes)
 
@@ -277,6 +279,9 @@ public struct PowerSimulation: Sendable {
                     }
                     if nodes > 0, total > transformers[x].ratingWatts + 1e-6 { transformerViolations += 1 }
                 }
+                if k * step % 21_600 == 7_200 {  // SLO samples at 02:00, 08:00, 14:00, 20:00 each day
+                    samples.append((t, u, governors.map(\.mode), governors.map(\.capFraction)))
+                }
                 // Tightest moment: least capacity relative to demand (after the first hold period).
                 let share = available / Double(homes)
                 if t >= 3600, share / max(u, 0.05) < tightest.share / max(tightest.u, 0.05) || tightest.modes.isEmpty {
@@ -287,14 +292,8 @@ public struct PowerSimulation: Sendable {
         }
         progress.finish()
 
-        // SLO replays: tightest moment vs uncapped at peak.
+        // SLO replays: at every sample and at the tightest moment, the fleet as the governors left it.
         let snapshots = c.fleet.build(nodes: homes, seed: c.seed)
-        var constrained: [NodeSnapshot] = []
-        for (i, var node) in snapshots.enumerated() where i < tightest.modes.count && tightest.modes[i].isAdmitting {
-            let factor = GPUPowerCurve.schedulerFactor(capFraction: tightest.caps[i])
-            node.profiles = node.profiles.map { var p = $0; p.powerCapFactor = factor; return p }
-            constrained.append(node)
-        }
         let perNode = c.loadScalePerNode * Double(homes)
         func attainment(_ nodes: [NodeSnapshot], scale: Double) -> Double {
             guard !nodes.isEmpty, !trace.requests.isEmpty else { return 0 }
@@ -302,7 +301,25 @@ public struct PowerSimulation: Sendable {
             var quiet = ProgressReporter(label: "slo", isEnabled: false)
             return ReportBuilder.policyReport(simulator.run(progress: &quiet)).slo_attainment
         }
-        let sloTight = attainment(constrained, scale: perNode * tightest.u / max(c.peakUtilization, 1e-9))
+        func attainment(modes: [PowerGovernor.Mode], caps: [Double], u: Double) -> Double {
+            var constrained: [NodeSnapshot] = []
+            for (i, var node) in snapshots.enumerated() where i < modes.count && modes[i].isAdmitting {
+                let factor = GPUPowerCurve.schedulerFactor(capFraction: caps[i])
+                node.profiles = node.profiles.map { var p = $0; p.powerCapFactor = factor; return p }
+                constrained.append(node)
+            }
+            return attainment(constrained, scale: perNode * u / max(c.peakUtilization, 1e-9))
+        }
+        var weighted = 0.0
+        var weights = 0.0
+        var worst = 1.0
+        for sample in samples {
+            let a = attainment(modes: sample.modes, caps: sample.caps, u: sample.u)
+            weighted += a * sample.u
+            weights += sample.u
+            worst = min(worst, a)
+        }
+        let sloTight = tightest.modes.isEmpty ? 0 : attainment(modes: tightest.modes, caps: tightest.caps, u: tightest.u)
         let sloUncapped = attainment(snapshots, scale: perNode)
 
         let nodeSteps = Double(homes * totalSteps)
@@ -315,7 +332,8 @@ public struct PowerSimulation: Sendable {
             dr_events: events.count, dr_events_met: eventFailed.filter { !$0 }.count,
             node_hours_available_share: Double(availableSteps) / nodeSteps, node_hours_capped_share: Double(cappedSteps) / nodeSteps,
             energy_kwh_per_home: energyWh / 1000 / Double(homes), governor_actions: actions,
-            slo_attainment: sloTight, slo_attainment_uncapped: sloUncapped, tightest_moment_s: tightest.t,
+            slo_attainment: weights > 0 ? weighted / weights : 0, slo_attainment_worst_sample: samples.isEmpty ? 0 : worst,
+            slo_samples: samples.count, slo_attainment_tightest: sloTight, slo_attainment_uncapped: sloUncapped, tightest_moment_s: tightest.t,
             tightest_capacity_share: tightest.share.isFinite ? tightest.share : 0, tightest_utilization: tightest.u)
     }
 }
@@ -342,8 +360,13 @@ public struct PowerReport: Codable, Sendable, Hashable {
     /// Energy the node drew, per home, over the run (kWh).
     public var energy_kwh_per_home: Double
     public var governor_actions: Int
-    /// SLO attainment (slo-aware) at the week's tightest moment.
+    /// SLO attainment (slo-aware), mean over the samples (02:00, 08:00, 14:00, 20:00 daily) weighted by load.
     public var slo_attainment: Double
+    /// The least attainment among the samples.
+    public var slo_attainment_worst_sample: Double
+    public var slo_samples: Int
+    /// Attainment at the week's tightest moment (least capacity for the load; 0 when a fleet-wide shed is on).
+    public var slo_attainment_tightest: Double
     /// The same replay at peak load with every node uncapped.
     public var slo_attainment_uncapped: Double
     public var tightest_moment_s: Double
