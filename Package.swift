@@ -12,14 +12,14 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 let pureTargets: [Target] = [
-    .target(name: "HearthCore", swiftSettings: swiftSettings),
-    .target(name: "HearthSim", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
+    .target(name: "HearthCore", exclude: ["README.md"], swiftSettings: swiftSettings),
+    .target(name: "HearthSim", dependencies: ["HearthCore"], exclude: ["README.md"], swiftSettings: swiftSettings),
     .testTarget(name: "HearthCoreTests", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
     .testTarget(name: "HearthSimTests", dependencies: ["HearthSim", "HearthCore"], swiftSettings: swiftSettings),
 ]
 
 let serverTargets: [Target] = [
-    .target(name: "HearthProtocol", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
+    .target(name: "HearthProtocol", dependencies: ["HearthCore"], exclude: ["README.md"], swiftSettings: swiftSettings),
     .target(
         name: "HearthTunnel",
         dependencies: [
@@ -29,7 +29,7 @@ let serverTargets: [Target] = [
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ],
-        swiftSettings: swiftSettings
+        exclude: ["README.md"], swiftSettings: swiftSettings
     ),
     .target(
         name: "HearthGateway",
@@ -46,7 +46,7 @@ let serverTargets: [Target] = [
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
-        swiftSettings: swiftSettings
+        exclude: ["README.md"], swiftSettings: swiftSettings
     ),
     .target(
         name: "HearthNode",
@@ -58,7 +58,7 @@ let serverTargets: [Target] = [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
-        swiftSettings: swiftSettings
+        exclude: ["README.md"], swiftSettings: swiftSettings
     ),
     .executableTarget(
         name: "hearth",
@@ -82,9 +82,13 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
+            "HearthTunnel",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -45,6 +45,7 @@ public final class Gateway: Sendable {
         let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics)
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangupDetector()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let http = channel.localAddress?.port ?? configuration.port
@@ -71,16 +72,23 @@ public final class Gateway: Sendable {
         try await store.addAPIKey(hash: APIKeyAuthenticator.hash(key), tenant: tenant, createdAt: Date())
     }
 
+    /// Returns once at least `count` nodes are registered.
+    public func waitForNodes(_ count: Int) async {
+        let events = registry.events()
+        if registry.nodeIDs.count >= count { return }
+        for await _ in events where registry.nodeIDs.count >= count { return }
+    }
+
     /// Nodes registered right now.
     public var connectedNodes: [NodeID] { registry.nodeIDs }
 
-    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.post("/v1/chat/completions") { request, _ in
-            try await relay.handle(request, endpoint: .chatCompletions)
+    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
+        router.post("/v1/chat/completions") { request, context in
+            try await relay.handle(request, endpoint: .chatCompletions, clientChannel: context.channel)
         }
-        router.post("/v1/completions") { request, _ in
-            try await relay.handle(request, endpoint: .completions)
+        router.post("/v1/completions") { request, context in
+            try await relay.handle(request, endpoint: .completions, clientChannel: context.channel)
         }
         router.get("/v1/models") { _, _ -> Response in
             let models = registry.servedModels().map { model -> [String: Any] in

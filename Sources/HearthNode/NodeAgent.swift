@@ -15,10 +15,20 @@ public final class NodeAgent: Service {
     private let engine: any Engine
     private let logger: Logger
     private let connections = Mutex(0)
+    private let locateGateway: @Sendable () async -> (host: String, port: Int)
 
-    public init(configuration: NodeAgentConfiguration, engine: any Engine, logger: Logger) {
+    /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
+    ///   the configured address. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
+    public init(
+        configuration: NodeAgentConfiguration,
+        engine: any Engine,
+        logger: Logger,
+        locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil
+    ) {
         self.configuration = configuration
         self.engine = engine
+        let fixed = (configuration.gatewayHost, configuration.gatewayPort)
+        self.locateGateway = locateGateway ?? { fixed }
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.nodeID)"
         self.logger = logger
@@ -60,6 +70,7 @@ public final class NodeAgent: Service {
     private func runConnection() async throws -> Bool {
         let inbox = FrameInbox()
         let maximumFrameBytes = configuration.maximumFrameBytes
+        let gateway = await locateGateway()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -72,7 +83,7 @@ public final class NodeAgent: Service {
                     ])
                 }
             }
-            .connect(host: configuration.gatewayHost, port: configuration.gatewayPort)
+            .connect(host: gateway.host, port: gateway.port)
             .get()
         connections.withLock { $0 += 1 }
         let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, logger: logger)

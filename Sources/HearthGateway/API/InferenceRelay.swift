@@ -17,6 +17,7 @@ final class InferenceRelay: Sendable {
     private let metrics: GatewayMetrics
     private let configuration: GatewayConfiguration
     private let logger: Logger
+    private let disconnects = ClientDisconnectWatcher()
 
     init(
         registry: NodeRegistry,
@@ -38,7 +39,7 @@ final class InferenceRelay: Sendable {
 
     static let taskClasses: Set<String> = ["chat", "document", "code", "batch"]
 
-    func handle(_ request: Request, endpoint: CompletionRequest.Endpoint) async throws -> Response {
+    func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
         let tenant = try await authenticator.tenant(authorization: request.headers[.authorization])
         let ticket = UsageTicket(
@@ -49,7 +50,7 @@ final class InferenceRelay: Sendable {
             metrics: metrics
         )
         do {
-            return try await relay(request, endpoint: endpoint, ticket: ticket)
+            return try await relay(request, endpoint: endpoint, ticket: ticket, clientChannel: clientChannel)
         } catch let error as OpenAIError {
             ticket.finish(outcome: error.status.code == 502 || error.status.code == 504 ? .failed : .refused, status: error.status.code)
             throw error
@@ -59,11 +60,18 @@ final class InferenceRelay: Sendable {
         }
     }
 
-    private func relay(_ request: Request, endpoint: CompletionRequest.Endpoint, ticket: UsageTicket) async throws -> Response {
+    private func relay(
+        _ request: Request,
+        endpoint: CompletionRequest.Endpoint,
+        ticket: UsageTicket,
+        clientChannel: any Channel
+    ) async throws -> Response {
         var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: configuration.maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw OpenAIError.bodyTooLarge(limit: configuration.maximumBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw OpenAIError.bodyTooLarge(limit: configuration.maximumBodyBytes)
         }
@@ -90,6 +98,9 @@ final class InferenceRelay: Sendable {
         let deadline = session.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
             stream.fail(FirstByteTimeout(after: timeout))
         }
+        // A client that closes its connection stops the work at once, even before any byte was
+        // written to it (a long prefill) or between tokens.
+        let watch = disconnects.watch(clientChannel) { stream.fail(ClientGone()) }
         let head: StreamHead
         do {
             head = try await withTaskCancellationHandler {
@@ -99,6 +110,7 @@ final class InferenceRelay: Sendable {
             }
         } catch {
             deadline.cancel()
+            disconnects.unwatch(watch)
             session.cancel(stream)
             throw Self.mapNodeFailure(error, node: session.id)
         }
@@ -113,20 +125,25 @@ final class InferenceRelay: Sendable {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: keep the reservation until it ends.
             guard let reserved = registry.acquire(session.id) else {
+                disconnects.unwatch(watch)
                 session.cancel(stream)
                 throw OpenAIError.nodeFailed("Node \(session.id) went away before the answer started.")
             }
             let response = Response(
                 status: .init(code: head.status),
                 headers: headers,
-                body: ResponseBody { [registry] writer in
-                    defer { registry.release(reserved) }
+                body: ResponseBody { [registry, disconnects] writer in
+                    defer {
+                        registry.release(reserved)
+                        disconnects.unwatch(watch)
+                    }
                     try await Self.relayStream(stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
                 }
             )
             return response
         }
 
+        defer { disconnects.unwatch(watch) }
         var answer = ByteBuffer()
         var end: StreamEnd?
         do {
@@ -216,7 +233,7 @@ final class InferenceRelay: Sendable {
             nodeFailure = error
         }
         deadline.cancel()
-        if clientGone || Task.isCancelled || (end == nil && nodeFailure == nil) {
+        if clientGone || Task.isCancelled || nodeFailure is ClientGone || (end == nil && nodeFailure == nil) {
             // The client went away (or the handler was cancelled): stop the engine now.
             session.cancel(stream)
             ticket.finish(outcome: .cancelled, status: 499, usage: end?.usage)
@@ -245,7 +262,7 @@ final class InferenceRelay: Sendable {
             return .nodeFailed("Node \(node) was lost mid-request: \(lost.reason).")
         case let message as TunnelErrorMessage:
             return .nodeFailed("Node \(node) failed: \(message.message)")
-        case is CancellationError:
+        case is CancellationError, is ClientGone:
             return OpenAIError(status: .init(code: 499), message: "The client closed the request.", type: "api_error", code: "client_closed")
         default:
             return .nodeFailed("Node \(node) failed: \(error)")
@@ -267,6 +284,9 @@ final class InferenceRelay: Sendable {
         return "chat"
     }
 }
+
+/// The client closed its connection before the answer was complete.
+struct ClientGone: Error {}
 
 struct FirstByteTimeout: Error {
     var after: Duration

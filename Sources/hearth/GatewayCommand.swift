@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import HearthGateway
+import NIOCore
+import ServiceLifecycle
+
+/// `hearth gateway`: a gateway alone; node agents dial its tunnel endpoint.
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Run a gateway: the OpenAI-compatible API and the endpoint node agents dial."
+    )
+
+    @Option(help: "Address for the client API.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port for the client API (0 picks a free one).")
+    var port: Int = 8080
+
+    @Option(help: "Address node agents dial.")
+    var tunnelHost: String = "127.0.0.1"
+
+    @Option(help: "Port node agents dial.")
+    var tunnelPort: Int = 7070
+
+    @Option(help: "Folder for the fleet database and the development API key.")
+    var dataDir: String = ".hearth"
+
+    @Option(help: "Largest request body in bytes (413 above it).")
+    var maxBodyBytes: Int = 16 << 20
+
+    @Option(help: "Heartbeat interval nodes must keep, in milliseconds; a node silent for 3 intervals is dropped.")
+    var heartbeatMs: Int = 1000
+
+    @Option(help: "Seconds a node may take to produce the first byte of an answer (504 after).")
+    var firstByteTimeout: Int = 120
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port), (0...65535).contains(tunnelPort) else { throw ValidationError("ports must be 0-65535") }
+        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 10-60000") }
+        guard firstByteTimeout >= 1 else { throw ValidationError("--first-byte-timeout must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "hearth.gateway")
+        try DevAPIKey.prepare(dataDirectory: dataDir)
+        var configuration = GatewayConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maximumBodyBytes = maxBodyBytes
+        configuration.firstByteTimeout = .seconds(firstByteTimeout)
+        configuration.tunnel.host = tunnelHost
+        configuration.tunnel.port = tunnelPort
+        configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
+        let gateway = Gateway(configuration: configuration, store: try SQLiteFleetStore(path: dataDir + "/fleet.sqlite"), logger: logger)
+        let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
+        let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: gateway.services.map { .init(service: $0) }
+                    + [.init(service: announce, successTerminationBehavior: .ignore)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+private struct AnnounceGateway: Service {
+    let gateway: Gateway
+    let keyPath: String
+
+    func run() async throws {
+        let addresses = await gateway.ready()
+        print("Gateway at \(addresses.baseURL); nodes dial \(addresses.host):\(addresses.tunnelPort); dev API key in \(keyPath)")
+    }
+}

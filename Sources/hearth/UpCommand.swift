@@ -1,0 +1,148 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import HearthCore
+import HearthGateway
+import Logging
+import ServiceLifecycle
+
+/// `hearth up`: a gateway and a few local node agents in one process, each node with its own engine.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start a gateway and local node agents on loopback, then stream a first answer.",
+        discussion: """
+            Everything binds 127.0.0.1. With the default llama engine each node starts its own llama-server \
+            with SmolLM2-135M-Instruct; if the engine or model is missing, scripts/install-engine.sh installs \
+            them into $HEARTH_CACHE (default ~/.cache/hearth) first. The gateway serves plain HTTP on loopback; \
+            use a TLS-terminating gateway for anything else. Ctrl-C stops everything, engines included.
+            """
+    )
+
+    @Option(help: "Gateway HTTP port (0 picks a free one).")
+    var port: Int = 8080
+
+    @Option(help: "Node agents to start (with --engine openai: one per --engine-urls entry instead).")
+    var nodes: Int = 2
+
+    @Option(help: "Folder for the fleet database and the development API key.")
+    var dataDir: String = ".hearth"
+
+    @Option(help: "Use this API key for the dev tenant instead of the one in <data-dir>/dev-api-key.")
+    var apiKey: String?
+
+    @Flag(help: "Do not stream a first answer once the nodes are up.")
+    var noDemo = false
+
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "hearth.up")
+        try DevAPIKey.prepare(dataDirectory: dataDir)
+        let store = try SQLiteFleetStore(path: dataDir + "/fleet.sqlite")
+        var configuration = GatewayConfiguration()
+        configuration.port = port
+        configuration.tunnel.port = 0
+        let gateway = Gateway(configuration: configuration, store: store, logger: logger)
+        let (key, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: apiKey)
+
+        let client = NodeAssembly.makeHTTPClient()
+        let count = engine.engine == .openai ? engine.urls.count : nodes
+        var services: [any Service] = gateway.services
+        for index in 0..<count {
+            let node = try NodeAssembly.make(
+                index: index,
+                nodeID: NodeID("node-\(index + 1)"),
+                options: engine,
+                gatewayHost: "127.0.0.1",
+                gatewayPort: 0,
+                locateGateway: {
+                    let addresses = await gateway.ready()
+                    return (addresses.host, addresses.tunnelPort)
+                },
+                client: client,
+                logger: logger
+            )
+            services += node.services
+        }
+        let announcer = Announcer(
+            gateway: gateway,
+            nodes: count,
+            keyPath: keyPath,
+            key: key,
+            modelName: engine.engine == .openai ? nil : engine.modelName,
+            demo: !noDemo,
+            client: client
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }
+                    + [.init(service: announcer, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        printFlushed("Hearth stopped.\n")
+    }
+}
+
+/// Prints where the gateway is once every node registered, and streams a first answer.
+private struct Announcer: Service {
+    let gateway: Gateway
+    let nodes: Int
+    let keyPath: String
+    let key: String
+    let modelName: String?
+    let demo: Bool
+    let client: HTTPClient
+
+    func run() async throws {
+        let addresses = await gateway.ready()
+        await gateway.waitForNodes(nodes)
+        let model = modelName ?? "MODEL"
+        printFlushed(
+            """
+
+            Hearth is up: gateway \(addresses.baseURL) (plain HTTP on loopback), \(nodes) node(s) connected.
+            API key for tenant 'dev': \(keyPath)
+            Stream an answer:
+              curl -N \(addresses.baseURL)/v1/chat/completions \\
+                -H "Authorization: Bearer $(cat \(keyPath))" -H 'Content-Type: application/json' \\
+                -d '{"model":"\(model)","stream":true,"messages":[{"role":"user","content":"Say hello in one sentence."}]}'
+            Or: hearth chat "Say hello" --url \(addresses.baseURL) --api-key-file \(keyPath)
+            Ctrl-C stops everything.
+
+            """
+        )
+        guard demo else { return }
+        printFlushed("First streamed answer: ")
+        do {
+            try await ChatClient.stream(
+                baseURL: addresses.baseURL,
+                apiKey: key,
+                model: modelName,
+                prompt: "Say hello to a new Hearth user in one sentence.",
+                maxTokens: 48,
+                client: client
+            ) { text in
+                printFlushed(text)
+            }
+            printFlushed("\n\n")
+        } catch {
+            printFlushed("\n(first answer failed: \(error))\n")
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Foundation
+import HearthCore
+import HearthGateway
+import HearthNode
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A real gateway and real node agents in this process, on loopback ports the kernel picks.
+/// `withTestFleet` starts them, waits until every node registered, runs the body and shuts down.
+struct TestFleet: Sendable {
+    let gateway: Gateway
+    let addresses: GatewayAddresses
+    let apiKey: String
+    let client: HTTPClient
+    let agents: [NodeAgent]
+
+    var baseURL: String { addresses.baseURL }
+}
+
+struct TestNodeSpec: Sendable {
+    var id: String
+    var engine: any Engine
+    /// Extra services the engine needs running (a llama-server supervisor).
+    var services: [any Service] = []
+}
+
+func withTestFleet<Result: Sendable>(
+    nodes: [TestNodeSpec],
+    configure: (inout GatewayConfiguration) -> Void = { _ in },
+    waitForNodes: Bool = true,
+    _ body: (TestFleet) async throws -> Result
+) async throws -> Result {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var logger = Logger(label: "hearth.test")
+    logger.logLevel = ProcessInfo.processInfo.environment["HEARTH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+
+    var configuration = GatewayConfiguration()
+    configuration.port = 0
+    configuration.tunnel.port = 0
+    configure(&configuration)
+    let store = try SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
+    let gateway = Gateway(configuration: configuration, store: store, logger: logger)
+    let apiKey = try await gateway.createAPIKey(tenant: "tenant-a")
+
+    let agents = nodes.map { spec in
+        var agentConfiguration = NodeAgentConfiguration(
+            nodeID: NodeID(spec.id),
+            gatewayHost: "127.0.0.1",
+            gatewayPort: 0,
+            hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: [])
+        )
+        agentConfiguration.initialReconnectDelay = .milliseconds(20)
+        agentConfiguration.maximumReconnectDelay = .milliseconds(200)
+        return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger) {
+            let addresses = await gateway.ready()
+            return (addresses.host, addresses.tunnelPort)
+        }
+    }
+    let services: [any Service] = gateway.services + nodes.flatMap(\.services) + agents
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+    var clientConfiguration = HTTPClient.Configuration()
+    clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let addresses = await gateway.ready()
+            if waitForNodes { await gateway.waitForNodes(nodes.count) }
+            let result = try await body(TestFleet(gateway: gateway, addresses: addresses, apiKey: apiKey, client: client, agents: agents))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            try await client.shutdown()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
