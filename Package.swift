@@ -75,7 +75,11 @@ let serverTargets: [Target] = [
     ),
     .testTarget(
         name: "HearthProtocolTests",
-        dependencies: ["HearthProtocol", "HearthTunnel"],
+        dependencies: [
+            "HearthProtocol", "HearthTunnel", "HearthCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
         swiftSettings: swiftSettings
     ),
     .testTarget(

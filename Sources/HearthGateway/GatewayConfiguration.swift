@@ -6,6 +6,9 @@ public struct GatewayConfiguration: Sendable {
     /// Largest request body accepted (413 above it).
     public var maximumBodyBytes = 16 << 20
     /// How long a node may take to produce the first byte of an answer before the client gets 504.
+    /// Largest non-streamed answer the gateway buffers for a client (502 above it); streamed answers
+    /// are bounded by each stream's flow-control window instead.
+    public var maximumAnswerBytes = 16 << 20
     public var firstByteTimeout: Duration = .seconds(120)
     public var tunnel = TunnelServerConfiguration()
 

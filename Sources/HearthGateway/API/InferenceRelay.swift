@@ -152,6 +152,12 @@ final class InferenceRelay: Sendable {
                 switch event {
                 case .data(let bytes):
                     ticket.firstByte()
+                    guard answer.readableBytes + bytes.readableBytes <= configuration.maximumAnswerBytes else {
+                        throw TunnelErrorMessage(
+                            code: .flowControl,
+                            message: "answer exceeds the \(configuration.maximumAnswerBytes)-byte limit for non-streamed requests"
+                        )
+                    }
                     session.consumed(bytes.readableBytes, on: stream)
                     var bytes = bytes
                     answer.writeBuffer(&bytes)

@@ -1,0 +1,65 @@
+import HearthCore
+import HearthProtocol
+import HearthTunnel
+import NIOCore
+import NIOPosix
+
+/// A hand-driven node tunnel for protocol tests: it sends exactly the frames a test writes, which
+/// may be malformed or hostile, and exposes what the gateway sends back.
+final class RawNode: Sendable {
+    let channel: any Channel
+    let frames: AsyncStream<TunnelFrame>
+
+    private final class Inbox: ChannelInboundHandler, Sendable {
+        typealias InboundIn = TunnelFrame
+        let continuation: AsyncStream<TunnelFrame>.Continuation
+        init(_ continuation: AsyncStream<TunnelFrame>.Continuation) { self.continuation = continuation }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { continuation.yield(unwrapInboundIn(data)) }
+        func channelInactive(context: ChannelHandlerContext) { continuation.finish() }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    }
+
+    private init(channel: any Channel, frames: AsyncStream<TunnelFrame>) {
+        self.channel = channel
+        self.frames = frames
+    }
+
+    static func connect(port: Int) async throws -> RawNode {
+        let (frames, continuation) = AsyncStream<TunnelFrame>.makeStream()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: 64 << 20)),
+                        MessageToByteHandler(TunnelFrameEncoder()),
+                        Inbox(continuation),
+                    ])
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return RawNode(channel: channel, frames: frames)
+    }
+
+    static func hello(id: String, model: String = "test-model", version: Int = TunnelProtocol.version) -> NodeHello {
+        NodeHello(
+            protocolVersion: version,
+            nodeID: NodeID(id),
+            models: [ServedModel(id: model, contextTokens: 4096)],
+            engineKind: "raw",
+            hardware: HardwareSummary(cpuCores: 1, memoryBytes: 1, gpus: []),
+            slots: 2
+        )
+    }
+
+    func send(_ frame: TunnelFrame) async throws {
+        try await channel.writeAndFlush(frame)
+    }
+
+    /// Writes bytes that bypass the frame encoder.
+    func sendRaw(_ bytes: ByteBuffer) async throws {
+        try await channel.pipeline.context(handlerType: MessageToByteHandler<TunnelFrameEncoder>.self).flatMap { context in
+            context.writeAndFlush(NIOAny(bytes))
+        }.get()
+    }
+}
