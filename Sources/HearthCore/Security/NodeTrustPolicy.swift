@@ -1,0 +1,291 @@
+/// The gateway's trust decisions for its whole fleet: a value-type state machine
+/// (`mutating func handle(_:now:) -> [Action]`) that the gateway keeps behind a lock and whose actions its
+/// shell performs (certificate authority, tunnel registry, fleet store, alerting).
+///
+/// - Enrollment (operator-approved token) records a node's key, hardware and measurement.
+/// - A tamper report with `quarantined: true` or a critical finding revokes the node in the same call:
+///   ``Action/revoke(_:)``, ``Action/closeTunnel(_:)``, ``Action/failOverInFlight(_:)``, ``Action/alert(_:)``.
+///   A strong finding alone is recorded as a tamper event (``SecurityLabels/lastTamperAt``) with a warning.
+/// - ``Event/tick`` (call it at least once per heartbeat interval) quarantines every trusted node whose last
+///   heartbeat is older than `missedHeartbeatLimit × heartbeatIntervalSeconds`; it stays quarantined until it
+///   re-attests successfully (``Event/renewalRequested(_:)``).
+/// - Renewal: unknown, revoked or other-key → deny; other hardware → quarantine (and deny); stale attestation →
+///   deny (retry with a fresh one); measurement outside the allowed set → quarantine (not renewed); otherwise
+///   renew with a fresh validity window from ``CertificateLifetimePolicy``.
+/// - Quarantine for a measurement, hardware or operator reason is lifted only by ``Event/operatorRelease(_:)``;
+///   revocation is permanent for that key.
+///
+/// Every change of a node's security labels is emitted as ``Action/updateLabels(_:_:)``; apply it with
+/// `FleetState.upsert` so the scheduler's ``NodeTrustFilter`` and ``DataClassFilter`` see it.
+public struct NodeTrustPolicy: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var heartbeatIntervalSeconds: Double
+        /// Heartbeats a node may miss before it is quarantined. Default 3.
+        public var missedHeartbeatLimit: Int
+        public var certificates: CertificateLifetimePolicy
+        /// Oldest attestation accepted at renewal. Default 300 s.
+        public var attestationMaxAgeSeconds: Double
+        /// Allowed ``SoftwareMeasurement/digest`` values (agent + engine + model builds the operator approved).
+        public var allowedMeasurements: Set<String>
+
+        public init(
+            heartbeatIntervalSeconds: Double = 5, missedHeartbeatLimit: Int = 3, certificates: CertificateLifetimePolicy = CertificateLifetimePolicy(),
+            attestationMaxAgeSeconds: Double = 300, allowedMeasurements: Set<String> = []
+        ) {
+            self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+            self.missedHeartbeatLimit = max(1, missedHeartbeatLimit)
+            self.certificates = certificates
+            self.attestationMaxAgeSeconds = attestationMaxAgeSeconds
+            self.allowedMeasurements = allowedMeasurements
+        }
+
+        /// Silence after which a node is quarantined.
+        public var heartbeatTimeoutSeconds: Double { Double(missedHeartbeatLimit) * heartbeatIntervalSeconds }
+    }
+
+    public enum TrustState: String, Sendable, Hashable, Codable {
+        case trusted
+        case quarantined
+        case revoked
+    }
+
+    public enum QuarantineReason: String, Sendable, Hashable, Codable {
+        case missedHeartbeats = "missed-heartbeats"
+        case measurementChanged = "measurement-changed"
+        case hardwareChanged = "hardware-changed"
+        case operatorAction = "operator"
+
+        /// Whether a successful attestation alone lifts it.
+        public var liftedByAttestation: Bool { self == .missedHeartbeats }
+    }
+
+    public enum DenialReason: String, Sendable, Hashable, Codable {
+        case unknownNode = "unknown-node"
+        case revoked
+        case keyMismatch = "key-mismatch"
+        case staleAttestation = "stale-attestation"
+        case quarantined
+        case hardwareChanged = "hardware-changed"
+        case measurementNotAllowed = "measurement-not-allowed"
+    }
+
+    public enum Site: String, Sendable, Hashable, Codable {
+        case home
+        case dataCentre = "data-centre"
+    }
+
+    public enum Event: Sendable, Hashable {
+        /// An operator-approved enrollment (one-time token checked by the shell). Replaces any earlier record of
+        /// the node id; a revoked key stays revoked.
+        case enrolled(Attestation, site: Site)
+        case heartbeat(NodeID)
+        case tamperReport(NodeID, TamperReport)
+        /// The gateway saw the node's tunnel arrive from another autonomous system than at enrollment.
+        case observedNetworkChange(NodeID, autonomousSystem: Int)
+        case renewalRequested(Attestation)
+        case tick
+        case operatorQuarantine(NodeID)
+        case operatorRevoke(NodeID, reason: String)
+        case operatorRelease(NodeID)
+        case allowedMeasurementsChanged(Set<String>)
+    }
+
+    public struct Alert: Sendable, Hashable {
+        public enum Level: String, Sendable, Hashable { case warning, critical }
+        public var level: Level
+        public var node: NodeID
+        public var message: String
+    }
+
+    public enum Action: Sendable, Hashable {
+        case issueCertificate(NodeID, notBefore: Double, notAfter: Double)
+        case denyRenewal(NodeID, DenialReason)
+        /// Stop routing to the node (its labels change too); it keeps its certificate until it expires.
+        case quarantine(NodeID, QuarantineReason)
+        /// Add to the revocation list (persist it) and refuse the key at every future handshake.
+        case revoke(RevocationEntry)
+        case closeTunnel(NodeID)
+        /// Migrate every in-flight request of the node elsewhere (``StreamMigration``).
+        case failOverInFlight(NodeID)
+        case alert(Alert)
+        case updateLabels(NodeID, [String: String])
+    }
+
+    public struct NodeRecord: Sendable, Hashable {
+        public var state: TrustState
+        public var quarantineReason: QuarantineReason?
+        public var keyFingerprint: String
+        public var hardware: HardwareIdentity
+        public var measurement: SoftwareMeasurement
+        public var site: Site
+        public var autonomousSystem: Int?
+        public var lastHeartbeat: Double
+        public var lastTamperAt: Double?
+    }
+
+    public var configuration: Configuration
+    public private(set) var nodes: [NodeID: NodeRecord] = [:]
+    public private(set) var revocations: [RevocationEntry] = []
+    private var revokedKeys: Set<String> = []
+
+    public init(configuration: Configuration = Configuration(), revocations: [RevocationEntry] = []) {
+        self.configuration = configuration
+        self.revocations = revocations
+        self.revokedKeys = Set(revocations.map(\.keyFingerprint))
+    }
+
+    public func state(of node: NodeID) -> TrustState? { nodes[node]?.state }
+
+    /// Whether a handshake with this key must be refused.
+    public func isRevoked(keyFingerprint: String) -> Bool { revokedKeys.contains(keyFingerprint) }
+
+    /// The labels the scheduler's security filters read for this node.
+    public func labels(for node: NodeID) -> [String: String] {
+        guard let record = nodes[node] else { return [SecurityLabels.trustState: TrustState.quarantined.rawValue] }
+        var labels = [SecurityLabels.trustState: record.state.rawValue, SecurityLabels.site: record.site.rawValue]
+        if let last = record.lastTamperAt { labels[SecurityLabels.lastTamperAt] = String(last) }
+        if record.hardware.confidentialComputingVerified { labels[SecurityLabels.attestation] = SecurityLabels.confidentialComputing }
+        return labels
+    }
+
+    public mutating func handle(_ event: Event, now: Double) -> [Action] {
+        switch event {
+        case .enrolled(let attestation, let site):
+            guard !revokedKeys.contains(attestation.keyFingerprint) else { return [.denyRenewal(attestation.node, .revoked)] }
+            nodes[attestation.node] = NodeRecord(
+                state: .trusted, quarantineReason: nil, keyFingerprint: attestation.keyFingerprint, hardware: attestation.hardware,
+                measurement: attestation.measurement, site: site, autonomousSystem: nil, lastHeartbeat: now, lastTamperAt: nil)
+            let validity = configuration.certificates.validity(issuedAt: now)
+            return [
+                .issueCertificate(attestation.node, notBefore: validity.notBefore, notAfter: validity.notAfter),
+                .updateLabels(attestation.node, labels(for: attestation.node)),
+            ]
+        case .heartbeat(let node):
+            if let last = nodes[node]?.lastHeartbeat { nodes[node]?.lastHeartbeat = max(last, now) }
+            return []
+        case .tamperReport(let node, let report):
+            return tamper(node, report, now: now)
+        case .observedNetworkChange(let node, let system):
+            guard var record = nodes[node], record.state != .revoked else { return [] }
+            guard let known = record.autonomousSystem else {
+                nodes[node]?.autonomousSystem = system
+                return []
+            }
+            guard known != system else { return [] }
+            record.autonomousSystem = system
+            record.lastTamperAt = now
+            nodes[node] = record
+            return [
+                .alert(Alert(level: .warning, node: node, message: "tunnel now arrives from AS\(system), enrolled from AS\(known)")),
+                .updateLabels(node, labels(for: node)),
+            ]
+        case .renewalRequested(let attestation):
+            return renew(attestation, now: now)
+        case .tick:
+            var actions: [Action] = []
+            for id in nodes.keys.sorted() {
+                guard let record = nodes[id], record.state == .trusted,
+                    now - record.lastHeartbeat > configuration.heartbeatTimeoutSeconds
+                else { continue }
+                actions += quarantine(id, .missedHeartbeats, now: now)
+            }
+            return actions
+        case .operatorQuarantine(let node):
+            guard let record = nodes[node], record.state == .trusted else { return [] }
+            return quarantine(node, .operatorAction, now: now)
+        case .operatorRevoke(let node, let reason):
+            return revoke(node, reason: "operator: \(reason)", now: now)
+        case .operatorRelease(let node):
+            guard var record = nodes[node], record.state == .quarantined else { return [] }
+            record.state = .trusted
+            record.quarantineReason = nil
+            record.lastHeartbeat = now
+            nodes[node] = record
+            return [.updateLabels(node, labels(for: node))]
+        case .allowedMeasurementsChanged(let allowed):
+            configuration.allowedMeasurements = allowed
+            return []
+        }
+    }
+
+    private mutating func tamper(_ node: NodeID, _ report: TamperReport, now: Double) -> [Action] {
+        guard var record = nodes[node], record.state != .revoked else { return [] }
+        let names = report.findings.map(\.rawValue).joined(separator: ", ")
+        if report.quarantined || report.severity == .critical {
+            return revoke(node, reason: "tamper: \(names)", now: now)
+        }
+        guard report.severity >= .strong else { return [] }
+        record.lastTamperAt = now
+        nodes[node] = record
+        return [
+            .alert(Alert(level: .warning, node: node, message: "tamper signal: \(names)")),
+            .updateLabels(node, labels(for: node)),
+        ]
+    }
+
+    private mutating func renew(_ attestation: Attestation, now: Double) -> [Action] {
+        let node = attestation.node
+        guard var record = nodes[node] else { return [.denyRenewal(node, .unknownNode)] }
+        if record.state == .revoked || revokedKeys.contains(attestation.keyFingerprint) { return [.denyRenewal(node, .revoked)] }
+        if attestation.keyFingerprint != record.keyFingerprint {
+            return [
+                .denyRenewal(node, .keyMismatch),
+                .alert(Alert(level: .critical, node: node, message: "renewal attempted with a key that is not the node's")),
+            ]
+        }
+        if !(now - attestation.measuredAt <= configuration.attestationMaxAgeSeconds) { return [.denyRenewal(node, .staleAttestation)] }
+        if !attestation.hardware.isSameMachine(as: record.hardware) {
+            let actions = record.state == .trusted ? quarantine(node, .hardwareChanged, now: now) : []
+            return [.denyRenewal(node, .hardwareChanged)] + actions
+        }
+        if !configuration.allowedMeasurements.contains(attestation.measurement.digest) {
+            let actions = record.state == .trusted ? quarantine(node, .measurementChanged, now: now) : []
+            return [.denyRenewal(node, .measurementNotAllowed)] + actions
+        }
+        var actions: [Action] = []
+        if record.state == .quarantined {
+            guard record.quarantineReason?.liftedByAttestation == true else { return [.denyRenewal(node, .quarantined)] }
+            record.state = .trusted
+            record.quarantineReason = nil
+        }
+        let labelsBefore = labels(for: node)
+        record.measurement = attestation.measurement
+        record.hardware = attestation.hardware
+        record.lastHeartbeat = max(record.lastHeartbeat, now)
+        nodes[node] = record
+        let validity = configuration.certificates.validity(issuedAt: now)
+        actions.append(.issueCertificate(node, notBefore: validity.notBefore, notAfter: validity.notAfter))
+        let labelsAfter = labels(for: node)
+        if labelsAfter != labelsBefore || actions.count > 1 { actions.append(.updateLabels(node, labelsAfter)) }
+        return actions
+    }
+
+    private mutating func quarantine(_ node: NodeID, _ reason: QuarantineReason, now: Double) -> [Action] {
+        guard var record = nodes[node] else { return [] }
+        record.state = .quarantined
+        record.quarantineReason = reason
+        nodes[node] = record
+        var actions: [Action] = [.quarantine(node, reason), .updateLabels(node, labels(for: node)), .failOverInFlight(node)]
+        if reason == .missedHeartbeats { actions.append(.closeTunnel(node)) }
+        actions.append(.alert(Alert(level: .warning, node: node, message: "quarantined: \(reason.rawValue)")))
+        return actions
+    }
+
+    private mutating func revoke(_ node: NodeID, reason: String, now: Double) -> [Action] {
+        guard var record = nodes[node], record.state != .revoked else { return [] }
+        record.state = .revoked
+        record.quarantineReason = nil
+        record.lastTamperAt = now
+        nodes[node] = record
+        let entry = RevocationEntry(node: node, keyFingerprint: record.keyFingerprint, reason: reason, at: now)
+        revocations.append(entry)
+        revokedKeys.insert(record.keyFingerprint)
+        return [
+            .revoke(entry),
+            .closeTunnel(node),
+            .failOverInFlight(node),
+            .updateLabels(node, labels(for: node)),
+            .alert(Alert(level: .critical, node: node, message: "revoked: \(reason)")),
+        ]
+    }
+}
