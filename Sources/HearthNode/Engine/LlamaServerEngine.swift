@@ -41,6 +41,15 @@ public final class LlamaServerEngine: Engine, Service {
     private let logger: Logger
     private let state = Mutex(State())
     private let started = ReadyFlag()
+    private let lifecycle: AsyncStream<LifecycleEvent>.Continuation
+
+    /// What happens to the engine process, in order: tests and operators watch restarts here.
+    public let lifecycleEvents: AsyncStream<LifecycleEvent>
+
+    public enum LifecycleEvent: Sendable, Equatable {
+        case started(pid: Int32, port: Int)
+        case exited(status: Int32)
+    }
 
     private struct State {
         var process: Process?
@@ -52,6 +61,7 @@ public final class LlamaServerEngine: Engine, Service {
         self.configuration = configuration
         self.client = client
         self.logger = logger
+        (lifecycleEvents, lifecycle) = AsyncStream.makeStream()
     }
 
     /// Times the process was restarted after dying.
@@ -73,6 +83,7 @@ public final class LlamaServerEngine: Engine, Service {
                     started.set()
                 }
                 await waitForExit(process)
+                lifecycle.yield(.exited(status: process.terminationStatus))
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("llama-server exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
                 state.withLock {
@@ -84,6 +95,7 @@ public final class LlamaServerEngine: Engine, Service {
             self.stopProcess()
         }
         stopProcess()
+        lifecycle.finish()
     }
 
     private func launch() async throws -> Process {
@@ -118,6 +130,7 @@ public final class LlamaServerEngine: Engine, Service {
             try await Task.sleep(for: .milliseconds(50))
         }
         state.withLock { $0.inner = engine }
+        lifecycle.yield(.started(pid: process.processIdentifier, port: port))
         logger.info("llama-server ready", metadata: ["port": "\(port)", "pid": "\(process.processIdentifier)"])
         return process
     }

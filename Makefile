@@ -1,0 +1,35 @@
+# Hearth: the two commands a fresh machine needs.
+#   make up    installs the engine and model if missing, builds, and runs a gateway with local nodes
+#   make test  installs what the tests need, builds, and runs the whole test suite (what CI runs)
+
+HEARTH_CACHE ?= $(HOME)/.cache/hearth
+export HEARTH_CACHE
+
+.PHONY: up test test-core build release bench peerbench format
+
+up: release
+	scripts/install-engine.sh
+	.build/release/hearth up $(ARGS)
+
+test:
+	scripts/test.sh
+
+# HearthCore and HearthSim only: no server packages, seconds to build.
+test-core:
+	HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core
+
+build:
+	swift build
+
+release:
+	scripts/bootstrap.sh
+	swift build -c release --product hearth
+
+bench: release
+	scripts/bench-gateway.sh
+
+peerbench: release
+	scripts/peerbench.sh
+
+format:
+	swift format --in-place --recursive Sources Tests Package.swift

@@ -1,0 +1,65 @@
+"""Drives a running Hearth gateway with the official `openai` Python package.
+
+usage: openai_client_check.py BASE_URL API_KEY MODEL
+Prints one JSON object with what the SDK saw; the Swift test checks it.
+"""
+import json
+import sys
+
+import openai
+
+base_url, api_key, model = sys.argv[1:4]
+client = openai.OpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0)
+result = {}
+
+stream = client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": "Name two fruits."}],
+    max_tokens=16,
+    temperature=0,
+    stream=True,
+    stream_options={"include_usage": True},
+)
+pieces, usage, finish = [], None, None
+for chunk in stream:
+    if chunk.choices:
+        delta = chunk.choices[0].delta
+        if delta and delta.content:
+            pieces.append(delta.content)
+        finish = chunk.choices[0].finish_reason or finish
+    if chunk.usage:
+        usage = {"prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens}
+result["stream_text"] = "".join(pieces)
+result["stream_chunks"] = len(pieces)
+result["stream_usage"] = usage
+result["stream_finish"] = finish
+
+completion = client.chat.completions.create(
+    model=model, messages=[{"role": "user", "content": "Say yes."}], max_tokens=4, temperature=0
+)
+result["plain_text"] = completion.choices[0].message.content
+result["plain_usage"] = completion.usage.completion_tokens if completion.usage else None
+
+result["models"] = [m.id for m in client.models.list().data]
+
+try:
+    client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    result["unknown_model"] = "no error"
+except openai.NotFoundError as error:
+    result["unknown_model"] = error.code or "not_found"
+
+try:
+    openai.OpenAI(base_url=base_url + "/v1", api_key="wrong", max_retries=0).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "x"}]
+    )
+    result["bad_key"] = "no error"
+except openai.AuthenticationError as error:
+    result["bad_key"] = error.code or "authentication"
+
+try:
+    client.chat.completions.create(model=model, messages=[])
+    result["bad_request"] = "no error"
+except openai.BadRequestError as error:
+    result["bad_request"] = error.param
+
+print(json.dumps(result))

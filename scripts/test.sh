@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need (engine, model, the
+# official Python `openai` package), builds, runs every test. CI runs exactly this via `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HEARTH_CACHE="${HEARTH_CACHE:-$HOME/.cache/hearth}"
+
+scripts/bootstrap.sh
+scripts/install-engine.sh
+
+VENV="$HEARTH_CACHE/venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+  echo "[test] installing the openai Python package into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40'
+fi
+export HEARTH_PYTHON="$VENV/bin/python"
+
+if [ "${CI:-}" = "true" ] || [ "${HEARTH_CHECK_FORMAT:-}" = 1 ]; then
+  echo "[test] checking formatting (swift format lint)" >&2
+  swift format lint --recursive Sources Tests Package.swift
+fi
+
+echo "[test] HearthCore and HearthSim alone (no server packages)" >&2
+HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core
+
+echo "[test] the whole package" >&2
+swift build --build-tests
+swift test --skip-build
