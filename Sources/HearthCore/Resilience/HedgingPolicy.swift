@@ -30,6 +30,11 @@ public struct HedgingPolicy: Sendable, Hashable {
         public var launchAt: Double
         /// Primary's predicted margin when planned (for metrics).
         public var primaryMargin: Double
+
+        public init(launchAt: Double, primaryMargin: Double) {
+            self.launchAt = launchAt
+            self.primaryMargin = primaryMargin
+        }
     }
 
     /// - `ttftTarget`: the class target for this prompt (`ClassTargets[taskClass].ttftTarget(promptTokens:)`).

@@ -30,7 +30,12 @@ public struct RetryBudget: Sendable {
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        self.reserve = max(1, configuration.minRetriesPerSecond)
+        self.reserve = Self.reserveCapacity(configuration)
+    }
+
+    /// The reserve holds up to one second's worth of floor retries (at least one when there is a floor).
+    private static func reserveCapacity(_ configuration: Configuration) -> Double {
+        configuration.minRetriesPerSecond > 0 ? max(1, configuration.minRetriesPerSecond) : 0
     }
 
     private mutating func advance(to now: Double) {
@@ -38,7 +43,7 @@ public struct RetryBudget: Sendable {
         guard let last, now > last else { return }
         let dt = now - last
         earned *= exp(-dt / configuration.windowSeconds)
-        reserve = min(max(1, configuration.minRetriesPerSecond), reserve + dt * configuration.minRetriesPerSecond)
+        reserve = min(Self.reserveCapacity(configuration), reserve + dt * configuration.minRetriesPerSecond)
     }
 
     /// A request succeeded.
