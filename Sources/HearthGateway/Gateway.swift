@@ -12,7 +12,7 @@ public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     public let store: any FleetStore
     public let ledger: UsageLedger
-    package let registry = NodeRegistry()
+    package let registry: NodeRegistry
     package let metrics = GatewayMetrics()
     private let addresses = ReadySignal<GatewayAddresses>()
     private let tunnelPort = ReadySignal<Int>()
@@ -23,10 +23,11 @@ public final class Gateway: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        registry = NodeRegistry(scheduler: FleetScheduler(policy: configuration.schedulingPolicy))
         ledger = UsageLedger(store: store, logger: logger)
         let relay = InferenceRelay(
             registry: registry,
-            router: LeastOutstandingRouter(),
+            scheduler: registry.scheduler,
             authenticator: APIKeyAuthenticator(store: store),
             ledger: ledger,
             metrics: metrics,

@@ -1,3 +1,5 @@
+public import HearthCore
+
 /// Settings for one gateway. Every field has a default; only the CLI reads flags and environment.
 public struct GatewayConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -11,6 +13,8 @@ public struct GatewayConfiguration: Sendable {
     public var maximumAnswerBytes = 16 << 20
     public var firstByteTimeout: Duration = .seconds(120)
     public var tunnel = TunnelServerConfiguration()
+    /// How the scheduler places requests: `slo-aware` (default), `least-loaded`, `prefix-affinity`, `round-robin`.
+    public var schedulingPolicy: SchedulingPolicyKind = .sloAware
 
     public init() {}
 }

@@ -15,6 +15,7 @@ public final class NodeAgent: Service {
     private let engine: any Engine
     private let logger: Logger
     private let connections = Mutex(0)
+    private let profiles = Mutex<[NodeProfile]?>(nil)
     private let locateGateway: @Sendable () async -> (host: String, port: Int)
 
     /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
@@ -66,6 +67,18 @@ public final class NodeAgent: Service {
         return capped * Double.random(in: 0.5...1.0, using: &generator)
     }
 
+    /// Profiles measured once per agent lifetime (the engine does not change between reconnects).
+    private func calibratedProfiles(_ models: [ServedModel]) async throws -> [NodeProfile] {
+        if let cached = profiles.withLock({ $0 }) { return cached }
+        var measured: [NodeProfile] = []
+        for model in models {
+            if let profile = await engine.calibrate(model) { measured.append(profile) }
+        }
+        logger.info("calibrated engine", metadata: ["profiles": "\(measured.map { "\($0.model): \(Int($0.prefillTokensPerSecond)) prefill tok/s, \(Int($0.decodeBaseSeconds * 1000)) ms/step" })"])
+        profiles.withLock { $0 = measured }
+        return measured
+    }
+
     /// One tunnel's life. Returns whether the node got registered before the tunnel ended.
     private func runConnection() async throws -> Bool {
         let inbox = FrameInbox()
@@ -90,12 +103,14 @@ public final class NodeAgent: Service {
         defer { tunnel.closed() }
 
         let models = try await engine.models()
+        let profiles = try await calibratedProfiles(models)
         let hello = NodeHello(
             nodeID: configuration.nodeID,
             models: models,
             engineKind: engine.kind,
             hardware: configuration.hardware,
-            slots: engine.slots
+            slots: engine.slots,
+            profiles: profiles
         )
         channel.writeAndFlush(TunnelFrame.json(.hello, hello), promise: nil)
 

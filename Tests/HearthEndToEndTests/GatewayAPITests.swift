@@ -287,3 +287,54 @@ struct GatewayFailureTests {
         }
     }
 }
+
+@Suite("Gateway scheduling")
+struct GatewaySchedulingTests {
+    static func engine() -> TestEngine {
+        TestEngine { request, _, emit in
+            for chunk in TestEngine.json(text: "ok") { try await emit(chunk) }
+        }
+    }
+
+    @Test("the class is inferred from the request's shape, declared classes win, and the decision is explained")
+    func classesAndReasons() async throws {
+        try await withTestFleet(nodes: [.init(id: "n1", engine: Self.engine()), .init(id: "n2", engine: Self.engine())]) { fleet in
+            let longDocument = String(repeating: "lorem ipsum dolor sit amet ", count: 1000)  // ~6,750 tokens
+            let document = try await fleet.post(json: chatBody(model: "test-model", content: longDocument, maxTokens: 64))
+            #expect(document.headers["x-hearth-class"] == "document")
+            let code = try await fleet.post(json: chatBody(model: "test-model", maxTokens: 2000))
+            #expect(code.headers["x-hearth-class"] == "code")
+            let declared = try await fleet.post(json: chatBody(model: "test-model"), headers: [("X-Hearth-Task", "batch")])
+            #expect(declared.headers["x-hearth-class"] == "batch")
+            let viaMetadata = try await fleet.post(json: chatBody(model: "test-model", extra: ["metadata": ["task": "code"]]))
+            #expect(viaMetadata.headers["x-hearth-class"] == "code")
+            #expect(document.headers["x-hearth-decision"]?.isEmpty == false)
+            let metrics = try await fleet.get("/metrics")
+            #expect(metrics.body.contains("hearth_scheduler_decisions_total{policy=\"slo-aware\",outcome=\"placed\"}"))
+        }
+    }
+
+    @Test("the turns of one conversation stay on the node that holds its KV cache")
+    func sessionAffinity() async throws {
+        try await withTestFleet(nodes: [.init(id: "n1", engine: Self.engine()), .init(id: "n2", engine: Self.engine())]) { fleet in
+            var nodes: Set<String> = []
+            var history: [[String: String]] = [["role": "system", "content": "You are terse."], ["role": "user", "content": "Plan a trip."]]
+            for turn in 0..<4 {
+                let response = try await fleet.post(json: ["model": "test-model", "messages": history, "max_tokens": 16])
+                #expect(response.status == 200)
+                nodes.insert(try #require(response.headers["x-hearth-node"]))
+                history += [["role": "assistant", "content": "ok"], ["role": "user", "content": "And day \(turn + 2)?"]]
+            }
+            #expect(nodes.count == 1)
+        }
+    }
+
+    @Test("nodes report a calibrated profile that the scheduler uses")
+    func calibratedProfiles() async throws {
+        try await withTestFleet(nodes: [.init(id: "n1", engine: Self.engine())]) { fleet in
+            let profile = try #require(fleet.gateway.registry.scheduler.profile(of: NodeID("n1"), model: "test-model"))
+            #expect(profile.prefillTokensPerSecond == 100_000)
+            #expect(profile.maxBatch == 4)
+        }
+    }
+}

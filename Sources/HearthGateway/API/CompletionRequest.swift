@@ -20,6 +20,10 @@ package struct CompletionRequest: Sendable, Equatable {
     package var turns: Int
     /// `X-Hearth-Task` header or `metadata.task`, as sent.
     package var declaredTask: String?
+    /// Identifies a conversation across its turns: a hash of everything up to and including the first
+    /// user message, which every later turn repeats. The scheduler keeps a session on the node that
+    /// holds its KV cache.
+    package var conversationKey: UInt64?
 
     /// A rough prompt-token estimate (about four characters a token in English text).
     package var estimatedPromptTokens: Int { max(1, promptCharacters / 4) }
@@ -75,7 +79,7 @@ package enum CompletionRequestParser {
             }
         }
 
-        let (characters, turns) =
+        let (characters, turns, key) =
             switch endpoint {
             case .chatCompletions: try measureMessages(fields["messages"])
             case .completions: try measurePrompt(fields["prompt"])
@@ -88,11 +92,12 @@ package enum CompletionRequestParser {
             maxTokens: maxTokens,
             promptCharacters: characters,
             turns: turns,
-            declaredTask: declaredTask
+            declaredTask: declaredTask,
+            conversationKey: key
         )
     }
 
-    private static func measureMessages(_ value: Any?) throws -> (characters: Int, turns: Int) {
+    private static func measureMessages(_ value: Any?) throws -> (characters: Int, turns: Int, key: UInt64?) {
         guard let value else {
             throw OpenAIError.invalidRequest("You must provide a messages parameter.", param: "messages", code: "missing_required_parameter")
         }
@@ -101,6 +106,7 @@ package enum CompletionRequestParser {
         }
         var characters = 0
         var turns = 0
+        var key = FNV1a()
         for (index, element) in messages.enumerated() {
             guard let message = element as? [String: Any] else {
                 throw OpenAIError.invalidRequest("'messages[\(index)]' must be an object.", param: "messages[\(index)]", code: "invalid_type")
@@ -113,9 +119,12 @@ package enum CompletionRequestParser {
                 )
             }
             if role == "user" { turns += 1 }
+            let opening = turns <= 1 && (role == "system" || role == "developer" || role == "user")
+            if opening { key.add(role) }
             switch message["content"] {
             case let text as String:
                 characters += text.utf8.count
+                if opening { key.add(text) }
             case let parts as [Any]:
                 for part in parts {
                     if let part = part as? [String: Any], let text = part["text"] as? String { characters += text.utf8.count }
@@ -136,13 +145,15 @@ package enum CompletionRequestParser {
                 )
             }
         }
-        return (characters, turns)
+        return (characters, turns, turns > 0 ? key.value : nil)
     }
 
-    private static func measurePrompt(_ value: Any?) throws -> (characters: Int, turns: Int) {
+    private static func measurePrompt(_ value: Any?) throws -> (characters: Int, turns: Int, key: UInt64?) {
         switch value {
         case let text as String:
-            return (text.utf8.count, 1)
+            var key = FNV1a()
+            key.add(String(text.utf8.prefix(2048)) ?? "")
+            return (text.utf8.count, 1, key.value)
         case let parts as [Any] where !parts.isEmpty:
             var characters = 0
             for part in parts {
@@ -154,7 +165,7 @@ package enum CompletionRequestParser {
                     throw OpenAIError.invalidRequest("'prompt' must be a string or an array of strings or token ids.", param: "prompt", code: "invalid_type")
                 }
             }
-            return (characters, 1)
+            return (characters, 1, nil)
         case nil:
             throw OpenAIError.invalidRequest("You must provide a prompt parameter.", param: "prompt", code: "missing_required_parameter")
         default:
@@ -198,5 +209,19 @@ package enum CompletionRequestParser {
         guard range.contains(number.doubleValue) else {
             throw OpenAIError.invalidRequest("'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
         }
+    }
+}
+
+/// 64-bit FNV-1a: a fast, stable hash for routing keys (not for security).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 {
+            value ^= UInt64(byte)
+            value &*= 0x0000_0100_0000_01B3
+        }
+        value ^= 0xFF  // separator, so ("ab","c") and ("a","bc") differ
+        value &*= 0x0000_0100_0000_01B3
     }
 }

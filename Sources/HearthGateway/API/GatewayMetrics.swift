@@ -33,6 +33,10 @@ package final class GatewayMetrics: Sendable {
         registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(completion))
     }
 
+    package func decision(policy: String, outcome: String) {
+        registry.makeCounter(name: "hearth_scheduler_decisions_total", labels: [("policy", policy), ("outcome", outcome)]).increment()
+    }
+
     package func nodes(_ count: Int) {
         registry.makeGauge(name: "hearth_nodes_connected").set(Double(count))
     }

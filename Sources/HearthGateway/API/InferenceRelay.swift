@@ -11,7 +11,8 @@ import Synchronization
 /// tunnel, and record usage exactly once whatever happens.
 final class InferenceRelay: Sendable {
     private let registry: NodeRegistry
-    private let router: any RequestRouter
+    private let scheduler: FleetScheduler
+    private let classifier = TaskClassifier()
     private let authenticator: APIKeyAuthenticator
     private let ledger: UsageLedger
     private let metrics: GatewayMetrics
@@ -21,7 +22,7 @@ final class InferenceRelay: Sendable {
 
     init(
         registry: NodeRegistry,
-        router: any RequestRouter,
+        scheduler: FleetScheduler,
         authenticator: APIKeyAuthenticator,
         ledger: UsageLedger,
         metrics: GatewayMetrics,
@@ -29,15 +30,13 @@ final class InferenceRelay: Sendable {
         logger: Logger
     ) {
         self.registry = registry
-        self.router = router
+        self.scheduler = scheduler
         self.authenticator = authenticator
         self.ledger = ledger
         self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
     }
-
-    static let taskClasses: Set<String> = ["chat", "document", "code", "batch"]
 
     func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
@@ -80,11 +79,13 @@ final class InferenceRelay: Sendable {
             endpoint: endpoint,
             taskHeader: request.headers[.hearthTask]
         )
-        let taskClass = try Self.classify(parsed)
-        ticket.describe(model: parsed.model, taskClass: taskClass, estimatedPromptTokens: parsed.estimatedPromptTokens)
+        let taskClass = try classify(parsed)
+        ticket.describe(model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens)
 
-        let session = try place(parsed, taskClass: taskClass)
-        defer { registry.release(session) }
+        let (reservation, reason) = try await place(parsed, taskClass: taskClass)
+        let session = reservation.session
+        // Released here unless a streamed body takes it over (and releases it when the stream ends).
+        defer { reservation.release(end: nil) }
         ticket.assign(session.id)
 
         let header = StreamOpen(
@@ -118,26 +119,24 @@ final class InferenceRelay: Sendable {
         var headers: HTTPFields = [
             .contentType: head.contentType,
             .hearthNode: session.id.rawValue,
-            .hearthClass: taskClass,
+            .hearthClass: taskClass.rawValue,
+            .hearthDecision: reason,
             .hearthRequestID: ticket.requestID,
         ]
         if parsed.stream {
             headers[.cacheControl] = "no-cache"
-            // The body closure runs after this function returns: keep the reservation until it ends.
-            guard let reserved = registry.acquire(session.id) else {
-                disconnects.unwatch(watch)
-                session.cancel(stream)
-                throw OpenAIError.nodeFailed("Node \(session.id) went away before the answer started.")
-            }
+            // The body closure runs after this function returns: it keeps the reservation until the stream ends.
+            reservation.handOff()
             let response = Response(
                 status: .init(code: head.status),
                 headers: headers,
-                body: ResponseBody { [registry, disconnects] writer in
+                body: ResponseBody { [disconnects] writer in
+                    var end: StreamEnd?
                     defer {
-                        registry.release(reserved)
+                        reservation.release(end: end, afterHandOff: true)
                         disconnects.unwatch(watch)
                     }
-                    try await Self.relayStream(stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
+                    end = try await Self.relayStream(stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
                 }
             )
             return response
@@ -171,6 +170,7 @@ final class InferenceRelay: Sendable {
             throw Self.mapNodeFailure(error, node: session.id)
         }
         session.finish(stream)
+        reservation.release(end: end)
         if let failure = end?.error, head.status < 300 {
             ticket.finish(outcome: .failed, status: 502, usage: end?.usage)
             throw OpenAIError.nodeFailed("Node \(session.id) failed: \(failure.message)")
@@ -179,30 +179,69 @@ final class InferenceRelay: Sendable {
         return Response(status: .init(code: head.status), headers: headers, body: .init(byteBuffer: answer))
     }
 
-    private func place(_ parsed: CompletionRequest, taskClass: String) throws -> NodeSession {
-        let candidates = registry.candidates(model: parsed.model)
-        if candidates.isEmpty {
-            if registry.nodeIDs.isEmpty {
-                throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
-            }
-            if !registry.servedModels().contains(where: { $0.id == parsed.model }) {
-                throw OpenAIError.modelNotFound(parsed.model)
-            }
-            throw OpenAIError.noCapacity(
-                "Every node serving \(parsed.model) is draining.",
-                retryAfterSeconds: 5,
-                overloaded: false
-            )
+    /// Asks the scheduler for a node; holds the request while the scheduler says it can still meet its
+    /// target later (`queue`), and maps a refusal to 404, 429 or 503.
+    private func place(_ parsed: CompletionRequest, taskClass: TaskClass) async throws -> (Reservation, String) {
+        if registry.nodeIDs.isEmpty {
+            throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
         }
-        switch router.route(parsed, taskClass: taskClass, candidates: candidates) {
-        case .node(let id, _):
-            guard let session = registry.acquire(id) else {
-                throw OpenAIError.noCapacity("Node \(id) went away while the request was placed.", retryAfterSeconds: 1, overloaded: false)
-            }
-            return session
-        case .refuse(let reason, let retryAfter, let overloaded):
-            throw OpenAIError.noCapacity(reason, retryAfterSeconds: retryAfter, overloaded: overloaded)
+        if !registry.servedModels().contains(where: { $0.id == parsed.model }) {
+            throw registry.candidates(model: parsed.model).isEmpty && !registry.serves(parsed.model)
+                ? OpenAIError.modelNotFound(parsed.model)
+                : OpenAIError.noCapacity("Every node serving \(parsed.model) is draining.", retryAfterSeconds: 5, overloaded: false)
         }
+        let request = SchedulingRequest(
+            model: parsed.model,
+            taskClass: taskClass,
+            promptTokens: parsed.estimatedPromptTokens,
+            maxOutputTokens: parsed.maxTokens ?? classifier.defaultMaxOutputTokens,
+            prefixHashes: [],
+            sessionKey: parsed.conversationKey,
+            arrival: 0
+        )
+        while true {
+            let capacity = registry.capacityChanges()
+            let decision = scheduler.decide(request)
+            metrics.decision(policy: scheduler.policy.rawValue, outcome: decision.outcomeLabel)
+            switch decision {
+            case .place(let placement):
+                guard let session = registry.acquire(placement.node) else {
+                    scheduler.finished(placement.node, promptTokens: request.promptTokens, model: request.model, observed: nil)
+                    continue  // it left between the decision and now: decide again
+                }
+                let reservation = Reservation(
+                    session: session,
+                    model: request.model,
+                    promptTokens: request.promptTokens,
+                    batch: min(registry.outstanding(placement.node), session.hello.slots),
+                    registry: registry,
+                    scheduler: scheduler
+                )
+                return (reservation, Self.headerSafe(placement.reason.description))
+            case .queue(let until, let reason):
+                // Wait for a node to free capacity (or join), but never past the point where the target is lost.
+                let wait = until - scheduler.now
+                guard wait > 0, await capacity.wait(seconds: wait) else {
+                    throw OpenAIError.noCapacity(
+                        "No node can meet the \(taskClass.rawValue) target now: \(reason.description)",
+                        retryAfterSeconds: 1,
+                        overloaded: true
+                    )
+                }
+            case .refuse(let retryAfter, let reason):
+                if case .noNodeServesModel = reason { throw OpenAIError.modelNotFound(parsed.model) }
+                throw OpenAIError.noCapacity(
+                    "No node can take this \(taskClass.rawValue) request: \(reason.description)",
+                    retryAfterSeconds: retryAfter.map { max(1, Int($0.rounded(.up))) } ?? 5,
+                    overloaded: retryAfter != nil
+                )
+            }
+        }
+    }
+
+    /// Header values must be visible ASCII.
+    static func headerSafe(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
     }
 
     private static func relayStream(
@@ -212,7 +251,7 @@ final class InferenceRelay: Sendable {
         status: Int,
         ticket: UsageTicket,
         to writer: inout any ResponseBodyWriter
-    ) async throws {
+    ) async throws -> StreamEnd? {
         var end: StreamEnd?
         var clientGone = false
         var nodeFailure: (any Error)?
@@ -243,7 +282,7 @@ final class InferenceRelay: Sendable {
             // The client went away (or the handler was cancelled): stop the engine now.
             session.cancel(stream)
             ticket.finish(outcome: .cancelled, status: 499, usage: end?.usage)
-            return
+            return nil
         }
         session.finish(stream)
         if let nodeFailure {
@@ -258,6 +297,7 @@ final class InferenceRelay: Sendable {
             ticket.finish(outcome: status < 300 ? .completed : .failed, status: status, usage: end?.usage)
         }
         try? await writer.finish(nil)
+        return end
     }
 
     private static func mapNodeFailure(_ error: any Error, node: NodeID) -> OpenAIError {
@@ -275,19 +315,21 @@ final class InferenceRelay: Sendable {
         }
     }
 
-    /// The declared class if valid, otherwise inferred from the request's shape.
-    static func classify(_ request: CompletionRequest) throws -> String {
-        if let declared = request.declaredTask {
-            guard taskClasses.contains(declared) else {
-                throw OpenAIError.invalidRequest(
-                    "Unknown task class '\(declared)'; use one of \(taskClasses.sorted().joined(separator: ", ")).",
-                    param: "metadata.task",
-                    code: "invalid_value"
-                )
-            }
-            return declared
+    /// The declared class if valid (an invalid one is a 400), otherwise inferred from the request's shape.
+    func classify(_ request: CompletionRequest) throws -> TaskClass {
+        if let declared = request.declaredTask, TaskClass(rawValue: declared.lowercased()) == nil {
+            throw OpenAIError.invalidRequest(
+                "Unknown task class '\(declared)'; use one of \(TaskClass.allCases.map(\.rawValue).joined(separator: ", ")).",
+                param: "metadata.task",
+                code: "invalid_value"
+            )
         }
-        return "chat"
+        return classifier.classify(
+            declared: request.declaredTask,
+            promptTokens: request.estimatedPromptTokens,
+            maxOutputTokens: request.maxTokens,
+            turns: request.turns
+        )
     }
 }
 
@@ -302,5 +344,6 @@ extension HTTPField.Name {
     static let hearthTask = HTTPField.Name("X-Hearth-Task")!
     static let hearthNode = HTTPField.Name("X-Hearth-Node")!
     static let hearthClass = HTTPField.Name("X-Hearth-Class")!
+    static let hearthDecision = HTTPField.Name("X-Hearth-Decision")!
     static let hearthRequestID = HTTPField.Name("X-Request-Id")!
 }

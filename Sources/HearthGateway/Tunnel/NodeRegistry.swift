@@ -15,13 +15,38 @@ package final class NodeRegistry: Sendable {
 
     private struct State {
         var entries: [NodeID: Entry] = [:]
+        var capacityWaiters: [CapacitySignal] = []
         var observers: [Int: AsyncStream<Event>.Continuation] = [:]
         var nextObserver = 0
     }
 
     private let state = Mutex(State())
+    /// The scheduler's view of this fleet, kept in step with joins and leaves.
+    package let scheduler: FleetScheduler
 
-    package init() {}
+    package init(scheduler: FleetScheduler = FleetScheduler()) {
+        self.scheduler = scheduler
+    }
+
+    /// A signal that fires at the next release or join; see ``CapacitySignal``.
+    func capacityChanges() -> CapacitySignal {
+        let signal = CapacitySignal()
+        state.withLock { $0.capacityWaiters.append(signal) }
+        return signal
+    }
+
+    private func fireCapacity() {
+        let waiters = state.withLock { state in
+            defer { state.capacityWaiters.removeAll() }
+            return state.capacityWaiters
+        }
+        for waiter in waiters { waiter.fire() }
+    }
+
+    /// Whether any registered node (admitting or not) serves `model`.
+    package func serves(_ model: String) -> Bool {
+        state.withLock { $0.entries.values.contains { $0.session.hello.models.contains { $0.id == model } } }
+    }
 
     /// Adds a session. A node that reconnects before its old tunnel was noticed dead replaces it;
     /// the replaced session is returned so the caller can close it.
@@ -32,7 +57,10 @@ package final class NodeRegistry: Sendable {
             state.entries[session.id] = Entry(session: session, outstanding: 0)
             return (old?.session, Array(state.observers.values))
         }
+        if replaced != nil { scheduler.nodeLeft(session.id) }
+        scheduler.nodeJoined(session.hello)
         for observer in observers { observer.yield(.registered(session.id)) }
+        fireCapacity()
         return replaced
     }
 
@@ -43,7 +71,9 @@ package final class NodeRegistry: Sendable {
             state.entries[session.id] = nil
             return Array(state.observers.values)
         }
-        for observer in observers ?? [] { observer.yield(.removed(session.id, reason: reason)) }
+        guard let observers else { return }
+        scheduler.nodeLeft(session.id)
+        for observer in observers { observer.yield(.removed(session.id, reason: reason)) }
     }
 
     /// Registry changes from now on. The stream ends when the caller stops iterating.
@@ -118,6 +148,7 @@ package final class NodeRegistry: Sendable {
             entry.outstanding = max(0, entry.outstanding - 1)
             state.entries[session.id] = entry
         }
+        fireCapacity()
     }
 
     package func outstanding(_ id: NodeID) -> Int { state.withLock { $0.entries[id]?.outstanding ?? 0 } }

@@ -20,6 +20,15 @@ public protocol Engine: Sendable {
         onHead: (StreamHead) async throws -> Void,
         onData: (ByteBuffer) async throws -> Void
     ) async throws
+    /// What this engine can do for `model`. The default runs a few short requests
+    /// (``EngineCalibration``); engines that know their own timings answer directly.
+    func calibrate(_ model: ServedModel) async -> NodeProfile?
+}
+
+extension Engine {
+    public func calibrate(_ model: ServedModel) async -> NodeProfile? {
+        await EngineCalibration.profile(for: self, model: model)
+    }
 }
 
 /// One request for an engine, as the gateway sent it.

@@ -31,6 +31,18 @@ public final class SimulatedEngine<C: Clock>: Engine where C.Duration == Duratio
 
     public func isHealthy() async -> Bool { true }
 
+    /// The simulated engine's timings are known: no need to measure them.
+    public func calibrate(_ model: ServedModel) async -> NodeProfile? {
+        timing?.profile ?? Self.instantProfile(model: model.id, slots: slots)
+    }
+
+    /// A profile for an engine that answers at once: a fast benchmark backend.
+    static func instantProfile(model: String, slots: Int) -> NodeProfile {
+        NodeProfile(
+            model: model, prefillTokensPerSecond: 1e9, prefillOverheadSeconds: 0, decodeBaseSeconds: 1e-6,
+            decodePerSequenceSeconds: 0, maxBatch: slots, prefixCacheBlocks: 0, linkRTTSeconds: 0)
+    }
+
     public func run(
         _ request: EngineRequest,
         onHead: (StreamHead) async throws -> Void,

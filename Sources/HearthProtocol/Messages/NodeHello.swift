@@ -10,6 +10,8 @@ public struct NodeHello: Codable, Sendable, Equatable {
     public var hardware: HardwareSummary
     /// Requests the engine runs at once (llama-server's `-np`).
     public var slots: Int
+    /// What the node measured its engine can do, per model (absent: the gateway assumes a default).
+    public var profiles: [NodeProfile]?
 
     public init(
         protocolVersion: Int = TunnelProtocol.version,
@@ -17,8 +19,10 @@ public struct NodeHello: Codable, Sendable, Equatable {
         models: [ServedModel],
         engineKind: String,
         hardware: HardwareSummary,
-        slots: Int
+        slots: Int,
+        profiles: [NodeProfile]? = nil
     ) {
+        self.profiles = profiles
         self.protocolVersion = protocolVersion
         self.nodeID = nodeID
         self.models = models
@@ -34,6 +38,7 @@ public struct NodeHello: Codable, Sendable, Equatable {
         case engineKind = "engine_kind"
         case hardware
         case slots
+        case profiles
     }
 }
 

@@ -37,6 +37,13 @@ final class TestEngine: Engine {
     func models() async throws -> [ServedModel] { [ServedModel(id: model, contextTokens: 4096)] }
     func isHealthy() async -> Bool { true }
 
+    /// A fast, fixed profile: scripted engines must not see calibration requests.
+    func calibrate(_ model: ServedModel) async -> NodeProfile? {
+        NodeProfile(
+            model: model.id, prefillTokensPerSecond: 100_000, prefillOverheadSeconds: 0.001, decodeBaseSeconds: 0.001,
+            decodePerSequenceSeconds: 0.0001, maxBatch: slots, prefixCacheBlocks: 0, linkRTTSeconds: 0)
+    }
+
     func run(
         _ request: EngineRequest,
         onHead: (StreamHead) async throws -> Void,

@@ -1,0 +1,143 @@
+package import HearthCore
+import HearthProtocol
+import Synchronization
+
+/// The gateway's shell around HearthCore's ``Scheduler``: it keeps a ``FleetState`` in step with
+/// the registry (joins, leaves, requests started and finished) and asks the scheduler for every
+/// request. The scheduler itself is the same pure code the simulator runs.
+package final class FleetScheduler: Sendable {
+    private struct Outstanding {
+        var requests = 0
+        var promptTokens = 0
+    }
+
+    private struct State {
+        var fleet = FleetState()
+        var scheduler: Scheduler
+        var outstanding: [NodeID: Outstanding] = [:]
+        var slots: [NodeID: Int] = [:]
+        var observations: [NodeID: [CalibrationSample]] = [:]
+    }
+
+    private let state: Mutex<State>
+    private let epoch = ContinuousClock.now
+    /// Completed requests per node between profile refits from observed timings.
+    static let refitEvery = 16
+
+    package init(policy: SchedulingPolicyKind = .sloAware, configuration: SchedulerConfiguration = SchedulerConfiguration()) {
+        state = Mutex(State(scheduler: Scheduler(policy: policy, configuration: configuration)))
+    }
+
+    /// Seconds since this gateway started: the scheduler's clock.
+    package var now: Double { (ContinuousClock.now - epoch).seconds }
+
+    package var policy: SchedulingPolicyKind { state.withLock { $0.scheduler.kind } }
+
+    func nodeJoined(_ hello: NodeHello) {
+        let profiles = hello.models.map { model in
+            hello.profiles?.first { $0.model == model.id } ?? Self.assumedProfile(model: model.id, slots: hello.slots)
+        }
+        let snapshot = NodeSnapshot(
+            id: hello.nodeID,
+            models: hello.models,
+            profiles: profiles.map { profile in
+                var profile = profile
+                profile.maxBatch = hello.slots
+                return profile
+            },
+            load: NodeLoad(asOf: now),
+            prefixCache: PrefixCache(capacity: 4096)
+        )
+        state.withLock { state in
+            state.fleet.upsert(snapshot)
+            state.outstanding[hello.nodeID] = Outstanding()
+            state.slots[hello.nodeID] = hello.slots
+            state.observations[hello.nodeID] = []
+        }
+    }
+
+    func nodeLeft(_ id: NodeID) {
+        state.withLock { state in
+            state.fleet.remove(id)
+            state.outstanding[id] = nil
+            state.slots[id] = nil
+            state.observations[id] = nil
+        }
+    }
+
+    /// A node that reported no profile: a conservative CPU-class guess, refined as answers come back.
+    static func assumedProfile(model: String, slots: Int) -> NodeProfile {
+        NodeProfile(
+            model: model, prefillTokensPerSecond: 500, prefillOverheadSeconds: 0.01, decodeBaseSeconds: 0.03,
+            decodePerSequenceSeconds: 0.005, maxBatch: slots, linkRTTSeconds: 0)
+    }
+
+    /// Decides where `request` goes; a placement reserves the node until ``finished(_:promptTokens:)``.
+    package func decide(_ request: SchedulingRequest) -> SchedulingDecision {
+        state.withLock { state in
+            let now = self.now
+            var request = request
+            request.arrival = now
+            let decision = state.scheduler.decide(request, fleet: state.fleet, now: now)
+            if case .place(let placement) = decision {
+                state.outstanding[placement.node, default: Outstanding()].requests += 1
+                state.outstanding[placement.node, default: Outstanding()].promptTokens += request.promptTokens
+                Self.publishLoad(of: placement.node, in: &state, now: now)
+                if let key = request.affinityKey { state.fleet.recordPrefix([key], at: placement.nodeIndex) }
+            }
+            return decision
+        }
+    }
+
+    /// A placed request ended; `observed` refines the node's profile from what it really took.
+    package func finished(_ node: NodeID, promptTokens: Int, model: String, observed: CalibrationSample?) {
+        state.withLock { state in
+            guard state.outstanding[node] != nil else { return }
+            state.outstanding[node]!.requests = max(0, state.outstanding[node]!.requests - 1)
+            state.outstanding[node]!.promptTokens = max(0, state.outstanding[node]!.promptTokens - promptTokens)
+            Self.publishLoad(of: node, in: &state, now: now)
+            guard let observed else { return }
+            state.observations[node, default: []].append(observed)
+            guard let samples = state.observations[node], samples.count >= Self.refitEvery,
+                let index = state.fleet.index(of: node)
+            else { return }
+            state.observations[node] = []
+            var snapshot = state.fleet.snapshot(at: index)
+            guard let current = snapshot.profile(for: model),
+                var refined = NodeProfile.fit(model: model, samples: samples, maxBatch: current.maxBatch)
+            else { return }
+            refined.powerCapFactor = current.powerCapFactor
+            snapshot.profiles = snapshot.profiles.map { $0.model == model ? refined : $0 }
+            state.fleet.upsert(snapshot)
+        }
+    }
+
+    /// The profile the scheduler holds for `node` and `model` now.
+    package func profile(of node: NodeID, model: String) -> NodeProfile? {
+        state.withLock { state in
+            state.fleet.index(of: node).flatMap { state.fleet.snapshot(at: $0).profile(for: model) }
+        }
+    }
+
+    private static func publishLoad(of node: NodeID, in state: inout State, now: Double) {
+        guard let index = state.fleet.index(of: node), let outstanding = state.outstanding[node] else { return }
+        let slots = state.slots[node] ?? 1
+        let running = min(outstanding.requests, slots)
+        let waiting = outstanding.requests - running
+        let profile = state.fleet.snapshot(at: index).profiles.first
+        let averagePrompt = outstanding.requests > 0 ? outstanding.promptTokens / outstanding.requests : 0
+        // Prefill still ahead: the waiting requests' prompts (running ones are assumed past prefill).
+        let backlog = profile.map { Double(waiting * averagePrompt) / $0.prefillTokensPerSecond } ?? 0
+        var load = state.fleet.loads[index]
+        load.runningSequences = running
+        load.waitingSequences = waiting
+        load.prefillBacklogSeconds = backlog
+        load.nextSlotFreeSeconds = 0
+        load.asOf = now
+        state.fleet.setLoad(load, at: index)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
