@@ -49,6 +49,8 @@ public struct PowerSimulation: Sendable {
         public var transformerMargin: Double
         public var powerFactor: Double
         public var fleet: FleetComposition
+        /// Run the SLO replays (off for callers, such as the planner, that replay demand themselves).
+        public var sloReplays: Bool = true
 
         public init(
             homes: Int = 1000, transformers: Int = 100, days: Int = 7, seed: UInt64 = 1, stepSeconds: Int = 60,
@@ -214,6 +216,16 @@ public struct PowerSimulation: Sendable {
         let totalSteps = c.days * stepsPerDay
         var loads = [Double](repeating: 0, count: homes)
         var samples: [(t: Double, u: Double, modes: [PowerGovernor.Mode], caps: [Double])] = []
+        var hourlyNodeWh = [Double](repeating: 0, count: 24)
+        var hourlyHomeWh = [Double](repeating: 0, count: 24)
+        var hourlyAvailable = [Double](repeating: 0, count: 24)
+        var hourlySpeed = [Double](repeating: 0, count: 24)
+        var hourlySteps = [Double](repeating: 0, count: 24)
+        var peakNodeW = 0.0
+        var peakSubstationW = 0.0
+        var peakHomesW = 0.0
+        var transformerPeakLoading = 0.0
+        var transformerPeakAddedW = 0.0
         var drCap = [Double?](repeating: nil, count: homes)
         var homeBudget = [Double](repeating: 0, count: homes)
 
@@ -249,6 +261,7 @@ public struct PowerSimulation: Sendable {
                 }
                 // Nodes: governors react; draw follows.
                 var available = 0.0
+                var admitting = 0
                 for h in 0..<homes {
                     let reading = PanelReading(
                         homeLoadWatts: loads[h], breakerRatingAmps: types[h].serviceAmps, voltage: 240, nodeDrawWatts: draw[h], at: t)
@@ -262,6 +275,7 @@ public struct PowerSimulation: Sendable {
                     if g.mode.isAdmitting {
                         availableSteps += 1
                         available += GPUPowerCurve.prefillSpeed(capFraction: g.capFraction)
+                        admitting += 1
                         if g.mode == .capped { cappedSteps += 1 }
                     }
                     let limit = 0.8 * types[h].serviceAmps * 240
@@ -270,6 +284,8 @@ public struct PowerSimulation: Sendable {
                         for e in eventIndexByNode[h] where events[e].isActive(for: "node-\(h)", at: t) { eventFailed[e] = true }
                     }
                 }
+                var stepNodeW = 0.0
+                var stepHomeW = 0.0
                 for (x, homesOn) in members.enumerated() {
                     var total = 0.0
                     var nodes = 0.0
@@ -278,7 +294,20 @@ public struct PowerSimulation: Sendable {
                         nodes += draw[h]
                     }
                     if nodes > 0, total > transformers[x].ratingWatts + 1e-6 { transformerViolations += 1 }
+                    if nodes > 0 { transformerPeakLoading = max(transformerPeakLoading, total / transformers[x].ratingWatts) }
+                    transformerPeakAddedW = max(transformerPeakAddedW, nodes)
+                    stepNodeW += nodes
+                    stepHomeW += total - nodes
                 }
+                let hourOfDay = min(23, (k * step) / 3600)
+                hourlyNodeWh[hourOfDay] += stepNodeW
+                hourlyHomeWh[hourOfDay] += stepHomeW
+                hourlyAvailable[hourOfDay] += Double(admitting) / Double(homes)
+                hourlySpeed[hourOfDay] += admitting > 0 ? available / Double(admitting) : 0
+                hourlySteps[hourOfDay] += 1
+                peakNodeW = max(peakNodeW, stepNodeW)
+                peakHomesW = max(peakHomesW, stepHomeW)
+                peakSubstationW = max(peakSubstationW, stepNodeW + stepHomeW)
                 if k * step % 21_600 == 7_200 {  // SLO samples at 02:00, 08:00, 14:00, 20:00 each day
                     samples.append((t, u, governors.map(\.mode), governors.map(\.capFraction)))
                 }
@@ -313,14 +342,17 @@ public struct PowerSimulation: Sendable {
         var weighted = 0.0
         var weights = 0.0
         var worst = 1.0
-        for sample in samples {
+        for sample in c.sloReplays ? samples : [] {
             let a = attainment(modes: sample.modes, caps: sample.caps, u: sample.u)
             weighted += a * sample.u
             weights += sample.u
             worst = min(worst, a)
         }
-        let sloTight = tightest.modes.isEmpty ? 0 : attainment(modes: tightest.modes, caps: tightest.caps, u: tightest.u)
-        let sloUncapped = attainment(snapshots, scale: perNode)
+        let sloTight = tightest.modes.isEmpty || !c.sloReplays ? 0 : attainment(modes: tightest.modes, caps: tightest.caps, u: tightest.u)
+        let sloUncapped = c.sloReplays ? attainment(snapshots, scale: perNode) : 0
+        func perHour(_ values: [Double], _ scale: Double) -> [Double] {
+            (0..<24).map { hourlySteps[$0] > 0 ? values[$0] / hourlySteps[$0] * scale : 0 }
+        }
 
         let nodeSteps = Double(homes * totalSteps)
         return PowerReport(
@@ -334,7 +366,11 @@ public struct PowerSimulation: Sendable {
             energy_kwh_per_home: energyWh / 1000 / Double(homes), governor_actions: actions,
             slo_attainment: weights > 0 ? weighted / weights : 0, slo_attainment_worst_sample: samples.isEmpty ? 0 : worst,
             slo_samples: samples.count, slo_attainment_tightest: sloTight, slo_attainment_uncapped: sloUncapped, tightest_moment_s: tightest.t,
-            tightest_capacity_share: tightest.share.isFinite ? tightest.share : 0, tightest_utilization: tightest.u)
+            tightest_capacity_share: tightest.share.isFinite ? tightest.share : 0, tightest_utilization: tightest.u,
+            hourly_node_kw: perHour(hourlyNodeWh, 1e-3), hourly_home_kw: perHour(hourlyHomeWh, 1e-3),
+            hourly_available_share: perHour(hourlyAvailable, 1), hourly_prefill_speed: perHour(hourlySpeed, 1),
+            peak_node_kw: peakNodeW / 1000, peak_homes_kw: peakHomesW / 1000, peak_substation_kw: peakSubstationW / 1000,
+            transformer_peak_loading: transformerPeakLoading, transformer_peak_added_kw: transformerPeakAddedW / 1000)
     }
 }
 
@@ -373,4 +409,23 @@ public struct PowerReport: Codable, Sendable, Hashable {
     /// Σ prefill speed of admitting nodes ÷ nodes at that moment.
     public var tightest_capacity_share: Double
     public var tightest_utilization: Double
+    /// Mean draw of all nodes by hour of day (averaged over the days), kW.
+    public var hourly_node_kw: [Double]
+    /// Mean load of all homes by hour of day, kW.
+    public var hourly_home_kw: [Double]
+    /// Share of nodes admitting work (normal or capped), by hour of day.
+    public var hourly_available_share: [Double]
+    /// Mean prefill speed (``GPUPowerCurve``) of admitting nodes, by hour of day (1 = uncapped).
+    public var hourly_prefill_speed: [Double]
+    /// Greatest step total of node draw (what the fleet adds at the substation), kW.
+    public var peak_node_kw: Double
+    /// Greatest step total of home load alone, kW.
+    public var peak_homes_kw: Double
+    /// Greatest step total of homes + nodes (all transformers), kW.
+    public var peak_substation_kw: Double
+    /// Greatest (homes + nodes) ÷ (rating × power factor) over transformers and steps in which its nodes drew
+    /// (≤ 1 when there is no violation; steps where the homes alone exceed it are not Hearth's).
+    public var transformer_peak_loading: Double
+    /// Greatest node draw on one transformer in one step, kW.
+    public var transformer_peak_added_kw: Double
 }

@@ -34,6 +34,7 @@ public enum ReportBuilder {
                 refused += 1
                 continue
             }
+            if outcome.lost { continue }  // in flight on a node that went down: counted, never met
             ttfts.append(outcome.ttft)
             if outcome.outputTokens > 1 { tpots.append(outcome.tpot) }
             if targets[outcome.taskClass].isMet(ttft: outcome.ttft, tpot: outcome.tpot, promptTokens: outcome.promptTokens) { met += 1 }

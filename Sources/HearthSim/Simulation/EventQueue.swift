@@ -4,6 +4,8 @@ struct SimEvent {
         case arrival
         case prefillDone
         case decodeCompletion
+        case nodeDown
+        case nodeUp
     }
 
     var time: Double

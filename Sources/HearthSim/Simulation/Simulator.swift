@@ -8,15 +8,36 @@ public struct SimulationConfiguration: Sendable {
     public var scheduler: SchedulerConfiguration
     /// How many queued requests the gateway re-offers to the scheduler each time a slot frees.
     public var retriesPerCompletion: Int
+    /// Nodes that go down during the run (theft, power or link outage), in simulated (scaled) seconds.
+    public var outages: [NodeOutage]
 
     public init(
         loadScale: Double = 1, classifier: TaskClassifier = TaskClassifier(), scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-        retriesPerCompletion: Int = 4
+        retriesPerCompletion: Int = 4, outages: [NodeOutage] = []
     ) {
         self.loadScale = loadScale
         self.classifier = classifier
         self.scheduler = scheduler
         self.retriesPerCompletion = retriesPerCompletion
+        self.outages = outages
+    }
+}
+
+/// A node that stops at `start` and (unless `end` is infinite, as for a theft) comes back at `end`.
+///
+/// At `start` the node stops admitting; requests in its prefill or decode are lost (``RequestOutcome/lost``:
+/// the gateway would resume them elsewhere, which this simulator does not model, so they count as missing
+/// their SLO); requests still waiting on the node go back to the gateway queue. Its prefix cache is kept
+/// (a returning node's cache is an optimistic detail; a stolen one never returns).
+public struct NodeOutage: Sendable, Hashable {
+    public var node: Int
+    public var start: Double
+    public var end: Double
+
+    public init(node: Int, start: Double, end: Double = .infinity) {
+        self.node = node
+        self.start = start
+        self.end = end
     }
 }
 
@@ -38,6 +59,8 @@ public struct RequestOutcome: Sendable, Hashable {
     public var predictedTPOT: Double
     /// Seconds spent queued at the gateway before placement.
     public var gatewayQueueSeconds: Double
+    /// In flight on a node when it went down (see ``NodeOutage``); `node` is the node that was lost.
+    public var lost: Bool = false
 }
 
 /// The outcome of replaying a trace against a fleet with one policy.
@@ -84,6 +107,8 @@ public struct Simulator {
     private var waitingBatch: [[Int32]]
     private var version: [UInt32]
     private var nextCompletion: [Double]
+    private var down: [Bool]
+    private var finished: [Bool]
 
     // Gateway queue.
     private var pendingInteractive: [Int32] = []
@@ -127,6 +152,12 @@ public struct Simulator {
         waitingBatch = Array(repeating: [], count: n)
         version = Array(repeating: 0, count: n)
         nextCompletion = Array(repeating: .infinity, count: n)
+        down = Array(repeating: false, count: n)
+        finished = Array(repeating: false, count: requests.count)
+        for outage in configuration.outages where outage.node >= 0 && outage.node < n && outage.end > outage.start {
+            events.push(time: outage.start, kind: .nodeDown, node: Int32(outage.node), request: 0)
+            if outage.end.isFinite { events.push(time: outage.end, kind: .nodeUp, node: Int32(outage.node), request: 0) }
+        }
         placedAt = Array(repeating: 0, count: requests.count)
         firstTokenAt = Array(repeating: 0, count: requests.count)
     }
@@ -143,6 +174,8 @@ public struct Simulator {
                 switch event.kind {
                 case .prefillDone: prefillDone(node: Int(event.node), request: Int(event.request), now: event.time)
                 case .decodeCompletion: decodeCompletion(node: Int(event.node), version: event.version, now: event.time)
+                case .nodeDown: nodeDown(Int(event.node), now: event.time)
+                case .nodeUp: nodeUp(Int(event.node), now: event.time)
                 case .arrival: break
                 }
             } else if nextArrival < total {
@@ -249,6 +282,7 @@ public struct Simulator {
     }
 
     private mutating func prefillDone(node n: Int, request r: Int, now: Double) {
+        if outcomes[r].lost { return }
         let rtt = engines[n].profile.linkRTTSeconds
         firstTokenAt[r] = now + rtt
         let request = requests[r]
@@ -291,9 +325,40 @@ public struct Simulator {
     }
 
     private mutating func finish(_ r: Int, at time: Double) {
+        finished[r] = true
         let output = requests[r].outputTokens
         outcomes[r].ttft = firstTokenAt[r] - requests[r].arrival
         outcomes[r].tpot = output > 1 ? (time - firstTokenAt[r]) / Double(output - 1) : 0
+    }
+
+    private mutating func nodeDown(_ n: Int, now: Double) {
+        guard !down[n] else { return }
+        down[n] = true
+        version[n] &+= 1
+        let waiting = Set(waitingInteractive[n] + waitingBatch[n])
+        for r in outcomes.indices where outcomes[r].node == Int32(n) && !finished[r] && !outcomes[r].lost && !outcomes[r].refused {
+            if waiting.contains(Int32(r)) {
+                outcomes[r].node = -1
+                if classes[r] == .batch { pendingBatch.append(Int32(r)) } else { pendingInteractive.append(Int32(r)) }
+            } else {
+                outcomes[r].lost = true
+            }
+        }
+        waitingInteractive[n].removeAll()
+        waitingBatch[n].removeAll()
+        decoding[n].removeAll()
+        running[n] = 0
+        prefillFreeAt[n] = now
+        nextCompletion[n] = .infinity
+        refreshLoad(n, now: now)
+    }
+
+    private mutating func nodeUp(_ n: Int, now: Double) {
+        guard down[n] else { return }
+        down[n] = false
+        clockTime[n] = now
+        refreshLoad(n, now: now)
+        retryPending(now: now)
     }
 
     private mutating func admitWaiting(_ n: Int, now: Double) {
@@ -337,7 +402,7 @@ public struct Simulator {
         }
         let load = NodeLoad(
             runningSequences: running[n], waitingSequences: waitingInteractive[n].count + waitingBatch[n].count,
-            prefillBacklogSeconds: max(0, prefillFreeAt[n] - now), nextSlotFreeSeconds: nextFree, asOf: now, isAdmitting: true)
+            prefillBacklogSeconds: max(0, prefillFreeAt[n] - now), nextSlotFreeSeconds: nextFree, asOf: now, isAdmitting: !down[n])
         fleet.setLoad(load, at: n)
     }
 }
