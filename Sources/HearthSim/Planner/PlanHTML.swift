@@ -59,7 +59,7 @@ public enum PlanHTML {
         var gridSeries = report.deployments.map { d in SVGChart.Series(name: d.name, points: d.hourly_added_mw.enumerated().map { (Double($0.offset), $0.element) }) }
         for d in report.deployments {
             if let homes = d.hourly_homes_mw {
-                gridSeries.append(.init(name: "homes' own load (\(d.name))", points: homes.enumerated().map { (Double($0.offset), $0.element) }, dashed: true))
+                gridSeries.append(.init(name: "\(d.name): homes' load", points: homes.enumerated().map { (Double($0.offset), $0.element) }, dashed: true))
             }
         }
         h += SVGChart.lines(title: "Demand added to the grid by hour of day", xLabel: "hour of day", yLabel: "MW (facility, full scale)", series: gridSeries)

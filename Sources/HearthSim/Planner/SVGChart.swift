@@ -36,7 +36,8 @@ enum SVGChart {
         return out
     }
 
-    static func label(_ x: Double) -> String {
+    static func label(_ raw: Double) -> String {
+        let x = (raw * 1e6).rounded() / 1e6
         if abs(x) >= 1000 { return String(format: "%.0f", x) }
         if x == x.rounded() { return String(format: "%.0f", x) }
         if abs(x) >= 1 { return String(format: "%.1f", x) }

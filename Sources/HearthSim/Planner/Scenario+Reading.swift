@@ -109,7 +109,7 @@ struct ScenarioReader {
     // MARK: Scenario
 
     mutating func scenario(_ root: TOMLDocument.Table) throws(PlanError) -> Scenario {
-        var top = Fields(root, path: "", file: file)
+        let top = Fields(root, path: "", file: file)
         try top.finish(allowingTables: ["scenario", "demand", "users", "deployment", "sweep", "prices"])
 
         var s = Fields(root.tables["scenario"] ?? TOMLDocument.Table(line: 0), path: "scenario", file: file)

@@ -1,6 +1,6 @@
 import Foundation
 import HearthCore
-@testable import HearthSim
+import HearthSim
 import Testing
 
 @Suite struct ScenarioFileTests {
