@@ -23,7 +23,12 @@ public final class Gateway: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        registry = NodeRegistry(scheduler: FleetScheduler(policy: configuration.schedulingPolicy))
+        registry = NodeRegistry(
+            scheduler: FleetScheduler(
+                policy: configuration.schedulingPolicy,
+                configuration: SchedulerConfiguration(targets: configuration.classTargets)
+            )
+        )
         ledger = UsageLedger(store: store, logger: logger)
         let relay = InferenceRelay(
             registry: registry,

@@ -15,6 +15,9 @@ public struct GatewayConfiguration: Sendable {
     public var tunnel = TunnelServerConfiguration()
     /// How the scheduler places requests: `slo-aware` (default), `least-loaded`, `prefix-affinity`, `round-robin`.
     public var schedulingPolicy: SchedulingPolicyKind = .sloAware
+    /// Latency targets per task class; a request no node can serve within its class target is queued
+    /// while it still can be, then refused (429/503). See docs/SCHEDULER.md for the defaults' reasoning.
+    public var classTargets: ClassTargets = .default
 
     public init() {}
 }

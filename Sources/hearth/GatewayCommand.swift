@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HearthCore
 import HearthGateway
 import NIOCore
 import ServiceLifecycle
@@ -35,6 +36,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds a node may take to produce the first byte of an answer (504 after).")
     var firstByteTimeout: Int = 120
 
+    @Option(help: "Scheduling policy: slo-aware (default), least-loaded, prefix-affinity, round-robin.")
+    var policy: SchedulingPolicyKind = .sloAware
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -50,6 +54,7 @@ struct GatewayCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.schedulingPolicy = policy
         configuration.maximumBodyBytes = maxBodyBytes
         configuration.firstByteTimeout = .seconds(firstByteTimeout)
         configuration.tunnel.host = tunnelHost

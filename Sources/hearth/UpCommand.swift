@@ -31,6 +31,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Use this API key for the dev tenant instead of the one in <data-dir>/dev-api-key.")
     var apiKey: String?
 
+    @Option(help: "Scheduling policy: slo-aware (default), least-loaded, prefix-affinity, round-robin.")
+    var policy: SchedulingPolicyKind = .sloAware
+
     @Flag(help: "Do not stream a first answer once the nodes are up.")
     var noDemo = false
 
@@ -48,6 +51,7 @@ struct UpCommand: AsyncParsableCommand {
         let store = try SQLiteFleetStore(path: dataDir + "/fleet.sqlite")
         var configuration = GatewayConfiguration()
         configuration.port = port
+        configuration.schedulingPolicy = policy
         configuration.tunnel.port = 0
         let gateway = Gateway(configuration: configuration, store: store, logger: logger)
         let (key, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: apiKey)

@@ -130,27 +130,44 @@ struct GatewayAPITests {
         }
     }
 
-    @Test("429 with Retry-After when every node is at its queue limit")
+    @Test("a request no node can serve within its target waits in the queue, then gets 429 with Retry-After")
     func saturated() async throws {
-        let blocking = TestEngine(slots: 1) { request, gate, emit in
+        // 50 ms a token: a running answer holds the only slot for about 13 s, far past a chat's 1 s target.
+        let blocking = TestEngine(slots: 1, decodeStepSeconds: 0.05) { request, gate, emit in
             try await gate.wait()
             for chunk in TestEngine.json(text: "late") { try await emit(chunk) }
         }
         try await withTestFleet(nodes: [.init(id: "n1", engine: blocking)]) { fleet in
             var events = blocking.events.makeAsyncIterator()
-            // One slot × queue factor 8: eight requests fill the node.
-            let inFlight = Task {
-                try await withThrowingTaskGroup(of: Int.self) { group in
-                    for _ in 0..<8 { group.addTask { try await fleet.post(json: chatBody(model: "test-model")).status } }
-                    return try await group.reduce(into: [Int]()) { $0.append($1) }
-                }
-            }
-            for _ in 0..<8 { _ = await events.next() }
+            async let holder = fleet.post(json: chatBody(model: "test-model"))
+            _ = await events.next()  // the node's only slot is taken, for as long as the gate stays shut
+            let started = ContinuousClock.now
             let refused = try await fleet.post(json: chatBody(model: "test-model"))
             #expect(refused.status == 429)
-            #expect(refused.headers["retry-after"] == "1")
+            #expect(refused.headers["retry-after"] != nil)
+            #expect(refused.error?["type"] as? String == "rate_limit_error")
+            // It was held while the 1 s chat target could still be met, and no longer.
+            #expect(ContinuousClock.now - started < .seconds(5))
             blocking.gate.open()
-            #expect(try await inFlight.value == Array(repeating: 200, count: 8))
+            #expect(try await holder.status == 200)
+        }
+    }
+
+    @Test("a queued request is placed as soon as a slot frees")
+    func queuedThenPlaced() async throws {
+        let blocking = TestEngine(slots: 1, decodeStepSeconds: 0.05) { request, gate, emit in
+            try await gate.wait()
+            for chunk in TestEngine.json(text: "done") { try await emit(chunk) }
+        }
+        try await withTestFleet(nodes: [.init(id: "n1", engine: blocking)]) { fleet in
+            var events = blocking.events.makeAsyncIterator()
+            async let first = fleet.post(json: chatBody(model: "test-model"))
+            _ = await events.next()
+            async let second = fleet.post(json: chatBody(model: "test-model"))
+            await fleet.gateway.registry.scheduler.waitUntilQueued(1)
+            blocking.gate.open()  // the first finishes; the second, queued, takes its slot
+            let statuses = try await [first.status, second.status]
+            #expect(statuses == [200, 200])
         }
     }
 
@@ -301,6 +318,7 @@ struct GatewaySchedulingTests {
         try await withTestFleet(nodes: [.init(id: "n1", engine: Self.engine()), .init(id: "n2", engine: Self.engine())]) { fleet in
             let longDocument = String(repeating: "lorem ipsum dolor sit amet ", count: 1000)  // ~6,750 tokens
             let document = try await fleet.post(json: chatBody(model: "test-model", content: longDocument, maxTokens: 64))
+            #expect(document.status == 200, "\(document.body)")
             #expect(document.headers["x-hearth-class"] == "document")
             let code = try await fleet.post(json: chatBody(model: "test-model", maxTokens: 2000))
             #expect(code.headers["x-hearth-class"] == "code")

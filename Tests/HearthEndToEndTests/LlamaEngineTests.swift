@@ -60,7 +60,12 @@ struct LlamaEngineTests {
         let engineClient = LlamaSupport.makeClient()
         let (first, _) = try LlamaSupport.node(id: "llama-1", slots: 4, client: engineClient)
         let (second, _) = try LlamaSupport.node(id: "llama-2", slots: 4, client: engineClient)
-        try await withTestFleet(nodes: [first, second]) { fleet in
+        // Eight slots on two single-thread CPU engines cannot start 24 answers within a chat's 1 s target;
+        // an operator of such a fleet sets a lenient target, and then every stream must complete.
+        try await withTestFleet(
+            nodes: [first, second],
+            configure: { $0.classTargets.chat = .init(ttftSeconds: 120, tpotSeconds: 1) }
+        ) { fleet in
             let results = try await withThrowingTaskGroup(of: (Int, String, String?).self) { group in
                 for index in 0..<24 {
                     group.addTask {
@@ -89,14 +94,21 @@ struct LlamaEngineTests {
         try await withTestFleet(nodes: [node]) { fleet in
             guard case .started(_, let port) = await lifecycle.next() else { Issue.record("engine did not start"); return }
             let body = try JSONSerialization.data(
-                withJSONObject: chatBody(model: LlamaSupport.modelName, content: "Write a very long story.", stream: true, maxTokens: 4000)
+                withJSONObject: chatBody(
+                    model: LlamaSupport.modelName,
+                    content: "Write a very long story.",
+                    stream: true,
+                    maxTokens: 1500,
+                    extra: ["metadata": ["task": "chat"]]  // a long answer would otherwise be code, whose 50 ms/token target a loaded CI box may miss
+                )
             )
             let connection = try await RawConnection.connect(host: "127.0.0.1", port: fleet.addresses.httpPort)
             var request = ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fleet.apiKey)\r\n")
             request.writeString("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
             request.writeBytes(body)
             try await connection.send(request)
-            _ = await connection.read(until: "delta")
+            let firstPart = await connection.read(until: "delta")
+            try #require(firstPart.hasPrefix("HTTP/1.1 200"), "\(firstPart)")
             #expect(try await Self.processing(port: port, client: fleet.client) == 1)
             try await connection.close()
             let closed = ContinuousClock.now

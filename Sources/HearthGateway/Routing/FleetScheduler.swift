@@ -20,6 +20,7 @@ package final class FleetScheduler: Sendable {
     }
 
     private let state: Mutex<State>
+    private let queued = Mutex<(count: Int, waiters: [(Int, CheckedContinuation<Void, Never>)])>((0, []))
     private let epoch = ContinuousClock.now
     /// Completed requests per node between profile refits from observed timings.
     static let refitEvery = 16
@@ -74,7 +75,7 @@ package final class FleetScheduler: Sendable {
 
     /// Decides where `request` goes; a placement reserves the node until ``finished(_:promptTokens:)``.
     package func decide(_ request: SchedulingRequest) -> SchedulingDecision {
-        state.withLock { state in
+        let decision = state.withLock { state in
             let now = self.now
             var request = request
             request.arrival = now
@@ -86,6 +87,31 @@ package final class FleetScheduler: Sendable {
                 if let key = request.affinityKey { state.fleet.recordPrefix([key], at: placement.nodeIndex) }
             }
             return decision
+        }
+        if case .queue = decision { countQueued() }
+        return decision
+    }
+
+    private func countQueued() {
+        let ready = queued.withLock { queued in
+            queued.count += 1
+            let count = queued.count
+            let ready = queued.waiters.filter { $0.0 <= count }.map(\.1)
+            queued.waiters.removeAll { $0.0 <= count }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Returns once `count` decisions so far were "queue" (operators see them in metrics; tests await them).
+    package func waitUntilQueued(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let done = queued.withLock { queued in
+                if queued.count >= count { return true }
+                queued.waiters.append((count, continuation))
+                return false
+            }
+            if done { continuation.resume() }
         }
     }
 
@@ -132,7 +158,12 @@ package final class FleetScheduler: Sendable {
         load.runningSequences = running
         load.waitingSequences = waiting
         load.prefillBacklogSeconds = backlog
-        load.nextSlotFreeSeconds = 0
+        // A full node frees a slot when one of its running answers ends: without per-request progress,
+        // assume a typical answer's time spread evenly over the slots.
+        load.nextSlotFreeSeconds =
+            running < slots
+            ? 0
+            : profile.map { Double($0.typicalOutputTokens) * $0.decodeStepSeconds(batch: running) / Double(slots) } ?? 0
         load.asOf = now
         state.fleet.setLoad(load, at: index)
     }

@@ -35,12 +35,13 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(bytes)
     }
 
-    /// Reads until the text received so far contains `marker`; returns it all.
+    /// Reads until the text received so far contains `marker` (or an error body, or the connection
+    /// closes); returns it all.
     func read(until marker: String) async -> String {
         var text = ""
         for await chunk in received {
             text += String(buffer: chunk)
-            if text.contains(marker) { break }
+            if text.contains(marker) || text.contains("\"error\"") { break }
         }
         return text
     }

@@ -25,22 +25,25 @@ final class TestEngine: Engine {
     private let continuation: AsyncStream<Event>.Continuation
     private let behaviour: Behaviour
     private let headStatus: Int
+    private let decodeStepSeconds: Double
 
-    init(model: String = "test-model", slots: Int = 4, headStatus: Int = 200, behaviour: @escaping Behaviour) {
+    /// - Parameter decodeStepSeconds: the speed the engine claims in its profile (the scheduler plans with it).
+    init(model: String = "test-model", slots: Int = 4, headStatus: Int = 200, decodeStepSeconds: Double = 0.001, behaviour: @escaping Behaviour) {
         self.model = model
         self.slots = slots
+        self.decodeStepSeconds = decodeStepSeconds
         self.headStatus = headStatus
         self.behaviour = behaviour
         (events, continuation) = AsyncStream.makeStream()
     }
 
-    func models() async throws -> [ServedModel] { [ServedModel(id: model, contextTokens: 4096)] }
+    func models() async throws -> [ServedModel] { [ServedModel(id: model, contextTokens: 32_768)] }
     func isHealthy() async -> Bool { true }
 
     /// A fast, fixed profile: scripted engines must not see calibration requests.
     func calibrate(_ model: ServedModel) async -> NodeProfile? {
         NodeProfile(
-            model: model.id, prefillTokensPerSecond: 100_000, prefillOverheadSeconds: 0.001, decodeBaseSeconds: 0.001,
+            model: model.id, prefillTokensPerSecond: 100_000, prefillOverheadSeconds: 0.001, decodeBaseSeconds: decodeStepSeconds,
             decodePerSequenceSeconds: 0.0001, maxBatch: slots, prefixCacheBlocks: 0, linkRTTSeconds: 0)
     }
 

@@ -1,0 +1,4 @@
+public import ArgumentParser
+import HearthCore
+
+extension SchedulingPolicyKind: ExpressibleByArgument {}
