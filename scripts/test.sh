@@ -18,7 +18,7 @@ export HEARTH_PYTHON="$VENV/bin/python"
 
 if [ "${CI:-}" = "true" ] || [ "${HEARTH_CHECK_FORMAT:-}" = 1 ]; then
   echo "[test] checking formatting (swift format lint)" >&2
-  swift format lint --recursive Sources Tests Package.swift
+  swift format lint --strict --recursive Sources Tests Package.swift
 fi
 
 echo "[test] HearthCore and HearthSim alone (no server packages)" >&2

@@ -88,7 +88,8 @@ public final class Gateway: Sendable {
     /// Nodes registered right now.
     public var connectedNodes: [NodeID] { registry.nodeIDs }
 
-    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<GatewayRequestContext> {
+    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<GatewayRequestContext>
+    {
         let router = Router(context: GatewayRequestContext.self)
         router.post("/v1/chat/completions") { request, context in
             try await relay.handle(request, endpoint: .chatCompletions, clientChannel: context.channel)
@@ -107,7 +108,8 @@ public final class Gateway: Sendable {
         router.get("/readyz") { _, _ -> Response in
             let nodes = registry.nodeIDs.count
             let body = ByteBuffer(string: nodes > 0 ? "ready: \(nodes) nodes\n" : "not ready: no node connected\n")
-            return Response(status: nodes > 0 ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+            return Response(
+                status: nodes > 0 ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
         }
         router.get("/metrics") { _, _ -> Response in
             metrics.nodes(registry.nodeIDs.count)
@@ -129,4 +131,3 @@ public struct GatewayAddresses: Sendable, Equatable {
 
     public var baseURL: String { "http://\(host):\(httpPort)" }
 }
-

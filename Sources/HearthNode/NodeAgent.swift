@@ -61,7 +61,8 @@ public final class NodeAgent: Service {
 
     /// Exponential backoff with full jitter between half and all of the step, so a street of nodes
     /// that lost the same link does not reconnect in lockstep.
-    static func backoff(failures: Int, configuration: NodeAgentConfiguration, using generator: inout some RandomNumberGenerator) -> Duration {
+    static func backoff(failures: Int, configuration: NodeAgentConfiguration, using generator: inout some RandomNumberGenerator) -> Duration
+    {
         let step = configuration.initialReconnectDelay * (1 << min(failures - 1, 16))
         let capped = min(step, configuration.maximumReconnectDelay)
         return capped * Double.random(in: 0.5...1.0, using: &generator)
@@ -74,7 +75,12 @@ public final class NodeAgent: Service {
         for model in models {
             if let profile = await engine.calibrate(model) { measured.append(profile) }
         }
-        logger.info("calibrated engine", metadata: ["profiles": "\(measured.map { "\($0.model): \(Int($0.prefillTokensPerSecond)) prefill tok/s, \(Int($0.decodeBaseSeconds * 1000)) ms/step" })"])
+        logger.info(
+            "calibrated engine",
+            metadata: [
+                "profiles":
+                    "\(measured.map { "\($0.model): \(Int($0.prefillTokensPerSecond)) prefill tok/s, \(Int($0.decodeBaseSeconds * 1000)) ms/step" })"
+            ])
         profiles.withLock { $0 = measured }
         return measured
     }

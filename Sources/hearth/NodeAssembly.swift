@@ -19,7 +19,10 @@ enum EngineKind: String, ExpressibleByArgument, CaseIterable {
 
 /// Options shared by `hearth up` and `hearth node` for the engines they start.
 struct EngineOptions: ParsableArguments {
-    @Option(help: "Engine for each node: llama (default: llama-server + SmolLM2), sim (simulated, no model) or openai (existing servers, see --engine-urls).")
+    @Option(
+        help:
+            "Engine for each node: llama (default: llama-server + SmolLM2), sim (simulated, no model) or openai (existing servers, see --engine-urls)."
+    )
     var engine: EngineKind = .llama
 
     @Option(help: "With --engine openai: comma-separated base URLs of OpenAI-compatible servers, one node agent per URL.")

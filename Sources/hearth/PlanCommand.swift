@@ -59,7 +59,8 @@ extension SimCommand {
             }
             let report = try Planner(scenario: loaded, showProgress: !quiet).run()
             for trace in report.traces where trace.generated_from != nil {
-                FileHandle.standardError.write(Data("note: \(trace.path) is absent; generated from the published statistics of \(trace.generated_from!)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("note: \(trace.path) is absent; generated from the published statistics of \(trace.generated_from!)\n".utf8))
             }
             if let html { try PlanHTML.render(report).write(toFile: html, atomically: true, encoding: .utf8) }
             if let csv { try PlanRenderer.csv(report).write(toFile: csv, atomically: true, encoding: .utf8) }

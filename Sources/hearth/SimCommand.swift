@@ -55,7 +55,8 @@ struct SimCommand: AsyncParsableCommand {
             var kinds: [SchedulingPolicyKind] = []
             for name in policies.split(separator: ",") {
                 guard let kind = SchedulingPolicyKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("unknown policy '\(name)'; known: \(SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ValidationError(
+                        "unknown policy '\(name)'; known: \(SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 kinds.append(kind)
             }
@@ -64,7 +65,10 @@ struct SimCommand: AsyncParsableCommand {
             guard let composition = FleetComposition.named(fleet) else { throw ValidationError("unknown fleet '\(fleet)'") }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, count: generate, seed: seed).repeated(max(1, `repeat`))
             if let source = loaded.generatedFrom {
-                FileHandle.standardError.write(Data("note: \(trace) is absent; generated \(loaded.requests.count) requests from the published statistics of \(source)\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "note: \(trace) is absent; generated \(loaded.requests.count) requests from the published statistics of \(source)\n"
+                            .utf8))
             }
             let report = HearthSim.Replay(
                 trace: loaded, nodes: nodes, fleet: composition, policies: kinds, seed: seed,
@@ -108,8 +112,10 @@ struct SimCommand: AsyncParsableCommand {
             if json {
                 print(String(decoding: try encoder.encode(latency), as: UTF8.self))
             } else {
-                print(String(format: "decision latency (%@, %d nodes, %d decisions): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
-                             latency.policy, latency.nodes, latency.decisions, latency.p50_us, latency.p99_us, latency.mean_us))
+                print(
+                    String(
+                        format: "decision latency (%@, %d nodes, %d decisions): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
+                        latency.policy, latency.nodes, latency.decisions, latency.p50_us, latency.p99_us, latency.mean_us))
             }
             guard simulate else { return }
             let throughput = SchedulerBenchmark.simulatorThroughput(
@@ -117,9 +123,11 @@ struct SimCommand: AsyncParsableCommand {
             if json {
                 print(String(decoding: try encoder.encode(throughput), as: UTF8.self))
             } else {
-                print(String(format: "simulation (%@, %d nodes, %d requests): %.1f s wall, %d events, %.1f s simulated, SLO attainment %.1f%%",
-                             throughput.policy, throughput.nodes, throughput.requests, throughput.wall_s, throughput.events,
-                             throughput.simulated_s, throughput.slo_attainment * 100))
+                print(
+                    String(
+                        format: "simulation (%@, %d nodes, %d requests): %.1f s wall, %d events, %.1f s simulated, SLO attainment %.1f%%",
+                        throughput.policy, throughput.nodes, throughput.requests, throughput.wall_s, throughput.events,
+                        throughput.simulated_s, throughput.slo_attainment * 100))
             }
         }
     }
@@ -167,7 +175,8 @@ struct SimCommand: AsyncParsableCommand {
             }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, seed: seed)
             if let source = loaded.generatedFrom {
-                FileHandle.standardError.write(Data("note: \(trace) is absent; generated requests from the published statistics of \(source)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("note: \(trace) is absent; generated requests from the published statistics of \(source)\n".utf8))
             }
             let configuration = PowerSimulation.Configuration(
                 homes: homes, transformers: transformers, days: days, seed: seed, stepSeconds: step, nodeFullWatts: nodeKw * 1000)
@@ -177,14 +186,24 @@ struct SimCommand: AsyncParsableCommand {
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
-                print(String(format: "%d homes, %d transformers (%.0f kVA), %d days, %.1f kW nodes, step %d s", report.homes, report.transformers,
-                             report.transformer_kva_total, report.days, report.node_full_kw, report.step_s))
-                print("home limit violations: \(report.home_limit_violations), transformer limit violations: \(report.transformer_limit_violations)")
+                print(
+                    String(
+                        format: "%d homes, %d transformers (%.0f kVA), %d days, %.1f kW nodes, step %d s", report.homes,
+                        report.transformers,
+                        report.transformer_kva_total, report.days, report.node_full_kw, report.step_s))
+                print(
+                    "home limit violations: \(report.home_limit_violations), transformer limit violations: \(report.transformer_limit_violations)"
+                )
                 print("DR events met: \(report.dr_events_met) of \(report.dr_events)")
-                print(String(format: "node-hours available: %.1f%% (capped %.1f%%), node energy per home: %.1f kWh",
-                             report.node_hours_available_share * 100, report.node_hours_capped_share * 100, report.energy_kwh_per_home))
-                print(String(format: "SLO attainment: %.1f%% (worst sample %.1f%%, tightest moment %.1f%%, uncapped at peak %.1f%%)",
-                             report.slo_attainment * 100, report.slo_attainment_worst_sample * 100, report.slo_attainment_tightest * 100, report.slo_attainment_uncapped * 100))
+                print(
+                    String(
+                        format: "node-hours available: %.1f%% (capped %.1f%%), node energy per home: %.1f kWh",
+                        report.node_hours_available_share * 100, report.node_hours_capped_share * 100, report.energy_kwh_per_home))
+                print(
+                    String(
+                        format: "SLO attainment: %.1f%% (worst sample %.1f%%, tightest moment %.1f%%, uncapped at peak %.1f%%)",
+                        report.slo_attainment * 100, report.slo_attainment_worst_sample * 100, report.slo_attainment_tightest * 100,
+                        report.slo_attainment_uncapped * 100))
             }
         }
     }

@@ -28,7 +28,8 @@ import Testing
 
     @Test func fitRecoversCalibration() throws {
         let truth = NodeProfile(
-            model: "m", prefillTokensPerSecond: 2000, prefillOverheadSeconds: 0.01, decodeBaseSeconds: 0.02, decodePerSequenceSeconds: 0.001,
+            model: "m", prefillTokensPerSecond: 2000, prefillOverheadSeconds: 0.01, decodeBaseSeconds: 0.02,
+            decodePerSequenceSeconds: 0.001,
             maxBatch: 16)
         let samples = [128, 512, 2048].flatMap { prompt in
             [1, 4, 16].map { batch in

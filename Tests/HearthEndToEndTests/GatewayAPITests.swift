@@ -10,7 +10,9 @@ import Testing
 struct GatewayAPITests {
     static func echoEngine(model: String = "test-model") -> TestEngine {
         TestEngine(model: model) { request, _, emit in
-            let chunks = request.stream ? TestEngine.sse(words: ["Hello", " from", " a", " node"], request: request) : TestEngine.json(text: "Hello")
+            let chunks =
+                request.stream
+                ? TestEngine.sse(words: ["Hello", " from", " a", " node"], request: request) : TestEngine.json(text: "Hello")
             for chunk in chunks { try await emit(chunk) }
         }
     }
@@ -86,7 +88,9 @@ struct GatewayAPITests {
                 if let param { #expect(error?["param"] as? String == param) }
                 if let code { #expect(error?["code"] as? String == code) }
             }
-            expectError(try await fleet.post("/v1/chat/completions", body: Data("{not json".utf8), apiKey: fleet.apiKey), status: 400, code: "invalid_json")
+            expectError(
+                try await fleet.post("/v1/chat/completions", body: Data("{not json".utf8), apiKey: fleet.apiKey), status: 400,
+                code: "invalid_json")
             expectError(try await fleet.post(json: ["messages": [["role": "user", "content": "x"]]]), status: 400, param: "model")
             expectError(try await fleet.post(json: ["model": "test-model"]), status: 400, param: "messages")
             expectError(try await fleet.post(json: ["model": "test-model", "messages": []]), status: 400, param: "messages")
@@ -95,8 +99,10 @@ struct GatewayAPITests {
                 status: 400,
                 param: "messages[0].role"
             )
-            expectError(try await fleet.post(json: chatBody(model: "test-model", extra: ["temperature": 7])), status: 400, param: "temperature")
-            expectError(try await fleet.post(json: chatBody(model: "test-model", extra: ["max_tokens": "many"])), status: 400, param: "max_tokens")
+            expectError(
+                try await fleet.post(json: chatBody(model: "test-model", extra: ["temperature": 7])), status: 400, param: "temperature")
+            expectError(
+                try await fleet.post(json: chatBody(model: "test-model", extra: ["max_tokens": "many"])), status: 400, param: "max_tokens")
             expectError(try await fleet.post(json: chatBody(model: "test-model", extra: ["stream": "yes"])), status: 400, param: "stream")
             expectError(
                 try await fleet.post(json: chatBody(model: "test-model", extra: ["metadata": ["task": "poetry"]])),
@@ -105,7 +111,8 @@ struct GatewayAPITests {
             )
             expectError(try await fleet.post(json: chatBody(model: "test-model"), apiKey: "wrong"), status: 401, code: "invalid_api_key")
             expectError(
-                try await fleet.post("/v1/chat/completions", body: try JSONSerialization.data(withJSONObject: chatBody(model: "test-model")), apiKey: nil),
+                try await fleet.post(
+                    "/v1/chat/completions", body: try JSONSerialization.data(withJSONObject: chatBody(model: "test-model")), apiKey: nil),
                 status: 401
             )
             expectError(try await fleet.post(json: chatBody(model: "no-such-model")), status: 404, param: "model", code: "model_not_found")
@@ -336,7 +343,9 @@ struct GatewaySchedulingTests {
     func sessionAffinity() async throws {
         try await withTestFleet(nodes: [.init(id: "n1", engine: Self.engine()), .init(id: "n2", engine: Self.engine())]) { fleet in
             var nodes: Set<String> = []
-            var history: [[String: String]] = [["role": "system", "content": "You are terse."], ["role": "user", "content": "Plan a trip."]]
+            var history: [[String: String]] = [
+                ["role": "system", "content": "You are terse."], ["role": "user", "content": "Plan a trip."],
+            ]
             for turn in 0..<4 {
                 let response = try await fleet.post(json: ["model": "test-model", "messages": history, "max_tokens": 16])
                 #expect(response.status == 200)

@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The whole path with the real engine: client → gateway → tunnel → agent → llama-server (SmolLM2).
@@ -99,7 +99,8 @@ struct LlamaEngineTests {
                     content: "Write a very long story.",
                     stream: true,
                     maxTokens: 1500,
-                    extra: ["metadata": ["task": "chat"]]  // a long answer would otherwise be code, whose 50 ms/token target a loaded CI box may miss
+                    // A long answer would otherwise be code, whose 50 ms/token target a loaded CI box may miss.
+                    extra: ["metadata": ["task": "chat"]]
                 )
             )
             let connection = try await RawConnection.connect(host: "127.0.0.1", port: fleet.addresses.httpPort)
@@ -144,7 +145,8 @@ struct LlamaEngineTests {
 
     /// Requests the engine is processing now, from its Prometheus metrics.
     static func processing(port: Int, client: HTTPClient) async throws -> Int {
-        let metrics = try await sendHTTP(url: "http://127.0.0.1:\(port)/metrics", method: .GET, body: nil, apiKey: nil, headers: [], client: client)
+        let metrics = try await sendHTTP(
+            url: "http://127.0.0.1:\(port)/metrics", method: .GET, body: nil, apiKey: nil, headers: [], client: client)
         for line in metrics.body.split(separator: "\n") where line.hasPrefix("llamacpp:requests_processing ") {
             return Int(Double(line.split(separator: " ").last ?? "0") ?? 0)
         }

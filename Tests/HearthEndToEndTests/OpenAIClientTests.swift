@@ -23,7 +23,8 @@ struct OpenAIClientTests {
         let (node, _) = try LlamaSupport.node(id: "llama-1", client: engineClient)
         try await withTestFleet(nodes: [node]) { fleet in
             let output = try await Self.run(Self.python, [Self.script, fleet.baseURL, fleet.apiKey, LlamaSupport.modelName])
-            let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "script printed: \(output)")
+            let result = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "script printed: \(output)")
             #expect((result["stream_text"] as? String)?.isEmpty == false)
             #expect((result["stream_chunks"] as? Int ?? 0) > 1)
             let usage = result["stream_usage"] as? [String: Any]

@@ -25,7 +25,9 @@ import Testing
 
     @Test func decisionLatency() {
         let result = SchedulerBenchmark.decisionLatency(nodes: 10_000, decisions: 50_000)
-        print("decision latency, \(result.nodes) nodes, \(result.policy): p50 \(result.p50_us) µs, p99 \(result.p99_us) µs, mean \(result.mean_us) µs")
+        print(
+            "decision latency, \(result.nodes) nodes, \(result.policy): p50 \(result.p50_us) µs, p99 \(result.p99_us) µs, mean \(result.mean_us) µs"
+        )
     }
 }
 
@@ -37,6 +39,8 @@ import Testing
         let requests = Int(env["HEARTH_SIM_REQUESTS"] ?? "") ?? 1_000_000
         let scale = Double(env["HEARTH_SIM_SCALE"] ?? "") ?? 2000
         let r = SchedulerBenchmark.simulatorThroughput(nodes: nodes, requests: requests, loadScale: scale)
-        print("simulation: \(r.nodes) nodes, \(r.requests) requests, \(r.policy): \(r.wall_s) s wall, \(r.events) events, \(r.simulated_s) s simulated, SLO attainment \(r.slo_attainment)")
+        print(
+            "simulation: \(r.nodes) nodes, \(r.requests) requests, \(r.policy): \(r.wall_s) s wall, \(r.events) events, \(r.simulated_s) s simulated, SLO attainment \(r.slo_attainment)"
+        )
     }
 }

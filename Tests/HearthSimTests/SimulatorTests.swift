@@ -9,7 +9,9 @@ import Testing
         prefixCacheBlocks: 64, linkRTTSeconds: 0.02)
 
     func nodes(_ count: Int) -> [NodeSnapshot] {
-        (0..<count).map { NodeSnapshot(id: NodeID("n\($0)"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [Self.profile]) }
+        (0..<count).map {
+            NodeSnapshot(id: NodeID("n\($0)"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [Self.profile])
+        }
     }
 
     func run(_ requests: [TraceRequest], nodes: [NodeSnapshot], policy: SchedulingPolicyKind = .sloAware) -> SimulationResult {
@@ -74,8 +76,9 @@ import Testing
         }
         #expect(once() == once())
         #expect(FleetComposition.mixed.build(nodes: 12, seed: 7).map(\.profiles) == fleet.map(\.profiles))
-        #expect(TraceGenerator(statistics: TraceGenerator.azureCode).generate(count: 50, seed: 3)
-            == TraceGenerator(statistics: TraceGenerator.azureCode).generate(count: 50, seed: 3))
+        #expect(
+            TraceGenerator(statistics: TraceGenerator.azureCode).generate(count: 50, seed: 3)
+                == TraceGenerator(statistics: TraceGenerator.azureCode).generate(count: 50, seed: 3))
     }
 
     @Test func saturationQueuesAndRefusesUnderSLOAware() {
@@ -84,7 +87,9 @@ import Testing
         let refused = slo.outcomes.filter(\.refused).count
         #expect(refused > 0)
         let targets = ClassTargets.default
-        let metSLO = slo.outcomes.filter { !$0.refused && targets[$0.taskClass].isMet(ttft: $0.ttft, tpot: $0.tpot, promptTokens: $0.promptTokens) }
+        let metSLO = slo.outcomes.filter {
+            !$0.refused && targets[$0.taskClass].isMet(ttft: $0.ttft, tpot: $0.tpot, promptTokens: $0.promptTokens)
+        }
         let placed = slo.outcomes.filter { !$0.refused }
         #expect(Double(metSLO.count) >= 0.9 * Double(placed.count))
     }
@@ -99,7 +104,8 @@ import Testing
 
     @Test func detectsAzure() throws {
         let path = try write(
-            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n2023-11-16 18:17:04.0319600,3180,8\n", name: "a.csv")
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n2023-11-16 18:17:04.0319600,3180,8\n",
+            name: "a.csv")
         let trace = try TraceReader.read(path: path)
         #expect(trace.format == .azure)
         #expect(trace.requests.count == 2)
@@ -148,8 +154,12 @@ import Testing
     }
 
     @Test func jsonReportHasTheDocumentedShape() throws {
-        let trace = Trace(path: "g", format: .generated, requests: TraceGenerator(statistics: TraceGenerator.azureConversation).generate(count: 200, seed: 1))
-        let report = Replay(trace: trace, nodes: 10, policies: [.sloAware, .roundRobin], seed: 1, configuration: SimulationConfiguration(loadScale: 10)).run()
+        let trace = Trace(
+            path: "g", format: .generated,
+            requests: TraceGenerator(statistics: TraceGenerator.azureConversation).generate(count: 200, seed: 1))
+        let report = Replay(
+            trace: trace, nodes: 10, policies: [.sloAware, .roundRobin], seed: 1, configuration: SimulationConfiguration(loadScale: 10)
+        ).run()
         let json = try ReportRenderer.json(report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["trace"] as? String == "g")
@@ -160,7 +170,9 @@ import Testing
         for key in ["slo_attainment", "goodput_rps", "refused", "classes"] { #expect(policies[0][key] != nil, "\(key)") }
         let classes = try #require(policies[0]["classes"] as? [String: [String: Any]])
         let chat = try #require(classes["chat"])
-        for key in ["slo_attainment", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "requests"] { #expect(chat[key] != nil, "\(key)") }
+        for key in ["slo_attainment", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "requests"] {
+            #expect(chat[key] != nil, "\(key)")
+        }
         #expect(!ReportRenderer.text(report).isEmpty)
     }
 }

@@ -119,7 +119,8 @@ public struct FleetState: Sendable {
                 } else {
                     p = pools.count
                     poolIndexByModel[served.id] = p
-                    pools.append(ModelPool(model: served.id, nodeIndices: [], profiles: [], contextTokens: [], totalOutstanding: 0, totalSlots: 0))
+                    pools.append(
+                        ModelPool(model: served.id, nodeIndices: [], profiles: [], contextTokens: [], totalOutstanding: 0, totalSlots: 0))
                 }
                 memberships[i].append((p, pools[p].nodeIndices.count))
                 pools[p].nodeIndices.append(i)

@@ -28,7 +28,9 @@ public enum PerformanceModel {
 
     /// Convenience: predict for `request` on the fleet's node at `nodeIndex` with `profile`.
     @inlinable
-    public static func predict(_ request: SchedulingRequest, fleet: FleetState, nodeIndex: Int, profile: NodeProfile, now: Double) -> Prediction {
+    public static func predict(_ request: SchedulingRequest, fleet: FleetState, nodeIndex: Int, profile: NodeProfile, now: Double)
+        -> Prediction
+    {
         let matched = fleet.matchedBlocks(request.prefixHashes, at: nodeIndex)
         return predict(promptTokens: request.promptTokens, matchedBlocks: matched, load: fleet.loads[nodeIndex], profile: profile, now: now)
     }

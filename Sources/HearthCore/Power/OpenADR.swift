@@ -140,7 +140,10 @@ public enum OpenADR {
         public var payloadDescriptors: [PayloadDescriptor]?
         public var targets: Targets?
 
-        public init(id: String? = nil, programName: String, intervalPeriod: IntervalPeriod? = nil, payloadDescriptors: [PayloadDescriptor]? = nil, targets: Targets? = nil) {
+        public init(
+            id: String? = nil, programName: String, intervalPeriod: IntervalPeriod? = nil, payloadDescriptors: [PayloadDescriptor]? = nil,
+            targets: Targets? = nil
+        ) {
             self.id = id
             self.objectType = "PROGRAM"
             self.programName = programName
@@ -218,13 +221,19 @@ public enum OpenADR {
         /// A report of what each node drew during an event: payload `DEMAND` in kW (`DIRECT_READ`), one
         /// resource per node, one interval each.
         public static func demand(
-            programID: String, eventID: String, clientName: String, period: IntervalPeriod, kilowattsByNode: [(node: String, kilowatts: Double)]
+            programID: String, eventID: String, clientName: String, period: IntervalPeriod,
+            kilowattsByNode: [(node: String, kilowatts: Double)]
         ) -> Report {
             Report(
                 programID: programID, eventID: eventID, clientName: clientName, reportName: "hearth-\(eventID)",
-                payloadDescriptors: [PayloadDescriptor(objectType: "REPORT_PAYLOAD_DESCRIPTOR", payloadType: "DEMAND", readingType: "DIRECT_READ", units: "KW")],
+                payloadDescriptors: [
+                    PayloadDescriptor(
+                        objectType: "REPORT_PAYLOAD_DESCRIPTOR", payloadType: "DEMAND", readingType: "DIRECT_READ", units: "KW")
+                ],
                 resources: kilowattsByNode.map {
-                    ReportResource(resourceName: $0.node, intervalPeriod: period, intervals: [Interval(id: 0, payloads: [ValuesMap(type: "DEMAND", values: [.number($0.kilowatts)])])])
+                    ReportResource(
+                        resourceName: $0.node, intervalPeriod: period,
+                        intervals: [Interval(id: 0, payloads: [ValuesMap(type: "DEMAND", values: [.number($0.kilowatts)])])])
                 })
         }
     }

@@ -58,6 +58,8 @@ public struct PowerBudget: Sendable, Hashable, Codable {
     public static func compute(
         homeLoadWatts: Double, breakerRatingAmps: Double = 200, voltage: Double = 240, configuration: Configuration = Configuration()
     ) -> PowerBudget {
-        compute(PanelReading(homeLoadWatts: homeLoadWatts, breakerRatingAmps: breakerRatingAmps, voltage: voltage, at: 0), configuration: configuration)
+        compute(
+            PanelReading(homeLoadWatts: homeLoadWatts, breakerRatingAmps: breakerRatingAmps, voltage: voltage, at: 0),
+            configuration: configuration)
     }
 }

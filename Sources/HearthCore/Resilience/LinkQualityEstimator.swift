@@ -37,7 +37,8 @@ public struct LinkQualityEstimator: Sendable {
 
         public init(
             degrade: Thresholds = Thresholds(rttSeconds: 0.25, jitterSeconds: 0.1, lossFraction: 0.05, minBandwidthBytesPerSecond: 50_000),
-            recover: Thresholds = Thresholds(rttSeconds: 0.15, jitterSeconds: 0.05, lossFraction: 0.01, minBandwidthBytesPerSecond: 100_000),
+            recover: Thresholds = Thresholds(
+                rttSeconds: 0.15, jitterSeconds: 0.05, lossFraction: 0.01, minBandwidthBytesPerSecond: 100_000),
             enterHoldSeconds: Double = 10, exitHoldSeconds: Double = 60, rttGain: Double = 0.125, jitterGain: Double = 0.25,
             lossGain: Double = 0.1, bandwidthGain: Double = 0.25
         ) {
@@ -101,9 +102,10 @@ public struct LinkQualityEstimator: Sendable {
             estimate.lossFraction = (1 - configuration.lossGain) * estimate.lossFraction + configuration.lossGain
         case .transfer(let bytes, let seconds) where seconds > 0 && bytes > 0:
             let rate = Double(bytes) / seconds
-            estimate.bandwidthBytesPerSecond = estimate.bandwidthBytesPerSecond.map {
-                (1 - configuration.bandwidthGain) * $0 + configuration.bandwidthGain * rate
-            } ?? rate
+            estimate.bandwidthBytesPerSecond =
+                estimate.bandwidthBytesPerSecond.map {
+                    (1 - configuration.bandwidthGain) * $0 + configuration.bandwidthGain * rate
+                } ?? rate
         default:
             break
         }

@@ -195,7 +195,8 @@ public struct SSEStreamSplicer: Sendable {
             object["choices"] = choices
         }
         guard keep else { return [] }
-        guard rewrite, let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+        guard rewrite, let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else {
             return event
         }
         return Array("data: ".utf8) + Array(json) + Array("\n\n".utf8)

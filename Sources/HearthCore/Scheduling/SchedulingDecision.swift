@@ -63,7 +63,8 @@ public enum DecisionReason: Sendable, Hashable, CustomStringConvertible {
             return "session affinity: \(cached) prompt tokens cached, target still met (margin \(Int((margin * 100).rounded()))%)"
         case .roundRobin: return "round robin"
         case .leastLoaded(let utilisation): return "least loaded (\(Int((utilisation * 100).rounded()))% of slots)"
-        case .prefixAffinity(let probes): return probes == 0 ? "prefix affinity (home node)" : "prefix affinity (home full, probe \(probes))"
+        case .prefixAffinity(let probes):
+            return probes == 0 ? "prefix affinity (home node)" : "prefix affinity (home full, probe \(probes))"
         case .spareCapacity: return "batch on spare capacity"
         case .noNodeServesModel(let model): return "no node serves model \(model)"
         case .noEligibleNode: return "no eligible node (none admitting with enough context)"

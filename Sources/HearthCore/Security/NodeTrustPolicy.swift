@@ -29,7 +29,8 @@ public struct NodeTrustPolicy: Sendable {
         public var allowedMeasurements: Set<String>
 
         public init(
-            heartbeatIntervalSeconds: Double = 5, missedHeartbeatLimit: Int = 3, certificates: CertificateLifetimePolicy = CertificateLifetimePolicy(),
+            heartbeatIntervalSeconds: Double = 5, missedHeartbeatLimit: Int = 3,
+            certificates: CertificateLifetimePolicy = CertificateLifetimePolicy(),
             attestationMaxAgeSeconds: Double = 300, allowedMeasurements: Set<String> = []
         ) {
             self.heartbeatIntervalSeconds = heartbeatIntervalSeconds

@@ -31,7 +31,9 @@ public struct NetworkLocation: Sendable, Hashable, Codable {
     /// The home router's identity: its MAC address (from ARP for the default gateway) or a hash of it.
     public var routerIdentity: String?
 
-    public init(publicAddress: String? = nil, gatewayObservedAddress: String? = nil, autonomousSystem: Int? = nil, routerIdentity: String? = nil) {
+    public init(
+        publicAddress: String? = nil, gatewayObservedAddress: String? = nil, autonomousSystem: Int? = nil, routerIdentity: String? = nil
+    ) {
         self.publicAddress = publicAddress
         self.gatewayObservedAddress = gatewayObservedAddress
         self.autonomousSystem = autonomousSystem

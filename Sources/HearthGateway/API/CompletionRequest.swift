@@ -59,12 +59,14 @@ package enum CompletionRequestParser {
             }
             includeUsage = try optionalBool(options, "include_usage", param: "stream_options.include_usage") ?? false
         }
-        let maxTokens = try optionalInt(fields, "max_tokens", range: 1...10_000_000)
+        let maxTokens =
+            try optionalInt(fields, "max_tokens", range: 1...10_000_000)
             ?? optionalInt(fields, "max_completion_tokens", range: 1...10_000_000)
         try checkNumber(fields, "temperature", range: 0...2)
         try checkNumber(fields, "top_p", range: 0...1)
         if let n = try optionalInt(fields, "n", range: 1...128), n != 1 {
-            throw OpenAIError.invalidRequest("Hearth serves n=1 only; send separate requests for more choices.", param: "n", code: "unsupported_value")
+            throw OpenAIError.invalidRequest(
+                "Hearth serves n=1 only; send separate requests for more choices.", param: "n", code: "unsupported_value")
         }
         var declaredTask = taskHeader
         if let metadata = fields["metadata"], !(metadata is NSNull) {
@@ -99,7 +101,8 @@ package enum CompletionRequestParser {
 
     private static func measureMessages(_ value: Any?) throws -> (characters: Int, turns: Int, key: UInt64?) {
         guard let value else {
-            throw OpenAIError.invalidRequest("You must provide a messages parameter.", param: "messages", code: "missing_required_parameter")
+            throw OpenAIError.invalidRequest(
+                "You must provide a messages parameter.", param: "messages", code: "missing_required_parameter")
         }
         guard let messages = value as? [Any], !messages.isEmpty else {
             throw OpenAIError.invalidRequest("'messages' must be a non-empty array.", param: "messages", code: "invalid_type")
@@ -109,7 +112,8 @@ package enum CompletionRequestParser {
         var key = FNV1a()
         for (index, element) in messages.enumerated() {
             guard let message = element as? [String: Any] else {
-                throw OpenAIError.invalidRequest("'messages[\(index)]' must be an object.", param: "messages[\(index)]", code: "invalid_type")
+                throw OpenAIError.invalidRequest(
+                    "'messages[\(index)]' must be an object.", param: "messages[\(index)]", code: "invalid_type")
             }
             guard let role = message["role"] as? String, roles.contains(role) else {
                 throw OpenAIError.invalidRequest(
@@ -162,7 +166,8 @@ package enum CompletionRequestParser {
                 } else if part is NSNumber {
                     characters += 4  // a token id
                 } else {
-                    throw OpenAIError.invalidRequest("'prompt' must be a string or an array of strings or token ids.", param: "prompt", code: "invalid_type")
+                    throw OpenAIError.invalidRequest(
+                        "'prompt' must be a string or an array of strings or token ids.", param: "prompt", code: "invalid_type")
                 }
             }
             return (characters, 1, nil)
@@ -196,7 +201,8 @@ package enum CompletionRequestParser {
             throw OpenAIError.invalidRequest("'\(key)' must be an integer.", param: key, code: "invalid_type")
         }
         guard range.contains(int) else {
-            throw OpenAIError.invalidRequest("'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
+            throw OpenAIError.invalidRequest(
+                "'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
         }
         return int
     }
@@ -207,7 +213,8 @@ package enum CompletionRequestParser {
             throw OpenAIError.invalidRequest("'\(key)' must be a number.", param: key, code: "invalid_type")
         }
         guard range.contains(number.doubleValue) else {
-            throw OpenAIError.invalidRequest("'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
+            throw OpenAIError.invalidRequest(
+                "'\(key)' must be between \(range.lowerBound) and \(range.upperBound).", param: key, code: "invalid_value")
         }
     }
 }

@@ -23,8 +23,10 @@ package final class GatewayMetrics: Sendable {
         registry.makeDurationHistogram(name: "hearth_request_duration_seconds", labels: [("class", taskClass)], buckets: latencyBuckets)
             .recordNanoseconds(total.nanosecondsClamped)
         if let timeToFirstToken {
-            registry.makeDurationHistogram(name: "hearth_time_to_first_token_seconds", labels: [("class", taskClass)], buckets: latencyBuckets)
-                .recordNanoseconds(timeToFirstToken.nanosecondsClamped)
+            registry.makeDurationHistogram(
+                name: "hearth_time_to_first_token_seconds", labels: [("class", taskClass)], buckets: latencyBuckets
+            )
+            .recordNanoseconds(timeToFirstToken.nanosecondsClamped)
         }
     }
 

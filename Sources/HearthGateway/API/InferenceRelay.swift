@@ -1,8 +1,8 @@
 import Foundation
+import HTTPTypes
 import HearthCore
 import HearthProtocol
 import Hummingbird
-import HTTPTypes
 import Logging
 import NIOCore
 import Synchronization
@@ -136,7 +136,8 @@ final class InferenceRelay: Sendable {
                         reservation.release(end: end, afterHandOff: true)
                         disconnects.unwatch(watch)
                     }
-                    end = try await Self.relayStream(stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
+                    end = try await Self.relayStream(
+                        stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
                 }
             )
             return response
@@ -309,7 +310,8 @@ final class InferenceRelay: Sendable {
         case let message as TunnelErrorMessage:
             return .nodeFailed("Node \(node) failed: \(message.message)")
         case is CancellationError, is ClientGone:
-            return OpenAIError(status: .init(code: 499), message: "The client closed the request.", type: "api_error", code: "client_closed")
+            return OpenAIError(
+                status: .init(code: 499), message: "The client closed the request.", type: "api_error", code: "client_closed")
         default:
             return .nodeFailed("Node \(node) failed: \(error)")
         }

@@ -48,11 +48,13 @@ final class UsageTicket: Sendable {
 
     func finish(outcome: UsageRecord.Outcome, status: Int, usage: TokenUsage? = nil) {
         let now = ContinuousClock.now
-        guard let state = state.withLock({ state -> State? in
-            guard !state.finished else { return nil }
-            state.finished = true
-            return state
-        }) else { return }
+        guard
+            let state = state.withLock({ state -> State? in
+                guard !state.finished else { return nil }
+                state.finished = true
+                return state
+            })
+        else { return }
         let ttft = state.firstByte.map { $0 - started }
         let total = now - started
         let record = UsageRecord(

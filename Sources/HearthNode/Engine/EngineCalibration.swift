@@ -34,11 +34,13 @@ public enum EngineCalibration {
             "model": model, "messages": [["role": "user", "content": prompt]], "max_tokens": outputTokens,
             "temperature": 0, "stream": true, "cache_prompt": false, "ignore_eos": true,
         ]
-        let request = EngineRequest(path: "/v1/chat/completions", body: ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)), stream: true)
+        let request = EngineRequest(
+            path: "/v1/chat/completions", body: ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)), stream: true)
         let started = ContinuousClock.now
         var firstToken: ContinuousClock.Instant?
         var text = ""
-        try await engine.run(request) { _ in } onData: { chunk in
+        try await engine.run(request) { _ in
+        } onData: { chunk in
             if firstToken == nil { firstToken = .now }
             text += String(buffer: chunk)
         }

@@ -8,7 +8,7 @@ public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where to find llama-server and its model, and how to run it.
@@ -122,7 +122,9 @@ public final class LlamaServerEngine: Engine, Service {
         // Poll health until it answers: the process gives no other readiness signal.
         let deadline = ContinuousClock.now + configuration.startupTimeout
         while !(await engine.isHealthy()) {
-            guard process.isRunning else { throw EngineError("llama-server exited during startup with status \(process.terminationStatus)") }
+            guard process.isRunning else {
+                throw EngineError("llama-server exited during startup with status \(process.terminationStatus)")
+            }
             guard ContinuousClock.now < deadline else {
                 process.terminate()
                 throw EngineError("llama-server did not become healthy within \(configuration.startupTimeout)")

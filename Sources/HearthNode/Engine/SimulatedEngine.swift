@@ -90,7 +90,10 @@ public final class SimulatedEngine<C: Clock>: Engine where C.Duration == Duratio
                 chat
                 ? ["index": 0, "delta": ["content": word], "finish_reason": last ? "length" : NSNull()]
                 : ["index": 0, "text": word, "finish_reason": last ? "length" : NSNull()]
-            try await onData(Self.event(["id": "sim-1", "object": chat ? "chat.completion.chunk" : "text_completion", "model": modelName, "choices": [choice]]))
+            try await onData(
+                Self.event([
+                    "id": "sim-1", "object": chat ? "chat.completion.chunk" : "text_completion", "model": modelName, "choices": [choice],
+                ]))
         }
         if includeUsage {
             try await onData(

@@ -52,7 +52,9 @@ final class NodeTunnel: Sendable {
             decoded = try StreamOpenCodec.decode(frame)
         } catch {
             let message = (error as? TunnelErrorMessage) ?? TunnelErrorMessage(code: .malformedFrame, message: "\(error)")
-            channel.writeAndFlush(TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: message)), promise: nil)
+            channel.writeAndFlush(
+                TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: message)),
+                promise: nil)
             return
         }
         let credit = StreamCredit(initial: TunnelProtocol.initialStreamWindow)
@@ -96,7 +98,9 @@ final class NodeTunnel: Sendable {
             ?? TokenUsage(promptTokens: max(1, body.readableBytes / 4), completionTokens: meter.contentChunks, reportedByEngine: false)
         let end = StreamEnd(
             usage: usage,
-            engineTimeToFirstTokenMilliseconds: firstToken.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 },
+            engineTimeToFirstTokenMilliseconds: firstToken.map {
+                Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
+            },
             error: failure
         )
         channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)

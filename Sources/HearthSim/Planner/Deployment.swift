@@ -33,7 +33,10 @@ public struct Deployment: Sendable, Hashable {
         public var share: Double
         /// Power available to the site (data centres), MW at the meter; nil for home fleets.
         public var powerMW: Double?
-        public init(name: String, latitude: Double? = nil, longitude: Double? = nil, distanceKm: Double? = nil, share: Double = 1, powerMW: Double? = nil) {
+        public init(
+            name: String, latitude: Double? = nil, longitude: Double? = nil, distanceKm: Double? = nil, share: Double = 1,
+            powerMW: Double? = nil
+        ) {
             self.name = name
             self.latitude = latitude
             self.longitude = longitude
@@ -106,9 +109,11 @@ public struct Deployment: Sendable, Hashable {
     public static func homeFleet(name: String) -> Deployment {
         Deployment(
             name: name, kind: .homeFleet, gpu: .rtxPro6000Blackwell, gpusPerNode: 2, gpus: nil, sites: [], pue: 1.0, hostWattsPerNode: 250,
-            hostWattsPerGPU: 25, idleShare: 0.15, homesPerTransformer: 8, peakUtilization: 0.9, accessRTTms: 18, jitterMs: 6, uplinkMbps: 20,
+            hostWattsPerGPU: 25, idleShare: 0.15, homesPerTransformer: 8, peakUtilization: 0.9, accessRTTms: 18, jitterMs: 6,
+            uplinkMbps: 20,
             downlinkMbps: 200, metroKm: 20, theftPerNodeYear: 0.01, outagesPerNodeYear: 4, outageHours: 3, replacementDays: 14,
-            gpuPriceUSD: 8_500, nodePriceUSD: 3_000, installPerNodeUSD: 2_000, buildUSDPerMW: 0, hardwareLifeYears: 5, buildingLifeYears: 15,
+            gpuPriceUSD: 8_500, nodePriceUSD: 3_000, installPerNodeUSD: 2_000, buildUSDPerMW: 0, hardwareLifeYears: 5,
+            buildingLifeYears: 15,
             maintenanceShare: 0.05, sitePaymentPerNodeMonthUSD: 30, interconnectQueueYears: 0)
     }
 
@@ -147,7 +152,10 @@ public struct Deployment: Sendable, Hashable {
         case .homesPerTransformer: d.homesPerTransformer = max(1, Int(value))
         case .theftPerNodeYear: d.theftPerNodeYear = value
         case .outagesPerNodeYear: d.outagesPerNodeYear = value
-        case .distanceKm: d.sites = d.sites.map { var s = $0; s.distanceKm = value; return s }
+        case .distanceKm:
+            d.sites = d.sites.map {
+                var s = $0; s.distanceKm = value; return s
+            }
         case .pue: d.pue = value
         case .accessRTTms: d.accessRTTms = value
         }

@@ -23,13 +23,18 @@ public enum PlanHTML {
             h += "</li>"
         }
         h += "</ul><h2>Summary</h2><table><tr><th>deployment</th><th>GPUs</th><th>nodes</th><th>SLO attainment</th><th>goodput (req/s)</th>"
-        h += "<th>TTFT p50</th><th>TTFT p99</th><th>TPOT p50</th><th>TPOT p99</th><th>RTT p50 / p99</th><th>kWh per Mtok</th><th>peak added (MW)</th>"
+        h +=
+            "<th>TTFT p50</th><th>TTFT p99</th><th>TPOT p50</th><th>TPOT p99</th><th>RTT p50 / p99</th><th>kWh per Mtok</th><th>peak added (MW)</th>"
         h += "<th>capped</th><th>drained</th><th>served / refused / lost</th><th>USD per Mtok</th></tr>"
         for d in report.deployments {
-            h += "<tr><td>\(e(d.name))</td><td>\(d.gpus) \(e(d.gpu))</td><td>\(d.nodes) (\(d.gpus_per_node)/node)</td><td>\(pct(d.slo_attainment))</td>"
-            h += "<td>\(f(d.goodput_rps, 1))</td><td>\(ms(d.ttft_p50_ms))</td><td>\(ms(d.ttft_p99_ms))</td><td>\(ms(d.tpot_p50_ms))</td><td>\(ms(d.tpot_p99_ms))</td>"
-            h += "<td>\(ms(d.rtt_p50_ms)) / \(ms(d.rtt_p99_ms))</td><td>\(f(d.energy_kwh_per_million_tokens, 4))</td><td>\(f(d.peak_added_mw, 2))</td>"
-            h += "<td>\(pct(d.capped_share))</td><td>\(pct(d.drained_share))</td><td>\(d.served) / \(d.refused) / \(d.lost)</td><td>\(f(d.usd_per_million_tokens, 3))</td></tr>"
+            h +=
+                "<tr><td>\(e(d.name))</td><td>\(d.gpus) \(e(d.gpu))</td><td>\(d.nodes) (\(d.gpus_per_node)/node)</td><td>\(pct(d.slo_attainment))</td>"
+            h +=
+                "<td>\(f(d.goodput_rps, 1))</td><td>\(ms(d.ttft_p50_ms))</td><td>\(ms(d.ttft_p99_ms))</td><td>\(ms(d.tpot_p50_ms))</td><td>\(ms(d.tpot_p99_ms))</td>"
+            h +=
+                "<td>\(ms(d.rtt_p50_ms)) / \(ms(d.rtt_p99_ms))</td><td>\(f(d.energy_kwh_per_million_tokens, 4))</td><td>\(f(d.peak_added_mw, 2))</td>"
+            h +=
+                "<td>\(pct(d.capped_share))</td><td>\(pct(d.drained_share))</td><td>\(d.served) / \(d.refused) / \(d.lost)</td><td>\(f(d.usd_per_million_tokens, 3))</td></tr>"
         }
         h += "</table>"
 
@@ -37,45 +42,61 @@ public enum PlanHTML {
         h += "<h2>Latency and SLOs</h2><div class=\"charts\">"
         h += SVGChart.lines(
             title: "Time to first token (CDF)", xLabel: "TTFT, ms (log scale)", yLabel: "share of served requests",
-            series: report.deployments.map { .init(name: $0.name, points: $0.ttft_cdf.map { ($0[0], $0[1]) }) }, logX: true, yRange: 0...1, percentY: true)
+            series: report.deployments.map { .init(name: $0.name, points: $0.ttft_cdf.map { ($0[0], $0[1]) }) }, logX: true, yRange: 0...1,
+            percentY: true)
         h += SVGChart.lines(
             title: "Time per output token (CDF)", xLabel: "TPOT, ms (log scale)", yLabel: "share of served requests",
-            series: report.deployments.map { .init(name: $0.name, points: $0.tpot_cdf.map { ($0[0], $0[1]) }) }, logX: true, yRange: 0...1, percentY: true)
+            series: report.deployments.map { .init(name: $0.name, points: $0.tpot_cdf.map { ($0[0], $0[1]) }) }, logX: true, yRange: 0...1,
+            percentY: true)
         let classes = Set(report.deployments.flatMap(\.classes.keys)).sorted()
         h += SVGChart.bars(
             title: "SLO attainment by task class", yLabel: "requests meeting TTFT and TPOT targets", categories: classes,
             series: report.deployments.map { d in (d.name, classes.map { d.classes[$0]?.slo_attainment ?? 0 }) }, percentY: true)
-        h += "</div><h3>Per class</h3><table><tr><th>deployment</th><th>class</th><th>requests</th><th>SLO attainment</th><th>goodput (req/s)</th><th>refused</th>"
+        h +=
+            "</div><h3>Per class</h3><table><tr><th>deployment</th><th>class</th><th>requests</th><th>SLO attainment</th><th>goodput (req/s)</th><th>refused</th>"
         h += "<th>TTFT p50</th><th>TTFT p99</th><th>TPOT p50</th><th>TPOT p99</th></tr>"
         for d in report.deployments {
             for (name, c) in d.classes.sorted(by: { $0.key < $1.key }) {
-                h += "<tr><td>\(e(d.name))</td><td>\(e(name))</td><td>\(c.requests)</td><td>\(pct(c.slo_attainment))</td><td>\(f(c.goodput_rps, 2))</td>"
-                h += "<td>\(c.refused)</td><td>\(ms(c.ttft_p50_ms))</td><td>\(ms(c.ttft_p99_ms))</td><td>\(ms(c.tpot_p50_ms))</td><td>\(ms(c.tpot_p99_ms))</td></tr>"
+                h +=
+                    "<tr><td>\(e(d.name))</td><td>\(e(name))</td><td>\(c.requests)</td><td>\(pct(c.slo_attainment))</td><td>\(f(c.goodput_rps, 2))</td>"
+                h +=
+                    "<td>\(c.refused)</td><td>\(ms(c.ttft_p50_ms))</td><td>\(ms(c.ttft_p99_ms))</td><td>\(ms(c.tpot_p50_ms))</td><td>\(ms(c.tpot_p99_ms))</td></tr>"
             }
         }
         h += "</table>"
 
         h += "<h2>Grid</h2><div class=\"charts\">"
-        var gridSeries = report.deployments.map { d in SVGChart.Series(name: d.name, points: d.hourly_added_mw.enumerated().map { (Double($0.offset), $0.element) }) }
+        var gridSeries = report.deployments.map { d in
+            SVGChart.Series(name: d.name, points: d.hourly_added_mw.enumerated().map { (Double($0.offset), $0.element) })
+        }
         for d in report.deployments {
             if let homes = d.hourly_homes_mw {
-                gridSeries.append(.init(name: "\(d.name): homes' load", points: homes.enumerated().map { (Double($0.offset), $0.element) }, dashed: true))
+                gridSeries.append(
+                    .init(name: "\(d.name): homes' load", points: homes.enumerated().map { (Double($0.offset), $0.element) }, dashed: true))
             }
         }
-        h += SVGChart.lines(title: "Demand added to the grid by hour of day", xLabel: "hour of day", yLabel: "MW (facility, full scale)", series: gridSeries)
-        h += "</div><table><tr><th>deployment</th><th>nameplate (MW)</th><th>peak added (MW)</th><th>peak at substation (MW)</th><th>transformer peak loading</th>"
-        h += "<th>most added on one transformer (kW)</th><th>home / transformer limit violations</th><th>capped</th><th>drained</th><th>interconnect queue (years)</th></tr>"
+        h += SVGChart.lines(
+            title: "Demand added to the grid by hour of day", xLabel: "hour of day", yLabel: "MW (facility, full scale)", series: gridSeries
+        )
+        h +=
+            "</div><table><tr><th>deployment</th><th>nameplate (MW)</th><th>peak added (MW)</th><th>peak at substation (MW)</th><th>transformer peak loading</th>"
+        h +=
+            "<th>most added on one transformer (kW)</th><th>home / transformer limit violations</th><th>capped</th><th>drained</th><th>interconnect queue (years)</th></tr>"
         for d in report.deployments {
-            h += "<tr><td>\(e(d.name))</td><td>\(f(d.nameplate_mw, 1))</td><td>\(f(d.peak_added_mw, 2))</td><td>\(f(d.peak_substation_mw, 2))</td>"
+            h +=
+                "<tr><td>\(e(d.name))</td><td>\(f(d.nameplate_mw, 1))</td><td>\(f(d.peak_added_mw, 2))</td><td>\(f(d.peak_substation_mw, 2))</td>"
             h += "<td>\(d.transformer_peak_loading.map(pct) ?? "–")</td><td>\(d.transformer_peak_added_kw.map { f($0, 1) } ?? "–")</td>"
             h += "<td>\(d.home_limit_violations.map(String.init) ?? "–") / \(d.transformer_limit_violations.map(String.init) ?? "–")</td>"
             h += "<td>\(pct(d.capped_share))</td><td>\(pct(d.drained_share))</td><td>\(f(d.interconnect_queue_years, 1))</td></tr>"
         }
-        h += "</table><h2>Faults</h2><table><tr><th>deployment</th><th>thefts / year</th><th>outages / year</th><th>requests interrupted / year</th>"
+        h +=
+            "</table><h2>Faults</h2><table><tr><th>deployment</th><th>thefts / year</th><th>outages / year</th><th>requests interrupted / year</th>"
         h += "<th>capacity down</th><th>in window: thefts / outages</th><th>in window: requests lost</th></tr>"
         for d in report.deployments {
-            h += "<tr><td>\(e(d.name))</td><td>\(f(d.thefts_per_year, 1))</td><td>\(f(d.outages_per_year, 0))</td><td>\(f(d.requests_interrupted_per_year, 0))</td>"
-            h += "<td>\(pct(d.capacity_down_share))</td><td>\(d.window_thefts) / \(d.window_outages)</td><td>\(d.window_requests_lost)</td></tr>"
+            h +=
+                "<tr><td>\(e(d.name))</td><td>\(f(d.thefts_per_year, 1))</td><td>\(f(d.outages_per_year, 0))</td><td>\(f(d.requests_interrupted_per_year, 0))</td>"
+            h +=
+                "<td>\(pct(d.capacity_down_share))</td><td>\(d.window_thefts) / \(d.window_outages)</td><td>\(d.window_requests_lost)</td></tr>"
         }
         h += "</table>"
 
@@ -87,7 +108,8 @@ public enum PlanHTML {
         h += "</div><table><tr><th>deployment</th><th>capex (M USD)</th><th>annual cost (M USD)</th><th>tokens / year</th>"
         h += parts.map { "<th>\($0)</th>" }.joined() + "<th>USD per Mtok</th></tr>"
         for d in report.deployments {
-            h += "<tr><td>\(e(d.name))</td><td>\(f(d.capex_usd / 1e6, 1))</td><td>\(f(d.annual_cost_usd / 1e6, 2))</td><td>\(String(format: "%.3g", d.tokens_per_year))</td>"
+            h +=
+                "<tr><td>\(e(d.name))</td><td>\(f(d.capex_usd / 1e6, 1))</td><td>\(f(d.annual_cost_usd / 1e6, 2))</td><td>\(String(format: "%.3g", d.tokens_per_year))</td>"
             h += parts.map { "<td>\(f(d.cost_breakdown[$0] ?? 0, 4))</td>" }.joined() + "<td>\(f(d.usd_per_million_tokens, 3))</td></tr>"
         }
         h += "</table>"
@@ -110,16 +132,20 @@ public enum PlanHTML {
                     .init(name: "TTFT p99", points: p.map { ($0.value, $0.ttft_p99_ms) }),
                     .init(name: "TPOT p99", points: p.map { ($0.value, $0.tpot_p99_ms) }, dashed: true),
                 ])
-            h += "</div><table><tr><th>\(e(sweep.parameter))</th><th>nodes</th><th>SLO attainment</th><th>TTFT p99</th><th>TPOT p99</th><th>RTT p50</th>"
+            h +=
+                "</div><table><tr><th>\(e(sweep.parameter))</th><th>nodes</th><th>SLO attainment</th><th>TTFT p99</th><th>TPOT p99</th><th>RTT p50</th>"
             h += "<th>kWh per Mtok</th><th>USD per Mtok</th><th>capped</th><th>drained</th></tr>"
             for x in p {
-                h += "<tr><td>\(Planner.number(x.value))</td><td>\(x.nodes)</td><td>\(pct(x.slo_attainment))</td><td>\(ms(x.ttft_p99_ms))</td><td>\(ms(x.tpot_p99_ms))</td>"
-                h += "<td>\(ms(x.rtt_p50_ms))</td><td>\(f(x.energy_kwh_per_million_tokens, 4))</td><td>\(f(x.usd_per_million_tokens, 3))</td>"
+                h +=
+                    "<tr><td>\(Planner.number(x.value))</td><td>\(x.nodes)</td><td>\(pct(x.slo_attainment))</td><td>\(ms(x.ttft_p99_ms))</td><td>\(ms(x.tpot_p99_ms))</td>"
+                h +=
+                    "<td>\(ms(x.rtt_p50_ms))</td><td>\(f(x.energy_kwh_per_million_tokens, 4))</td><td>\(f(x.usd_per_million_tokens, 3))</td>"
                 h += "<td>\(pct(x.capped_share))</td><td>\(pct(x.drained_share))</td></tr>"
             }
             h += "</table>"
         }
-        h += "<p class=\"note\">Generated by <code>hearth sim plan</code>. Figures are deterministic for a scenario and seed.</p></body></html>\n"
+        h +=
+            "<p class=\"note\">Generated by <code>hearth sim plan</code>. Figures are deterministic for a scenario and seed.</p></body></html>\n"
         return h
     }
 }

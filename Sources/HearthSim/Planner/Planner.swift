@@ -53,7 +53,8 @@ public struct Planner: Sendable {
                 let r = evaluate(base.with(s.parameter, value), demand: demand, label: "\(s.parameter.rawValue)=\(Self.number(value))")
                 points.append(
                     .init(
-                        value: value, nodes: r.nodes, slo_attainment: r.slo_attainment, ttft_p99_ms: r.ttft_p99_ms, tpot_p99_ms: r.tpot_p99_ms,
+                        value: value, nodes: r.nodes, slo_attainment: r.slo_attainment, ttft_p99_ms: r.ttft_p99_ms,
+                        tpot_p99_ms: r.tpot_p99_ms,
                         rtt_p50_ms: r.rtt_p50_ms, energy_kwh_per_million_tokens: r.energy_kwh_per_million_tokens,
                         usd_per_million_tokens: r.usd_per_million_tokens, capped_share: r.capped_share, drained_share: r.drained_share))
             }
@@ -62,7 +63,8 @@ public struct Planner: Sendable {
         return PlanReport(
             scenario: scenario.name, seed: scenario.seed, scale: scenario.scale, duration_s: scenario.durationSeconds,
             policy: scenario.policy.rawValue, model: scenario.model.id, demand_rps: scenario.demand.ratePerSecond,
-            requests: demand.requests.count, traces: demand.traces, users: scenario.users.map(\.name), deployments: deployments, sweep: sweep)
+            requests: demand.requests.count, traces: demand.traces, users: scenario.users.map(\.name), deployments: deployments,
+            sweep: sweep)
     }
 
     static func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e9 ? String(Int(x)) : String(x) }
@@ -99,7 +101,8 @@ public struct Planner: Sendable {
                 merged.append(r)
                 count += 1
             }
-            infos.append(.init(path: source.path, format: trace.format.rawValue, generated_from: trace.generatedFrom, share: share, requests: count))
+            infos.append(
+                .init(path: source.path, format: trace.format.rawValue, generated_from: trace.generatedFrom, share: share, requests: count))
         }
         merged.sort { $0.arrival < $1.arrival }
         var rng = SeededGenerator(seed: s.seed ^ 0x05E2_5C0E)
@@ -139,9 +142,14 @@ public struct Planner: Sendable {
 
         // Routing: each centre to its nearest site (by RTT).
         let siteOfCentre = s.users.map { user in
-            d.sites.indices.min { NetworkModel.distanceKm(user, d.sites[$0], metroKm: d.metroKm) < NetworkModel.distanceKm(user, d.sites[$1], metroKm: d.metroKm) }!
+            d.sites.indices.min {
+                NetworkModel.distanceKm(user, d.sites[$0], metroKm: d.metroKm)
+                    < NetworkModel.distanceKm(user, d.sites[$1], metroKm: d.metroKm)
+            }!
         }
-        let pathRTT: [[Double]] = s.users.map { user in d.sites.map { NetworkModel.pathRTTms(km: NetworkModel.distanceKm(user, $0, metroKm: d.metroKm)) } }
+        let pathRTT: [[Double]] = s.users.map { user in
+            d.sites.map { NetworkModel.pathRTTms(km: NetworkModel.distanceKm(user, $0, metroKm: d.metroKm)) }
+        }
 
         // Home power: a day of homes, transformers and governors.
         var power: PowerReport?
@@ -151,7 +159,8 @@ public struct Planner: Sendable {
         if d.kind == .homeFleet {
             var configuration = PowerSimulation.Configuration(
                 homes: nodeCount, transformers: max(1, nodeCount / d.homesPerTransformer), days: 1, seed: s.seed, stepSeconds: 60,
-                nodeFullWatts: d.nodeFullWatts, hostShare: (d.hostWattsPerNode + Double(d.gpusPerNode) * d.hostWattsPerGPU) / d.nodeFullWatts,
+                nodeFullWatts: d.nodeFullWatts,
+                hostShare: (d.hostWattsPerNode + Double(d.gpusPerNode) * d.hostWattsPerGPU) / d.nodeFullWatts,
                 idleShare: d.idleShare, peakUtilization: d.peakUtilization, fleet: .uniform(d.gpu, count: d.gpusPerNode))
             configuration.sloReplays = false
             let trace = Trace(path: s.demand.traces[0].path, format: .generated, requests: demand.requests)
@@ -189,7 +198,8 @@ public struct Planner: Sendable {
                 if d.kind == .homeFleet, rng.unit() >= available { continue }
                 nodes.append(
                     NodeSnapshot(
-                        id: NodeID("\(site.name)-\(i)"), models: [ServedModel(id: model.id, contextTokens: model.contextTokens)], profiles: [profile],
+                        id: NodeID("\(site.name)-\(i)"), models: [ServedModel(id: model.id, contextTokens: model.contextTokens)],
+                        profiles: [profile],
                         labels: ["site": site.name]))
                 nodeRTT.append(rttMs)
             }
@@ -200,8 +210,10 @@ public struct Planner: Sendable {
                     let q = demand.requests[r]
                     outcomes.append(
                         RequestOutcome(
-                            taskClass: TaskClassifier().classify(declared: nil, promptTokens: q.promptTokens, maxOutputTokens: q.outputTokens, turns: q.turns),
-                            promptTokens: q.promptTokens, outputTokens: q.outputTokens, arrival: q.arrival, refused: true, node: -1, ttft: 0, tpot: 0,
+                            taskClass: TaskClassifier().classify(
+                                declared: nil, promptTokens: q.promptTokens, maxOutputTokens: q.outputTokens, turns: q.turns),
+                            promptTokens: q.promptTokens, outputTokens: q.outputTokens, arrival: q.arrival, refused: true, node: -1,
+                            ttft: 0, tpot: 0,
                             cachedTokens: 0, predictedTTFT: 0, predictedTPOT: 0, gatewayQueueSeconds: 0))
                     requestIndex.append(r)
                 }
@@ -323,9 +335,10 @@ public struct Planner: Sendable {
         let dailyFacilityMWh = hourlyAdded.reduce(0, +)
 
         // Faults, yearly, full scale.
-        let meanInFlight = zip(busyFraction, fill).enumerated().reduce(0.0) { acc, item in
-            acc + item.element.0 * item.element.1 * Double(NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: model).maxBatch)
-        } / Double(max(1, busyFraction.count))
+        let meanInFlight =
+            zip(busyFraction, fill).enumerated().reduce(0.0) { acc, item in
+                acc + item.element.0 * item.element.1 * Double(NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: model).maxBatch)
+            } / Double(max(1, busyFraction.count))
         let theftsYear = Double(fullNodes) * d.theftPerNodeYear
         let outagesYear = Double(fullNodes) * d.outagesPerNodeYear
         let downHours = theftsYear * d.replacementDays * 24 + outagesYear * d.outageHours

@@ -15,8 +15,10 @@ enum SVGChart {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;"
+        )
+        .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     static func n(_ x: Double) -> String { String(format: "%.1f", x) }
@@ -45,11 +47,14 @@ enum SVGChart {
     }
 
     private static func frame(title: String, xLabel: String, yLabel: String) -> String {
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        var s =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
         s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>"
-        s += "<text x=\"\(n(left + (width - left - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
-        s += "<text transform=\"translate(16,\(n(top + (height - top - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">\(escape(yLabel))</text>"
+        s +=
+            "<text x=\"\(n(left + (width - left - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        s +=
+            "<text transform=\"translate(16,\(n(top + (height - top - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">\(escape(yLabel))</text>"
         return s
     }
 
@@ -59,7 +64,8 @@ enum SVGChart {
             let y = top + 10 + Double(i) * 18
             let x = width - right + 12
             let dash = i < dashed.count && dashed[i] ? " stroke-dasharray=\"5,3\"" : ""
-            s += "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 18))\" y2=\"\(n(y))\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"3\"\(dash)/>"
+            s +=
+                "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 18))\" y2=\"\(n(y))\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"3\"\(dash)/>"
             s += "<text x=\"\(n(x + 24))\" y=\"\(n(y + 4))\" font-size=\"11\">\(escape(String(name.prefix(24))))</text>"
         }
         return s
@@ -81,9 +87,14 @@ enum SVGChart {
     }
 
     /// A line chart; `logX` draws the x axis in decades (values ≤ 0 are clamped to the smallest positive).
-    static func lines(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false, yRange: ClosedRange<Double>? = nil, percentY: Bool = false) -> String {
+    static func lines(
+        title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false, yRange: ClosedRange<Double>? = nil,
+        percentY: Bool = false
+    ) -> String {
         let all = series.flatMap(\.points)
-        guard !all.isEmpty else { return frame(title: title, xLabel: xLabel, yLabel: yLabel) + "<text x=\"200\" y=\"150\">no data</text></svg>" }
+        guard !all.isEmpty else {
+            return frame(title: title, xLabel: xLabel, yLabel: yLabel) + "<text x=\"200\" y=\"150\">no data</text></svg>"
+        }
         let positive = all.map(\.0).filter { $0 > 0 }
         func tx(_ x: Double) -> Double { logX ? log10(max(x, positive.min() ?? 1)) : x }
         var xLo = all.map { tx($0.0) }.min()!, xHi = all.map { tx($0.0) }.max()!
@@ -108,14 +119,18 @@ enum SVGChart {
             let dash = line.dashed ? " stroke-dasharray=\"5,3\"" : ""
             s += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"2\"\(dash) points=\"\(d)\"/>"
             if line.points.count <= 12 {
-                for p in line.points { s += "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"3\" fill=\"\(palette[i % palette.count])\"/>" }
+                for p in line.points {
+                    s += "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"3\" fill=\"\(palette[i % palette.count])\"/>"
+                }
             }
         }
         return s + legend(series.map(\.name), dashed: series.map(\.dashed)) + "</svg>"
     }
 
     /// Bars: one group per category, one bar per series (grouped), or stacked when `stacked`.
-    static func bars(title: String, yLabel: String, categories: [String], series: [(String, [Double])], stacked: Bool = false, percentY: Bool = false) -> String {
+    static func bars(
+        title: String, yLabel: String, categories: [String], series: [(String, [Double])], stacked: Bool = false, percentY: Bool = false
+    ) -> String {
         let totals = categories.indices.map { c in stacked ? series.reduce(0) { $0 + $1.1[c] } : series.map { $0.1[c] }.max() ?? 0 }
         let yHiRaw = max(percentY ? 1 : 0, totals.max() ?? 1) * (percentY ? 1 : 1.08)
         let yT = ticks(0, yHiRaw > 0 ? yHiRaw : 1)
@@ -134,7 +149,8 @@ enum SVGChart {
                 let v = values[c]
                 let x = left + groupW * Double(c) + groupW * 0.15 + (stacked ? 0 : barW * Double(i))
                 let y0 = py(base), y1 = py(base + v)
-                s += "<rect x=\"\(n(x))\" y=\"\(n(min(y0, y1)))\" width=\"\(n(barW - 1))\" height=\"\(n(abs(y0 - y1)))\" fill=\"\(palette[i % palette.count])\"><title>\(escape(name)): \(label(v))</title></rect>"
+                s +=
+                    "<rect x=\"\(n(x))\" y=\"\(n(min(y0, y1)))\" width=\"\(n(barW - 1))\" height=\"\(n(abs(y0 - y1)))\" fill=\"\(palette[i % palette.count])\"><title>\(escape(name)): \(label(v))</title></rect>"
                 if stacked { base += v }
             }
         }

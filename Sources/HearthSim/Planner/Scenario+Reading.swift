@@ -54,7 +54,9 @@ struct ScenarioReader {
             return s
         }
 
-        mutating func number(_ key: String, min lower: Double? = nil, max upper: Double? = nil, above: Double? = nil) throws(PlanError) -> Double? {
+        mutating func number(_ key: String, min lower: Double? = nil, max upper: Double? = nil, above: Double? = nil) throws(PlanError)
+            -> Double?
+        {
             guard let value = raw(key) else { return nil }
             let x: Double
             switch value {
@@ -97,7 +99,8 @@ struct ScenarioReader {
         /// Rejects keys that were never asked for (usually typos).
         func finish(allowingTables: Set<String> = []) throws(PlanError) {
             for (key, entry) in table.scalars where !used.contains(key) {
-                throw PlanError(.unknownKey, field: name(key), "unknown key (see docs/PLANNER.md for the format)", file: file, line: entry.line)
+                throw PlanError(
+                    .unknownKey, field: name(key), "unknown key (see docs/PLANNER.md for the format)", file: file, line: entry.line)
             }
             for key in Set(table.tables.keys).union(table.arrays.keys) where !allowingTables.contains(key) {
                 let line = table.tables[key]?.line ?? table.arrays[key]?.first?.line ?? table.line
@@ -120,7 +123,8 @@ struct ScenarioReader {
         var policy = SchedulingPolicyKind.sloAware
         if let p = try s.string("policy") {
             guard let kind = SchedulingPolicyKind(rawValue: p) else {
-                throw s.error("policy", "unknown policy '\(p)'; known: \(SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw s.error(
+                    "policy", "unknown policy '\(p)'; known: \(SchedulingPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             policy = kind
         }
@@ -141,7 +145,8 @@ struct ScenarioReader {
             sources.append(.init(path: path, share: share))
         }
         guard !sources.isEmpty else {
-            throw PlanError(.missingField, field: "demand.trace", "at least one [[demand.trace]] is required", file: file, line: demandTable.line)
+            throw PlanError(
+                .missingField, field: "demand.trace", "at least one [[demand.trace]] is required", file: file, line: demandTable.line)
         }
 
         var users: [Scenario.UserCentre] = []
@@ -153,7 +158,9 @@ struct ScenarioReader {
             try u.finish()
             users.append(user)
         }
-        guard !users.isEmpty else { throw PlanError(.missingField, field: "users", "at least one [[users]] centre is required", file: file, line: 0) }
+        guard !users.isEmpty else {
+            throw PlanError(.missingField, field: "users", "at least one [[users]] centre is required", file: file, line: 0)
+        }
 
         var prices = Scenario.Prices()
         if let table = root.tables["prices"] {
@@ -168,7 +175,9 @@ struct ScenarioReader {
         for (i, table) in (root.arrays["deployment"] ?? []).enumerated() {
             let deployment = try self.deployment(table, path: "deployment[\(i)]", users: users)
             if deployments.contains(where: { $0.name == deployment.name }) {
-                throw PlanError(.inconsistent, field: "deployment[\(i)].name", "duplicate deployment name '\(deployment.name)'", file: file, line: table.scalars["name"]?.line ?? table.line)
+                throw PlanError(
+                    .inconsistent, field: "deployment[\(i)].name", "duplicate deployment name '\(deployment.name)'", file: file,
+                    line: table.scalars["name"]?.line ?? table.line)
             }
             deployments.append(deployment)
         }
@@ -185,7 +194,10 @@ struct ScenarioReader {
             }
             let parameterName = try w.require(try w.string("parameter"), "parameter")
             guard let parameter = Deployment.Parameter(rawValue: parameterName) else {
-                throw w.error("parameter", "unknown parameter '\(parameterName)'; sweepable: \(Deployment.Parameter.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw w.error(
+                    "parameter",
+                    "unknown parameter '\(parameterName)'; sweepable: \(Deployment.Parameter.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             let values = try w.require(try w.numbers("values"), "values")
             if parameter == .gpusPerNode || parameter == .homesPerTransformer, values.contains(where: { $0 < 1 || $0 != $0.rounded() }) {
@@ -196,7 +208,8 @@ struct ScenarioReader {
         }
 
         return Scenario(
-            name: name, seed: UInt64(seed), scale: scale, durationSeconds: duration, policy: policy, demand: .init(ratePerSecond: rate, traces: sources),
+            name: name, seed: UInt64(seed), scale: scale, durationSeconds: duration, policy: policy,
+            demand: .init(ratePerSecond: rate, traces: sources),
             users: users, deployments: deployments, sweep: sweep, prices: prices)
     }
 
@@ -222,7 +235,8 @@ struct ScenarioReader {
         if kind == .homeFleet {
             if gpus != nil && homes != nil { throw f.error("gpus", "give either homes or gpus, not both", .inconsistent) }
             guard let count = homes.map({ $0 * d.gpusPerNode }) ?? gpus else {
-                throw PlanError(.missingField, field: f.name("homes"), "a home fleet needs homes (one node each) or gpus", file: file, line: table.line)
+                throw PlanError(
+                    .missingField, field: f.name("homes"), "a home fleet needs homes (one node each) or gpus", file: file, line: table.line)
             }
             d.gpus = count
         } else {
@@ -262,27 +276,38 @@ struct ScenarioReader {
                 longitude: try s.number("lon", min: -180, max: 180), distanceKm: try s.number("distance_km", min: 0),
                 share: try s.number("share", above: 0) ?? 1, powerMW: try s.number("power_mw", above: 0))
             if site.distanceKm == nil, site.latitude == nil || site.longitude == nil {
-                throw PlanError(.missingField, field: s.name("lat"), "a site needs lat and lon, or distance_km", file: file, line: siteTable.line)
+                throw PlanError(
+                    .missingField, field: s.name("lat"), "a site needs lat and lon, or distance_km", file: file, line: siteTable.line)
             }
-            if kind == .homeFleet, site.powerMW != nil { throw s.error("power_mw", "home neighbourhoods take power from their homes' service, not power_mw", .inconsistent) }
+            if kind == .homeFleet, site.powerMW != nil {
+                throw s.error("power_mw", "home neighbourhoods take power from their homes' service, not power_mw", .inconsistent)
+            }
             try s.finish()
             d.sites.append(site)
         }
         if d.sites.isEmpty {
             guard kind == .homeFleet else {
-                throw PlanError(.missingField, field: "\(path).site", "a data centre needs at least one [[deployment.site]]", file: file, line: table.line)
+                throw PlanError(
+                    .missingField, field: "\(path).site", "a data centre needs at least one [[deployment.site]]", file: file,
+                    line: table.line)
             }
             // Homes by default live where the users live, in proportion to population.
-            d.sites = users.map { Deployment.Site(name: "\(name) @ \($0.name)", latitude: $0.latitude, longitude: $0.longitude, share: $0.weight) }
+            d.sites = users.map {
+                Deployment.Site(name: "\(name) @ \($0.name)", latitude: $0.latitude, longitude: $0.longitude, share: $0.weight)
+            }
         }
         if kind == .dataCentre {
             guard d.totalGPUs > 0 else {
-                throw PlanError(.missingField, field: f.name("gpus"), "give gpus, or power_mw on the sites to size GPUs from power and PUE", file: file, line: table.line)
+                throw PlanError(
+                    .missingField, field: f.name("gpus"), "give gpus, or power_mw on the sites to size GPUs from power and PUE", file: file,
+                    line: table.line)
             }
             if let allowed = d.gpusFromPower, let wanted = d.gpus, wanted > allowed {
                 let mw = Double(wanted) * d.facilityWattsPerGPU / 1e6
                 throw f.error(
-                    "gpus", "\(wanted) GPUs need \(String(format: "%.1f", mw)) MW at PUE \(d.pue) but the sites' power_mw allows \(allowed)", .inconsistent)
+                    "gpus",
+                    "\(wanted) GPUs need \(String(format: "%.1f", mw)) MW at PUE \(d.pue) but the sites' power_mw allows \(allowed)",
+                    .inconsistent)
             }
         }
         if d.totalGPUs % d.gpusPerNode != 0 {

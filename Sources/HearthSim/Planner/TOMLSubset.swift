@@ -55,7 +55,9 @@ struct TOMLDocument {
                 }
                 let last = parts.last!
                 if isArray {
-                    guard table.tables[last] == nil, table.scalars[last] == nil else { throw syntax("'\(name)' is already a table or value", line) }
+                    guard table.tables[last] == nil, table.scalars[last] == nil else {
+                        throw syntax("'\(name)' is already a table or value", line)
+                    }
                     let sub = Table(line: line)
                     table.arrays[last, default: []].append(sub)
                     current = sub
@@ -94,7 +96,10 @@ struct TOMLDocument {
     private func syntax(_ message: String, _ line: Int) -> PlanError { PlanError(.syntax, field: "", message, file: file, line: line) }
 
     static func isBareKey(_ key: String) -> Bool {
-        !key.isEmpty && key.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-" }
+        !key.isEmpty
+            && key.unicodeScalars.allSatisfy {
+                ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-"
+            }
     }
 
     /// Drops a `#` comment that is not inside a string.

@@ -178,7 +178,8 @@ public struct PowerSimulation: Sendable {
         let transformers = members.enumerated().map { k, homesOn in
             let design = homesOn.reduce(0.0) { $0 + types[$1].designKVA }
             let rating = standard.first { $0 >= design } ?? standard.last!
-            return TransformerAllocator.Transformer(id: "transformer-\(k)", ratingKVA: rating, powerFactor: c.powerFactor, margin: c.transformerMargin)
+            return TransformerAllocator.Transformer(
+                id: "transformer-\(k)", ratingKVA: rating, powerFactor: c.powerFactor, margin: c.transformerMargin)
         }
 
         // Grid events, precomputed per node: window and cap.
@@ -190,7 +191,8 @@ public struct PowerSimulation: Sendable {
         for (e, event) in events.enumerated() {
             for n in 0..<homes {
                 let id = "node-\(n)"
-                let node = DemandResponse.Node(id: id, groups: ["transformer-\(transformerOf[n])", "hearth-fleet"], fullWatts: c.nodeFullWatts)
+                let node = DemandResponse.Node(
+                    id: id, groups: ["transformer-\(transformerOf[n])", "hearth-fleet"], fullWatts: c.nodeFullWatts)
                 guard event.targets(node: id, groups: node.groups) else { continue }
                 let begin = event.start + event.startOffset(for: id)
                 guard let cap = dr.cap(event, node: node, at: begin) else { continue }
@@ -326,7 +328,8 @@ public struct PowerSimulation: Sendable {
         let perNode = c.loadScalePerNode * Double(homes)
         func attainment(_ nodes: [NodeSnapshot], scale: Double) -> Double {
             guard !nodes.isEmpty, !trace.requests.isEmpty else { return 0 }
-            var simulator = Simulator(trace: trace, nodes: nodes, policy: .sloAware, configuration: SimulationConfiguration(loadScale: max(scale, 1e-3)))
+            var simulator = Simulator(
+                trace: trace, nodes: nodes, policy: .sloAware, configuration: SimulationConfiguration(loadScale: max(scale, 1e-3)))
             var quiet = ProgressReporter(label: "slo", isEnabled: false)
             return ReportBuilder.policyReport(simulator.run(progress: &quiet)).slo_attainment
         }
@@ -334,7 +337,9 @@ public struct PowerSimulation: Sendable {
             var constrained: [NodeSnapshot] = []
             for (i, var node) in snapshots.enumerated() where i < modes.count && modes[i].isAdmitting {
                 let factor = GPUPowerCurve.schedulerFactor(capFraction: caps[i])
-                node.profiles = node.profiles.map { var p = $0; p.powerCapFactor = factor; return p }
+                node.profiles = node.profiles.map {
+                    var p = $0; p.powerCapFactor = factor; return p
+                }
                 constrained.append(node)
             }
             return attainment(constrained, scale: perNode * u / max(c.peakUtilization, 1e-9))
@@ -365,7 +370,8 @@ public struct PowerSimulation: Sendable {
             node_hours_available_share: Double(availableSteps) / nodeSteps, node_hours_capped_share: Double(cappedSteps) / nodeSteps,
             energy_kwh_per_home: energyWh / 1000 / Double(homes), governor_actions: actions,
             slo_attainment: weights > 0 ? weighted / weights : 0, slo_attainment_worst_sample: samples.isEmpty ? 0 : worst,
-            slo_samples: samples.count, slo_attainment_tightest: sloTight, slo_attainment_uncapped: sloUncapped, tightest_moment_s: tightest.t,
+            slo_samples: samples.count, slo_attainment_tightest: sloTight, slo_attainment_uncapped: sloUncapped,
+            tightest_moment_s: tightest.t,
             tightest_capacity_share: tightest.share.isFinite ? tightest.share : 0, tightest_utilization: tightest.u,
             hourly_node_kw: perHour(hourlyNodeWh, 1e-3), hourly_home_kw: perHour(hourlyHomeWh, 1e-3),
             hourly_available_share: perHour(hourlyAvailable, 1), hourly_prefill_speed: perHour(hourlySpeed, 1),

@@ -31,9 +31,12 @@ public enum ReportRenderer {
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            out += row.enumerated().map { i, cell in
-                i < 2 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ") + "\n"
+            out +=
+                row.enumerated().map { i, cell in
+                    i < 2
+                        ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[i] - cell.count) + cell
+                }.joined(separator: "  ") + "\n"
         }
         return out
     }

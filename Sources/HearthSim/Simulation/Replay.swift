@@ -28,7 +28,8 @@ public struct Replay: Sendable {
         var reports: [PolicyReport] = []
         for policy in policies {
             var simulator = Simulator(trace: trace, nodes: snapshots, policy: policy, configuration: configuration)
-            var progress = ProgressReporter(label: policy.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0), isEnabled: showProgress)
+            var progress = ProgressReporter(
+                label: policy.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0), isEnabled: showProgress)
             let result = simulator.run(progress: &progress)
             progress.finish()
             reports.append(ReportBuilder.policyReport(result))

@@ -12,7 +12,9 @@ public enum SchedulerBenchmark {
     }
 
     /// Times `decisions` decisions on a fleet of `nodes` nodes with random live load (seeded).
-    public static func decisionLatency(nodes: Int, decisions: Int, policy: SchedulingPolicyKind = .sloAware, seed: UInt64 = 1) -> LatencyResult {
+    public static func decisionLatency(nodes: Int, decisions: Int, policy: SchedulingPolicyKind = .sloAware, seed: UInt64 = 1)
+        -> LatencyResult
+    {
         var rng = SeededGenerator(seed: seed)
         let snapshots = FleetComposition.mixed.build(nodes: nodes, seed: seed)
         var fleet = FleetState(nodes: snapshots)
@@ -32,7 +34,8 @@ public enum SchedulerBenchmark {
         for request in requests {
             let scheduling = SchedulingRequest(
                 model: model,
-                taskClass: classifier.classify(declared: nil, promptTokens: request.promptTokens, maxOutputTokens: request.outputTokens, turns: request.turns),
+                taskClass: classifier.classify(
+                    declared: nil, promptTokens: request.promptTokens, maxOutputTokens: request.outputTokens, turns: request.turns),
                 promptTokens: request.promptTokens, maxOutputTokens: request.outputTokens,
                 prefixHashes: request.prefixHashes.map { $0 % 100_000 }, arrival: 0)
             let start = clock.now
@@ -43,7 +46,8 @@ public enum SchedulerBenchmark {
         }
         samples.sort()
         return LatencyResult(
-            nodes: nodes, decisions: decisions, policy: policy.rawValue, p50_us: percentile(samples, 0.5), p99_us: percentile(samples, 0.99),
+            nodes: nodes, decisions: decisions, policy: policy.rawValue, p50_us: percentile(samples, 0.5),
+            p99_us: percentile(samples, 0.99),
             mean_us: samples.reduce(0, +) / Double(max(1, samples.count)))
     }
 
@@ -67,7 +71,8 @@ public enum SchedulerBenchmark {
         let snapshots = FleetComposition.mixed.build(nodes: nodes, seed: seed)
         let clock = ContinuousClock()
         let start = clock.now
-        var simulator = Simulator(trace: trace, nodes: snapshots, policy: policy, configuration: SimulationConfiguration(loadScale: loadScale))
+        var simulator = Simulator(
+            trace: trace, nodes: snapshots, policy: policy, configuration: SimulationConfiguration(loadScale: loadScale))
         var progress = ProgressReporter(label: "simulate", isEnabled: showProgress)
         let result = simulator.run(progress: &progress)
         progress.finish()

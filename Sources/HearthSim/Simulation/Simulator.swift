@@ -119,7 +119,10 @@ public struct Simulator {
     private var firstTokenAt: [Double]
 
     /// Prepares a run of `trace` on `nodes`, all serving the first node's first model.
-    public init(trace: Trace, nodes: [NodeSnapshot], policy: SchedulingPolicyKind, configuration: SimulationConfiguration = SimulationConfiguration()) {
+    public init(
+        trace: Trace, nodes: [NodeSnapshot], policy: SchedulingPolicyKind,
+        configuration: SimulationConfiguration = SimulationConfiguration()
+    ) {
         precondition(!nodes.isEmpty, "a simulation needs nodes")
         let model = nodes[0].models[0].id
         self.model = model
@@ -134,7 +137,8 @@ public struct Simulator {
         }
         let classifier = configuration.classifier
         self.classes = requests.map {
-            $0.declaredClass ?? classifier.classify(declared: nil, promptTokens: $0.promptTokens, maxOutputTokens: $0.outputTokens, turns: $0.turns)
+            $0.declaredClass
+                ?? classifier.classify(declared: nil, promptTokens: $0.promptTokens, maxOutputTokens: $0.outputTokens, turns: $0.turns)
         }
         self.outcomes = zip(requests, classes).map { request, taskClass in
             RequestOutcome(

@@ -45,11 +45,15 @@ import Testing
     }
 
     @Test func shedEventCapsTargetedNodesByItsDeadlineAndRestoresAfter() {
-        let event = GridEvent(id: "shed", signal: .simple(level: 2), start: 1_000, duration: 600, randomizeStart: 120, targets: ["transformer-1"])
+        let event = GridEvent(
+            id: "shed", signal: .simple(level: 2), start: 1_000, duration: 600, randomizeStart: 120, targets: ["transformer-1"])
         let dr = DemandResponse()
         let nodes = (0..<50).map { DemandResponse.Node(id: "node-\($0)", groups: ["transformer-\($0 % 2)"], fullWatts: 6_000) }
         // Governors for every node, warmed up, then driven once a second through the event.
-        var governors = [PowerGovernor](repeating: PowerGovernor(configuration: PowerGovernor.Configuration(hostWatts: 1_200, gpuMaxWatts: 4_800, gpuMinWatts: 1_440, idleWatts: 600)), count: nodes.count)
+        var governors = [PowerGovernor](
+            repeating: PowerGovernor(
+                configuration: PowerGovernor.Configuration(hostWatts: 1_200, gpuMaxWatts: 4_800, gpuMinWatts: 1_440, idleWatts: 600)),
+            count: nodes.count)
         var offsets = Set<Double>()
         for t in stride(from: 900.0, through: 1_800, by: 1) {
             let caps = dr.caps(events: [event], nodes: nodes, at: t)
@@ -91,7 +95,8 @@ import Testing
                 profiles: [NodeProfile(gpu: .l4, model: .llama31_8B)], labels: [PowerCapFilter.labelKey: mode.rawValue])
         }
         var fleet = FleetState(nodes: snapshots)
-        let request = SchedulingRequest(model: ModelSpec.llama31_8B.id, taskClass: .chat, promptTokens: 100, maxOutputTokens: 10, arrival: 0)
+        let request = SchedulingRequest(
+            model: ModelSpec.llama31_8B.id, taskClass: .chat, promptTokens: 100, maxOutputTokens: 10, arrival: 0)
         let admitted = (0..<fleet.count).filter { filter.admits(request, nodeAt: $0, in: fleet) }.map { fleet.ids[$0].rawValue }
         #expect(Set(admitted) == ["normal", "capped"])
         // A node capped to half its GPU power prefills at 0.55 of full speed.

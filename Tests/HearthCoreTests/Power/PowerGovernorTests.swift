@@ -174,7 +174,8 @@ import Testing
     @Test func spanSignConventionAndLegs() {
         // Mains import 12 kW includes the node's 5 kW; circuits read negative for loads.
         let r = PanelReading.fromPanel(
-            mainsActivePowerWatts: 12_000, l1CurrentAmps: 60, l2CurrentAmps: 40, voltage: 240, breakerRatingAmps: 200, nodeDrawWatts: 5_000, at: 0)
+            mainsActivePowerWatts: 12_000, l1CurrentAmps: 60, l2CurrentAmps: 40, voltage: 240, breakerRatingAmps: 200, nodeDrawWatts: 5_000,
+            at: 0)
         #expect(r.homeLoadWatts == 7_000)
         #expect(abs(r.homeLegCurrentAmps! - (60 - 5_000 / 240.0)) < 1e-9)
         #expect(PanelSign.circuitLoadWatts(fromPanelActivePower: -1_500) == 1_500)

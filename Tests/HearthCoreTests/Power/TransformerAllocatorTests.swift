@@ -26,7 +26,8 @@ import Testing
         for _ in 0..<500 {
             let n = 1 + Int(next() * 12)
             let homes = (0..<n).map { i in
-                TransformerAllocator.Home(id: "\(i)", homeLoadWatts: next() * 8_000, nodeDemandWatts: next() * 19_200, nodeFloorWatts: next() * 3_000)
+                TransformerAllocator.Home(
+                    id: "\(i)", homeLoadWatts: next() * 8_000, nodeDemandWatts: next() * 19_200, nodeFloorWatts: next() * 3_000)
             }
             let rating = [25.0, 37.5, 50, 75][Int(next() * 4)]
             let t = TransformerAllocator.Transformer(id: "t", ratingKVA: rating)

@@ -60,15 +60,24 @@ import Testing
     @Test func hedgesOnlyWhenAtRiskAndUseful() {
         let policy = HedgingPolicy(enabled: true)
         // Target 1 s; primary predicts 0.95 s (margin 5 %), secondary 0.3 s: hedge at half of the 0.7 s slack.
-        let plan = policy.plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0)
+        let plan = policy.plan(
+            taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0)
         #expect(plan == HedgingPolicy.Plan(launchAt: 0.35, primaryMargin: 0.050000000000000044))
         // Comfortable margin, no hedge.
-        #expect(policy.plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.5, secondaryTTFT: 0.3, now: 0) == nil)
+        #expect(
+            policy.plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.5, secondaryTTFT: 0.3, now: 0)
+                == nil)
         // A second node that cannot make it either: no hedge.
-        #expect(policy.plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 1.5, secondaryTTFT: 1.2, now: 0) == nil)
+        #expect(
+            policy.plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 1.5, secondaryTTFT: 1.2, now: 0)
+                == nil)
         // Batch and disabled policies never hedge.
-        #expect(policy.plan(taskClass: .batch, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0) == nil)
-        #expect(HedgingPolicy().plan(taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0) == nil)
+        #expect(
+            policy.plan(taskClass: .batch, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0)
+                == nil)
+        #expect(
+            HedgingPolicy().plan(
+                taskClass: .chat, dataClass: .standard, arrival: 0, ttftTarget: 1, primaryTTFT: 0.95, secondaryTTFT: 0.3, now: 0) == nil)
     }
 
     @Test func raceCancelsTheLoser() {

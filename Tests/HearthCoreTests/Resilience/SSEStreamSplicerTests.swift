@@ -8,7 +8,8 @@ import Testing
         if let role { delta.append("\"role\":\"\(role)\"") }
         if let content { delta.append("\"content\":\"\(content)\"") }
         let finishJSON = finish.map { "\"\($0)\"" } ?? "null"
-        return "data: {\"id\":\"\(id)\",\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\(delta.joined(separator: ","))},\"finish_reason\":\(finishJSON)}]}\n\n"
+        return
+            "data: {\"id\":\"\(id)\",\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\(delta.joined(separator: ","))},\"finish_reason\":\(finishJSON)}]}\n\n"
     }
 
     static func usage(_ id: String, prompt: Int, completion: Int) -> String {
@@ -50,7 +51,8 @@ import Testing
         #expect(splicer.delivered == StreamMigration.Delivered(text: "Hello, wor", completionTokens: 2, finished: false))
         // Attempt 2 continues after "Hello, wor" with its own id, role chunk and usage.
         splicer.startNextAttempt()
-        let second = Self.chunk("B", role: "assistant", content: "", created: 9) + Self.chunk("B", content: "ld", created: 9)
+        let second =
+            Self.chunk("B", role: "assistant", content: "", created: 9) + Self.chunk("B", content: "ld", created: 9)
             + Self.chunk("B", content: "!", created: 9) + Self.chunk("B", content: "", finish: "stop", created: 9)
             + Self.usage("B", prompt: 102, completion: 2) + "data: [DONE]\n\n"
         // Feed it in awkward pieces.
@@ -81,7 +83,9 @@ import Testing
 
     @Test func firstAttemptPassesThroughByteForByte() {
         var splicer = SSEStreamSplicer(endpoint: .chatCompletions, originalPromptTokens: 5)
-        let stream = Self.chunk("A", role: "assistant", content: "") + Self.chunk("A", content: "Hi") + ": keep-alive\n\n" + Self.chunk("A", finish: "stop")
+        let stream =
+            Self.chunk("A", role: "assistant", content: "") + Self.chunk("A", content: "Hi") + ": keep-alive\n\n"
+            + Self.chunk("A", finish: "stop")
             + "data: [DONE]\n\n"
         let out = splicer.ingest(Array(stream.utf8)) + splicer.finish()
         #expect(out == Array(stream.utf8))
@@ -132,10 +136,12 @@ import Testing
         #expect(object["max_tokens"] as? Int == 98)
         #expect(object["continue_final_message"] as? Bool == true)
         #expect(object["add_generation_prompt"] as? Bool == false)
-        let completions = try ContinuationBody.rewrite(Array("{\"prompt\":\"a\",\"max_tokens\":5}".utf8), endpoint: .completions, delivered: "b", remainingMaxTokens: 4)
+        let completions = try ContinuationBody.rewrite(
+            Array("{\"prompt\":\"a\",\"max_tokens\":5}".utf8), endpoint: .completions, delivered: "b", remainingMaxTokens: 4)
         #expect(String(decoding: completions, as: UTF8.self) == "{\"max_tokens\":4,\"prompt\":\"ab\"}")
         #expect(throws: ContinuationBody.Failure.notContinuable("n > 1")) {
-            try ContinuationBody.rewrite(Array("{\"n\":2,\"messages\":[]}".utf8), endpoint: .chatCompletions, delivered: "x", remainingMaxTokens: 1)
+            try ContinuationBody.rewrite(
+                Array("{\"n\":2,\"messages\":[]}".utf8), endpoint: .chatCompletions, delivered: "x", remainingMaxTokens: 1)
         }
     }
 }

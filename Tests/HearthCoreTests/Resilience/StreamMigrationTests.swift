@@ -59,12 +59,15 @@ import Testing
             return
         }
         var rejected = Self.migration()
-        guard case .giveUp(.notRetryable) = rejected.attemptFailed(.engineError(status: 400), delivered: .init(), now: 1, budget: &budget) else {
+        guard case .giveUp(.notRetryable) = rejected.attemptFailed(.engineError(status: 400), delivered: .init(), now: 1, budget: &budget)
+        else {
             Issue.record("expected not retryable for 400")
             return
         }
         var done = Self.migration()
-        guard case .giveUp(.alreadyComplete) = done.attemptFailed(.tunnelClosed, delivered: .init(text: "x", completionTokens: 3, finished: true), now: 1, budget: &budget)
+        guard
+            case .giveUp(.alreadyComplete) = done.attemptFailed(
+                .tunnelClosed, delivered: .init(text: "x", completionTokens: 3, finished: true), now: 1, budget: &budget)
         else {
             Issue.record("expected complete")
             return

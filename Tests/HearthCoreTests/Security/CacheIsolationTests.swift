@@ -1,11 +1,13 @@
-@testable import HearthCore
 import Testing
+
+@testable import HearthCore
 
 @Suite struct CacheIsolationTests {
     let isolation = CacheIsolation(secret: Array("gateway-secret-0123456789abcdef!".utf8))
 
     @Test func sha256AndHMACMatchPublishedVectors() {
-        #expect(SHA256Digest.hex(SHA256Digest.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256Digest.hex(SHA256Digest.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SHA256Digest.hex(SHA256Digest.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         // RFC 4231 test case 2.
         #expect(
@@ -15,14 +17,19 @@ import Testing
         #expect(
             SHA256Digest.hex(
                 SHA256Digest.hmac(
-                    key: [UInt8](repeating: 0xaa, count: 131), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+                    key: [UInt8](repeating: 0xaa, count: 131), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)
+                ))
                 == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
     @Test func partitionsFollowTheDataClass() {
         #expect(CacheIsolation.partition(tenant: "a", dataClass: .standard, session: "s", requestID: "r") == .tenant("a"))
-        #expect(CacheIsolation.partition(tenant: "a", dataClass: .sensitive, session: "s", requestID: "r") == .session(tenant: "a", session: "s"))
-        #expect(CacheIsolation.partition(tenant: "a", dataClass: .confidential, session: nil, requestID: "r") == .request(tenant: "a", requestID: "r"))
+        #expect(
+            CacheIsolation.partition(tenant: "a", dataClass: .sensitive, session: "s", requestID: "r")
+                == .session(tenant: "a", session: "s"))
+        #expect(
+            CacheIsolation.partition(tenant: "a", dataClass: .confidential, session: nil, requestID: "r")
+                == .request(tenant: "a", requestID: "r"))
     }
 
     @Test func saltsDifferAcrossTenantsAndAreStable() {
@@ -58,7 +65,8 @@ import Testing
             CacheIsolation.cacheControl(engineSupportsSalt: false, dataClass: .standard, salt: "s", standardMayShareOnSaltlessEngines: true)
                 == .engineDefault)
         #expect(
-            CacheIsolation.cacheControl(engineSupportsSalt: false, dataClass: .confidential, salt: "s", standardMayShareOnSaltlessEngines: true)
+            CacheIsolation.cacheControl(
+                engineSupportsSalt: false, dataClass: .confidential, salt: "s", standardMayShareOnSaltlessEngines: true)
                 == .disablePromptCache)
     }
 }

@@ -23,7 +23,9 @@ import Testing
         let fleet = fleet()
         let request = Fixtures.request(arrival: 1000)
         let filters = RequestSecurity(tenant: tenant, dataClass: dataClass, occupancy: occupancy, cleanWindowSeconds: 3600).filters
-        return Set((0..<fleet.count).filter { i in filters.allSatisfy { $0.admits(request, nodeAt: i, in: fleet) } }.map { fleet.ids[$0].rawValue })
+        return Set(
+            (0..<fleet.count).filter { i in filters.allSatisfy { $0.admits(request, nodeAt: i, in: fleet) } }.map { fleet.ids[$0].rawValue }
+        )
     }
 
     @Test func rawValuesAreTheWireSpelling() {

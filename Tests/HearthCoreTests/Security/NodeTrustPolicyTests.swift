@@ -6,12 +6,15 @@ import Testing
     static let good = SoftwareMeasurement(agent: "aa", engine: "bb", model: "cc")
     static let hardware = HardwareIdentity(gpuSerials: ["GPU-1"])
 
-    static func attestation(_ measurement: SoftwareMeasurement = good, hardware: HardwareIdentity = hardware, key: String = "key-1", at: Double) -> Attestation {
+    static func attestation(
+        _ measurement: SoftwareMeasurement = good, hardware: HardwareIdentity = hardware, key: String = "key-1", at: Double
+    ) -> Attestation {
         Attestation(node: node, measurement: measurement, hardware: hardware, keyFingerprint: key, measuredAt: at)
     }
 
     static func enrolled(site: NodeTrustPolicy.Site = .home) -> NodeTrustPolicy {
-        var policy = NodeTrustPolicy(configuration: .init(heartbeatIntervalSeconds: 5, missedHeartbeatLimit: 3, allowedMeasurements: [good.digest]))
+        var policy = NodeTrustPolicy(
+            configuration: .init(heartbeatIntervalSeconds: 5, missedHeartbeatLimit: 3, allowedMeasurements: [good.digest]))
         let actions = policy.handle(.enrolled(attestation(at: 0), site: site), now: 0)
         #expect(actions.first == .issueCertificate(node, notBefore: -60, notAfter: 3600))
         return policy
@@ -60,9 +63,13 @@ import Testing
 
     @Test func denials() {
         var policy = Self.enrolled()
-        let r4 = policy.handle(.renewalRequested(Attestation(node: NodeID("x"), measurement: Self.good, hardware: Self.hardware, keyFingerprint: "k", measuredAt: 0)), now: 0)
-        #expect(r4
-            == [.denyRenewal(NodeID("x"), .unknownNode)])
+        let r4 = policy.handle(
+            .renewalRequested(
+                Attestation(node: NodeID("x"), measurement: Self.good, hardware: Self.hardware, keyFingerprint: "k", measuredAt: 0)), now: 0
+        )
+        #expect(
+            r4
+                == [.denyRenewal(NodeID("x"), .unknownNode)])
         let r5 = policy.handle(.renewalRequested(Self.attestation(at: 0)), now: 1000)
         #expect(r5 == [.denyRenewal(Self.node, .staleAttestation)])
         let r6 = policy.handle(.renewalRequested(Self.attestation(key: "key-2", at: 10)), now: 10)
@@ -97,7 +104,10 @@ import Testing
         var policy = Self.enrolled()
         let actions = policy.handle(.tamperReport(Self.node, TamperReport(findings: [.moved], at: 70, quarantined: false)), now: 70)
         #expect(policy.state(of: Self.node) == .trusted)
-        #expect(actions.contains(.updateLabels(Self.node, [SecurityLabels.trustState: "trusted", SecurityLabels.site: "home", SecurityLabels.lastTamperAt: "70.0"])))
+        #expect(
+            actions.contains(
+                .updateLabels(
+                    Self.node, [SecurityLabels.trustState: "trusted", SecurityLabels.site: "home", SecurityLabels.lastTamperAt: "70.0"])))
         #expect(!DataClassFilter(dataClass: .sensitive, cleanWindowSeconds: 3600).admits(labels: policy.labels(for: Self.node), now: 100))
         // Weak findings are only telemetry.
         let r10 = policy.handle(.tamperReport(Self.node, TamperReport(findings: [.addressChanged], at: 80, quarantined: false)), now: 80)
@@ -110,9 +120,11 @@ import Testing
         let r11 = policy.handle(.tick, now: 20)
         #expect(r11.isEmpty)
         let actions = policy.handle(.tick, now: 20.5)
-        #expect(actions.prefix(3) == [
-            .quarantine(Self.node, .missedHeartbeats), .updateLabels(Self.node, policy.labels(for: Self.node)), .failOverInFlight(Self.node),
-        ])
+        #expect(
+            actions.prefix(3) == [
+                .quarantine(Self.node, .missedHeartbeats), .updateLabels(Self.node, policy.labels(for: Self.node)),
+                .failOverInFlight(Self.node),
+            ])
         #expect(actions.contains(.closeTunnel(Self.node)))
         let r12 = policy.handle(.tick, now: 30)
         #expect(r12.isEmpty)

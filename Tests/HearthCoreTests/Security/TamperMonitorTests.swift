@@ -2,7 +2,8 @@ import HearthCore
 import Testing
 
 @Suite struct TamperMonitorTests {
-    static let home = NetworkLocation(publicAddress: "203.0.113.7", gatewayObservedAddress: "203.0.113.7", autonomousSystem: 64500, routerIdentity: "router-A")
+    static let home = NetworkLocation(
+        publicAddress: "203.0.113.7", gatewayObservedAddress: "203.0.113.7", autonomousSystem: 64500, routerIdentity: "router-A")
 
     static func monitor() -> TamperMonitor {
         TamperMonitor(baseline: .init(location: home, gpuSerials: ["GPU-1", "GPU-2"]))
@@ -15,11 +16,12 @@ import Testing
     @Test func enclosureOpenQuarantinesReportsThenZeroizes() {
         var m = Self.monitor()
         let actions = m.handle(.signal(.enclosureOpened), now: 10)
-        #expect(actions == [
-            .quarantine([.enclosureOpened]),
-            .report(TamperReport(findings: [.enclosureOpened], at: 10, quarantined: true)),
-            .zeroizeSecrets,
-        ])
+        #expect(
+            actions == [
+                .quarantine([.enclosureOpened]),
+                .report(TamperReport(findings: [.enclosureOpened], at: 10, quarantined: true)),
+                .zeroizeSecrets,
+            ])
         #expect(m.isQuarantined)
         // Latched: nothing more until re-enrollment.
         let r1 = m.handle(.signal(.hardwareInventory(gpuSerials: ["X"])), now: 11)
@@ -75,7 +77,8 @@ import Testing
     @Test func weakSignalsAloneNeverQuarantine() {
         var m = Self.monitor()
         // The ISP rotates the address: weak, and the new address becomes the baseline.
-        let rotated = NetworkLocation(publicAddress: "198.51.100.9", gatewayObservedAddress: "198.51.100.9", autonomousSystem: 64500, routerIdentity: "router-A")
+        let rotated = NetworkLocation(
+            publicAddress: "198.51.100.9", gatewayObservedAddress: "198.51.100.9", autonomousSystem: 64500, routerIdentity: "router-A")
         let r8 = m.handle(.signal(.networkLocation(rotated)), now: 0)
         #expect(r8 == [.report(TamperReport(findings: [.addressChanged], at: 0, quarantined: false))])
         #expect(m.baseline.location.publicAddress == "198.51.100.9")
@@ -94,7 +97,8 @@ import Testing
 
     @Test func newRouterAndAddressQuarantine() {
         var m = Self.monitor()
-        let elsewhere = NetworkLocation(publicAddress: "192.0.2.1", gatewayObservedAddress: "192.0.2.1", autonomousSystem: 64999, routerIdentity: "router-B")
+        let elsewhere = NetworkLocation(
+            publicAddress: "192.0.2.1", gatewayObservedAddress: "192.0.2.1", autonomousSystem: 64999, routerIdentity: "router-B")
         let actions = m.handle(.signal(.networkLocation(elsewhere)), now: 0)
         #expect(actions.first == .quarantine([.routerChanged, .networkChanged]))
         #expect(actions.count == 3)

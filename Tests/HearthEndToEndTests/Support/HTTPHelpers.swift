@@ -53,7 +53,9 @@ extension TestFleet {
     }
 }
 
-func sendHTTP(url: String, method: HTTPMethod, body: Data?, apiKey: String?, headers: [(String, String)], client: HTTPClient) async throws -> CollectedResponse {
+func sendHTTP(url: String, method: HTTPMethod, body: Data?, apiKey: String?, headers: [(String, String)], client: HTTPClient) async throws
+    -> CollectedResponse
+{
     var request = HTTPClientRequest(url: url)
     request.method = method
     if let body {
@@ -74,7 +76,9 @@ func sendHTTP(url: String, method: HTTPMethod, body: Data?, apiKey: String?, hea
     return CollectedResponse(status: Int(response.status.code), headers: headerMap, body: text, parts: parts)
 }
 
-func chatBody(model: String, content: String = "Say hello.", stream: Bool = false, maxTokens: Int = 16, extra: [String: Any] = [:]) -> [String: Any] {
+func chatBody(model: String, content: String = "Say hello.", stream: Bool = false, maxTokens: Int = 16, extra: [String: Any] = [:])
+    -> [String: Any]
+{
     var body: [String: Any] = [
         "model": model,
         "messages": [["role": "user", "content": content]],

@@ -28,7 +28,10 @@ final class TestEngine: Engine {
     private let decodeStepSeconds: Double
 
     /// - Parameter decodeStepSeconds: the speed the engine claims in its profile (the scheduler plans with it).
-    init(model: String = "test-model", slots: Int = 4, headStatus: Int = 200, decodeStepSeconds: Double = 0.001, behaviour: @escaping Behaviour) {
+    init(
+        model: String = "test-model", slots: Int = 4, headStatus: Int = 200, decodeStepSeconds: Double = 0.001,
+        behaviour: @escaping Behaviour
+    ) {
         self.model = model
         self.slots = slots
         self.decodeStepSeconds = decodeStepSeconds
@@ -72,14 +75,23 @@ final class TestEngine: Engine {
             ByteBuffer(string: #"data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"\#(word)"}}]}"# + "\n\n")
         }
         if String(buffer: request.body).contains("\"include_usage\":true") {
-            chunks.append(ByteBuffer(string: #"data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":\#(words.count),"total_tokens":\#(7 + words.count)}}"# + "\n\n"))
+            chunks.append(
+                ByteBuffer(
+                    string:
+                        #"data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":\#(words.count),"total_tokens":\#(7 + words.count)}}"#
+                        + "\n\n"))
         }
         chunks.append(ByteBuffer(string: "data: [DONE]\n\n"))
         return chunks
     }
 
     static func json(text: String) -> [ByteBuffer] {
-        [ByteBuffer(string: #"{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"\#(text)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#)]
+        [
+            ByteBuffer(
+                string:
+                    #"{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"\#(text)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#
+            )
+        ]
     }
 }
 

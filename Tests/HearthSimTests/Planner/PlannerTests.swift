@@ -48,7 +48,8 @@ import Testing
         """
 
     @Test func readsTheExampleFile() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../examples/plan-home-vs-datacentre.toml")
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../../examples/plan-home-vs-datacentre.toml")
         let scenario = try Scenario.read(path: url.standardizedFileURL.path)
         #expect(scenario.deployments.map(\.name) == ["homes", "5 x 20 MW", "1 GW campus"])
         #expect(scenario.deployments.allSatisfy { $0.totalGPUs == 20_000 })
@@ -123,7 +124,8 @@ import Testing
     }
 
     @Test func missingDeploymentsAndTraces() throws {
-        let noTrace = Self.minimal.replacingOccurrences(of: "[[demand.trace]]\npath = \"/nonexistent/AzureLLMInferenceTrace_conv.csv\"\n", with: "")
+        let noTrace = Self.minimal.replacingOccurrences(
+            of: "[[demand.trace]]\npath = \"/nonexistent/AzureLLMInferenceTrace_conv.csv\"\n", with: "")
         #expect(try #require(error(noTrace)).field == "demand.trace")
         let noSite = Self.minimal.replacingOccurrences(of: "[[deployment.site]]\nname = \"far\"\ndistance_km = 800\npower_mw = 1", with: "")
         #expect(try #require(error(noSite)).field == "deployment[1].site")
@@ -212,7 +214,8 @@ import Testing
         // Data centre: the peak hour = idle + dynamic at the window's utilisation, × PUE (the window is the busy hour).
         let dc = try #require(report.deployments.first { $0.kind == "datacentre" })
         let dep = s.deployments[1]
-        let expected = Double(dc.nodes) * (dep.nodeIdleWatts + (dep.nodeFullWatts - dep.nodeIdleWatts) * dc.window_utilization) * dep.pue / 1e6
+        let expected =
+            Double(dc.nodes) * (dep.nodeIdleWatts + (dep.nodeFullWatts - dep.nodeIdleWatts) * dc.window_utilization) * dep.pue / 1e6
         #expect(abs(dc.peak_added_mw - expected) < 1e-9)
     }
 
@@ -256,7 +259,9 @@ import Testing
         let html = PlanHTML.render(report)
         #expect(html.contains("<svg"))
         #expect(!html.contains("<script"))
-        #expect(!html.contains("http://") || html.components(separatedBy: "http://").dropFirst().allSatisfy { $0.hasPrefix("www.w3.org/2000/svg") })
+        #expect(
+            !html.contains("http://")
+                || html.components(separatedBy: "http://").dropFirst().allSatisfy { $0.hasPrefix("www.w3.org/2000/svg") })
         let json = try PlanRenderer.json(report)
         let decoded = try JSONDecoder().decode(PlanReport.self, from: Data(json.utf8))
         #expect(decoded == report)
@@ -270,7 +275,9 @@ import Testing
         let profile = NodeProfile(
             model: "m", prefillTokensPerSecond: 10_000, decodeBaseSeconds: 0.010, decodePerSequenceSeconds: 0.0005, maxBatch: 1,
             prefixCacheBlocks: 64, linkRTTSeconds: 0.02)
-        let nodes = (0..<2).map { NodeSnapshot(id: NodeID("n\($0)"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [profile]) }
+        let nodes = (0..<2).map {
+            NodeSnapshot(id: NodeID("n\($0)"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [profile])
+        }
         let requests = (0..<6).map { TraceRequest(arrival: Double($0) * 0.01, promptTokens: 100, outputTokens: 400) }
         var simulator = Simulator(
             trace: Trace(path: "t", format: .generated, requests: requests), nodes: nodes, policy: .roundRobin,

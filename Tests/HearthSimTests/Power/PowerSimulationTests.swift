@@ -38,13 +38,15 @@ import Testing
 
 @Suite struct PowerSimulationTests {
     static func trace() -> Trace {
-        Trace(path: "generated", format: .generated, generatedFrom: "test",
-              requests: TraceGenerator(statistics: TraceGenerator.azureConversation).generate(count: 2_000, seed: 3))
+        Trace(
+            path: "generated", format: .generated, generatedFrom: "test",
+            requests: TraceGenerator(statistics: TraceGenerator.azureConversation).generate(count: 2_000, seed: 3))
     }
 
     static func small(seed: UInt64 = 1, nodeWatts: Double = 6_000) -> PowerReport {
         PowerSimulation(
-            configuration: PowerSimulation.Configuration(homes: 60, transformers: 6, days: 2, seed: seed, stepSeconds: 60, nodeFullWatts: nodeWatts),
+            configuration: PowerSimulation.Configuration(
+                homes: 60, transformers: 6, days: 2, seed: seed, stepSeconds: 60, nodeFullWatts: nodeWatts),
             trace: trace()
         ).run()
     }
@@ -69,7 +71,8 @@ import Testing
 
     @Test func oneSecondStepsAlsoHold() {
         let r = PowerSimulation(
-            configuration: PowerSimulation.Configuration(homes: 10, transformers: 2, days: 1, seed: 2, stepSeconds: 1, nodeFullWatts: 19_200),
+            configuration: PowerSimulation.Configuration(
+                homes: 10, transformers: 2, days: 1, seed: 2, stepSeconds: 1, nodeFullWatts: 19_200),
             trace: Self.trace()
         ).run()
         #expect(r.home_limit_violations == 0)
