@@ -59,5 +59,14 @@ struct AnswerMeterTests {
         #expect(meter.take(answer) == answer)
         #expect(meter.finish() == nil)
         #expect(meter.usage?.completionTokens == 4)
+
+        // Usage is found after text that mentions "usage" and braces, and with nested details.
+        var tricky = AnswerMeter(streaming: false, forwardUsageChunk: false)
+        let text =
+            #"{"choices":[{"message":{"content":"the "usage": {a} of \ words"}}],"#
+            + #""usage":{"prompt_tokens":11,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":0}}}"#
+        _ = tricky.take(ByteBuffer(string: text))
+        _ = tricky.finish()
+        #expect(tricky.usage?.promptTokens == 11 && tricky.usage?.completionTokens == 5)
     }
 }

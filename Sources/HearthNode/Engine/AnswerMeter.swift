@@ -43,8 +43,11 @@ struct AnswerMeter {
     /// Call at the end of the answer: flushes any unterminated tail and settles usage.
     mutating func finish() -> ByteBuffer? {
         if !streaming {
-            if let object = try? JSONSerialization.jsonObject(with: Data(buffer: whole)) as? [String: Any] {
-                usage = Self.usage(in: object)
+            // Parse only the usage object, not the whole answer (which may be long).
+            if let slice = Self.usageObject(in: whole.readableBytesView),
+                let counts = try? JSONSerialization.jsonObject(with: Data(slice)) as? [String: Any]
+            {
+                usage = Self.usage(in: ["usage": counts])
             }
             return nil
         }
@@ -119,6 +122,46 @@ struct AnswerMeter {
                 var matched = 1
                 while matched < needle.count, haystack[index + matched] == needle[matched] { matched += 1 }
                 if matched == needle.count { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The bytes of the object that follows the last top-level-looking `"usage":` key, braces matched
+    /// (strings are skipped so braces inside text do not count).
+    static func usageObject(in view: ByteBufferView) -> ByteBufferView? {
+        var searchFrom = view.startIndex
+        var lastKey: Int?
+        while let found = find(usageKey, in: view[searchFrom...]) {
+            lastKey = found
+            searchFrom = found + usageKey.count
+        }
+        guard let key = lastKey,
+            let open = view[(key + usageKey.count)...].firstIndex(where: { !isWhitespace($0) && $0 != UInt8(ascii: ":") }),
+            view[open] == UInt8(ascii: "{")
+        else { return nil }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var index = open
+        while index < view.endIndex {
+            let byte = view[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "{") {
+                depth += 1
+            } else if byte == UInt8(ascii: "}") {
+                depth -= 1
+                if depth == 0 { return view[open...index] }
             }
             index += 1
         }
