@@ -51,6 +51,4 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
-
-    var milliseconds: Double { Double(nanosecondsClamped) / 1_000_000 }
 }

@@ -168,7 +168,3 @@ package final class FleetScheduler: Sendable {
         state.fleet.setLoad(load, at: index)
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -77,7 +77,3 @@ public enum EngineCalibration {
         return nil
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -1,3 +1,4 @@
+import HearthCore
 import HearthProtocol
 import HearthTunnel
 import Logging
@@ -98,9 +99,7 @@ final class NodeTunnel: Sendable {
             ?? TokenUsage(promptTokens: max(1, body.readableBytes / 4), completionTokens: meter.contentChunks, reportedByEngine: false)
         let end = StreamEnd(
             usage: usage,
-            engineTimeToFirstTokenMilliseconds: firstToken.map {
-                Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
-            },
+            engineTimeToFirstTokenMilliseconds: firstToken?.milliseconds,
             error: failure
         )
         channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)
