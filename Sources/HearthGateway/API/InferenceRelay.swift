@@ -187,7 +187,8 @@ final class InferenceRelay: Sendable {
             throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
         }
         if !registry.servedModels().contains(where: { $0.id == parsed.model }) {
-            throw registry.candidates(model: parsed.model).isEmpty && !registry.serves(parsed.model)
+            // Not served by an admitting node: unknown to the fleet (404), or all its nodes are draining (503).
+            throw !registry.serves(parsed.model)
                 ? OpenAIError.modelNotFound(parsed.model)
                 : OpenAIError.noCapacity("Every node serving \(parsed.model) is draining.", retryAfterSeconds: 5, overloaded: false)
         }
@@ -214,7 +215,7 @@ final class InferenceRelay: Sendable {
                     session: session,
                     model: request.model,
                     promptTokens: request.promptTokens,
-                    batch: min(registry.outstanding(placement.node), session.hello.slots),
+                    batch: scheduler.runningSequences(on: placement.node),
                     registry: registry,
                     scheduler: scheduler
                 )

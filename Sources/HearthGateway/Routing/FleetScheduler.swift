@@ -138,6 +138,11 @@ package final class FleetScheduler: Sendable {
         }
     }
 
+    /// Sequences running on `node` as the scheduler counts them (placed, not yet finished, up to its slots).
+    package func runningSequences(on node: NodeID) -> Int {
+        state.withLock { state in state.fleet.index(of: node).map { state.fleet.loads[$0].runningSequences } ?? 0 }
+    }
+
     /// The profile the scheduler holds for `node` and `model` now.
     package func profile(of node: NodeID, model: String) -> NodeProfile? {
         state.withLock { state in

@@ -1,7 +1,7 @@
 package import HearthCore
 import Synchronization
 
-/// The live fleet as this gateway sees it: registered node sessions and their outstanding requests.
+/// The live fleet as this gateway sees it: registered node sessions, kept in step with the scheduler.
 package final class NodeRegistry: Sendable {
     package enum Event: Sendable, Equatable {
         case registered(NodeID)
@@ -10,7 +10,6 @@ package final class NodeRegistry: Sendable {
 
     private struct Entry {
         var session: NodeSession
-        var outstanding: Int
     }
 
     private struct State {
@@ -54,7 +53,7 @@ package final class NodeRegistry: Sendable {
     func register(_ session: NodeSession) -> NodeSession? {
         let (replaced, observers) = state.withLock { state in
             let old = state.entries[session.id]
-            state.entries[session.id] = Entry(session: session, outstanding: 0)
+            state.entries[session.id] = Entry(session: session)
             return (old?.session, Array(state.observers.values))
         }
         if replaced != nil { scheduler.nodeLeft(session.id) }
@@ -107,49 +106,17 @@ package final class NodeRegistry: Sendable {
         }
     }
 
-    /// The fleet as the scheduler sees it, for nodes serving `model`.
-    package func candidates(model: String) -> [Candidate] {
-        state.withLock { state in
-            state.entries.values.compactMap { entry in
-                guard entry.session.isAcceptingStreams,
-                    let served = entry.session.hello.models.first(where: { $0.id == model })
-                else { return nil }
-                return Candidate(
-                    id: entry.session.id,
-                    slots: entry.session.hello.slots,
-                    outstanding: entry.outstanding,
-                    contextTokens: served.contextTokens
-                )
-            }
-        }
-    }
-
-    package struct Candidate: Sendable {
-        package var id: NodeID
-        package var slots: Int
-        package var outstanding: Int
-        package var contextTokens: Int
-    }
-
-    /// Reserves a request on `id`; returns its session, or nil when the node went away meanwhile.
+    /// The session of `id` if it takes new streams; nil when the node went away or is draining.
+    /// (How many requests each node holds is the scheduler's state: ``FleetScheduler``.)
     package func acquire(_ id: NodeID) -> NodeSession? {
         state.withLock { state in
-            guard var entry = state.entries[id], entry.session.isAcceptingStreams else { return nil }
-            entry.outstanding += 1
-            state.entries[id] = entry
+            guard let entry = state.entries[id], entry.session.isAcceptingStreams else { return nil }
             return entry.session
         }
     }
 
-    /// Releases a reservation made by ``acquire(_:)``.
+    /// A request on some node ended: wake requests queued for capacity.
     package func release(_ session: NodeSession) {
-        state.withLock { state in
-            guard var entry = state.entries[session.id], entry.session === session else { return }
-            entry.outstanding = max(0, entry.outstanding - 1)
-            state.entries[session.id] = entry
-        }
         fireCapacity()
     }
-
-    package func outstanding(_ id: NodeID) -> Int { state.withLock { $0.entries[id]?.outstanding ?? 0 } }
 }
