@@ -3,7 +3,7 @@ import Foundation
 import PackageDescription
 
 // `HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core` declares only the pure targets
-// (HearthCore, HearthSim and their tests) so the inner loop never compiles the server stack.
+// (HearthCore, HearthSim and their tests) and the panel client so the inner loop never compiles the server stack.
 let coreOnly = ProcessInfo.processInfo.environment["HEARTH_CORE_ONLY"] == "1"
 
 let swiftSettings: [SwiftSetting] = [
@@ -16,6 +16,15 @@ let pureTargets: [Target] = [
     .target(name: "HearthSim", dependencies: ["HearthCore"], exclude: ["README.md"], swiftSettings: swiftSettings),
     .testTarget(name: "HearthCoreTests", dependencies: ["HearthCore"], swiftSettings: swiftSettings),
     .testTarget(name: "HearthSimTests", dependencies: ["HearthSim", "HearthCore"], swiftSettings: swiftSettings),
+]
+
+// The home panel client: libmosquitto and Foundation only, so it builds in the fast core-only loop too.
+let panelTargets: [Target] = [
+    .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+    .target(
+        name: "HearthPanel", dependencies: ["HearthCore", "HearthSim", "CMosquitto"], exclude: ["README.md"],
+        swiftSettings: swiftSettings),
+    .testTarget(name: "HearthPanelTests", dependencies: ["HearthPanel", "HearthCore", "HearthSim"], swiftSettings: swiftSettings),
 ]
 
 let serverTargets: [Target] = [
@@ -119,5 +128,5 @@ let package = Package(
             .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
             .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         ],
-    targets: coreOnly ? pureTargets : pureTargets + serverTargets
+    targets: coreOnly ? pureTargets + panelTargets : pureTargets + panelTargets + serverTargets
 )

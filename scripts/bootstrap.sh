@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Hearth's build needs (SQLite headers for GRDB), only when missing.
+# Installs the Debian packages Hearth needs (SQLite headers for GRDB; libmosquitto for the panel client and the
+# mosquitto broker its tests start), only when missing.
 set -euo pipefail
 need=()
+dpkg -s libmosquitto-dev >/dev/null 2>&1 || need+=(libmosquitto-dev)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[bootstrap] installing ${need[*]}" >&2
