@@ -45,6 +45,7 @@ let serverTargets: [Target] = [
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthTunnel",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -60,7 +61,7 @@ let serverTargets: [Target] = [
     .target(
         name: "HearthNode",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthTunnel",
+            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthPanel",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -72,7 +73,7 @@ let serverTargets: [Target] = [
     .executableTarget(
         name: "hearth",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim",
+            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim", "HearthPanel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
@@ -95,7 +96,7 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
-            "HearthTunnel",
+            "HearthTunnel", "HearthPanel", "HearthSim",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

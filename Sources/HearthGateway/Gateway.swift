@@ -14,6 +14,10 @@ public final class Gateway: Sendable {
     public let ledger: UsageLedger
     package let registry: NodeRegistry
     package let metrics = GatewayMetrics()
+    /// Transformer budgets, grid events and the energy ledger.
+    public let power: PowerCoordinator
+    /// The OpenADR client, when a VTN is configured.
+    public let openADR: OpenADRClient?
     private let addresses = ReadySignal<GatewayAddresses>()
     private let tunnelPort = ReadySignal<Int>()
     private let logger: Logger
@@ -30,6 +34,10 @@ public final class Gateway: Sendable {
             )
         )
         ledger = UsageLedger(store: store, logger: logger)
+        let power = PowerCoordinator(configuration: configuration.power, registry: registry, store: store, logger: logger)
+        self.power = power
+        let openADR = configuration.openADR.map { OpenADRClient(configuration: $0, coordinator: power, logger: logger) }
+        self.openADR = openADR
         let relay = InferenceRelay(
             registry: registry,
             scheduler: registry.scheduler,
@@ -60,7 +68,7 @@ public final class Gateway: Sendable {
             },
             logger: logger
         )
-        services = [tunnel, ledger, app]
+        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + [app]
     }
 
     /// The bound addresses, once both listeners are up.

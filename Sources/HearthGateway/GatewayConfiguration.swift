@@ -18,6 +18,13 @@ public struct GatewayConfiguration: Sendable {
     /// Latency targets per task class; a request no node can serve within its class target is queued
     /// while it still can be, then refused (429/503). See docs/SCHEDULER.md for the defaults' reasoning.
     public var classTargets: ClassTargets = .default
+    /// Transformers, homes and grid groups of the nodes (see docs/POWER.md); empty: no transformer limits.
+    public var power = PowerSiteConfiguration()
+    /// The utility's OpenADR 3.1 VTN to take grid events from; nil: none.
+    public var openADR: OpenADRConfiguration?
+    /// Mid-answer failover: attempts in all (the first included) and the gateway-wide retry budget.
+    public var migrationLimits = StreamMigration.Limits()
+    public var retryBudget = RetryBudget.Configuration()
 
     public init() {}
 }

@@ -17,6 +17,8 @@ public final class NodeAgent: Service {
     private let connections = Mutex(0)
     private let profiles = Mutex<[NodeProfile]?>(nil)
     private let locateGateway: @Sendable () async -> (host: String, port: Int)
+    /// The node's power loop, when it has a home panel to read.
+    public let power: PowerController?
 
     /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
     ///   the configured address. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
@@ -24,10 +26,12 @@ public final class NodeAgent: Service {
         configuration: NodeAgentConfiguration,
         engine: any Engine,
         logger: Logger,
+        power: PowerController? = nil,
         locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil
     ) {
         self.configuration = configuration
         self.engine = engine
+        self.power = power
         let fixed = (configuration.gatewayHost, configuration.gatewayPort)
         self.locateGateway = locateGateway ?? { fixed }
         var logger = logger
@@ -39,6 +43,8 @@ public final class NodeAgent: Service {
     public var connectionCount: Int { connections.withLock { $0 } }
 
     public func run() async throws {
+        let powerLoop = power.map { power in Task { await power.run() } }
+        defer { powerLoop?.cancel() }
         var failures = 0
         var generator = SystemRandomNumberGenerator()
         await withGracefulShutdownHandler {
@@ -105,7 +111,7 @@ public final class NodeAgent: Service {
             .connect(host: gateway.host, port: gateway.port)
             .get()
         connections.withLock { $0 += 1 }
-        let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, logger: logger)
+        let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, logger: logger)
         defer { tunnel.closed() }
 
         let models = try await engine.models()
@@ -122,6 +128,12 @@ public final class NodeAgent: Service {
 
         return try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                // Power limits apply one at a time, in order, off the frame loop (setting a GPU limit takes a while).
+                let (limits, limitSink) = AsyncStream<PowerLimit>.makeStream()
+                if let power {
+                    group.addTask { for await limit in limits { await power.apply(limit) } }
+                }
+                defer { limitSink.finish() }
                 var registered = false
                 for try await frame in inbox.frames {
                     if !registered {
@@ -139,8 +151,15 @@ public final class NodeAgent: Service {
                         }
                         continue
                     }
+                    if frame.kind == .powerLimit {
+                        do { limitSink.yield(try frame.decodeJSON(PowerLimit.self)) } catch {
+                            logger.warning("unreadable power limit from gateway", metadata: ["error": "\(error)"])
+                        }
+                        continue
+                    }
                     tunnel.handle(frame)
                 }
+                limitSink.finish()
                 group.cancelAll()
                 return registered
             }

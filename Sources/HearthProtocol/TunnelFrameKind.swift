@@ -24,4 +24,6 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case windowUpdate = 10
     /// node → gateway, stream 0: the node stops taking new streams (shutdown). Empty payload.
     case goingAway = 11
+    /// gateway → node, stream 0: ``PowerLimit`` (JSON), the transformer budget and grid cap in force.
+    case powerLimit = 12
 }

@@ -39,6 +39,15 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Scheduling policy: slo-aware (default), least-loaded, prefix-affinity, round-robin.")
     var policy: SchedulingPolicyKind = .sloAware
 
+    @Option(help: "JSON file of transformers and the home and transformer of each node (docs/POWER.md).")
+    var powerSites: String?
+
+    @Option(help: "Base URL of the utility's OpenADR 3.1 VTN (grid events); the client secret comes from HEARTH_OPENADR_CLIENT_SECRET.")
+    var openadrUrl: String?
+
+    @Option(help: "OAuth2 client id at the OpenADR VTN.")
+    var openadrClientId: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -60,6 +69,15 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.tunnel.host = tunnelHost
         configuration.tunnel.port = tunnelPort
         configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
+        if let powerSites {
+            configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))
+        }
+        if let openadrUrl {
+            guard let id = openadrClientId, let secret = ProcessInfo.processInfo.environment["HEARTH_OPENADR_CLIENT_SECRET"] else {
+                throw ValidationError("--openadr-url needs --openadr-client-id and HEARTH_OPENADR_CLIENT_SECRET")
+            }
+            configuration.openADR = OpenADRConfiguration(baseURL: openadrUrl, clientID: id, clientSecret: secret)
+        }
         let gateway = Gateway(configuration: configuration, store: try SQLiteFleetStore(path: dataDir + "/fleet.sqlite"), logger: logger)
         let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
         let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)

@@ -39,6 +39,12 @@ package final class GatewayMetrics: Sendable {
         registry.makeCounter(name: "hearth_scheduler_decisions_total", labels: [("policy", policy), ("outcome", outcome)]).increment()
     }
 
+    /// A request moved to another node (or was retried before its first byte), by the first node's failure.
+    package func failover(reason: String) {
+        let label = reason.prefix { $0.isLetter }
+        registry.makeCounter(name: "hearth_failovers_total", labels: [("reason", String(label))]).increment()
+    }
+
     package func nodes(_ count: Int) {
         registry.makeGauge(name: "hearth_nodes_connected").set(Double(count))
     }

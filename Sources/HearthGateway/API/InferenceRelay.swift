@@ -19,6 +19,8 @@ final class InferenceRelay: Sendable {
     private let configuration: GatewayConfiguration
     private let logger: Logger
     private let disconnects = ClientDisconnectWatcher()
+    /// Retries and failovers spend from this, so that an outage never multiplies the load.
+    private let retryBudget: Mutex<RetryBudget>
 
     init(
         registry: NodeRegistry,
@@ -36,6 +38,7 @@ final class InferenceRelay: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
+        self.retryBudget = Mutex(RetryBudget(configuration: configuration.retryBudget))
     }
 
     func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
@@ -82,128 +85,349 @@ final class InferenceRelay: Sendable {
         let taskClass = try classify(parsed)
         ticket.describe(model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens)
 
-        let (reservation, reason) = try await place(parsed, taskClass: taskClass)
-        let session = reservation.session
-        // Released here unless a streamed body takes it over (and releases it when the stream ends).
-        defer { reservation.release(end: nil) }
-        ticket.assign(session.id)
-
-        let header = StreamOpen(
-            path: endpoint.rawValue,
-            stream: parsed.stream,
-            clientWantsUsageChunk: parsed.includeUsage,
-            requestID: ticket.requestID
-        )
-        let stream = try session.open(header, body: body)
-        let timeout = configuration.firstByteTimeout
-        let deadline = session.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
-            stream.fail(FirstByteTimeout(after: timeout))
-        }
-        // A client that closes its connection stops the work at once, even before any byte was
-        // written to it (a long prefill) or between tokens.
-        let watch = disconnects.watch(clientChannel) { stream.fail(ClientGone()) }
-        let head: StreamHead
-        do {
-            head = try await withTaskCancellationHandler {
-                try await stream.head()
-            } onCancel: {
-                stream.fail(CancellationError())
-            }
-        } catch {
-            deadline.cancel()
-            disconnects.unwatch(watch)
-            session.cancel(stream)
-            throw Self.mapNodeFailure(error, node: session.id)
-        }
-
-        var headers: HTTPFields = [
-            .contentType: head.contentType,
-            .hearthNode: session.id.rawValue,
-            .hearthClass: taskClass.rawValue,
-            .hearthDecision: reason,
-            .hearthRequestID: ticket.requestID,
-        ]
-        if parsed.stream {
-            headers[.cacheControl] = "no-cache"
-            // The body closure runs after this function returns: it keeps the reservation until the stream ends.
-            reservation.handOff()
-            let response = Response(
-                status: .init(code: head.status),
-                headers: headers,
-                body: ResponseBody { [disconnects] writer in
-                    var end: StreamEnd?
-                    defer {
-                        reservation.release(end: end, afterHandOff: true)
-                        disconnects.unwatch(watch)
-                    }
-                    end = try await Self.relayStream(
-                        stream, session: session, deadline: deadline, status: head.status, ticket: ticket, to: &writer)
-                }
-            )
-            return response
-        }
-
-        defer { disconnects.unwatch(watch) }
-        var answer = ByteBuffer()
-        var end: StreamEnd?
-        do {
-            for try await event in stream.body {
-                deadline.cancel()
-                switch event {
-                case .data(let bytes):
-                    ticket.firstByte()
-                    guard answer.readableBytes + bytes.readableBytes <= configuration.maximumAnswerBytes else {
-                        throw TunnelErrorMessage(
-                            code: .flowControl,
-                            message: "answer exceeds the \(configuration.maximumAnswerBytes)-byte limit for non-streamed requests"
-                        )
-                    }
-                    session.consumed(bytes.readableBytes, on: stream)
-                    var bytes = bytes
-                    answer.writeBuffer(&bytes)
-                case .end(let last):
-                    end = last
-                }
-            }
-        } catch {
-            deadline.cancel()
-            session.cancel(stream)
-            throw Self.mapNodeFailure(error, node: session.id)
-        }
-        session.finish(stream)
-        reservation.release(end: end)
-        if let failure = end?.error, head.status < 300 {
-            ticket.finish(outcome: .failed, status: 502, usage: end?.usage)
-            throw OpenAIError.nodeFailed("Node \(session.id) failed: \(failure.message)")
-        }
-        ticket.finish(outcome: head.status < 300 ? .completed : .failed, status: head.status, usage: end?.usage)
-        return Response(status: .init(code: head.status), headers: headers, body: .init(byteBuffer: answer))
-    }
-
-    /// Asks the scheduler for a node; holds the request while the scheduler says it can still meet its
-    /// target later (`queue`), and maps a refusal to 404, 429 or 503.
-    private func place(_ parsed: CompletionRequest, taskClass: TaskClass) async throws -> (Reservation, String) {
-        if registry.nodeIDs.isEmpty {
-            throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
-        }
-        if !registry.servedModels().contains(where: { $0.id == parsed.model }) {
-            // Not served by an admitting node: unknown to the fleet (404), or all its nodes are draining (503).
-            throw !registry.serves(parsed.model)
-                ? OpenAIError.modelNotFound(parsed.model)
-                : OpenAIError.noCapacity("Every node serving \(parsed.model) is draining.", retryAfterSeconds: 5, overloaded: false)
-        }
-        let request = SchedulingRequest(
+        let scheduling = SchedulingRequest(
             model: parsed.model,
             taskClass: taskClass,
             promptTokens: parsed.estimatedPromptTokens,
             maxOutputTokens: parsed.maxTokens ?? classifier.defaultMaxOutputTokens,
             prefixHashes: [],
             sessionKey: parsed.conversationKey,
-            arrival: 0
+            arrival: scheduler.now
         )
+        let header = StreamOpen(
+            path: endpoint.rawValue,
+            stream: parsed.stream,
+            clientWantsUsageChunk: parsed.includeUsage,
+            requestID: ticket.requestID
+        )
+        let context = AttemptContext(
+            header: header, originalBody: body, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
+            promptTokens: parsed.estimatedPromptTokens, ticket: ticket,
+            migration: StreamMigration(
+                original: scheduling, security: RequestSecurity(tenant: ticket.tenant, dataClass: .standard),
+                limits: configuration.migrationLimits))
+        // A client that closes its connection stops the work at once, even before any byte was
+        // written to it (a long prefill) or between tokens, whichever node runs it by then.
+        let watch = disconnects.watch(clientChannel) { context.clientLeft() }
+
+        // The first attempt, retried on other nodes while nothing has reached the client.
+        let first: Attempt
+        do {
+            first = try await firstAttempt(scheduling, body: body, context: context)
+        } catch {
+            disconnects.unwatch(watch)
+            throw error
+        }
+        var headers: HTTPFields = [
+            .contentType: first.head.contentType,
+            .hearthNode: first.session.id.rawValue,
+            .hearthClass: taskClass.rawValue,
+            .hearthDecision: first.reason,
+            .hearthRequestID: ticket.requestID,
+        ]
+        if parsed.stream {
+            headers[.cacheControl] = "no-cache"
+            // The body closure runs after this function returns: it owns the attempts until the stream ends.
+            first.reservation.handOff()
+            return Response(
+                status: .init(code: first.head.status),
+                headers: headers,
+                body: ResponseBody { [self, disconnects] writer in
+                    defer { disconnects.unwatch(watch) }
+                    try await relayStream(first, context: context, to: &writer)
+                }
+            )
+        }
+        defer { disconnects.unwatch(watch) }
+        let (answer, status, node) = try await relayAnswer(first, context: context)
+        headers[.hearthNode] = node.rawValue
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: answer))
+    }
+
+    // MARK: attempts
+
+    /// One node's try at the request: its reservation, stream and head.
+    struct Attempt: Sendable {
+        var reservation: Reservation
+        var stream: GatewayStream
+        var deadline: Scheduled<Void>
+        var head: StreamHead
+        var reason: String
+        var session: NodeSession { reservation.session }
+    }
+
+    /// Why an attempt ended early, with the error the client gets if the request is not resumed.
+    struct AttemptFailure: Error {
+        var cause: StreamMigration.FailureCause
+        var error: OpenAIError
+        var usage: TokenUsage?
+    }
+
+    /// What all attempts at one request share.
+    final class AttemptContext: Sendable {
+        let header: StreamOpen
+        let originalBody: ByteBuffer
+        let endpoint: SSEStreamSplicer.Endpoint
+        let promptTokens: Int
+        let ticket: UsageTicket
+        private let state: Mutex<(migration: StreamMigration, current: GatewayStream?, gone: Bool)>
+
+        init(
+            header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, promptTokens: Int, ticket: UsageTicket,
+            migration: StreamMigration
+        ) {
+            self.header = header
+            self.originalBody = originalBody
+            self.endpoint = endpoint
+            self.promptTokens = promptTokens
+            self.ticket = ticket
+            state = Mutex((migration, nil, false))
+        }
+
+        var clientGone: Bool { state.withLock { $0.gone } }
+        var attempts: Int { state.withLock { $0.migration.attempts } }
+
+        func clientLeft() {
+            let current = state.withLock { state in
+                state.gone = true
+                return state.current
+            }
+            current?.fail(ClientGone())
+        }
+
+        /// Makes `stream` the one a client hang-up stops; false when the client already left.
+        func track(_ stream: GatewayStream?) -> Bool {
+            state.withLock { state in
+                state.current = stream
+                return !state.gone
+            }
+        }
+
+        func placed(on node: NodeID) { state.withLock { $0.migration.placed(on: node) } }
+
+        func attemptFailed(
+            _ cause: StreamMigration.FailureCause, delivered: StreamMigration.Delivered, now: Double, budget: borrowing Mutex<RetryBudget>
+        )
+            -> StreamMigration.Decision
+        {
+            state.withLock { state in
+                budget.withLock { budget in state.migration.attemptFailed(cause, delivered: delivered, now: now, budget: &budget) }
+            }
+        }
+    }
+
+    /// Places and opens the first attempt; while nothing has reached the client, a node that fails before its
+    /// head (lost, handed back, timed out, engine error) is retried on another node within the migration limits.
+    /// `after`: the failure this attempt replaces; when no node can take it, the client hears that failure.
+    private func firstAttempt(
+        _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID> = [], after previous: AttemptFailure? = nil,
+        context: AttemptContext
+    ) async throws -> Attempt {
+        var request = request
+        var excluded = excluding
+        var lastFailure = previous
+        while true {
+            do {
+                return try await startAdmittedAttempt(request, body: body, excluding: excluded, context: context)
+            } catch let failure as AttemptFailure {
+                switch context.attemptFailed(failure.cause, delivered: StreamMigration.Delivered(), now: scheduler.now, budget: retryBudget)
+                {
+                case .resume(let plan):
+                    metrics.failover(reason: "\(failure.cause)")
+                    request = plan.request
+                    excluded = plan.security.excludedNodes
+                    lastFailure = failure
+                case .giveUp:
+                    throw failure.error
+                }
+            } catch let refusal as OpenAIError where lastFailure != nil {
+                // No other node can take the retry now: the client hears what went wrong with the first.
+                logger.debug("no node for a retry", metadata: ["reason": "\(refusal.message)"])
+                throw lastFailure!.error
+            }
+        }
+    }
+
+    /// Places `request` (never on `excluding`), opens the stream and waits for the node's head.
+    private func startAttempt(
+        _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext
+    ) async throws -> Attempt {
+        let (reservation, reason) = try await place(request, excluding: excluding)
+        let session = reservation.session
+        context.placed(on: session.id)
+        context.ticket.assign(session.id)
+        let stream: GatewayStream
+        do {
+            stream = try session.open(context.header, body: body)
+        } catch {
+            reservation.release(end: nil)
+            throw AttemptFailure(cause: .tunnelClosed, error: Self.mapNodeFailure(error, node: session.id), usage: nil)
+        }
+        guard context.track(stream) else {
+            session.cancel(stream)
+            reservation.release(end: nil)
+            throw Self.clientClosed
+        }
+        let timeout = configuration.firstByteTimeout
+        let deadline = session.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
+            stream.fail(FirstByteTimeout(after: timeout))
+        }
+        do {
+            let head = try await withTaskCancellationHandler {
+                try await stream.head()
+            } onCancel: {
+                stream.fail(CancellationError())
+            }
+            return Attempt(reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason)
+        } catch {
+            deadline.cancel()
+            session.cancel(stream)
+            reservation.release(end: nil)
+            if error is ClientGone || error is CancellationError || context.clientGone { throw Self.clientClosed }
+            if let refusal = error as? TunnelErrorMessage, refusal.code == .notAdmitting {
+                // The scheduler's view was a heartbeat old: the node did no work, so this costs no retry.
+                scheduler.setAdmitting(session.id, false)
+                throw NodeNotAdmitting(node: session.id)
+            }
+            throw AttemptFailure(cause: Self.cause(of: error), error: Self.mapNodeFailure(error, node: session.id), usage: nil)
+        }
+    }
+
+    /// A node refused to start the request because it is not admitting (power): place it elsewhere, free.
+    struct NodeNotAdmitting: Error {
+        var node: NodeID
+    }
+
+    /// ``startAttempt(_:body:excluding:context:)``, passing over nodes that refuse to start it.
+    private func startAdmittedAttempt(
+        _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext
+    ) async throws -> Attempt {
+        var excluded = excluding
+        while true {
+            do {
+                return try await startAttempt(request, body: body, excluding: excluded, context: context)
+            } catch let refusal as NodeNotAdmitting {
+                excluded.insert(refusal.node)
+            }
+        }
+    }
+
+    /// What a failed attempt means for migration.
+    static func cause(of error: any Error) -> StreamMigration.FailureCause {
+        switch error {
+        case is NodeLostError: return .tunnelClosed
+        case is FirstByteTimeout: return .stalled
+        case is ClientGone, is CancellationError: return .clientGone
+        case let message as TunnelErrorMessage:
+            switch message.code {
+            case .handedBack, .notAdmitting: return .handedBack
+            default: return .engineError(status: nil)
+            }
+        default: return .engineError(status: nil)
+        }
+    }
+
+    static let clientClosed = OpenAIError(
+        status: .init(code: 499), message: "The client closed the request.", type: "api_error", code: "client_closed")
+
+    // MARK: non-streamed answers
+
+    /// Buffers a non-streamed answer; a node that fails before its end is replaced (nothing reached the client yet).
+    private func relayAnswer(_ first: Attempt, context: AttemptContext) async throws -> (ByteBuffer, Int, NodeID) {
+        var attempt = first
+        while true {
+            do {
+                let (answer, end) = try await collect(attempt, context: context)
+                if attempt.head.status < 300, let failure = end?.error {
+                    throw AttemptFailure(
+                        cause: Self.cause(of: failure), error: .nodeFailed("Node \(attempt.session.id) failed: \(failure.message)"),
+                        usage: end?.usage)
+                }
+                if context.attempts > 1 {
+                    context.ticket.failedOver(
+                        to: attempt.session.id, attempts: context.attempts, computedPromptTokens: end?.usage?.promptTokens ?? 0,
+                        computedCompletionTokens: end?.usage?.completionTokens ?? 0)
+                }
+                context.ticket.finish(
+                    outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: end?.usage)
+                retryBudget.withLock { $0.recordSuccess(now: scheduler.now) }
+                return (answer, attempt.head.status, attempt.session.id)
+            } catch let failure as AttemptFailure {
+                if context.clientGone { throw Self.clientClosed }
+                switch context.attemptFailed(failure.cause, delivered: StreamMigration.Delivered(), now: scheduler.now, budget: retryBudget)
+                {
+                case .resume(let plan):
+                    metrics.failover(reason: "\(failure.cause)")
+                    attempt = try await firstAttempt(
+                        plan.request, body: context.originalBody, excluding: plan.security.excludedNodes, after: failure, context: context)
+                case .giveUp:
+                    context.ticket.finish(outcome: .failed, status: failure.error.status.code, usage: failure.usage)
+                    throw failure.error
+                }
+            }
+        }
+    }
+
+    private func collect(_ attempt: Attempt, context: AttemptContext) async throws -> (ByteBuffer, StreamEnd?) {
+        let session = attempt.session
+        var answer = ByteBuffer()
+        var end: StreamEnd?
+        do {
+            for try await event in attempt.stream.body {
+                attempt.deadline.cancel()
+                switch event {
+                case .data(let bytes):
+                    context.ticket.firstByte()
+                    guard answer.readableBytes + bytes.readableBytes <= configuration.maximumAnswerBytes else {
+                        throw TunnelErrorMessage(
+                            code: .flowControl,
+                            message: "answer exceeds the \(configuration.maximumAnswerBytes)-byte limit for non-streamed requests"
+                        )
+                    }
+                    session.consumed(bytes.readableBytes, on: attempt.stream)
+                    var bytes = bytes
+                    answer.writeBuffer(&bytes)
+                case .end(let last):
+                    end = last
+                }
+            }
+        } catch let error as TunnelErrorMessage where error.code == .flowControl {
+            attempt.deadline.cancel()
+            session.cancel(attempt.stream)
+            attempt.reservation.release(end: nil)
+            context.ticket.finish(outcome: .failed, status: 502)
+            throw Self.mapNodeFailure(error, node: session.id)
+        } catch {
+            attempt.deadline.cancel()
+            session.cancel(attempt.stream)
+            attempt.reservation.release(end: nil)
+            if error is ClientGone || error is CancellationError || context.clientGone {
+                context.ticket.finish(outcome: .cancelled, status: 499)
+                throw Self.clientClosed
+            }
+            throw AttemptFailure(cause: Self.cause(of: error), error: Self.mapNodeFailure(error, node: session.id), usage: nil)
+        }
+        session.finish(attempt.stream)
+        attempt.reservation.release(end: end)
+        return (answer, end)
+    }
+
+    /// Asks the scheduler for a node; holds the request while the scheduler says it can still meet its
+    /// target later (`queue`), and maps a refusal to 404, 429 or 503.
+    private func place(_ request: SchedulingRequest, excluding: Set<NodeID>) async throws -> (Reservation, String) {
+        let taskClass = request.taskClass
+        if registry.nodeIDs.isEmpty {
+            throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
+        }
+        if !registry.servedModels().contains(where: { $0.id == request.model }) {
+            // Not served by an admitting node: unknown to the fleet (404), or all its nodes are draining (503).
+            throw !registry.serves(request.model)
+                ? OpenAIError.modelNotFound(request.model)
+                : OpenAIError.noCapacity("Every node serving \(request.model) is draining.", retryAfterSeconds: 5, overloaded: false)
+        }
         while true {
             let capacity = registry.capacityChanges()
-            let decision = scheduler.decide(request)
+            let decision = scheduler.decide(request, excluding: excluding)
             metrics.decision(policy: scheduler.policy.rawValue, outcome: decision.outcomeLabel)
             switch decision {
             case .place(let placement):
@@ -222,8 +446,9 @@ final class InferenceRelay: Sendable {
                 return (reservation, Self.headerSafe(placement.reason.description))
             case .queue(let until, let reason):
                 // Wait for a node to free capacity (or join), but never past the point where the target is lost.
+                // A retry does not wait: its client is already waiting, and another attempt follows quickly or not at all.
                 let wait = until - scheduler.now
-                guard wait > 0, await capacity.wait(seconds: wait) else {
+                guard excluding.isEmpty, wait > 0, await capacity.wait(seconds: wait) else {
                     throw OpenAIError.noCapacity(
                         "No node can meet the \(taskClass.rawValue) target now: \(reason.description)",
                         retryAfterSeconds: 1,
@@ -231,7 +456,7 @@ final class InferenceRelay: Sendable {
                     )
                 }
             case .refuse(let retryAfter, let reason):
-                if case .noNodeServesModel = reason { throw OpenAIError.modelNotFound(parsed.model) }
+                if case .noNodeServesModel = reason { throw OpenAIError.modelNotFound(request.model) }
                 throw OpenAIError.noCapacity(
                     "No node can take this \(taskClass.rawValue) request: \(reason.description)",
                     retryAfterSeconds: retryAfter.map { max(1, Int($0.rounded(.up))) } ?? 5,
@@ -246,60 +471,189 @@ final class InferenceRelay: Sendable {
         String(text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
     }
 
-    private static func relayStream(
-        _ stream: GatewayStream,
-        session: NodeSession,
-        deadline: Scheduled<Void>,
-        status: Int,
-        ticket: UsageTicket,
+    // MARK: streamed answers
+
+    /// Relays a streamed answer. While the first node runs, its events pass through untouched (only whole
+    /// events: a partial one waits for its blank line, so a node that dies mid-event never tears the client's
+    /// stream). When a node fails mid-answer, the request resumes on another node with the text delivered so
+    /// far as the new prefix, and ``SSEStreamSplicer`` joins the attempts into one well-formed stream.
+    private func relayStream(_ first: Attempt, context: AttemptContext, to writer: inout any ResponseBodyWriter) async throws {
+        var attempt = first
+        var splicer: SSEStreamSplicer?
+        var delivered: [UInt8] = []
+        while true {
+            let outcome = await pump(attempt, splicer: &splicer, delivered: &delivered, context: context, to: &writer)
+            switch outcome {
+            case .completed(let end):
+                attempt.session.finish(attempt.stream)
+                attempt.reservation.release(end: end, afterHandOff: true)
+                retryBudget.withLock { $0.recordSuccess(now: scheduler.now) }
+                var usage = end?.usage
+                if var spliced = splicer {
+                    try? await writer.write(ByteBuffer(bytes: spliced.finish()))
+                    let counts = spliced.usage
+                    usage = TokenUsage(
+                        promptTokens: counts.clientPromptTokens, completionTokens: counts.clientCompletionTokens, reportedByEngine: false)
+                    context.ticket.failedOver(
+                        to: attempt.session.id, attempts: context.attempts,
+                        computedPromptTokens: counts.computedPromptTokens, computedCompletionTokens: counts.computedCompletionTokens)
+                }
+                context.ticket.finish(outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: usage)
+                try? await writer.finish(nil)
+                return
+            case .clientGone(let end):
+                attempt.session.cancel(attempt.stream)
+                attempt.reservation.release(end: end, afterHandOff: true)
+                context.ticket.finish(outcome: .cancelled, status: 499, usage: end?.usage)
+                return
+            case .failed(let failure):
+                attempt.session.cancel(attempt.stream)
+                attempt.reservation.release(end: nil, afterHandOff: true)
+                if splicer == nil {
+                    // What the client has seen so far, read once now rather than on every event.
+                    var replay = SSEStreamSplicer(endpoint: context.endpoint, originalPromptTokens: context.promptTokens)
+                    _ = replay.ingest(delivered)
+                    splicer = replay
+                    delivered = []
+                }
+                guard let next = await resume(after: failure, splicer: &splicer!, context: context) else {
+                    if splicer!.delivered.finished {
+                        // The answer was complete; only the end of the stream was lost.
+                        try? await writer.write(ByteBuffer(bytes: splicer!.finish()))
+                        context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: failure.usage)
+                    } else {
+                        try? await writer.write(
+                            ByteBuffer(bytes: Array("data: ".utf8) + Array(failure.error.jsonBody) + Array("\n\n".utf8)))
+                        context.ticket.finish(outcome: .failed, status: failure.error.status.code, usage: failure.usage)
+                    }
+                    try? await writer.finish(nil)
+                    return
+                }
+                attempt = next
+            }
+        }
+    }
+
+    enum PumpOutcome {
+        case completed(StreamEnd?)
+        case failed(AttemptFailure)
+        case clientGone(StreamEnd?)
+    }
+
+    /// Forwards one attempt's events until it ends, fails or the client leaves.
+    private func pump(
+        _ attempt: Attempt, splicer: inout SSEStreamSplicer?, delivered: inout [UInt8], context: AttemptContext,
         to writer: inout any ResponseBodyWriter
-    ) async throws -> StreamEnd? {
+    ) async -> PumpOutcome {
+        var pending = ByteBuffer()
         var end: StreamEnd?
-        var clientGone = false
-        var nodeFailure: (any Error)?
         do {
-            for try await event in stream.body {
-                deadline.cancel()
+            for try await event in attempt.stream.body {
+                attempt.deadline.cancel()
                 switch event {
                 case .data(let bytes):
-                    ticket.firstByte()
+                    context.ticket.firstByte()
                     let count = bytes.readableBytes
-                    do {
-                        try await writer.write(bytes)
-                    } catch {
-                        clientGone = true
-                        break
+                    let out: ByteBuffer
+                    if splicer != nil {
+                        out = ByteBuffer(bytes: splicer!.ingest(bytes.readableBytesView))
+                    } else {
+                        var bytes = bytes
+                        pending.writeBuffer(&bytes)
+                        let whole = Self.wholeEventsLength(pending)
+                        out = pending.readSlice(length: whole)!
+                        delivered.append(contentsOf: out.readableBytesView)
+                        pending.discardReadBytes()
                     }
-                    session.consumed(count, on: stream)
+                    if out.readableBytes > 0 {
+                        do { try await writer.write(out) } catch { return .clientGone(nil) }
+                    }
+                    attempt.session.consumed(count, on: attempt.stream)
                 case .end(let last):
                     end = last
                 }
-                if clientGone { break }
             }
         } catch {
-            nodeFailure = error
+            attempt.deadline.cancel()
+            if error is ClientGone || error is CancellationError || context.clientGone || Task.isCancelled { return .clientGone(end) }
+            return .failed(
+                AttemptFailure(cause: Self.cause(of: error), error: Self.mapNodeFailure(error, node: attempt.session.id), usage: nil))
         }
-        deadline.cancel()
-        if clientGone || Task.isCancelled || nodeFailure is ClientGone || (end == nil && nodeFailure == nil) {
-            // The client went away (or the handler was cancelled): stop the engine now.
-            session.cancel(stream)
-            ticket.finish(outcome: .cancelled, status: 499, usage: end?.usage)
-            return nil
+        attempt.deadline.cancel()
+        if Task.isCancelled || context.clientGone { return .clientGone(end) }
+        guard let end else {
+            return .failed(
+                AttemptFailure(cause: .tunnelClosed, error: .nodeFailed("Node \(attempt.session.id) ended the stream early."), usage: nil))
         }
-        session.finish(stream)
-        if let nodeFailure {
-            let error = mapNodeFailure(nodeFailure, node: session.id)
-            try? await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + Array(error.jsonBody) + Array("\n\n".utf8)))
-            ticket.finish(outcome: .failed, status: error.status.code, usage: end?.usage)
-        } else if let failure = end?.error {
-            let error = OpenAIError.nodeFailed("Node \(session.id) failed mid-stream: \(failure.message)")
-            try? await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + Array(error.jsonBody) + Array("\n\n".utf8)))
-            ticket.finish(outcome: .failed, status: 502, usage: end?.usage)
-        } else {
-            ticket.finish(outcome: status < 300 ? .completed : .failed, status: status, usage: end?.usage)
+        if let failure = end.error, attempt.head.status < 300 {
+            return .failed(
+                AttemptFailure(
+                    cause: Self.cause(of: failure), error: .nodeFailed("Node \(attempt.session.id) failed mid-stream: \(failure.message)"),
+                    usage: end.usage))
         }
-        try? await writer.finish(nil)
-        return end
+        if pending.readableBytes > 0 {
+            // A well-formed stream ends at an event boundary; pass on whatever the engine sent last.
+            if splicer != nil {
+                let out = splicer!.ingest(Array(pending.readableBytesView) + Array("\n\n".utf8))
+                try? await writer.write(ByteBuffer(bytes: out))
+            } else {
+                try? await writer.write(pending)
+            }
+        }
+        return .completed(end)
+    }
+
+    /// Bytes of `buffer` up to and including its last event boundary (a blank line).
+    static func wholeEventsLength(_ buffer: ByteBuffer) -> Int {
+        let view = buffer.readableBytesView
+        var index = view.endIndex
+        while index > view.startIndex + 1 {
+            let last = view[index - 1]
+            let previous = view[index - 2]
+            if last == UInt8(ascii: "\n") && (previous == UInt8(ascii: "\n")) { return index - view.startIndex }
+            index -= 1
+        }
+        return 0
+    }
+
+    /// After a mid-stream failure: the next attempt on another node, or nil to give up.
+    private func resume(after failure: AttemptFailure, splicer: inout SSEStreamSplicer, context: AttemptContext) async -> Attempt? {
+        var failure = failure
+        while !context.clientGone {
+            let decision = context.attemptFailed(failure.cause, delivered: splicer.delivered, now: scheduler.now, budget: retryBudget)
+            guard case .resume(let plan) = decision else {
+                logger.warning(
+                    "giving up on a failed stream", metadata: ["request": "\(context.ticket.requestID)", "decision": "\(decision)"])
+                return nil
+            }
+            metrics.failover(reason: "\(failure.cause)")
+            let body: ByteBuffer
+            do {
+                body = ByteBuffer(
+                    bytes: try ContinuationBody.rewrite(
+                        Array(context.originalBody.readableBytesView), endpoint: context.endpoint, delivered: plan.continuation,
+                        remainingMaxTokens: plan.remainingMaxTokens))
+            } catch {
+                logger.warning("cannot continue this request on another node", metadata: ["error": "\(error)"])
+                return nil
+            }
+            splicer.startNextAttempt()
+            do {
+                let attempt = try await startAdmittedAttempt(
+                    plan.request, body: body, excluding: plan.security.excludedNodes, context: context)
+                attempt.reservation.handOff()
+                logger.notice(
+                    "stream failed over",
+                    metadata: ["request": "\(context.ticket.requestID)", "to": "\(attempt.session.id)", "attempt": "\(plan.attempt)"])
+                return attempt
+            } catch let next as AttemptFailure {
+                failure = next
+            } catch {
+                logger.warning("no node to resume the stream on", metadata: ["error": "\(error)"])
+                return nil
+            }
+        }
+        return nil
     }
 
     private static func mapNodeFailure(_ error: any Error, node: NodeID) -> OpenAIError {

@@ -74,12 +74,16 @@ package final class FleetScheduler: Sendable {
     }
 
     /// Decides where `request` goes; a placement reserves the node until ``finished(_:promptTokens:)``.
-    package func decide(_ request: SchedulingRequest) -> SchedulingDecision {
+    /// `excluding`: nodes this request must not go to (they already failed it).
+    package func decide(_ request: SchedulingRequest, excluding: Set<NodeID> = []) -> SchedulingDecision {
         let decision = state.withLock { state in
             let now = self.now
             var request = request
             request.arrival = now
+            let saved = state.scheduler.configuration.filters
+            if !excluding.isEmpty { state.scheduler.configuration.filters = saved + [ExcludeNodesFilter(excluding)] }
             let decision = state.scheduler.decide(request, fleet: state.fleet, now: now)
+            state.scheduler.configuration.filters = saved
             if case .place(let placement) = decision {
                 state.outstanding[placement.node, default: Outstanding()].requests += 1
                 state.outstanding[placement.node, default: Outstanding()].promptTokens += request.promptTokens
@@ -136,6 +140,42 @@ package final class FleetScheduler: Sendable {
             snapshot.profiles = snapshot.profiles.map { $0.model == model ? refined : $0 }
             state.fleet.upsert(snapshot)
         }
+    }
+
+    /// Applies a node's reported power state: whether it admits (the policies skip a node that does not), its
+    /// `power-state` label, and its GPU cap's slowdown on its profiles (a capped GPU decodes slower).
+    /// Returns whether the node admits now.
+    @discardableResult
+    package func applyPower(_ node: NodeID, mode: PowerGovernor.Mode, capFraction: Double) -> Bool {
+        state.withLock { state in
+            guard let index = state.fleet.index(of: node) else { return false }
+            if state.fleet.labels(at: index)[PowerCapFilter.labelKey] != mode.rawValue {
+                var snapshot = state.fleet.snapshot(at: index)
+                snapshot.labels[PowerCapFilter.labelKey] = mode.rawValue
+                state.fleet.upsert(snapshot)
+            }
+            let fraction = capFraction.isFinite ? min(1, max(0.05, capFraction)) : 0.05
+            state.fleet.setPowerCapFactor(GPUPowerCurve.schedulerFactor(capFraction: fraction), at: index)
+            var load = state.fleet.loads[index]
+            load.isAdmitting = mode.isAdmitting
+            state.fleet.setLoad(load, at: index)
+            return mode.isAdmitting
+        }
+    }
+
+    /// Marks `node` as (not) taking new work until its next power report says otherwise.
+    package func setAdmitting(_ node: NodeID, _ admitting: Bool) {
+        state.withLock { state in
+            guard let index = state.fleet.index(of: node) else { return }
+            var load = state.fleet.loads[index]
+            load.isAdmitting = admitting
+            state.fleet.setLoad(load, at: index)
+        }
+    }
+
+    /// Whether the scheduler may place new work on `node` now (power state).
+    package func isAdmitting(_ node: NodeID) -> Bool {
+        state.withLock { state in state.fleet.index(of: node).map { state.fleet.loads[$0].isAdmitting } ?? false }
     }
 
     /// Sequences running on `node` as the scheduler counts them (placed, not yet finished, up to its slots).

@@ -21,6 +21,30 @@ public protocol FleetStore: Sendable {
     func appendUsage(_ records: [UsageRecord]) async throws
     func usage(requestID: String) async throws -> [UsageRecord]
     func usageCount() async throws -> Int
+
+    /// Stores energy intervals; an interval already stored (same node and start) is left as it is, so a
+    /// node may resend intervals after a reconnect. Returns how many were new.
+    @discardableResult
+    func recordEnergy(_ records: [EnergyRecord]) async throws -> Int
+    /// A home's energy intervals that start in `[from, to)`, oldest first.
+    func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord]
+}
+
+/// Energy a node drew over one interval, credited to the home that hosts it.
+public struct EnergyRecord: Sendable, Equatable {
+    public var nodeID: NodeID
+    public var homeID: String
+    public var start: Date
+    public var end: Date
+    public var wattHours: Double
+
+    public init(nodeID: NodeID, homeID: String, start: Date, end: Date, wattHours: Double) {
+        self.nodeID = nodeID
+        self.homeID = homeID
+        self.start = start
+        self.end = end
+        self.wattHours = wattHours
+    }
 }
 
 /// A node as the registry remembers it.
@@ -72,6 +96,14 @@ public struct UsageRecord: Sendable, Equatable {
     public var timeToFirstTokenMilliseconds: Double?
     public var totalMilliseconds: Double
     public var createdAt: Date
+    /// Nodes the request ran on: more than 1 when it failed over mid-answer.
+    public var attempts: Int
+    /// What the fleet computed over all attempts (nil when it equals what the client is billed for).
+    public var computedPromptTokens: Int?
+    public var computedCompletionTokens: Int?
+
+    /// Whether the request moved to another node while it ran.
+    public var failedOver: Bool { attempts > 1 }
 
     public init(
         requestID: String,
@@ -86,8 +118,14 @@ public struct UsageRecord: Sendable, Equatable {
         httpStatus: Int,
         timeToFirstTokenMilliseconds: Double?,
         totalMilliseconds: Double,
-        createdAt: Date
+        createdAt: Date,
+        attempts: Int = 1,
+        computedPromptTokens: Int? = nil,
+        computedCompletionTokens: Int? = nil
     ) {
+        self.attempts = attempts
+        self.computedPromptTokens = computedPromptTokens
+        self.computedCompletionTokens = computedCompletionTokens
         self.requestID = requestID
         self.tenant = tenant
         self.nodeID = nodeID

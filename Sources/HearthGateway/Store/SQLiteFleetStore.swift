@@ -10,6 +10,8 @@ public final class SQLiteFleetStore: FleetStore {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        // Every committed ledger write (usage, energy) survives a crash or power cut, not only a process kill.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
     }
@@ -47,6 +49,22 @@ public final class SQLiteFleetStore: FleetStore {
                 t.column("created_at", .double).notNull()
             }
             try db.create(index: "usage_by_tenant", on: "usage", columns: ["tenant", "created_at"])
+        }
+        migrator.registerMigration("v2-energy-failover") { db in
+            try db.create(table: "energy") { t in
+                t.column("node_id", .text).notNull()
+                t.column("home_id", .text).notNull()
+                t.column("interval_start", .double).notNull()
+                t.column("interval_end", .double).notNull()
+                t.column("watt_hours", .double).notNull()
+                t.primaryKey(["node_id", "interval_start"])
+            }
+            try db.create(index: "energy_by_home", on: "energy", columns: ["home_id", "interval_start"])
+            try db.alter(table: "usage") { t in
+                t.add(column: "attempts", .integer).notNull().defaults(to: 1)
+                t.add(column: "computed_prompt_tokens", .integer)
+                t.add(column: "computed_completion_tokens", .integer)
+            }
         }
         return migrator
     }
@@ -119,8 +137,9 @@ public final class SQLiteFleetStore: FleetStore {
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens,
-                      completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at,
+                      attempts, computed_prompt_tokens, computed_completion_tokens)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             for record in records {
@@ -129,6 +148,7 @@ public final class SQLiteFleetStore: FleetStore {
                     record.promptTokens, record.completionTokens, record.usageReportedByEngine,
                     record.outcome.rawValue, record.httpStatus, record.timeToFirstTokenMilliseconds,
                     record.totalMilliseconds, record.createdAt.timeIntervalSince1970,
+                    record.attempts, record.computedPromptTokens, record.computedCompletionTokens,
                 ])
                 if db.changesCount == 0 { duplicates.append(record.requestID) }
             }
@@ -163,7 +183,49 @@ public final class SQLiteFleetStore: FleetStore {
             httpStatus: row["http_status"],
             timeToFirstTokenMilliseconds: row["ttft_ms"],
             totalMilliseconds: row["total_ms"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"])
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            attempts: row["attempts"],
+            computedPromptTokens: row["computed_prompt_tokens"],
+            computedCompletionTokens: row["computed_completion_tokens"]
         )
+    }
+
+    @discardableResult
+    public func recordEnergy(_ records: [EnergyRecord]) async throws -> Int {
+        guard !records.isEmpty else { return 0 }
+        return try await database.write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO energy (node_id, home_id, interval_start, interval_end, watt_hours)
+                    VALUES (?, ?, ?, ?, ?)
+                    """)
+            var added = 0
+            for record in records {
+                try statement.execute(arguments: [
+                    record.nodeID.rawValue, record.homeID, record.start.timeIntervalSince1970, record.end.timeIntervalSince1970,
+                    record.wattHours,
+                ])
+                added += db.changesCount
+            }
+            return added
+        }
+    }
+
+    public func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM energy WHERE home_id = ? AND interval_start >= ? AND interval_start < ?
+                    ORDER BY interval_start, node_id
+                    """,
+                arguments: [home, from.timeIntervalSince1970, to.timeIntervalSince1970]
+            ).map { row in
+                EnergyRecord(
+                    nodeID: NodeID(row["node_id"]), homeID: row["home_id"],
+                    start: Date(timeIntervalSince1970: row["interval_start"]), end: Date(timeIntervalSince1970: row["interval_end"]),
+                    wattHours: row["watt_hours"])
+            }
+        }
     }
 }

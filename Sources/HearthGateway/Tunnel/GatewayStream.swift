@@ -76,12 +76,14 @@ package final class GatewayStream: Sendable {
 
     /// Delivers data or the end. Throws a ``TunnelErrorMessage`` when the node breaks the protocol.
     func receive(_ event: StreamEvent) throws {
+        var headWaiter: CheckedContinuation<StreamHead, any Error>?
         let deliver = try state.withLock { state -> Bool in
             guard !state.finished else { return false }
-            if case .waiting = state.head {
+            if case .waiting(let waiter) = state.head {
                 if case .end(let end) = event, let error = end.error {
                     // An end without a head is how a node reports a request it could not start.
-                    state.head = .failed(error)
+                    headWaiter = waiter
+                    state.head = waiter == nil ? .failed(error) : .taken
                     state.finished = true
                     return false
                 }
@@ -99,7 +101,7 @@ package final class GatewayStream: Sendable {
             return true
         }
         if case .end(let end) = event, !deliver, let error = end.error {
-            resumeHeadWaiter(throwing: error)
+            headWaiter?.resume(throwing: error)
             continuation.finish(throwing: error)
             return
         }

@@ -48,7 +48,10 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let hello = try frame.decodeJSON(NodeHello.self)
         try NodeHelloValidator.validate(hello)
-        let session = NodeSession(hello: hello, channel: context.channel, now: .now())
+        let registry = self.registry
+        let session = NodeSession(hello: hello, channel: context.channel, now: .now()) { session, beat in
+            registry.heartbeat(beat, from: session)
+        }
         self.session = session
         if let replaced = registry.register(session) {
             replaced.channel.close(promise: nil)

@@ -1,4 +1,5 @@
 package import HearthCore
+package import HearthProtocol
 import Synchronization
 
 /// The live fleet as this gateway sees it: registered node sessions, kept in step with the scheduler.
@@ -17,6 +18,8 @@ package final class NodeRegistry: Sendable {
         var capacityWaiters: [CapacitySignal] = []
         var observers: [Int: AsyncStream<Event>.Continuation] = [:]
         var nextObserver = 0
+        var energySink: (@Sendable (NodeID, [EnergyInterval]) -> Void)?
+        var powerObservers: [Int: AsyncStream<(NodeID, NodePowerReport)>.Continuation] = [:]
     }
 
     private let state = Mutex(State())
@@ -75,6 +78,43 @@ package final class NodeRegistry: Sendable {
         for observer in observers { observer.yield(.removed(session.id, reason: reason)) }
     }
 
+    /// A node's heartbeat: applies its power state to the scheduler (a node that starts admitting again wakes
+    /// queued requests) and passes its energy intervals to the ledger.
+    func heartbeat(_ beat: NodeHeartbeat, from session: NodeSession) {
+        guard state.withLock({ $0.entries[session.id]?.session === session }) else { return }
+        if let power = beat.power {
+            // Unknown modes from a newer or hostile node count as draining: never place work on them.
+            let mode = PowerGovernor.Mode(rawValue: power.mode) ?? .draining
+            let wasAdmitting = scheduler.isAdmitting(session.id)
+            let admitting = scheduler.applyPower(session.id, mode: mode, capFraction: power.capFraction)
+            if admitting && !wasAdmitting { fireCapacity() }
+            let observers = state.withLock { Array($0.powerObservers.values) }
+            for observer in observers { observer.yield((session.id, power)) }
+        }
+        if let energy = beat.energy, !energy.isEmpty, let sink = state.withLock({ $0.energySink }) {
+            sink(session.id, energy)
+        }
+    }
+
+    /// Where nodes' energy intervals go (the gateway's energy ledger).
+    func setEnergySink(_ sink: @escaping @Sendable (NodeID, [EnergyInterval]) -> Void) {
+        state.withLock { $0.energySink = sink }
+    }
+
+    /// Every power report from now on (tests and the power coordinator).
+    package func powerReports() -> AsyncStream<(NodeID, NodePowerReport)> {
+        let (stream, continuation) = AsyncStream<(NodeID, NodePowerReport)>.makeStream()
+        let id = state.withLock { state in
+            defer { state.nextObserver += 1 }
+            state.powerObservers[state.nextObserver] = continuation
+            return state.nextObserver
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.powerObservers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
     /// Registry changes from now on. The stream ends when the caller stops iterating.
     package func events() -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream()
@@ -90,6 +130,11 @@ package final class NodeRegistry: Sendable {
     }
 
     package var nodeIDs: [NodeID] { state.withLock { $0.entries.keys.sorted() } }
+
+    /// Every registered session, ordered by node id.
+    package func sessions() -> [NodeSession] {
+        state.withLock { $0.entries.values.map(\.session) }.sorted { $0.id < $1.id }
+    }
 
     package func session(_ id: NodeID) -> NodeSession? { state.withLock { $0.entries[id]?.session } }
 

@@ -20,10 +20,21 @@ package final class NodeSession: Sendable {
         var lastHeartbeat: NodeHeartbeat?
     }
 
-    init(hello: NodeHello, channel: any Channel, now: NIODeadline) {
+    private let onHeartbeat: @Sendable (NodeSession, NodeHeartbeat) -> Void
+
+    init(
+        hello: NodeHello, channel: any Channel, now: NIODeadline,
+        onHeartbeat: @escaping @Sendable (NodeSession, NodeHeartbeat) -> Void = { _, _ in }
+    ) {
         self.hello = hello
         self.channel = channel
+        self.onHeartbeat = onHeartbeat
         state = Mutex(State(lastHeard: now))
+    }
+
+    /// Sends the node the power limits in force.
+    package func send(_ limit: PowerLimit) {
+        channel.writeAndFlush(TunnelFrame.json(.powerLimit, limit), promise: nil)
     }
 
     /// Whether new streams may be opened on this node.
@@ -75,6 +86,7 @@ package final class NodeSession: Sendable {
         case .heartbeat:
             let beat = try frame.decodeJSON(NodeHeartbeat.self)
             state.withLock { $0.lastHeartbeat = beat }
+            onHeartbeat(self, beat)
         case .goingAway:
             state.withLock { $0.goingAway = true }
         case .head, .data, .end:
@@ -84,7 +96,7 @@ package final class NodeSession: Sendable {
             if frame.stream != 0, let stream = state.withLock({ $0.streams.removeValue(forKey: frame.stream) }) {
                 stream.fail(message)
             }
-        case .hello, .welcome, .open, .cancel, .windowUpdate:
+        case .hello, .welcome, .open, .cancel, .windowUpdate, .powerLimit:
             throw TunnelErrorMessage(code: .unexpectedFrame, message: "a node may not send \(frame.kind) frames")
         }
     }

@@ -7,7 +7,7 @@ import Synchronization
 /// later calls are ignored, so no code path can bill a request twice.
 final class UsageTicket: Sendable {
     let requestID: String
-    private let tenant: String
+    let tenant: String
     private let started: ContinuousClock.Instant
     private let ledger: UsageLedger
     private let metrics: GatewayMetrics
@@ -20,6 +20,8 @@ final class UsageTicket: Sendable {
         var node: NodeID?
         var firstByte: ContinuousClock.Instant?
         var finished = false
+        var attempts = 1
+        var computed: (prompt: Int, completion: Int)?
     }
 
     init(requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics) {
@@ -39,6 +41,16 @@ final class UsageTicket: Sendable {
     }
 
     func assign(_ node: NodeID) { state.withLock { $0.node = node } }
+
+    /// The request moved to another node: the record names the last node and counts the attempts, with the
+    /// tokens the fleet computed over all of them (the client is billed for what it received).
+    func failedOver(to node: NodeID, attempts: Int, computedPromptTokens: Int, computedCompletionTokens: Int) {
+        state.withLock {
+            $0.node = node
+            $0.attempts = attempts
+            $0.computed = (computedPromptTokens, computedCompletionTokens)
+        }
+    }
 
     func firstByte() {
         state.withLock { state in
@@ -70,7 +82,10 @@ final class UsageTicket: Sendable {
             httpStatus: status,
             timeToFirstTokenMilliseconds: ttft?.milliseconds,
             totalMilliseconds: total.milliseconds,
-            createdAt: Date()
+            createdAt: Date(),
+            attempts: state.attempts,
+            computedPromptTokens: state.computed?.prompt,
+            computedCompletionTokens: state.computed?.completion
         )
         ledger.record(record)
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)

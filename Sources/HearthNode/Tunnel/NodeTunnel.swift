@@ -13,17 +13,40 @@ final class NodeTunnel: Sendable {
     private let configuration: NodeAgentConfiguration
     private let logger: Logger
     private let streams = Mutex<[UInt32: RunningStream]>([:])
+    private let power: PowerController?
+    private let handBackRegistration = Mutex<Int?>(nil)
 
     private struct RunningStream {
         var task: Task<Void, Never>
         var credit: StreamCredit
     }
 
-    init(channel: any Channel, engine: any Engine, configuration: NodeAgentConfiguration, logger: Logger) {
+    init(channel: any Channel, engine: any Engine, configuration: NodeAgentConfiguration, power: PowerController?, logger: Logger) {
         self.channel = channel
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
+        self.power = power
+        let registration = power?.gate.onHandBack { [weak self] in self?.handBackAll() }
+        handBackRegistration.withLock { $0 = registration }
+    }
+
+    /// Ends every running stream with `handed_back` so the gateway resumes it on another node (draining).
+    func handBackAll() {
+        let running = streams.withLock { streams in
+            defer { streams.removeAll() }
+            return streams
+        }
+        guard !running.isEmpty else { return }
+        logger.notice("handing running streams back to the gateway", metadata: ["streams": "\(running.count)"])
+        for (id, stream) in running {
+            stream.credit.cancel()
+            stream.task.cancel()
+            let end = StreamEnd(
+                usage: nil, engineTimeToFirstTokenMilliseconds: nil,
+                error: TunnelErrorMessage(code: .handedBack, message: "node \(configuration.nodeID) is draining for power"))
+            channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)
+        }
     }
 
     func handle(_ frame: TunnelFrame) {
@@ -48,6 +71,13 @@ final class NodeTunnel: Sendable {
 
     private func open(_ frame: TunnelFrame) {
         let id = frame.stream
+        if let gate = power?.gate, !gate.isAdmitting {
+            let refusal = TunnelErrorMessage(code: .notAdmitting, message: "node \(configuration.nodeID) is not admitting (power)")
+            channel.writeAndFlush(
+                TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: refusal)),
+                promise: nil)
+            return
+        }
         let decoded: (header: StreamOpen, body: ByteBuffer)
         do {
             decoded = try StreamOpenCodec.decode(frame)
@@ -119,10 +149,13 @@ final class NodeTunnel: Sendable {
         var sequence: UInt64 = 0
         while !Task.isCancelled {
             sequence += 1
+            let energy = power?.takeEnergy(newTunnel: sequence == 1)
             let beat = NodeHeartbeat(
                 sequence: sequence,
                 activeStreams: streams.withLock { $0.count },
-                engineHealthy: true
+                engineHealthy: true,
+                power: power?.report(),
+                energy: energy?.isEmpty == false ? energy : nil
             )
             channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
             do { try await Task.sleep(for: interval) } catch { return }
@@ -131,6 +164,7 @@ final class NodeTunnel: Sendable {
 
     /// The tunnel is gone: stop every stream (the gateway has already failed them).
     func closed() {
+        if let registration = handBackRegistration.withLock({ $0 }) { power?.gate.removeHandBack(registration) }
         let running = streams.withLock { streams in
             defer { streams.removeAll() }
             return Array(streams.values)

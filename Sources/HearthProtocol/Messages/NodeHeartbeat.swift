@@ -6,16 +6,26 @@ public struct NodeHeartbeat: Codable, Sendable, Equatable {
     public var activeStreams: Int
     /// Whether the engine answered its last health check.
     public var engineHealthy: Bool
+    /// Power status, when the node has a panel and governor (absent: a site without one).
+    public var power: NodePowerReport?
+    /// Closed energy intervals not yet sent on this tunnel (recent ones are resent after a reconnect).
+    public var energy: [EnergyInterval]?
 
-    public init(sequence: UInt64, activeStreams: Int, engineHealthy: Bool) {
+    public init(
+        sequence: UInt64, activeStreams: Int, engineHealthy: Bool, power: NodePowerReport? = nil, energy: [EnergyInterval]? = nil
+    ) {
         self.sequence = sequence
         self.activeStreams = activeStreams
         self.engineHealthy = engineHealthy
+        self.power = power
+        self.energy = energy
     }
 
     private enum CodingKeys: String, CodingKey {
         case sequence
         case activeStreams = "active_streams"
         case engineHealthy = "engine_healthy"
+        case power
+        case energy
     }
 }

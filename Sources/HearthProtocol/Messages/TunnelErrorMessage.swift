@@ -20,6 +20,10 @@ public enum TunnelErrorCode: String, Codable, Sendable {
     case notRegistered = "not_registered"
     case duplicateNode = "duplicate_node"
     case engineFailed = "engine_failed"
+    /// The node hands the stream back unfinished (draining for power, shutting down): place it elsewhere.
+    case handedBack = "handed_back"
+    /// The node is not admitting new streams now (power capped to its floor, draining).
+    case notAdmitting = "not_admitting"
     case cancelled
     case other
 

@@ -9,6 +9,11 @@ public enum PlanRenderer {
         return String(decoding: try encoder.encode(report), as: UTF8.self)
     }
 
+    /// The files `hearth plan --out DIR` writes: name → contents (`report.html`, `report.json`, `report.csv`).
+    public static func files(_ report: PlanReport) throws -> [String: String] {
+        ["report.html": PlanHTML.render(report), "report.json": try json(report, pretty: true), "report.csv": csv(report)]
+    }
+
     /// One row per deployment (and per sweep point), the headline figures.
     public static func csv(_ report: PlanReport) -> String {
         var out = "deployment,kind,gpus,nodes,slo_attainment,goodput_rps,ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,rtt_p50_ms,"
@@ -41,7 +46,11 @@ public enum PlanRenderer {
     }
 
     public static func text(_ report: PlanReport) -> String {
-        var out = "scenario \(report.scenario): \(report.requests) requests over \(f(report.duration_s, 0)) s "
+        var out = "scenario \(report.scenario): \(report.requests) requests counted over "
+        out +=
+            report.hours == 24
+            ? "24 hourly windows of \(f(report.duration_s, 1)) s (a day; \(f(report.warmup_s, 1)) s warm-up each) "
+            : "\(f(report.duration_s, 1)) s of the busy hour (\(f(report.warmup_s, 1)) s warm-up) "
         out +=
             "(\(f(report.demand_rps * report.scale, 1)) req/s = \(f(report.demand_rps, 0)) × scale \(report.scale)), seed \(report.seed), \(report.policy), \(report.model)\n"
         for t in report.traces {

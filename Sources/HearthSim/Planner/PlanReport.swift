@@ -12,7 +12,16 @@ public struct PlanReport: Codable, Sendable, Hashable {
     public var scenario: String
     public var seed: UInt64
     public var scale: Double
+    /// Counted seconds simulated per window (one window per simulated hour).
     public var duration_s: Double
+    /// 1: the busy hour only; 24: every hour of a day.
+    public var hours: Int
+    /// Seconds simulated before each window, not counted.
+    public var warmup_s: Double
+    /// Hour of day (0–23) with the most demand in the daily profile.
+    public var busy_hour: Int
+    /// Demand by hour of day relative to the busy hour (the first trace's profile stretched over a day).
+    public var hourly_demand_shape: [Double]
     public var policy: String
     public var model: String
     public var demand_rps: Double
@@ -77,6 +86,9 @@ public struct DeploymentReport: Codable, Sendable, Hashable {
     /// Deployment's draw by hour of day, MW (homes: nodes only; see `hourly_homes_mw`).
     public var hourly_added_mw: [Double]
     public var hourly_homes_mw: [Double]?
+    /// Counted requests and SLO attainment by hour of day (0 where the hour was not simulated).
+    public var hourly_requests: [Int]
+    public var hourly_slo_attainment: [Double]
     /// Share of node-time power-capped and drained (home fleets; 0 for data centres).
     public var capped_share: Double
     public var drained_share: Double

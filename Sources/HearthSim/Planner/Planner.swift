@@ -1,131 +1,161 @@
+import Dispatch
 import Foundation
 public import HearthCore
+import Synchronization
 
-/// `hearth sim plan`: runs every deployment of a ``Scenario`` on the same demand through the real scheduler
+/// `hearth plan`: runs every deployment of a ``Scenario`` on the same demand through the real scheduler
 /// and the discrete-event ``Simulator``, and the home fleets through ``PowerSimulation``, then prices them.
 ///
 /// Model (docs/PLANNER.md has the reasoning and sources):
-/// 1. **Demand.** Each trace is time-compressed (or repeated) to its share of `rate × scale` and cut to
-///    `duration`; the mix is merged by arrival. Each request comes from a user centre drawn by weight.
+/// 1. **Demand.** Each trace is time-compressed (and repeated) to its share of `rate × scale × shape(hour)`; the
+///    mix is merged by arrival. Each request comes from a user centre drawn by weight. The simulated hours (the
+///    busy hour, or all 24) are each one window of `warmup + duration` seconds; the warm-up is not counted.
 /// 2. **Routing.** A request goes to the site with the least round trip from its centre (geo-DNS / anycast). Sites
 ///    do not spill over to each other (each is one ``Simulator`` run with its own gateway queue).
 /// 3. **Latency.** A node's profile carries its access RTT plus the mean wide-area RTT of the users its site
 ///    serves (what the scheduler predicts with); each request's TTFT is then corrected to its own user's RTT,
 ///    plus exponential jitter and the prompt's transfer over the node's downlink.
-/// 4. **Power.** Home fleets: a day of ``PowerSimulation`` (homes, transformers, governors, grid events) gives the
-///    share of nodes drained and the cap at the busy hour; the replay runs on that constrained fleet. Energy
-///    of the window: idle + (full − idle) × busy share × (0.45 + 0.55 × batch fill) per node (decode draws
-///    ~45 % of board power; see docs/POWER.md), × PUE. The daily profile follows the first trace's hourly
-///    token rate, with the simulated window as the busy hour.
+/// 4. **Power.** Home fleets: a day of ``PowerSimulation`` (homes, transformers, governors, grid events) gives, per
+///    hour, the share of nodes drained and the cap; each hour's window runs on the fleet as it was then. Energy:
+///    idle + (full − idle) × busy share × (0.45 + 0.55 × batch fill) per node (decode draws ~45 % of board
+///    power; see docs/POWER.md), × PUE, per simulated hour; hours not simulated follow the first trace's daily
+///    profile from the busy hour.
 /// 5. **Faults.** Thefts (node gone) and outages (node back after an exponential time) are drawn per node at
-///    their yearly rates over the window and injected as ``NodeOutage``s; yearly expectations are reported too.
+///    their yearly rates over each window and injected as ``NodeOutage``s; yearly expectations are reported too.
 /// 6. **Cost.** Capex annualised with a capital recovery factor; opex: energy, maintenance, site payments, theft
 ///    replacements; divided by the tokens of a year at the daily profile.
+///
+/// Deployments (and sweep points) are independent, so `threads > 1` evaluates them side by side; the report
+/// does not depend on `threads` (every random draw is seeded per deployment, window and site).
 public struct Planner: Sendable {
     public var scenario: Scenario
     public var showProgress: Bool
+    /// Deployments evaluated at once (1 = sequential). The figures are the same for any value.
+    public var threads: Int
 
-    public init(scenario: Scenario, showProgress: Bool = false) {
+    public init(scenario: Scenario, showProgress: Bool = false, threads: Int = 1) {
         self.scenario = scenario
         self.showProgress = showProgress
+        self.threads = max(1, threads)
     }
 
-    /// The merged demand of a scenario.
-    public struct Demand: Sendable {
-        public var requests: [TraceRequest]
-        /// User centre of each request.
-        public var centres: [Int]
-        public var traces: [PlanReport.TraceInfo]
-        /// Relative load by hour of day (max 1), from the first trace.
-        public var hourlyShape: [Double]
+    /// The windows of demand the planner simulates, in order (for tests and tools; ``run()`` builds them one at a time).
+    public func demandWindows() throws(PlanError) -> [Demand] {
+        let model = try DemandModel(scenario)
+        return model.hours.indices.map { model.window($0) }
     }
 
-    public func run() throws -> PlanReport {
-        let demand = try buildDemand()
-        var deployments: [DeploymentReport] = []
-        for deployment in scenario.deployments {
-            deployments.append(evaluate(deployment, demand: demand))
-        }
-        var sweep: SweepReport?
-        if let s = scenario.sweep, let base = scenario.deployments.first(where: { $0.name == s.deployment }) {
-            var points: [SweepReport.Point] = []
-            for value in s.values {
-                let r = evaluate(base.with(s.parameter, value), demand: demand, label: "\(s.parameter.rawValue)=\(Self.number(value))")
-                points.append(
-                    .init(
-                        value: value, nodes: r.nodes, slo_attainment: r.slo_attainment, ttft_p99_ms: r.ttft_p99_ms,
-                        tpot_p99_ms: r.tpot_p99_ms,
-                        rtt_p50_ms: r.rtt_p50_ms, energy_kwh_per_million_tokens: r.energy_kwh_per_million_tokens,
-                        usd_per_million_tokens: r.usd_per_million_tokens, capped_share: r.capped_share, drained_share: r.drained_share))
+    public func run() throws(PlanError) -> PlanReport {
+        let s = scenario
+        let model = try DemandModel(s)
+
+        // Deployments, then sweep variants that differ from every deployment.
+        var configs = s.deployments
+        var sweepConfig: [Int] = []
+        if let sweep = s.sweep, let base = s.deployments.first(where: { $0.name == sweep.deployment }) {
+            for value in sweep.values {
+                let variant = base.with(sweep.parameter, value)
+                if let i = configs.firstIndex(of: variant) {
+                    sweepConfig.append(i)
+                } else {
+                    configs.append(variant)
+                    sweepConfig.append(configs.count - 1)
+                }
             }
-            sweep = SweepReport(deployment: s.deployment, parameter: s.parameter.rawValue, points: points)
         }
+
+        let deploymentsToRun = configs
+        let progress = Mutex(
+            (
+                reporter: ProgressReporter(label: "plan", isEnabled: showProgress), done: 0,
+                total: max(1, Int(model.expectedRequests) * configs.count)
+            ))
+        let prepared = Self.parallelMap(configs.count, threads: threads) { prepare(deploymentsToRun[$0], model: model) }
+        var tallies = Array(repeating: DeploymentTally(), count: configs.count)
+        var perTrace = Array(repeating: 0, count: model.traces.count)
+        var counted = 0
+        for k in model.hours.indices {
+            let window = model.window(k)
+            counted += window.counted
+            for (i, n) in window.perTrace.enumerated() { perTrace[i] += n }
+            let label = s.hours == 24 ? "plan · hour \(window.hour + 1)/24" : "plan · busy hour"
+            progress.withLock { $0.reporter.label = label }
+            let results = Self.parallelMap(configs.count, threads: threads) { i in
+                simulate(prepared[i], window: window, index: k) { done in
+                    progress.withLock {
+                        $0.done += done
+                        $0.reporter.update(done: min($0.done, $0.total - 1), total: $0.total)
+                    }
+                }
+            }
+            for (i, r) in results.enumerated() { tallies[i].merge(r) }
+        }
+        progress.withLock {
+            $0.reporter.update(done: $0.total, total: $0.total)
+            $0.reporter.finish()
+        }
+
+        let deployments = s.deployments.indices.map { finish(prepared[$0], tallies[$0], model: model, label: nil) }
+        var sweep: SweepReport?
+        if let sw = s.sweep {
+            let points = zip(sw.values, sweepConfig).map { value, i in
+                let r = finish(prepared[i], tallies[i], model: model, label: "\(sw.parameter.rawValue)=\(Self.number(value))")
+                return SweepReport.Point(
+                    value: value, nodes: r.nodes, slo_attainment: r.slo_attainment, ttft_p99_ms: r.ttft_p99_ms, tpot_p99_ms: r.tpot_p99_ms,
+                    rtt_p50_ms: r.rtt_p50_ms, energy_kwh_per_million_tokens: r.energy_kwh_per_million_tokens,
+                    usd_per_million_tokens: r.usd_per_million_tokens, capped_share: r.capped_share, drained_share: r.drained_share)
+            }
+            sweep = SweepReport(deployment: sw.deployment, parameter: sw.parameter.rawValue, points: points)
+        }
+        var traces = model.infos
+        for i in traces.indices { traces[i].requests = perTrace[i] }
         return PlanReport(
-            scenario: scenario.name, seed: scenario.seed, scale: scenario.scale, duration_s: scenario.durationSeconds,
-            policy: scenario.policy.rawValue, model: scenario.model.id, demand_rps: scenario.demand.ratePerSecond,
-            requests: demand.requests.count, traces: demand.traces, users: scenario.users.map(\.name), deployments: deployments,
+            scenario: s.name, seed: s.seed, scale: s.scale, duration_s: s.durationSeconds, hours: s.hours, warmup_s: s.warmupSeconds,
+            busy_hour: model.busyHour, hourly_demand_shape: model.hourlyShape, policy: s.policy.rawValue, model: s.model.id,
+            demand_rps: s.demand.ratePerSecond, requests: counted, traces: traces, users: s.users.map(\.name), deployments: deployments,
             sweep: sweep)
     }
 
     static func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e9 ? String(Int(x)) : String(x) }
 
-    // MARK: Demand
-
-    public func buildDemand() throws -> Demand {
-        let s = scenario
-        let totalShare = s.demand.traces.reduce(0) { $0 + $1.share }
-        var merged: [TraceRequest] = []
-        var infos: [PlanReport.TraceInfo] = []
-        var shape: [Double] = Array(repeating: 1, count: 24)
-        for (i, source) in s.demand.traces.enumerated() {
-            let trace = try TraceGenerator.readOrGenerate(path: source.path, seed: s.seed &+ UInt64(i))
-            if i == 0 {
-                let minutes = PowerSimulation.dailyUtilization(trace, peak: 1)
-                shape = (0..<24).map { h in minutes[(h * 60)..<(h * 60 + 60)].reduce(0, +) / 60 }
-                let top = shape.max() ?? 1
-                shape = shape.map { top > 0 ? $0 / top : 1 }
+    /// `body(0..<count)` on up to `threads` threads, results in index order.
+    static func parallelMap<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        guard threads > 1, count > 1 else { return (0..<count).map(body) }
+        let results = Mutex([T?](repeating: nil, count: count))
+        let next = Atomic(0)
+        DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                guard i < count else { return }
+                let value = body(i)
+                results.withLock { $0[i] = value }
             }
-            let share = source.share / totalShare
-            let target = s.demand.ratePerSecond * s.scale * share
-            let native = Double(trace.requests.count) / max(trace.duration, 1e-9)
-            let compression = target / max(native, 1e-12)
-            let needed = s.durationSeconds * compression
-            let copies = max(1, Int((needed / max(trace.duration, 1e-9)).rounded(.up)) + 1)
-            let salt = UInt64(i + 1) &* 0xA24B_AED4_963E_E407
-            var count = 0
-            for var r in trace.repeated(copies).requests {
-                r.arrival /= compression
-                guard r.arrival < s.durationSeconds else { break }
-                r.prefixHashes = r.prefixHashes.map { $0 ^ salt }
-                r.sessionKey = r.sessionKey.map { $0 ^ salt }
-                merged.append(r)
-                count += 1
-            }
-            infos.append(
-                .init(path: source.path, format: trace.format.rawValue, generated_from: trace.generatedFrom, share: share, requests: count))
         }
-        merged.sort { $0.arrival < $1.arrival }
-        var rng = SeededGenerator(seed: s.seed ^ 0x05E2_5C0E)
-        let weights = s.users.map(\.weight)
-        let total = weights.reduce(0, +)
-        let centres = merged.map { _ -> Int in
-            var x = rng.unit() * total
-            for (i, w) in weights.enumerated() {
-                if x < w { return i }
-                x -= w
-            }
-            return weights.count - 1
-        }
-        return Demand(requests: merged, centres: centres, traces: infos, hourlyShape: shape)
+        return results.withLock { $0.map { $0! } }
     }
 
     // MARK: One deployment
 
-    /// Runs one deployment on the demand.
-    public func evaluate(_ d: Deployment, demand: Demand, label: String? = nil) -> DeploymentReport {
+    /// A deployment made ready to run windows: nodes per site, routes, each node's access link, its power day.
+    struct Prepared: Sendable {
+        var deployment: Deployment
+        var perSite: [Int]
+        var fullNodes: Int
+        /// Full-scale nodes per simulated node.
+        var fullPerSim: Double
+        var siteOfCentre: [Int]
+        /// pathRTT[centre][site], ms.
+        var pathRTT: [[Double]]
+        /// accessRTT[site][node], ms.
+        var accessRTT: [[Double]]
+        var power: PowerReport?
+
+        var nodeCount: Int { perSite.reduce(0, +) }
+    }
+
+    func prepare(_ d: Deployment, model: DemandModel) -> Prepared {
         let s = scenario
-        let fullGPUs = d.totalGPUs
-        let fullNodes = max(1, fullGPUs / d.gpusPerNode)
+        let fullNodes = max(1, d.totalGPUs / d.gpusPerNode)
         // Nodes per site: largest remainder of the shares, at least one per site.
         let simNodes = max(d.sites.count, Int((Double(fullNodes) * s.scale).rounded()))
         let shareTotal = d.sites.reduce(0) { $0 + $1.share }
@@ -138,9 +168,7 @@ public struct Planner: Sendable {
             k += 1
         }
         let nodeCount = perSite.reduce(0, +)
-        let fullPerSim = Double(fullNodes) / Double(nodeCount)
-
-        // Routing: each centre to its nearest site (by RTT).
+        // Routing: each centre to its nearest site.
         let siteOfCentre = s.users.map { user in
             d.sites.indices.min {
                 NetworkModel.distanceKm(user, d.sites[$0], metroKm: d.metroKm)
@@ -150,12 +178,12 @@ public struct Planner: Sendable {
         let pathRTT: [[Double]] = s.users.map { user in
             d.sites.map { NetworkModel.pathRTTms(km: NetworkModel.distanceKm(user, $0, metroKm: d.metroKm)) }
         }
-
-        // Home power: a day of homes, transformers and governors.
+        var rng = SeededGenerator(seed: s.seed ^ fnv1a(d.name) ^ 0x51_7E5)
+        let accessRTT = perSite.map { count in
+            (0..<count).map { _ in d.accessRTTms * (d.kind == .homeFleet ? 0.6 + 0.8 * rng.unit() : 1) }
+        }
+        // Home power: a day of homes, transformers and governors, the first trace's daily profile driving the nodes.
         var power: PowerReport?
-        var available = 1.0
-        var speed = 1.0
-        let busyHour = demand.hourlyShape.indices.max { demand.hourlyShape[$0] < demand.hourlyShape[$1] } ?? 0
         if d.kind == .homeFleet {
             var configuration = PowerSimulation.Configuration(
                 homes: nodeCount, transformers: max(1, nodeCount / d.homesPerTransformer), days: 1, seed: s.seed, stepSeconds: 60,
@@ -163,97 +191,108 @@ public struct Planner: Sendable {
                 hostShare: (d.hostWattsPerNode + Double(d.gpusPerNode) * d.hostWattsPerGPU) / d.nodeFullWatts,
                 idleShare: d.idleShare, peakUtilization: d.peakUtilization, fleet: .uniform(d.gpu, count: d.gpusPerNode))
             configuration.sloReplays = false
-            let trace = Trace(path: s.demand.traces[0].path, format: .generated, requests: demand.requests)
-            let report = PowerSimulation(configuration: configuration, trace: trace).run()
-            power = report
-            available = report.hourly_available_share[busyHour]
-            speed = report.hourly_prefill_speed[busyHour]
+            power = PowerSimulation(configuration: configuration, trace: model.traces[0]).run()
         }
+        return Prepared(
+            deployment: d, perSite: perSite, fullNodes: fullNodes, fullPerSim: Double(fullNodes) / Double(nodeCount),
+            siteOfCentre: siteOfCentre, pathRTT: pathRTT, accessRTT: accessRTT, power: power)
+    }
 
-        // Per site: nodes, faults, a simulator run.
-        var rng = SeededGenerator(seed: s.seed ^ fnv1a(d.name) ^ 0x51_7E5)
-        var outcomes: [RequestOutcome] = []
-        var userRTT: [Double] = []
-        var busyFraction: [Double] = []
-        var fill: [Double] = []
-        var uplinkPeak = 0.0
-        var thefts = 0
-        var outagesCount = 0
-        var requestIndex: [Int] = []
+    /// Runs window `index` of the demand on a prepared deployment, site by site; `advance` gets each site's request count.
+    func simulate(_ p: Prepared, window: Demand, index: Int, advance: (Int) -> Void) -> DeploymentTally {
+        let s = scenario
+        let d = p.deployment
+        let hour = window.hour
+        let warmup = window.warmupSeconds
+        let length = warmup + s.durationSeconds
+        let available = p.power?.hourly_available_share[hour] ?? 1
+        let speed = p.power?.hourly_prefill_speed[hour] ?? 1
+        let targets = SchedulerConfiguration().targets
+        let classifier = TaskClassifier()
         let yearSeconds = 365.0 * 86_400
-        let model = s.model
-        let byteRate = 8.0  // bits per byte
+        let bitsPerByte = 8.0
+        var tally = DeploymentTally()
+        var hourTally = DeploymentTally.HourTally()
+        hourTally.seconds = s.durationSeconds
+
+        // Requests by site.
+        var bySite = [[Int]](repeating: [], count: d.sites.count)
+        for (r, centre) in window.centres.enumerated() { bySite[p.siteOfCentre[centre]].append(r) }
+
         for (siteIndex, site) in d.sites.enumerated() {
-            let mine = demand.requests.indices.filter { siteOfCentre[demand.centres[$0]] == siteIndex }
+            var rng = SeededGenerator(
+                seed: s.seed ^ fnv1a(d.name) ^ (UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15)
+                    ^ (UInt64(siteIndex + 1) &* 0xC2B2_AE3D_27D4_EB4F))
+            let mine = bySite[siteIndex]
+            hourTally.nodes += p.perSite[siteIndex]  // drained nodes idle too
             // Mean wide-area RTT of the users this site serves (what the scheduler predicts with).
-            let meanPath = mine.isEmpty ? 0 : mine.reduce(0.0) { $0 + pathRTT[demand.centres[$1]][siteIndex] } / Double(mine.count)
+            let meanPath = mine.isEmpty ? 0 : mine.reduce(0.0) { $0 + p.pathRTT[window.centres[$1]][siteIndex] } / Double(mine.count)
             var nodes: [NodeSnapshot] = []
             var nodeRTT: [Double] = []
-            for i in 0..<perSite[siteIndex] {
-                let access = d.accessRTTms * (d.kind == .homeFleet ? 0.6 + 0.8 * rng.unit() : 1)
-                let rttMs = access + meanPath
-                var profile = NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: model, linkRTTSeconds: rttMs / 1000)
-                profile.powerCapFactor = speed
-                // Drained at the busy hour (home fleets): the node is not in the fleet.
+            for i in 0..<p.perSite[siteIndex] {
+                // Drained this hour (home fleets): the node is not in the fleet.
                 if d.kind == .homeFleet, rng.unit() >= available { continue }
+                let rttMs = p.accessRTT[siteIndex][i] + meanPath
+                var profile = NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: s.model, linkRTTSeconds: rttMs / 1000)
+                profile.powerCapFactor = speed
                 nodes.append(
                     NodeSnapshot(
-                        id: NodeID("\(site.name)-\(i)"), models: [ServedModel(id: model.id, contextTokens: model.contextTokens)],
-                        profiles: [profile],
-                        labels: ["site": site.name]))
+                        id: NodeID("\(site.name)-\(i)"), models: [ServedModel(id: s.model.id, contextTokens: s.model.contextTokens)],
+                        profiles: [profile], labels: ["site": site.name]))
                 nodeRTT.append(rttMs)
             }
             guard !mine.isEmpty else { continue }
-            let trace = Trace(path: site.name, format: .generated, requests: mine.map { demand.requests[$0] })
+            defer { advance(mine.count) }
             guard !nodes.isEmpty else {
-                for r in mine {
-                    let q = demand.requests[r]
-                    outcomes.append(
-                        RequestOutcome(
-                            taskClass: TaskClassifier().classify(
+                for r in mine where window.requests[r].arrival >= warmup {
+                    let q = window.requests[r]
+                    let o = RequestOutcome(
+                        taskClass: q.declaredClass
+                            ?? classifier.classify(
                                 declared: nil, promptTokens: q.promptTokens, maxOutputTokens: q.outputTokens, turns: q.turns),
-                            promptTokens: q.promptTokens, outputTokens: q.outputTokens, arrival: q.arrival, refused: true, node: -1,
-                            ttft: 0, tpot: 0,
-                            cachedTokens: 0, predictedTTFT: 0, predictedTPOT: 0, gatewayQueueSeconds: 0))
-                    requestIndex.append(r)
+                        promptTokens: q.promptTokens, outputTokens: q.outputTokens, arrival: q.arrival, refused: true, node: -1, ttft: 0,
+                        tpot: 0, cachedTokens: 0, predictedTTFT: 0, predictedTPOT: 0, gatewayQueueSeconds: 0)
+                    tally.add(o, met: false, rttMs: nil, hour: hour)
                 }
                 continue
             }
             // Faults over the window at yearly rates.
             var outages: [NodeOutage] = []
-            let window = s.durationSeconds
             for n in nodes.indices {
-                if rng.unit() < d.theftPerNodeYear * window / yearSeconds {
-                    outages.append(NodeOutage(node: n, start: rng.unit() * window))
-                    thefts += 1
+                if rng.unit() < d.theftPerNodeYear * length / yearSeconds {
+                    outages.append(NodeOutage(node: n, start: rng.unit() * length))
+                    tally.thefts += 1
                 }
                 var t = rng.exponential(mean: yearSeconds / max(d.outagesPerNodeYear, 1e-12))
-                while t < window {
+                while t < length {
                     let end = t + rng.exponential(mean: d.outageHours * 3600)
                     outages.append(NodeOutage(node: n, start: t, end: end))
-                    outagesCount += 1
+                    tally.outages += 1
                     t = end + rng.exponential(mean: yearSeconds / max(d.outagesPerNodeYear, 1e-12))
                 }
             }
+            let trace = Trace(path: site.name, format: .generated, requests: mine.map { window.requests[$0] })
             var simulator = Simulator(
                 trace: trace, nodes: nodes, policy: s.policy, configuration: SimulationConfiguration(outages: outages))
-            var progress = ProgressReporter(label: "\(label ?? d.name) · \(site.name)", isEnabled: showProgress)
-            let result = simulator.run(progress: &progress)
-            progress.finish()
+            var quiet = ProgressReporter(label: site.name, isEnabled: false)
+            let result = simulator.run(progress: &quiet)
 
-            // Node busy time and batch fill from the (unadjusted) outcomes.
+            // Node busy time and batch fill over the counted part of the window.
             var intervals = [[(Double, Double)]](repeating: [], count: nodes.count)
             var outputTokens = [Double](repeating: 0, count: nodes.count)
             for o in result.outcomes where !o.refused && !o.lost && o.node >= 0 {
-                let start = o.arrival + o.gatewayQueueSeconds
-                let end = o.arrival + o.ttft + o.tpot * Double(max(0, o.outputTokens - 1))
-                intervals[Int(o.node)].append((start, max(start, end)))
-                outputTokens[Int(o.node)] += Double(o.outputTokens)
+                let start = max(warmup, o.arrival + o.gatewayQueueSeconds)
+                let end = min(length, o.arrival + o.ttft + o.tpot * Double(max(0, o.outputTokens - 1)))
+                guard end > start else { continue }
+                intervals[Int(o.node)].append((start, end))
+                if o.arrival >= warmup { outputTokens[Int(o.node)] += Double(o.outputTokens) }
             }
             for (n, var list) in intervals.enumerated() {
                 list.sort { $0.0 < $1.0 }
-                var busy = 0.0, sequenceSeconds = 0.0
-                var curStart = -Double.infinity, curEnd = -Double.infinity
+                var busy = 0.0
+                var sequenceSeconds = 0.0
+                var curStart = -Double.infinity
+                var curEnd = -Double.infinity
                 for (a, b) in list {
                     sequenceSeconds += b - a
                     if a > curEnd {
@@ -266,79 +305,108 @@ public struct Planner: Sendable {
                 }
                 if curEnd > curStart { busy += curEnd - curStart }
                 let slots = Double(nodes[n].profiles[0].maxBatch)
-                busyFraction.append(min(1, busy / window))
-                fill.append(busy > 0 ? min(1, sequenceSeconds / (busy * slots)) : 0)
+                let share = min(1, busy / s.durationSeconds)
+                let fill = busy > 0 ? min(1, sequenceSeconds / (busy * slots)) : 0
+                hourTally.dynamicShare += share * (0.45 + 0.55 * fill)
+                hourTally.inFlight += share * fill * slots
                 // ~120 bytes per streamed token (an SSE chunk of OpenAI's chat.completion.chunk JSON).
-                if busy > 0 { uplinkPeak = max(uplinkPeak, outputTokens[n] / busy * 120 * byteRate / (d.uplinkMbps * 1e6)) }
-            }
-            // Down nodes (drained) still draw idle: account for them as nodes with zero busy time.
-            for _ in 0..<(perSite[siteIndex] - nodes.count) {
-                busyFraction.append(0)
-                fill.append(0)
+                if busy > 0 {
+                    tally.uplinkPeak = max(tally.uplinkPeak, outputTokens[n] / busy * 120 * bitsPerByte / (d.uplinkMbps * 1e6))
+                }
             }
 
-            // Per-request corrections: the user's own RTT, jitter, and the prompt over the downlink.
+            // Per-request corrections: the user's own RTT, jitter, and the prompt over the downlink; then the tally.
             for (j, var o) in result.outcomes.enumerated() {
                 let r = mine[j]
+                let counts = o.arrival >= warmup
+                var rtt: Double?
                 if !o.refused && !o.lost && o.node >= 0 {
                     let base = nodeRTT[Int(o.node)]
-                    let own = base - meanPath + pathRTT[demand.centres[r]][siteIndex]
+                    let own = base - meanPath + p.pathRTT[window.centres[r]][siteIndex]
                     let jitter = rng.exponential(mean: d.jitterMs)
-                    let transfer = Double(o.promptTokens) * 4 * byteRate / (d.downlinkMbps * 1e6) * 1000
+                    let transfer = Double(o.promptTokens) * 4 * bitsPerByte / (d.downlinkMbps * 1e6) * 1000
                     o.ttft += (own - base + jitter + transfer) / 1000
-                    userRTT.append(own + jitter)
+                    rtt = own + jitter
                 }
-                outcomes.append(o)
-                requestIndex.append(r)
+                guard counts else { continue }
+                let met =
+                    !o.refused && !o.lost && targets[o.taskClass].isMet(ttft: o.ttft, tpot: o.tpot, promptTokens: o.promptTokens)
+                tally.add(o, met: met, rttMs: rtt, hour: hour)
             }
         }
+        let counted = tally.hours[hour]
+        hourTally.requests = counted?.requests ?? 0
+        hourTally.met = counted?.met ?? 0
+        hourTally.tokens = counted?.tokens ?? 0
+        tally.hours[hour] = hourTally
+        return tally
+    }
 
-        // Latency and SLO figures.
-        let simulation = SimulationResult(
-            policy: s.policy, outcomes: outcomes, duration: s.durationSeconds, targets: SchedulerConfiguration().targets, events: 0)
-        let policyReport = ReportBuilder.policyReport(simulation)
-        let served = outcomes.filter { !$0.refused && !$0.lost }
-        let refused = outcomes.filter(\.refused).count
-        let lost = outcomes.filter(\.lost).count
-        let ttfts = served.map { $0.ttft * 1000 }.sorted()
-        let tpots = served.filter { $0.outputTokens > 1 }.map { $0.tpot * 1000 }.sorted()
-        userRTT.sort()
+    /// The report of one deployment from its tally.
+    func finish(_ p: Prepared, _ t: DeploymentTally, model: DemandModel, label: String?) -> DeploymentReport {
+        let s = scenario
+        let d = p.deployment
+        let fullGPUs = d.totalGPUs
+        let fullNodes = p.fullNodes
+        let power = p.power
 
-        // Energy of the window, at simulated scale.
-        let window = s.durationSeconds
+        // Per hour: utilisation, facility power at simulated scale, tokens per second at full scale. Hours not
+        // simulated follow the daily profile from the busiest simulated hour.
         let idleW = d.nodeIdleWatts
         let dynamicW = d.nodeFullWatts - idleW
-        var dynamicShare = 0.0
-        for (b, f) in zip(busyFraction, fill) { dynamicShare += b * (0.45 + 0.55 * f) }
-        let itJoules = Double(busyFraction.count) * idleW * window + dynamicW * dynamicShare * window
-        let facilityKWh = itJoules * d.pue / 3.6e6
-        let tokens = served.reduce(0.0) { $0 + Double($1.promptTokens + $1.outputTokens) }
-        let windowUtilization = busyFraction.isEmpty ? 0 : dynamicShare / Double(busyFraction.count)
+        let shape = model.hourlyShape
+        let reference = t.hours.max { shape[$0.key] < shape[$1.key] }
+        let refUtilization = reference.map { $0.value.nodes > 0 ? $0.value.dynamicShare / Double($0.value.nodes) : 0 } ?? 0
+        let refTokens = reference.map { $0.value.seconds > 0 ? $0.value.tokens / $0.value.seconds / s.scale : 0 } ?? 0
+        let refShape = reference.map { max(shape[$0.key], 1e-12) } ?? 1
+        var utilization = [Double](repeating: 0, count: 24)
+        var tokenRate = [Double](repeating: 0, count: 24)
+        var hourlyRequests = [Int](repeating: 0, count: 24)
+        var hourlySLO = [Double](repeating: 0, count: 24)
+        var facilityJoules = 0.0
+        var windowTokens = 0.0
+        var nodeSum = 0
+        var dynamicSum = 0.0
+        var inFlightSum = 0.0
+        for h in 0..<24 {
+            if let hour = t.hours[h], hour.nodes > 0, hour.seconds > 0 {
+                utilization[h] = hour.dynamicShare / Double(hour.nodes)
+                tokenRate[h] = hour.tokens / hour.seconds / s.scale
+                hourlyRequests[h] = hour.requests
+                hourlySLO[h] = hour.requests > 0 ? Double(hour.met) / Double(hour.requests) : 0
+                facilityJoules += (Double(hour.nodes) * idleW + dynamicW * hour.dynamicShare) * hour.seconds * d.pue
+                windowTokens += hour.tokens
+                nodeSum += hour.nodes
+                dynamicSum += hour.dynamicShare
+                inFlightSum += hour.inFlight
+            } else {
+                utilization[h] = refUtilization * shape[h] / refShape
+                tokenRate[h] = refTokens * shape[h] / refShape
+            }
+        }
+        let windowUtilization = nodeSum > 0 ? dynamicSum / Double(nodeSum) : 0
 
-        // Daily profile at full scale: the window is the busy hour.
-        let shape = demand.hourlyShape
+        // Grid, full scale.
         let fleetIdleMW = Double(fullNodes) * idleW / 1e6
-        let fleetDynamicMW = Double(fullNodes) * dynamicW * windowUtilization / 1e6
+        let fleetDynamicMW = Double(fullNodes) * dynamicW / 1e6
+        let shareTotal = d.sites.reduce(0) { $0 + $1.share }
         var hourlyAdded: [Double]
         var hourlyHomes: [Double]?
         var peakSubstation: Double
         if let power {
-            hourlyAdded = power.hourly_node_kw.map { $0 * fullPerSim / 1000 }
-            hourlyHomes = power.hourly_home_kw.map { $0 * fullPerSim / 1000 }
-            peakSubstation = power.peak_substation_kw * fullPerSim / 1000
+            hourlyAdded = power.hourly_node_kw.map { $0 * p.fullPerSim / 1000 }
+            hourlyHomes = power.hourly_home_kw.map { $0 * p.fullPerSim / 1000 }
+            peakSubstation = power.peak_substation_kw * p.fullPerSim / 1000
         } else {
-            hourlyAdded = shape.map { (fleetIdleMW + fleetDynamicMW * $0) * d.pue }
+            hourlyAdded = utilization.map { (fleetIdleMW + fleetDynamicMW * $0) * d.pue }
             let biggestSite = d.sites.map(\.share).max() ?? 1
             peakSubstation = (hourlyAdded.max() ?? 0) * biggestSite / shareTotal
         }
-        let peakAdded = power.map { $0.peak_node_kw * fullPerSim / 1000 } ?? (hourlyAdded.max() ?? 0)
+        let peakAdded = power.map { $0.peak_node_kw * p.fullPerSim / 1000 } ?? (hourlyAdded.max() ?? 0)
         let dailyFacilityMWh = hourlyAdded.reduce(0, +)
 
         // Faults, yearly, full scale.
-        let meanInFlight =
-            zip(busyFraction, fill).enumerated().reduce(0.0) { acc, item in
-                acc + item.element.0 * item.element.1 * Double(NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: model).maxBatch)
-            } / Double(max(1, busyFraction.count))
+        let meanInFlight = nodeSum > 0 ? inFlightSum / Double(nodeSum) : 0
         let theftsYear = Double(fullNodes) * d.theftPerNodeYear
         let outagesYear = Double(fullNodes) * d.outagesPerNodeYear
         let downHours = theftsYear * d.replacementDays * 24 + outagesYear * d.outageHours
@@ -353,8 +421,7 @@ public struct Planner: Sendable {
         let itMW = Double(fullNodes) * d.nodeFullWatts / 1e6
         let buildCapex = d.buildUSDPerMW * itMW
         let price = d.kind == .homeFleet ? s.prices.residentialUSDPerKWh : s.prices.industrialUSDPerKWh
-        let windowTokenRate = tokens / window / s.scale
-        let tokensYear = windowTokenRate * shape.reduce(0, +) * 3600 * 365
+        let tokensYear = tokenRate.reduce(0, +) * 3600 * 365
         let annual: [String: Double] = [
             "gpus": gpuCapex * crf(d.hardwareLifeYears),
             "nodes": nodeCapex * crf(d.hardwareLifeYears),
@@ -367,27 +434,31 @@ public struct Planner: Sendable {
         let annualTotal = annual.values.reduce(0, +)
         let perMillion = tokensYear > 0 ? 1e6 / tokensYear : 0
 
-        func cdf(_ sorted: [Double]) -> [[Double]] {
-            guard !sorted.isEmpty else { return [] }
+        func cdf(_ h: LogHistogram) -> [[Double]] {
+            guard h.total > 0 else { return [] }
             let qs = (0...50).map { Double($0) / 50 } + [0.99, 0.995, 0.999]
-            return qs.sorted().map { q in [(percentile(sorted, q) * 100).rounded() / 100, q] }
+            return qs.sorted().map { q in [(h.percentile(q) * 100).rounded() / 100, q] }
         }
         func r2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+        let seconds = max(t.seconds, 1e-9)
         return DeploymentReport(
             name: label.map { "\(d.name) [\($0)]" } ?? d.name, kind: d.kind.rawValue, gpu: d.gpu.name, gpus_per_node: d.gpusPerNode,
-            gpus: fullGPUs, nodes: fullNodes, simulated_nodes: nodeCount, sites: d.sites.map(\.name),
-            requests: outcomes.count, served: served.count, refused: refused, lost: lost, slo_attainment: policyReport.slo_attainment,
-            goodput_rps: policyReport.goodput_rps, classes: policyReport.classes, ttft_p50_ms: r2(percentile(ttfts, 0.5)),
-            ttft_p99_ms: r2(percentile(ttfts, 0.99)), tpot_p50_ms: r2(percentile(tpots, 0.5)), tpot_p99_ms: r2(percentile(tpots, 0.99)),
-            ttft_cdf: cdf(ttfts), tpot_cdf: cdf(tpots), rtt_p50_ms: r2(percentile(userRTT, 0.5)), rtt_p99_ms: r2(percentile(userRTT, 0.99)),
-            rtt_mean_ms: r2(userRTT.isEmpty ? 0 : userRTT.reduce(0, +) / Double(userRTT.count)), uplink_peak_share: uplinkPeak,
-            node_full_kw: d.nodeFullWatts / 1000, pue: d.pue, energy_kwh_per_million_tokens: tokens > 0 ? facilityKWh / tokens * 1e6 : 0,
+            gpus: fullGPUs, nodes: fullNodes, simulated_nodes: p.nodeCount, sites: d.sites.map(\.name),
+            requests: t.requests, served: t.served, refused: t.refused, lost: t.lost,
+            slo_attainment: t.requests > 0 ? Double(t.met) / Double(t.requests) : 0, goodput_rps: Double(t.met) / seconds,
+            classes: t.classReports(), ttft_p50_ms: r2(t.ttft.percentile(0.5)), ttft_p99_ms: r2(t.ttft.percentile(0.99)),
+            tpot_p50_ms: r2(t.tpot.percentile(0.5)), tpot_p99_ms: r2(t.tpot.percentile(0.99)), ttft_cdf: cdf(t.ttft), tpot_cdf: cdf(t.tpot),
+            rtt_p50_ms: r2(t.rtt.percentile(0.5)), rtt_p99_ms: r2(t.rtt.percentile(0.99)),
+            rtt_mean_ms: r2(t.rtt.total > 0 ? t.rttSum / Double(t.rtt.total) : 0), uplink_peak_share: t.uplinkPeak,
+            node_full_kw: d.nodeFullWatts / 1000, pue: d.pue,
+            energy_kwh_per_million_tokens: windowTokens > 0 ? facilityJoules / 3.6e6 / windowTokens * 1e6 : 0,
             window_utilization: windowUtilization, nameplate_mw: itMW * d.pue, peak_added_mw: peakAdded, peak_substation_mw: peakSubstation,
             transformer_peak_loading: power?.transformer_peak_loading, transformer_peak_added_kw: power?.transformer_peak_added_kw,
             home_limit_violations: power?.home_limit_violations, transformer_limit_violations: power?.transformer_limit_violations,
-            hourly_added_mw: hourlyAdded, hourly_homes_mw: hourlyHomes, capped_share: power?.node_hours_capped_share ?? 0,
-            drained_share: power.map { 1 - $0.node_hours_available_share } ?? 0, interconnect_queue_years: d.interconnectQueueYears,
-            window_thefts: thefts, window_outages: outagesCount, window_requests_lost: lost, thefts_per_year: theftsYear,
+            hourly_added_mw: hourlyAdded, hourly_homes_mw: hourlyHomes, hourly_requests: hourlyRequests, hourly_slo_attainment: hourlySLO,
+            capped_share: power?.node_hours_capped_share ?? 0, drained_share: power.map { 1 - $0.node_hours_available_share } ?? 0,
+            interconnect_queue_years: d.interconnectQueueYears,
+            window_thefts: t.thefts, window_outages: t.outages, window_requests_lost: t.lost, thefts_per_year: theftsYear,
             outages_per_year: outagesYear, requests_interrupted_per_year: (theftsYear + outagesYear) * meanInFlight,
             capacity_down_share: downHours / (Double(fullNodes) * 8760), capex_usd: gpuCapex + nodeCapex + buildCapex,
             annual_cost_usd: annualTotal, tokens_per_year: tokensYear, usd_per_million_tokens: annualTotal * perMillion,

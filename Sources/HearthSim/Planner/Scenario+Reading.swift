@@ -13,7 +13,7 @@ extension Scenario {
     /// Parses and validates scenario text (`file` names it in errors).
     public static func read(text: String, file: String) throws(PlanError) -> Scenario {
         let document = try TOMLDocument(text: text, file: file)
-        var reader = ScenarioReader(file: file)
+        var reader = ScenarioReader(file: file, endLine: document.lineCount)
         return try reader.scenario(document.root)
     }
 }
@@ -21,6 +21,8 @@ extension Scenario {
 /// Turns the parsed TOML tree into a ``Scenario``, checking types, ranges, unknown keys and consistency.
 struct ScenarioReader {
     let file: String
+    /// Where a missing table is reported (the end of the file: it was not found before it).
+    let endLine: Int
 
     // MARK: Field access
 
@@ -120,6 +122,12 @@ struct ScenarioReader {
         let seed = try s.integer("seed") ?? 1
         let scale = try s.number("scale", above: 0) ?? 1
         let duration = try s.number("duration_s", above: 0) ?? 600
+        let hours = try s.integer("hours", min: 1) ?? 1
+        guard hours == 1 || hours == 24 else {
+            throw s.error("hours", "must be 1 (the busy hour) or 24 (every hour of a day), got \(hours)")
+        }
+        let warmup = try s.number("warmup_s", min: 0) ?? 0
+        let gpuTotal = try s.integer("gpus", min: 1)
         var policy = SchedulingPolicyKind.sloAware
         if let p = try s.string("policy") {
             guard let kind = SchedulingPolicyKind(rawValue: p) else {
@@ -131,7 +139,8 @@ struct ScenarioReader {
         try s.finish()
 
         guard let demandTable = root.tables["demand"] else {
-            throw PlanError(.missingField, field: "demand", "a [demand] table is required", file: file, line: 0)
+            throw PlanError(
+                .missingField, field: "demand", "a [demand] table is required (none before the end of the file)", file: file, line: endLine)
         }
         var d = Fields(demandTable, path: "demand", file: file)
         let rate = try d.require(try d.number("rate_rps", above: 0), "rate_rps")
@@ -142,7 +151,13 @@ struct ScenarioReader {
             let path = try t.require(try t.string("path"), "path")
             let share = try t.number("share", above: 0) ?? 1
             try t.finish()
-            sources.append(.init(path: path, share: share))
+            if !FileManager.default.fileExists(atPath: path), !Self.generatorKnows(path) {
+                throw t.error(
+                    "path",
+                    "no such trace file, and no published statistics to generate one from (known: Azure code/conversation, Mooncake)"
+                )
+            }
+            sources.append(.init(path: path, share: share, line: t.line("path")))
         }
         guard !sources.isEmpty else {
             throw PlanError(
@@ -159,7 +174,9 @@ struct ScenarioReader {
             users.append(user)
         }
         guard !users.isEmpty else {
-            throw PlanError(.missingField, field: "users", "at least one [[users]] centre is required", file: file, line: 0)
+            throw PlanError(
+                .missingField, field: "users", "at least one [[users]] centre is required (none before the end of the file)", file: file,
+                line: endLine)
         }
 
         var prices = Scenario.Prices()
@@ -182,7 +199,9 @@ struct ScenarioReader {
             deployments.append(deployment)
         }
         guard !deployments.isEmpty else {
-            throw PlanError(.missingField, field: "deployment", "at least one [[deployment]] is required", file: file, line: 0)
+            throw PlanError(
+                .missingField, field: "deployment", "at least one [[deployment]] is required (none before the end of the file)", file: file,
+                line: endLine)
         }
 
         var sweep: Scenario.Sweep?
@@ -207,10 +226,32 @@ struct ScenarioReader {
             sweep = Scenario.Sweep(deployment: target, parameter: parameter, values: values)
         }
 
-        return Scenario(
+        if let gpuTotal {
+            for (i, (d, table)) in zip(deployments, root.arrays["deployment"] ?? []).enumerated() where d.totalGPUs != gpuTotal {
+                let key = ["homes", "gpus", "gpus_per_node"].first { table.scalars[$0] != nil }
+                throw PlanError(
+                    .inconsistent, field: "deployment[\(i)].\(key ?? "gpus")",
+                    "'\(d.name)' has \(d.totalGPUs) GPUs but [scenario] gpus = \(gpuTotal) (every deployment is sized to the same count)",
+                    file: file, line: key.flatMap { table.scalars[$0]?.line } ?? table.line)
+            }
+        }
+
+        var scenario = Scenario(
             name: name, seed: UInt64(seed), scale: scale, durationSeconds: duration, policy: policy,
             demand: .init(ratePerSecond: rate, traces: sources),
             users: users, deployments: deployments, sweep: sweep, prices: prices)
+        scenario.hours = hours
+        scenario.warmupSeconds = warmup
+        scenario.gpus = gpuTotal
+        scenario.file = file
+        return scenario
+    }
+
+    /// Whether ``TraceGenerator`` has published statistics for an absent trace of this name (its fallback for any
+    /// other name would silently stand in for a mistyped path, so the planner refuses those).
+    static func generatorKnows(_ path: String) -> Bool {
+        let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
+        return ["azure", "code", "conv", "mooncake"].contains { name.contains($0) } || name.hasSuffix(".jsonl")
     }
 
     // MARK: Deployment

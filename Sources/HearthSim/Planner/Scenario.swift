@@ -10,8 +10,17 @@ public struct Scenario: Sendable {
     /// Multiplies every deployment's GPU count and the demand rate (0.01 = a 1 % model of the region), so one
     /// scenario runs small in CI and at full scale for the figures. Per-token figures are scale-free to first order.
     public var scale: Double
-    /// Simulated seconds of demand at the busy hour's rate.
+    /// Counted seconds simulated per window (one window per simulated hour), at that hour's rate.
     public var durationSeconds: Double
+    /// Which hours of the day are simulated: 1 = the busy hour only; 24 = every hour of a day, each by a window of
+    /// ``durationSeconds`` at that hour's rate and (home fleets) with that hour's power state.
+    public var hours: Int = 1
+    /// Seconds simulated before each window's counted part so the fleet is not measured empty; not counted.
+    public var warmupSeconds: Double = 0
+    /// When set, every deployment must total this many GPUs (before ``scale``): a like-for-like comparison.
+    public var gpus: Int?
+    /// The scenario file (named in errors found at run time, such as an unreadable trace).
+    public var file: String = ""
     public var policy: SchedulingPolicyKind
     public var model: ModelSpec
     public var demand: Demand
@@ -45,9 +54,12 @@ public struct Scenario: Sendable {
             public var path: String
             /// Share of requests from this trace (the shares are normalised).
             public var share: Double
-            public init(path: String, share: Double) {
+            /// Line of `path` in the scenario file (0 when built in code), for errors found when the trace is read.
+            public var line: Int
+            public init(path: String, share: Double, line: Int = 0) {
                 self.path = path
                 self.share = share
+                self.line = line
             }
         }
 

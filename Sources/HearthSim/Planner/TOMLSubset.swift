@@ -25,11 +25,15 @@ struct TOMLDocument {
 
     let root = Table(line: 0)
     let file: String
+    /// Lines in the file (where a missing table is reported: it was not found before the end).
+    let lineCount: Int
 
     init(text: String, file: String) throws(PlanError) {
         self.file = file
         var current = root
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lineCount = max(1, lines.count)
+        for (index, raw) in lines.enumerated() {
             let line = index + 1
             let content = Self.stripComment(Substring(raw)).trimmingWhitespace()
             if content.isEmpty { continue }

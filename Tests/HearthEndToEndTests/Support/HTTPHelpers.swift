@@ -89,3 +89,33 @@ func chatBody(model: String, content: String = "Say hello.", stream: Bool = fals
     for (key, value) in extra { body[key] = value }
     return body
 }
+
+extension TestFleet {
+    /// Posts a streamed request, waits until the client has received text containing `marker`, runs `action`
+    /// (the fault), then reads the rest of the stream.
+    func streamAndInterrupt(json object: Any, after marker: String, _ action: @Sendable (_ node: String) async throws -> Void)
+        async throws -> CollectedResponse
+    {
+        var request = HTTPClientRequest(url: baseURL + "/v1/chat/completions")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: object)))
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        let response = try await client.execute(request, timeout: .seconds(120))
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        var text = ""
+        var parts = 0
+        var iterator = response.body.makeAsyncIterator()
+        while !text.contains(marker), let part = try await iterator.next() {
+            text += String(buffer: part)
+            parts += 1
+        }
+        try await action(headers["x-hearth-node"] ?? "")
+        while let part = try await iterator.next() {
+            text += String(buffer: part)
+            parts += 1
+        }
+        return CollectedResponse(status: Int(response.status.code), headers: headers, body: text, parts: parts)
+    }
+}

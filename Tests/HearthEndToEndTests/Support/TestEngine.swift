@@ -98,6 +98,27 @@ final class TestEngine: Engine {
 /// A gate tests open to let blocked engine requests go on.
 final class TestGate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let arrivals = Mutex<(count: Int, watchers: [CheckedContinuation<Void, Never>])>((0, []))
+
+    /// Returns once some request is waiting at (or has passed through) the gate.
+    func waitUntilWaiting() async {
+        await withCheckedContinuation { continuation in
+            let arrived = arrivals.withLock { arrivals in
+                if arrivals.count == 0 { arrivals.watchers.append(continuation) }
+                return arrivals.count > 0
+            }
+            if arrived { continuation.resume() }
+        }
+    }
+
+    private func arrived() {
+        let watchers = arrivals.withLock { arrivals in
+            arrivals.count += 1
+            defer { arrivals.watchers = [] }
+            return arrivals.watchers
+        }
+        for watcher in watchers { watcher.resume() }
+    }
 
     func open() {
         let waiters = state.withLock { state in
@@ -110,6 +131,7 @@ final class TestGate: Sendable {
 
     /// Waits until the gate opens or the task is cancelled.
     func wait() async throws {
+        arrived()
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let isOpen = state.withLock { state in

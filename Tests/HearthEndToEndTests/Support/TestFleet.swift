@@ -24,6 +24,8 @@ struct TestNodeSpec: Sendable {
     var engine: any Engine
     /// Extra services the engine needs running (a llama-server supervisor).
     var services: [any Service] = []
+    /// The node's power loop, when the test gives it a home panel.
+    var power: PowerController? = nil
 }
 
 func withTestFleet<Result: Sendable>(
@@ -55,7 +57,7 @@ func withTestFleet<Result: Sendable>(
         )
         agentConfiguration.initialReconnectDelay = .milliseconds(20)
         agentConfiguration.maximumReconnectDelay = .milliseconds(200)
-        return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger) {
+        return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger, power: spec.power) {
             let addresses = await gateway.ready()
             return (addresses.host, addresses.tunnelPort)
         }

@@ -2,10 +2,12 @@ import Foundation
 import HearthSim
 import Testing
 
-/// Runs a scenario file and prints the text report (and writes HTML/JSON/CSV when asked). Off by default:
-/// `HEARTH_PLAN_FIGURES=1 [HEARTH_PLAN_SCENARIO=examples/….toml] [HEARTH_PLAN_SCALE=0.01] [HEARTH_PLAN_OUT=/tmp/plan]
-///  HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core -c release --filter PlannerFigures`.
-/// The same code as `hearth sim plan`, for when the `hearth` executable cannot be built.
+/// Runs a scenario file and prints the text report, the wall time and the peak resident memory (and writes
+/// report.html/.json/.csv when asked). Off by default:
+/// `HEARTH_PLAN_FIGURES=1 [HEARTH_PLAN_SCENARIO=examples/….toml] [HEARTH_PLAN_SCALE=1] [HEARTH_PLAN_DURATION=…]
+///  [HEARTH_PLAN_WARMUP=…] [HEARTH_PLAN_HOURS=1|24] [HEARTH_PLAN_THREADS=2] [HEARTH_PLAN_OUT=/tmp/plan]
+///  HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core -c release -Xswiftc -enable-testing --filter PlannerFigures`.
+/// The same code as `hearth plan`, for when the `hearth` executable cannot be built.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["HEARTH_PLAN_FIGURES"] == "1")) struct PlannerFigures {
     @Test func scenarioFigures() throws {
         let env = ProcessInfo.processInfo.environment
@@ -13,14 +15,28 @@ import Testing
         var scenario = try Scenario.read(path: path)
         if let scale = Double(env["HEARTH_PLAN_SCALE"] ?? "") { scenario.scale = scale }
         if let duration = Double(env["HEARTH_PLAN_DURATION"] ?? "") { scenario.durationSeconds = duration }
+        if let warmup = Double(env["HEARTH_PLAN_WARMUP"] ?? "") { scenario.warmupSeconds = warmup }
+        if let hours = Int(env["HEARTH_PLAN_HOURS"] ?? "") { scenario.hours = hours }
+        if let rate = Double(env["HEARTH_PLAN_RATE"] ?? "") { scenario.demand.ratePerSecond = rate }
+        let threads = Int(env["HEARTH_PLAN_THREADS"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
         let start = Date()
-        let report = try Planner(scenario: scenario, showProgress: env["HEARTH_PLAN_PROGRESS"] == "1").run()
+        let report = try Planner(scenario: scenario, showProgress: env["HEARTH_PLAN_PROGRESS"] == "1", threads: threads).run()
+        let wall = Date().timeIntervalSince(start)
         print(PlanRenderer.text(report))
-        print(String(format: "wall %.1f s", Date().timeIntervalSince(start)))
+        print(String(format: "wall %.1f s on %d threads, peak RSS %@", wall, threads, Self.peakRSS()))
         if let out = env["HEARTH_PLAN_OUT"] {
-            try PlanHTML.render(report).write(toFile: out + ".html", atomically: true, encoding: .utf8)
-            try PlanRenderer.json(report, pretty: true).write(toFile: out + ".json", atomically: true, encoding: .utf8)
-            try PlanRenderer.csv(report).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            for (name, contents) in try PlanRenderer.files(report) {
+                try contents.write(toFile: out + "/" + name, atomically: true, encoding: .utf8)
+            }
         }
+    }
+
+    /// The process's peak resident set (VmHWM from /proc/self/status, Linux).
+    static func peakRSS() -> String {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return "unknown" }
+        return line.dropFirst("VmHWM:".count).trimmingCharacters(in: .whitespaces)
     }
 }

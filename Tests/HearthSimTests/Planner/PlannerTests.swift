@@ -161,6 +161,37 @@ import Testing
         #expect(c != a)
     }
 
+    @Test func aDayIsTheSameOnOneThreadOrTwo() throws {
+        let s = try scenario {
+            $0.hours = 24
+            $0.durationSeconds = 2
+            $0.warmupSeconds = 1
+            $0.sweep = Scenario.Sweep(deployment: "homes", parameter: .gpusPerNode, values: [1, 2])
+        }
+        let one = try Planner(scenario: s, threads: 1).run()
+        let two = try Planner(scenario: s, threads: 2).run()
+        #expect(one == two)
+        // Every hour simulated, each at its own rate (20 req/s × the hour's share of the busy hour, 2 counted s).
+        let expected = one.hourly_demand_shape.reduce(0) { $0 + 20 * $1 * 2 }
+        #expect(one.hourly_demand_shape.count == 24)
+        #expect(one.hourly_demand_shape[one.busy_hour] == 1)
+        for d in one.deployments {
+            #expect(d.hourly_requests.allSatisfy { $0 > 0 })
+            #expect(abs(Double(d.requests) - expected) < 0.25 * expected)
+            #expect(d.served + d.refused + d.lost == d.requests)
+        }
+    }
+
+    @Test func warmupIsSimulatedButNotCounted() throws {
+        let plain = try Planner(scenario: try scenario()).demandWindows()
+        let warm = try Planner(scenario: try scenario { $0.warmupSeconds = 10 }).demandWindows()
+        #expect(warm[0].requests.count > plain[0].requests.count)
+        #expect(warm[0].requests.contains { $0.arrival < 10 })
+        #expect(warm[0].counted == warm[0].requests.filter { $0.arrival >= 10 }.count)
+        // The rate is the scenario's: 20 req/s for 30 counted seconds, within sampling noise of the trace.
+        #expect(abs(Double(plain[0].counted) - 600) < 120)
+    }
+
     @Test func everyRequestCountedOnceEvenWithFaults() throws {
         // Rates so high that nodes fail inside the 30 s window.
         let s = try scenario {
@@ -171,11 +202,15 @@ import Testing
                 $0.deployments[i].outageHours = 0.002
             }
         }
-        let demand = try Planner(scenario: s).buildDemand()
+        let windows = try Planner(scenario: s).demandWindows()
+        let counted = windows.reduce(0) { $0 + $1.counted }
         let report = try Planner(scenario: s).run()
+        #expect(report.requests == counted)
+        #expect(report.traces.reduce(0) { $0 + $1.requests } == counted)
         var sawLoss = false
         for d in report.deployments {
-            #expect(d.requests == demand.requests.count)
+            #expect(d.requests == counted)
+            #expect(d.hourly_requests.reduce(0, +) == d.requests)
             #expect(d.served + d.refused + d.lost == d.requests)
             #expect(d.classes.values.reduce(0) { $0 + $1.requests } == d.requests)
             #expect(d.window_requests_lost == d.lost)
@@ -230,6 +265,15 @@ import Testing
         #expect(homes.transformer_limit_violations == 0)
         #expect(try #require(homes.transformer_peak_loading) <= 1 + 1e-9)
         #expect(homes.capped_share + homes.drained_share <= 1)
+
+        // The same over a whole day of windows, the fleet as the governors left it each hour.
+        var day = s
+        day.hours = 24
+        day.durationSeconds = 2
+        let daily = try #require(try Planner(scenario: day).run().deployments.first { $0.kind == "home-fleet" })
+        #expect(daily.home_limit_violations == 0)
+        #expect(daily.transformer_limit_violations == 0)
+        #expect(try #require(daily.transformer_peak_loading) <= 1 + 1e-9)
     }
 
     @Test func sweepOverDistanceIsMonotonic() throws {

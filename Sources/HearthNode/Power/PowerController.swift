@@ -1,0 +1,206 @@
+import Foundation
+public import HearthCore
+public import HearthPanel
+public import HearthProtocol
+public import Logging
+import Synchronization
+
+/// The node's power loop: reads the home panel once per ``Configuration/period``, feeds the readings and the
+/// gateway's limits to HearthCore's ``PowerGovernor``, and carries out what it decides (GPU power limit,
+/// admission gate, hand-back of running streams). It also meters the node's energy for the host's credit.
+///
+/// A panel that cannot be read counts as no headroom: the governor drains the node (fail safe).
+public final class PowerController: Sendable {
+    public struct Configuration: Sendable {
+        public var governor: PowerGovernor.Configuration
+        /// How often the panel is read (the bound: at least once a second).
+        public var period: Duration = .seconds(1)
+        public var energyIntervalSeconds: Int64 = 60
+        /// Closed energy intervals kept for resending after a reconnect (a day of minutes).
+        public var retainedIntervals = 1_440
+
+        public init(governor: PowerGovernor.Configuration) {
+            self.governor = governor
+        }
+    }
+
+    /// An action the governor decided, with when it was decided (controller seconds); for logs and tests.
+    public struct Decision: Sendable, Equatable {
+        public var action: PowerGovernor.Action
+        public var at: Double
+        /// The effective budget that caused it, watts.
+        public var budgetWatts: Double?
+    }
+
+    private struct State {
+        var governor: PowerGovernor
+        var homeLoadWatts: Double?
+        var drawWatts: Double = 0
+        var meter: EnergyMeter
+        var retained: [EnergyInterval] = []
+        var unsent: [EnergyInterval] = []
+        var observers: [Int: AsyncStream<Decision>.Continuation] = [:]
+        var nextObserver = 0
+        var lastPanelError: String?
+    }
+
+    public let configuration: Configuration
+    public let gate: AdmissionGate
+    private let panel: any HomePanel
+    private let limiter: any GPUPowerLimiter
+    private let logger: Logger
+    private let epoch = ContinuousClock.now
+    private let state: Mutex<State>
+    private let drawObserver: (@Sendable (Double) -> Void)?
+
+    /// - Parameter drawObserver: told the node's draw after every step (a simulated panel adds it to its mains).
+    public init(
+        panel: any HomePanel, limiter: any GPUPowerLimiter, configuration: Configuration, logger: Logger,
+        drawObserver: (@Sendable (Double) -> Void)? = nil
+    ) {
+        self.panel = panel
+        self.limiter = limiter
+        self.configuration = configuration
+        self.logger = logger
+        self.drawObserver = drawObserver
+        let governor = PowerGovernor(configuration: configuration.governor)
+        gate = AdmissionGate(admitting: governor.mode.isAdmitting)
+        state = Mutex(
+            State(
+                governor: governor, drawWatts: governor.allowedDrawWatts,
+                meter: EnergyMeter(intervalSeconds: configuration.energyIntervalSeconds)))
+        drawObserver?(governor.allowedDrawWatts)
+    }
+
+    /// Seconds since this controller started: the governor's clock.
+    public var now: Double { (ContinuousClock.now - epoch).seconds }
+
+    /// Reads the panel every period until cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            await step()
+            do { try await Task.sleep(for: configuration.period) } catch { return }
+        }
+    }
+
+    /// One panel reading and everything that follows from it.
+    public func step() async {
+        let at = now
+        let draw = state.withLock { $0.drawWatts }
+        let reading: PanelReading
+        do {
+            reading = try await panel.snapshot().reading(nodeDrawWatts: draw, at: at)
+            state.withLock { $0.lastPanelError = nil }
+        } catch {
+            let message = "\(error)"
+            let first = state.withLock { state in
+                defer { state.lastPanelError = message }
+                return state.lastPanelError != message
+            }
+            if first { logger.error("cannot read the home panel; treating it as no headroom", metadata: ["error": "\(message)"]) }
+            reading = PanelReading(homeLoadWatts: nil, breakerRatingAmps: 0, at: at)
+        }
+        if !PowerBudget.compute(reading, configuration: configuration.governor.budget).isKnown, reading.homeLoadWatts != nil {
+            logger.warning("implausible panel reading; treating it as no headroom", metadata: ["reading": "\(reading)"])
+        }
+        state.withLock { $0.homeLoadWatts = reading.isPlausible ? reading.homeLoadWatts : nil }
+        await handle(.panelReading(reading), at: at)
+        await meter(at: at)
+    }
+
+    /// The gateway's transformer budget and grid cap.
+    public func apply(_ limit: PowerLimit) async {
+        let at = now
+        await handle(.budgetChange(watts: limit.transformerBudgetWatts), at: at)
+        await handle(.gridCap(watts: limit.gridCapWatts), at: at)
+        if let reason = limit.reason { logger.info("gateway power limit", metadata: ["reason": "\(reason)"]) }
+    }
+
+    private func handle(_ event: PowerGovernor.Event, at: Double) async {
+        let (actions, budget) = state.withLock { state in
+            (state.governor.handle(event, now: at), state.governor.effectiveBudgetWatts(now: at))
+        }
+        for action in actions { await perform(action, budget: budget, at: at) }
+    }
+
+    private func perform(_ action: PowerGovernor.Action, budget: Double?, at: Double) async {
+        switch action {
+        case .setGPUPowerLimit(let watts):
+            do { try await limiter.setTotalLimit(watts: watts) } catch {
+                logger.error("could not set the GPU power limit", metadata: ["watts": "\(Int(watts))", "error": "\(error)"])
+            }
+        case .pauseAdmissions: gate.pause()
+        case .resumeAdmissions: gate.resume()
+        case .drain(let handBack): if handBack { gate.handBack() }
+        case .powerDown, .restore: break  // the engine stays loaded; with the GPUs at their minimum limit it idles
+        }
+        logger.notice(
+            "power action", metadata: ["action": "\(action)", "budget_w": "\(budget.map { String(Int($0)) } ?? "unknown")"])
+        let observers = state.withLock { Array($0.observers.values) }
+        for observer in observers { observer.yield(Decision(action: action, at: at, budgetWatts: budget)) }
+    }
+
+    private func meter(at: Double) async {
+        let measured = await limiter.drawWatts()
+        let draw = state.withLock { state in
+            let governor = state.governor
+            let draw =
+                measured.map { governor.mode == .off ? 0 : governor.configuration.hostWatts + $0 } ?? governor.allowedDrawWatts
+            state.drawWatts = draw
+            let closed = state.meter.record(watts: draw, at: Date().timeIntervalSince1970)
+            for interval in closed {
+                let record = EnergyInterval(start: interval.start, end: interval.end, wattHours: interval.wattHours)
+                state.retained.append(record)
+                state.unsent.append(record)
+            }
+            if state.retained.count > configuration.retainedIntervals {
+                state.retained.removeFirst(state.retained.count - configuration.retainedIntervals)
+            }
+            return draw
+        }
+        drawObserver?(draw)
+    }
+
+    /// What to put in the next heartbeat.
+    public func report() -> NodePowerReport {
+        let at = now
+        return state.withLock { state in
+            let status = state.governor.status(now: at)
+            let c = state.governor.configuration
+            return NodePowerReport(
+                mode: status.mode.rawValue, budgetWatts: status.budgetWatts, drawWatts: state.drawWatts, capWatts: status.capWatts,
+                capFraction: status.capFraction, homeLoadWatts: state.homeLoadWatts,
+                homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: c.floorWatts)
+        }
+    }
+
+    /// Energy intervals for the next heartbeat: those not yet sent, or on a new tunnel every retained one
+    /// (the gateway stores each interval once, so resending is safe and covers a tunnel that died with
+    /// intervals in flight). At most `limit` per heartbeat.
+    func takeEnergy(newTunnel: Bool, limit: Int = 120) -> [EnergyInterval] {
+        state.withLock { state in
+            if newTunnel { state.unsent = state.retained }
+            let batch = Array(state.unsent.prefix(limit))
+            state.unsent.removeFirst(batch.count)
+            return batch
+        }
+    }
+
+    /// The governor's current status.
+    public var status: PowerGovernor.Status {
+        let at = now
+        return state.withLock { $0.governor.status(now: at) }
+    }
+
+    /// Every decision from now on.
+    public func decisions() -> AsyncStream<Decision> {
+        let (stream, continuation) = AsyncStream<Decision>.makeStream()
+        let id = state.withLock { state in
+            defer { state.nextObserver += 1 }
+            state.observers[state.nextObserver] = continuation
+            return state.nextObserver
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.observers.removeValue(forKey: id) } }
+        return stream
+    }
+}
