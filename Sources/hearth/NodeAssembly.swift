@@ -71,6 +71,7 @@ struct NodeAssembly {
         index: Int,
         nodeID: NodeID,
         options: EngineOptions,
+        power: PowerOptions = PowerOptions(),
         gatewayHost: String,
         gatewayPort: Int,
         locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil,
@@ -115,6 +116,7 @@ struct NodeAssembly {
             ),
             engine: engine,
             logger: logger,
+            power: power.makeController(seed: UInt64(index + 1), logger: logger),
             locateGateway: locateGateway
         )
         services.append(agent)

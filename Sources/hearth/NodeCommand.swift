@@ -17,6 +17,7 @@ struct NodeCommand: AsyncParsableCommand {
     var nodeId: String = ProcessInfo.processInfo.hostName
 
     @OptionGroup var engine: EngineOptions
+    @OptionGroup var power: PowerOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -43,6 +44,7 @@ struct NodeCommand: AsyncParsableCommand {
             index: 0,
             nodeID: NodeID(nodeId),
             options: engine,
+            power: power,
             gatewayHost: address.host,
             gatewayPort: address.port,
             client: client,

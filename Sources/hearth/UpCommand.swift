@@ -38,6 +38,7 @@ struct UpCommand: AsyncParsableCommand {
     var noDemo = false
 
     @OptionGroup var engine: EngineOptions
+    @OptionGroup var power: PowerOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -64,6 +65,7 @@ struct UpCommand: AsyncParsableCommand {
                 index: index,
                 nodeID: NodeID("node-\(index + 1)"),
                 options: engine,
+                power: power,
                 gatewayHost: "127.0.0.1",
                 gatewayPort: 0,
                 locateGateway: {
