@@ -28,6 +28,17 @@ let panelTargets: [Target] = [
 ]
 
 let serverTargets: [Target] = [
+    .target(
+        name: "HearthIdentity",
+        dependencies: [
+            "HearthCore",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        exclude: ["README.md"], swiftSettings: swiftSettings
+    ),
     .target(name: "HearthProtocol", dependencies: ["HearthCore"], exclude: ["README.md"], swiftSettings: swiftSettings),
     .target(
         name: "HearthTunnel",
@@ -43,7 +54,9 @@ let serverTargets: [Target] = [
     .target(
         name: "HearthGateway",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthTunnel",
+            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthIdentity",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -61,7 +74,9 @@ let serverTargets: [Target] = [
     .target(
         name: "HearthNode",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthPanel",
+            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthPanel", "HearthIdentity",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,8 +88,11 @@ let serverTargets: [Target] = [
     .executableTarget(
         name: "hearth",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim", "HearthPanel",
+            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim", "HearthPanel", "HearthIdentity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -96,7 +114,10 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
-            "HearthTunnel", "HearthPanel", "HearthSim",
+            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,6 +149,9 @@ let package = Package(
             .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
             .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
             .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+            .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+            .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+            .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         ],
     targets: coreOnly ? pureTargets + panelTargets : pureTargets + panelTargets + serverTargets
 )

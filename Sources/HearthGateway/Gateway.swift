@@ -23,14 +23,21 @@ public final class Gateway: Sendable {
     private let logger: Logger
     public let services: [any Service]
 
-    public init(configuration: GatewayConfiguration, store: any FleetStore, logger: Logger) {
+    /// Node identities (fleet CA, mTLS tunnel, enrollment, admin API); nil: plain tunnels (tests, development).
+    public let identity: GatewayIdentity?
+
+    public init(configuration: GatewayConfiguration, store: any FleetStore, identity: GatewayIdentity? = nil, logger: Logger) {
         self.configuration = configuration
+        self.identity = identity
         self.store = store
         self.logger = logger
         registry = NodeRegistry(
             scheduler: FleetScheduler(
                 policy: configuration.schedulingPolicy,
-                configuration: SchedulerConfiguration(targets: configuration.classTargets)
+                configuration: SchedulerConfiguration(targets: configuration.classTargets),
+                attestedNodes: configuration.attestedNodes,
+                dataCentreNodes: configuration.dataCentreNodes,
+                isolationWaitSeconds: configuration.isolationWaitSeconds
             )
         )
         ledger = UsageLedger(store: store, logger: logger)
@@ -52,11 +59,14 @@ public final class Gateway: Sendable {
         let tunnel = TunnelServer(
             configuration: configuration.tunnel,
             registry: registry,
+            identity: identity,
             store: store,
             logger: logger,
             onBound: { port in tunnelPort.fulfil(port) }
         )
+        identity?.attach(registry)
         let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics)
+        AdminRoutes.add(to: router, identity: identity, registry: registry)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangupDetector()])),
@@ -68,7 +78,9 @@ public final class Gateway: Sendable {
             },
             logger: logger
         )
-        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + [app]
+        let identityTicks: [any Service] =
+            identity.map { [IdentityTicker(identity: $0, interval: configuration.tunnel.heartbeatInterval)] } ?? []
+        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + [app]
     }
 
     /// The bound addresses, once both listeners are up.
@@ -99,6 +111,7 @@ public final class Gateway: Sendable {
     private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<GatewayRequestContext>
     {
         let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: OpenAIErrorMiddleware())
         router.post("/v1/chat/completions") { request, context in
             try await relay.handle(request, endpoint: .chatCompletions, clientChannel: context.channel)
         }
@@ -138,4 +151,19 @@ public struct GatewayAddresses: Sendable, Equatable {
     public var tunnelPort: Int
 
     public var baseURL: String { "http://\(host):\(httpPort)" }
+}
+
+/// Runs the identity's periodic checks (missed heartbeats, expired certificates) once per heartbeat interval.
+struct IdentityTicker: Service {
+    let identity: GatewayIdentity
+    let interval: TimeAmount
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await identity.tick()
+                do { try await Task.sleep(for: .nanoseconds(interval.nanoseconds)) } catch { return }
+            }
+        }
+    }
 }

@@ -24,7 +24,35 @@ public struct GatewayConfiguration: Sendable {
     public var openADR: OpenADRConfiguration?
     /// Mid-answer failover: attempts in all (the first included) and the gateway-wide retry budget.
     public var migrationLimits = StreamMigration.Limits()
-    public var retryBudget = RetryBudget.Configuration()
+    /// The floor of 8 retries a second lets a node's in-flight streams (its slots) all fail over at once even on
+    /// a quiet gateway; the 20 % ratio bounds what an outage can add to a busy one.
+    public var retryBudget = RetryBudget.Configuration(ratio: 0.2, minRetriesPerSecond: 8)
+
+    // MARK: tenants (docs/SECURITY.md, Tenants)
+
+    /// Nodes this gateway treats as attested for confidential computing (label `attestation=confidential-computing`,
+    /// so they may serve `confidential` tenants). A stand-in for verifying each node's TEE quote (SEV-SNP/TDX with
+    /// a confidential-computing GPU) at enrollment: until that exists, only the operator's word counts, and a node's
+    /// own claim never does.
+    public var attestedNodes: Set<NodeID> = []
+    /// Nodes that stand in a data centre (label `site=data-centre`): they may serve `confidential` tenants too.
+    public var dataCentreNodes: Set<NodeID> = []
+    /// How long a node must be free of tamper events to serve `sensitive` and `confidential` tenants. Default 7 days.
+    public var sensitiveCleanWindowSeconds: Double = 7 * 24 * 3600
+    /// How long a request that other tenants' isolated work keeps off every node waits for one (then 429).
+    public var isolationWaitSeconds: Double = 30
+    /// The secret behind prefix-cache salts and salted routing (HMAC key, at least 32 bytes). Random per process by
+    /// default; `hearth gateway` keeps it in `<data-dir>/cache-secret` so salts survive restarts, and gateway
+    /// replicas of one fleet must share it.
+    public var cacheSecret: [UInt8] = GatewayConfiguration.randomCacheSecret()
+    /// Engine kinds (`NodeHello.engineKind`) that honour a per-request `cache_salt` (vLLM; SGLang builds with one).
+    /// Other engines (llama.cpp's server) get `cache_prompt: false` instead.
+    public var saltingEngineKinds: Set<String> = ["openai", "vllm", "sglang"]
+    /// Let `standard` tenants keep prompt-cache reuse on engines without a salt (llama.cpp), accepting the
+    /// cross-tenant timing leak that carries. Default false.
+    public var standardMayShareOnSaltlessEngines = false
+    /// The clock behind per-tenant rate limits (a manual clock in tests).
+    public var tenantClock: any Clock<Duration> = ContinuousClock()
 
     public init() {}
 }

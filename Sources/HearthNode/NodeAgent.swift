@@ -1,9 +1,12 @@
+import Foundation
 import HearthCore
+import HearthIdentity
 import HearthProtocol
 import HearthTunnel
 public import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -19,6 +22,10 @@ public final class NodeAgent: Service {
     private let locateGateway: @Sendable () async -> (host: String, port: Int)
     /// The node's power loop, when it has a home panel to read.
     public let power: PowerController?
+    /// Set when tamper quarantined the node: it stops serving and never reconnects with this identity.
+    private let quarantined = Mutex(false)
+    private let currentChannel = Mutex<(any Channel)?>(nil)
+    private let measurer = SoftwareMeasurer()
 
     /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
     ///   the configured address. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
@@ -39,29 +46,111 @@ public final class NodeAgent: Service {
         self.logger = logger
     }
 
+    /// Whether tamper took the node out of service.
+    public var isQuarantined: Bool { quarantined.withLock { $0 } }
+
     /// Tunnels opened so far (a reconnect adds one).
     public var connectionCount: Int { connections.withLock { $0 } }
 
     public func run() async throws {
         let powerLoop = power.map { power in Task { await power.run() } }
         defer { powerLoop?.cancel() }
+        let tamperLoop = configuration.tamperSensor.map { sensor in Task { await watchTamper(sensor) } }
+        defer { tamperLoop?.cancel() }
         var failures = 0
         var generator = SystemRandomNumberGenerator()
         await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully && !isQuarantined {
                 do {
                     let registered = try await runConnection()
                     if registered { failures = 0 }
                 } catch {
                     logger.warning("tunnel to gateway failed", metadata: ["error": "\(error)"])
                 }
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                if Task.isCancelled || Task.isShuttingDownGracefully || isQuarantined { break }
                 failures += 1
                 let delay = Self.backoff(failures: failures, configuration: configuration, using: &generator)
                 try? await Task.sleep(for: delay)
             }
         } onGracefulShutdown: {
             // runConnection watches for shutdown itself and closes the tunnel.
+        }
+        if isQuarantined {
+            // Out of service until an operator re-enrolls the node; stay up (quietly) so that a process running
+            // other services, such as `hearth up`, does not stop with it.
+            logger.critical("node quarantined after tamper: not serving; re-enrollment needs an operator")
+            try? await gracefulShutdown()
+        }
+    }
+
+    // MARK: identity
+
+    /// Re-attests at every connection (which also lifts a missed-heartbeat quarantine) and whenever the
+    /// certificate passes half its life.
+    private func keepCertificateFresh(_ identity: NodeIdentityConfiguration, channel: any Channel) async {
+        var first = true
+        while !Task.isCancelled {
+            let due: Bool = {
+                guard let certificate = identity.credentials.certificate() else { return false }
+                return identity.certificates.shouldRenew(
+                    now: Date().timeIntervalSince1970, notBefore: certificate.notValidBefore.timeIntervalSince1970,
+                    notAfter: certificate.notValidAfter.timeIntervalSince1970)
+            }()
+            if first || due {
+                do {
+                    let request = RenewalRequest(
+                        csrPEM: try identity.credentials.certificateSigningRequestPEM(),
+                        attestation: try NodeEnrollment.attestation(identity, measurer: measurer))
+                    try await channel.writeAndFlush(TunnelFrame.json(.renewRequest, request))
+                } catch {
+                    logger.warning("could not ask for certificate renewal", metadata: ["error": "\(error)"])
+                }
+                first = false
+            }
+            do { try await Task.sleep(for: configuration.renewalCheckInterval) } catch { return }
+        }
+    }
+
+    private func storeRenewal(_ frame: TunnelFrame) {
+        guard let identity = configuration.identity, let response = try? frame.decodeJSON(RenewalResponse.self) else { return }
+        if let grant = response.grant {
+            do {
+                try identity.credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
+                logger.info("certificate renewed", metadata: ["not_after": "\(Date(timeIntervalSince1970: grant.notAfter))"])
+            } catch {
+                logger.error("could not store the renewed certificate", metadata: ["error": "\(error)"])
+            }
+        } else {
+            logger.error("certificate renewal denied", metadata: ["reason": "\(response.denied ?? "unknown")"])
+        }
+    }
+
+    // MARK: tamper
+
+    /// Feeds the sensor's signals to HearthCore's ``TamperMonitor`` and carries out what it decides: stop
+    /// serving, tell the gateway while the key still exists, then destroy the key.
+    private func watchTamper(_ sensor: any TamperSensor) async {
+        var monitor = TamperMonitor(
+            baseline: TamperMonitor.Baseline(gpuSerials: configuration.identity?.gpuSerials ?? []))
+        let clock = ContinuousClock()
+        let start = clock.now
+        for await signal in sensor.signals() {
+            let now = (clock.now - start).seconds
+            for action in monitor.handle(.signal(signal), now: now) {
+                switch action {
+                case .quarantine(let findings):
+                    logger.critical("tamper: node quarantined itself", metadata: ["findings": "\(findings.map(\.rawValue))"])
+                    quarantined.withLock { $0 = true }
+                    power?.gate.pause()
+                case .report(let report):
+                    if let channel = currentChannel.withLock({ $0 }) {
+                        try? await channel.writeAndFlush(TunnelFrame.json(.tamperReport, report))
+                    }
+                case .zeroizeSecrets:
+                    configuration.identity?.credentials.zeroize()
+                    try? await currentChannel.withLock({ $0 })?.close()
+                }
+            }
         }
     }
 
@@ -96,11 +185,17 @@ public final class NodeAgent: Service {
         let inbox = FrameInbox()
         let maximumFrameBytes = configuration.maximumFrameBytes
         let gateway = await locateGateway()
+        // With an identity the tunnel is mutual TLS: read the credentials afresh, a renewal may have replaced them.
+        let tls = try configuration.identity.map { try NodeEnrollment.tlsContext($0.credentials) }
+        let serverName = IPAddressLiteral.isIP(gateway.host) ? nil : gateway.host
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: maximumFrameBytes)),
                         MessageToByteHandler(TunnelFrameEncoder()),
@@ -111,6 +206,8 @@ public final class NodeAgent: Service {
             .connect(host: gateway.host, port: gateway.port)
             .get()
         connections.withLock { $0 += 1 }
+        currentChannel.withLock { $0 = channel }
+        defer { currentChannel.withLock { $0 = nil } }
         let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, logger: logger)
         defer { tunnel.closed() }
 
@@ -149,6 +246,13 @@ public final class NodeAgent: Service {
                         group.addTask {
                             await tunnel.sendHeartbeats(every: .milliseconds(welcome.heartbeatIntervalMilliseconds))
                         }
+                        if let identity = configuration.identity {
+                            group.addTask { await self.keepCertificateFresh(identity, channel: channel) }
+                        }
+                        continue
+                    }
+                    if frame.kind == .renewed {
+                        storeRenewal(frame)
                         continue
                     }
                     if frame.kind == .powerLimit {

@@ -14,6 +14,12 @@ public struct NodeAgentConfiguration: Sendable {
     public var maximumFrameBytes = 32 << 20
     /// Bytes per data frame sent to the gateway.
     public var dataChunkBytes = 64 << 10
+    /// Mutual TLS with a certificate from the fleet CA (nil: a plain tunnel, for tests and development).
+    public var identity: NodeIdentityConfiguration?
+    /// Tamper signals to watch (nil: none).
+    public var tamperSensor: (any TamperSensor)?
+    /// How often the agent checks whether its certificate is due for renewal.
+    public var renewalCheckInterval: Duration = .seconds(30)
 
     public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
         self.nodeID = nodeID

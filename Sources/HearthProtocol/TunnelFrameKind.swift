@@ -26,4 +26,10 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case goingAway = 11
     /// gateway → node, stream 0: ``PowerLimit`` (JSON), the transformer budget and grid cap in force.
     case powerLimit = 12
+    /// node → gateway, stream 0: ``RenewalRequest`` (JSON): renew the client certificate with a fresh attestation.
+    case renewRequest = 13
+    /// gateway → node, stream 0: ``RenewalResponse`` (JSON).
+    case renewed = 14
+    /// node → gateway, stream 0: HearthCore's `TamperReport` (JSON), sent at once when a tamper signal is found.
+    case tamperReport = 15
 }

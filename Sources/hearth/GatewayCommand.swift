@@ -48,6 +48,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "OAuth2 client id at the OpenADR VTN.")
     var openadrClientId: String?
 
+    @Flag(help: "Accept plain (unauthenticated) node tunnels instead of mutual TLS with the fleet CA. Development only.")
+    var insecurePlainTunnel = false
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -61,6 +64,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "hearth.gateway")
         try DevAPIKey.prepare(dataDirectory: dataDir)
         var configuration = GatewayConfiguration()
+        configuration.cacheSecret = try GatewayConfiguration.loadOrCreateCacheSecret(dataDirectory: dataDir)
         configuration.host = host
         configuration.port = port
         configuration.schedulingPolicy = policy
@@ -78,7 +82,11 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             configuration.openADR = OpenADRConfiguration(baseURL: openadrUrl, clientID: id, clientSecret: secret)
         }
-        let gateway = Gateway(configuration: configuration, store: try SQLiteFleetStore(path: dataDir + "/fleet.sqlite"), logger: logger)
+        let identity =
+            insecurePlainTunnel
+            ? nil : try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: tunnelHost, logger: logger)
+        let gateway = Gateway(
+            configuration: configuration, store: try SQLiteFleetStore(path: dataDir + "/fleet.sqlite"), identity: identity, logger: logger)
         let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
         let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)
         let group = ServiceGroup(
@@ -99,6 +107,11 @@ private struct AnnounceGateway: Service {
 
     func run() async throws {
         let addresses = await gateway.ready()
-        print("Gateway at \(addresses.baseURL); nodes dial \(addresses.host):\(addresses.tunnelPort); dev API key in \(keyPath)")
+        let tunnel = "\(gateway.configuration.tunnel.host):\(addresses.tunnelPort)"
+        let security =
+            gateway.identity == nil
+            ? "plain node tunnels (--insecure-plain-tunnel)"
+            : "mutual TLS; enroll a node with: hearth nodes enroll-token --gateway \(addresses.baseURL)"
+        print("Gateway at \(addresses.baseURL); nodes dial \(tunnel) (\(security)); dev API key in \(keyPath)")
     }
 }

@@ -7,7 +7,8 @@ struct Hearth: AsyncParsableCommand {
         commandName: "hearth",
         abstract: "Run a fleet of home GPU nodes as one OpenAI-compatible inference cloud.",
         subcommands: [
-            UpCommand.self, GatewayCommand.self, NodeCommand.self, ChatCommand.self, SimCommand.self, EnergyCommand.self,
+            UpCommand.self, GatewayCommand.self, NodeCommand.self, ChatCommand.self, SimCommand.self, EnergyCommand.self, NodesCommand.self,
+            KeysCommand.self,
             // `hearth plan` is the planner's own name (issue 7); `hearth sim plan` is the same command.
             SimCommand.Plan.self,
         ]

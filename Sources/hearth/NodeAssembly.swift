@@ -72,6 +72,7 @@ struct NodeAssembly {
         nodeID: NodeID,
         options: EngineOptions,
         power: PowerOptions = PowerOptions(),
+        identity: NodeIdentityConfiguration? = nil,
         gatewayHost: String,
         gatewayPort: Int,
         locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil,
@@ -103,17 +104,20 @@ struct NodeAssembly {
             let urls = options.urls
             engine = OpenAICompatibleEngine(baseURL: urls[index % urls.count], slots: options.slots, client: client)
         }
+        var agentConfiguration = NodeAgentConfiguration(
+            nodeID: nodeID,
+            gatewayHost: gatewayHost,
+            gatewayPort: gatewayPort,
+            hardware: HardwareSummary(
+                cpuCores: ProcessInfo.processInfo.activeProcessorCount,
+                memoryBytes: ProcessInfo.processInfo.physicalMemory,
+                gpus: []
+            )
+        )
+        agentConfiguration.identity = identity
+        if identity != nil { agentConfiguration.tamperSensor = LinuxTamperSensor() }
         let agent = NodeAgent(
-            configuration: NodeAgentConfiguration(
-                nodeID: nodeID,
-                gatewayHost: gatewayHost,
-                gatewayPort: gatewayPort,
-                hardware: HardwareSummary(
-                    cpuCores: ProcessInfo.processInfo.activeProcessorCount,
-                    memoryBytes: ProcessInfo.processInfo.physicalMemory,
-                    gpus: []
-                )
-            ),
+            configuration: agentConfiguration,
             engine: engine,
             logger: logger,
             power: power.makeController(seed: UInt64(index + 1), logger: logger),
@@ -128,6 +132,8 @@ struct NodeAssembly {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
         configuration.connectionPool.idleTimeout = .seconds(60)
+        // Engines run beside the agent: a refused or silent connect means the engine is down, not slow.
+        configuration.timeout.connect = .seconds(1)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

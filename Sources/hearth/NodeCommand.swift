@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import HearthCore
+import HearthIdentity
+import HearthNode
 import ServiceLifecycle
 
 /// `hearth node`: one node agent that dials a gateway.
@@ -15,6 +17,18 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(help: "This node's id (1-128 of A-Z a-z 0-9 . _ -). Defaults to the host name.")
     var nodeId: String = ProcessInfo.processInfo.hostName
+
+    @Option(help: "Folder for this node's key (mode 0600) and certificate.")
+    var dataDir: String = ".hearth-node"
+
+    @Option(help: "One-time enrollment token from the operator (hearth nodes enroll-token); needed once.")
+    var enrollToken: String?
+
+    @Option(help: "The gateway's HTTP API, for enrollment.")
+    var gatewayUrl: String = "http://127.0.0.1:8080"
+
+    @Flag(help: "Dial a gateway that accepts plain tunnels (--insecure-plain-tunnel there). Development only.")
+    var insecurePlainTunnel = false
 
     @OptionGroup var engine: EngineOptions
     @OptionGroup var power: PowerOptions
@@ -40,11 +54,27 @@ struct NodeCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "hearth.node")
         let address = try Self.parseAddress(gateway)
         let client = NodeAssembly.makeHTTPClient()
+        var identity: NodeIdentityConfiguration?
+        if !insecurePlainTunnel {
+            let node = NodeIdentityConfiguration(
+                credentials: NodeCredentialStore(directory: dataDir, node: NodeID(nodeId)),
+                agentBinary: FleetIdentitySetup.agentBinaryPath())
+            if let enrollToken {
+                try await NodeEnrollment.enroll(gatewayURL: gatewayUrl, token: enrollToken, configuration: node, client: client)
+                logger.info("enrolled with the gateway", metadata: ["node": "\(nodeId)"])
+            }
+            guard node.credentials.isEnrolled else {
+                throw ValidationError(
+                    "node \(nodeId) is not enrolled: ask the operator for a token (hearth nodes enroll-token) and pass --enroll-token")
+            }
+            identity = node
+        }
         let node = try NodeAssembly.make(
             index: 0,
             nodeID: NodeID(nodeId),
             options: engine,
             power: power,
+            identity: identity,
             gatewayHost: address.host,
             gatewayPort: address.port,
             client: client,

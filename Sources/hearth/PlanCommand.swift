@@ -53,12 +53,8 @@ extension SimCommand {
         var progress = false
 
         func run() async throws {
-            var loaded: Scenario
-            do {
-                loaded = try Scenario.read(path: scenario)
-            } catch {
-                throw ValidationError(error.description)
-            }
+            // A scenario error (`file:line: field: message`) is printed as it is, without the usage text.
+            var loaded = try Scenario.read(path: scenario)
             if let seed { loaded.seed = seed }
             if let scale {
                 guard scale > 0 else { throw ValidationError("--scale must be positive") }
@@ -75,12 +71,7 @@ extension SimCommand {
             let showProgress = !quiet && (progress || isatty(STDERR_FILENO) != 0)
             let planner = Planner(
                 scenario: loaded, showProgress: showProgress, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-            let report: PlanReport
-            do {
-                report = try planner.run()
-            } catch {
-                throw ValidationError(error.description)
-            }
+            let report = try planner.run()
             for trace in report.traces {
                 if let source = trace.generated_from {
                     FileHandle.standardError.write(

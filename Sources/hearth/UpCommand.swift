@@ -51,21 +51,26 @@ struct UpCommand: AsyncParsableCommand {
         try DevAPIKey.prepare(dataDirectory: dataDir)
         let store = try SQLiteFleetStore(path: dataDir + "/fleet.sqlite")
         var configuration = GatewayConfiguration()
+        configuration.cacheSecret = try GatewayConfiguration.loadOrCreateCacheSecret(dataDirectory: dataDir)
         configuration.port = port
         configuration.schedulingPolicy = policy
         configuration.tunnel.port = 0
-        let gateway = Gateway(configuration: configuration, store: store, logger: logger)
+        let identity = try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: "127.0.0.1", logger: logger)
+        let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
         let (key, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: apiKey)
 
         let client = NodeAssembly.makeHTTPClient()
         let count = engine.engine == .openai ? engine.urls.count : nodes
         var services: [any Service] = gateway.services
         for index in 0..<count {
+            let nodeIdentity = try await FleetIdentitySetup.enrollLocalNode(
+                NodeID("node-\(index + 1)"), identity: identity, dataDirectory: dataDir)
             let node = try NodeAssembly.make(
                 index: index,
                 nodeID: NodeID("node-\(index + 1)"),
                 options: engine,
                 power: power,
+                identity: nodeIdentity,
                 gatewayHost: "127.0.0.1",
                 gatewayPort: 0,
                 locateGateway: {
@@ -122,7 +127,8 @@ private struct Announcer: Service {
         printFlushed(
             """
 
-            Hearth is up: gateway \(addresses.baseURL) (plain HTTP on loopback), \(nodes) node(s) connected.
+            Hearth is up: gateway \(addresses.baseURL) (plain HTTP on loopback; node tunnels use mutual TLS), \(nodes) node(s) connected.
+            Operators: hearth nodes list --data-dir <data-dir> (operator key in <data-dir>/operator-key).
             API key for tenant 'dev': \(keyPath)
             Stream an answer:
               curl -N \(addresses.baseURL)/v1/chat/completions \\

@@ -22,7 +22,8 @@ struct PanelFuzzer {
             "ready", "lost", "init", "disconnected", "sleeping", "READY", "", "0", "-0", "200", "-200", "13800", "1e400", "-1e400",
             "NaN", "nan", "inf", "-Infinity", "1e308", "4.9e-324", "9007199254740993", "abc", "{}", "[]", "null", "true",
             "{\"nodes\":{}}", "{\"homie\":\"5.0\",\"nodes\":{\"core\":{\"type\":7}}}", "UPSTREAM", "DOWNSTREAM", "OPEN", "CLOSED",
-            "ENABLED", "NEVER", "OFF_GRID", "\u{0}\u{1}", "12.5.6", "--5", "+5", "5e", "0x1F", "١٢٣", "😀", String(repeating: "7", count: 300),
+            "ENABLED", "NEVER", "OFF_GRID", "\u{0}\u{1}", "12.5.6", "--5", "+5", "5e", "0x1F", "١٢٣", "😀",
+            String(repeating: "7", count: 300),
             SpanDeviceDescription.make(name: "f", version: 9, circuits: circuits, circuitPowerUnit: "kW", battery: true).json(),
             SpanDeviceDescription.make(name: "f", version: 9, circuits: [], circuitPowerUnit: "MW", battery: false).json(),
         ]

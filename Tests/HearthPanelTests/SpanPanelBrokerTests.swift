@@ -53,7 +53,9 @@ struct SpanPanelBrokerTests {
             let before = try await panel.waitForSnapshot { $0.mainsActivePowerWatts != nil }
             device.panel.addLoad(name: "EV charger", watts: 48 * 240)
             try await device.publisher.publish()
-            let after = try await panel.waitForSnapshot { $0.circuits.contains { $0.name == "EV charger" } && $0.mainsActivePowerWatts != nil }
+            let after = try await panel.waitForSnapshot {
+                $0.circuits.contains { $0.name == "EV charger" } && $0.mainsActivePowerWatts != nil
+            }
             #expect(abs(after.mainsActivePowerWatts! - before.mainsActivePowerWatts! - 11_520) <= 0.1)
             let ev = try #require(after.circuits.first { $0.name == "EV charger" })
             #expect(abs(ev.activePowerWatts! + 11_520) <= 0.05)
@@ -69,8 +71,12 @@ struct SpanPanelBrokerTests {
         let serial = "sim-retained"
         let device = try await SimulatedDevice(broker, serial: serial)
         defer { device.client.close() }
+        // Once an observer sees the frame's last message (`$state` ready), the broker holds the whole frame retained.
+        let observer = try await connectedClient(broker, id: "observer-\(serial)")
+        defer { observer.close() }
+        try await observer.subscribe("ebus/5/\(serial)/$state")
         try await device.publisher.publish()
-        // A sentinel published after the frame: once the panel sees it, it has the whole retained frame.
+        for await message in observer.messages where message.payload == Array("ready".utf8) { break }
         let panel = makePanel(broker, serial: serial)
         try await withRunning(panel) {
             let retained = try await panel.waitForSnapshot { $0.breakerRatingAmps != nil && $0.circuits.count == 2 }
@@ -140,6 +146,33 @@ struct SpanPanelBrokerTests {
         #expect(panel.mqttStatistics()?.oversizePayloads == 1)
     }
 
+    @Test func reconnectsAndResubscribesAfterTheBrokerRestarts() async throws {
+        // Its own broker: restarting the suite's would disturb the other tests.
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let serial = "sim-restart"
+        let device = try await SimulatedDevice(broker, serial: serial)
+        defer { device.client.close() }
+        let panel = makePanel(broker, serial: serial)
+        try await withRunning(panel) {
+            try await device.publisher.publish()
+            _ = try await panel.waitForSnapshot { $0.mainsActivePowerWatts != nil }
+            try await broker.restart()
+            // Both clients reconnect by themselves (libmosquitto's backoff starts at 1 s); the panel resubscribes.
+            try await device.client.waitUntilConnected()
+            device.panel.addLoad(name: "EV charger", watts: 48 * 240)
+            try await device.publisher.publish()
+            // Live or (if the panel resubscribed after this publish) retained: either way it arrives.
+            _ = try await panel.waitForSnapshot(timeout: .seconds(30)) { $0.circuits.contains { $0.name == "EV charger" } }
+            // The publisher re-announced the device, so once a live frame follows the panel is usable again.
+            try await device.publisher.publish()
+            let live = try await panel.waitForSnapshot(timeout: .seconds(30)) { isKnownToGovernor($0) }
+            #expect(live.circuits.contains { $0.name == "EV charger" })
+            #expect(device.client.statistics.reconnects >= 1)
+            #expect((panel.mqttStatistics()?.reconnects ?? 0) >= 1)
+        }
+    }
+
     @Test func wrongPasswordIsAClearError() async throws {
         let client = try MQTTClient(
             configuration: .init(
@@ -151,7 +184,8 @@ struct SpanPanelBrokerTests {
             return error.code == .notAuthorized && error.description.contains("not authori")
         }
         let panel = SpanPanel(
-            configuration: SpanPanelConfiguration(serial: "any", credentials: testCredentials(broker, password: "wrong")), clock: ManualClock())
+            configuration: SpanPanelConfiguration(serial: "any", credentials: testCredentials(broker, password: "wrong")),
+            clock: ManualClock())
         await #expect(throws: MQTTError.self) { try await panel.run() }
     }
 
@@ -173,7 +207,8 @@ struct SpanPanelBrokerTests {
         defer { raw.close() }
         let panel = makePanel(broker, serial: serial)
         var rng = SplitMix64(state: 0x5EED_F00D)
-        let fuzz = PanelFuzzer(serial: serial, circuits: device.panel.snapshot().circuits.map { SpanPanelPublisher.nodeID(forCircuit: $0.id) })
+        let fuzz = PanelFuzzer(
+            serial: serial, circuits: device.panel.snapshot().circuits.map { SpanPanelPublisher.nodeID(forCircuit: $0.id) })
         try await withRunning(panel) {
             try await device.publisher.publish()
             _ = try await panel.waitForSnapshot { $0.mainsActivePowerWatts != nil }

@@ -128,7 +128,8 @@ import Testing
         state = Self.readyState()
         state.handle(topic: "ebus/5/\(Self.serial)/upstream-lugs/active-power", payload: [], retained: false, payloadTooLarge: true, at: 2)
         #expect(state.snapshot(at: 2).mainsActivePowerWatts == nil)
-        state.handle(topic: "ebus/5/\(Self.serial)/core/breaker-rating", payload: Array(repeating: 0x31, count: 300), retained: false, at: 2)
+        state.handle(
+            topic: "ebus/5/\(Self.serial)/core/breaker-rating", payload: Array(repeating: 0x31, count: 300), retained: false, at: 2)
         #expect(state.snapshot(at: 2).breakerRatingAmps == nil)
         #expect(state.diagnostics.count(of: .payloadTooLarge) == 2)
     }
@@ -207,7 +208,8 @@ import Testing
         #expect(state.send("core/breaker-rating/set", "5", at: 2).isEmpty)
         #expect(state.send("core/breaker-rating/$target", "5", at: 2).isEmpty)
         #expect(state.send("core/software-version", "x", at: 2).isEmpty)
-        let foreign = state.handle(topic: "ebus/5/other-serial/upstream-lugs/active-power", payload: Array("1".utf8), retained: false, at: 2)
+        let foreign = state.handle(
+            topic: "ebus/5/other-serial/upstream-lugs/active-power", payload: Array("1".utf8), retained: false, at: 2)
         #expect(foreign.isEmpty)
         #expect(state.snapshot(at: 2).breakerRatingAmps == 200)
     }

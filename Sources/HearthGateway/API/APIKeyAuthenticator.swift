@@ -1,12 +1,11 @@
 import Crypto
 import Foundation
-import Synchronization
 
-/// Resolves `Authorization: Bearer <key>` to a tenant. Keys are looked up by their SHA-256 hash;
-/// hits are cached in memory so the store is not on every request's path.
+/// Resolves `Authorization: Bearer <key>` to its tenant's ``TenantPolicy``. Keys are looked up by their SHA-256
+/// hash on every request (one primary-key read of the SQLite store): nothing is cached, so a key revoked with
+/// `hearth keys revoke`, from another process, is refused from the next request on.
 package final class APIKeyAuthenticator: Sendable {
     private let store: any FleetStore
-    private let cache = Mutex<[String: String]>([:])
 
     package init(store: any FleetStore) {
         self.store = store
@@ -27,8 +26,8 @@ package final class APIKeyAuthenticator: Sendable {
         return "hearth-" + bytes.map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The tenant for a raw `Authorization` header value.
-    package func tenant(authorization: String?) async throws -> String {
+    /// The tenant's policy for a raw `Authorization` header value; 401 for a missing, unknown or revoked key.
+    package func policy(authorization: String?) async throws -> TenantPolicy {
         guard let authorization, !authorization.isEmpty else {
             throw OpenAIError.unauthorized("Missing API key: send 'Authorization: Bearer <key>'.")
         }
@@ -37,12 +36,9 @@ package final class APIKeyAuthenticator: Sendable {
             throw OpenAIError.unauthorized("The Authorization header must be 'Bearer <key>'.")
         }
         let key = authorization.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
-        let hash = Self.hash(key)
-        if let tenant = cache.withLock({ $0[hash] }) { return tenant }
-        guard let tenant = try await store.tenant(forKeyHash: hash) else {
+        guard let policy = try await store.tenantPolicy(forKeyHash: Self.hash(key)) else {
             throw OpenAIError.unauthorized("Incorrect API key provided.")
         }
-        cache.withLock { $0[hash] = tenant }
-        return tenant
+        return policy
     }
 }

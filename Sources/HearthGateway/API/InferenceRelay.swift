@@ -21,6 +21,10 @@ final class InferenceRelay: Sendable {
     private let disconnects = ClientDisconnectWatcher()
     /// Retries and failovers spend from this, so that an outage never multiplies the load.
     private let retryBudget: Mutex<RetryBudget>
+    /// Per-tenant requests and tokens per minute, and requests in flight.
+    private let limiter: TenantLimiter
+    /// Prefix-cache partitions: the engine salt and the salted routing key of every request.
+    private let isolation: CacheIsolation
 
     init(
         registry: NodeRegistry,
@@ -39,22 +43,25 @@ final class InferenceRelay: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.retryBudget = Mutex(RetryBudget(configuration: configuration.retryBudget))
+        self.limiter = TenantLimiter(clock: configuration.tenantClock)
+        self.isolation = CacheIsolation(secret: configuration.cacheSecret)
     }
 
     func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
-        let tenant = try await authenticator.tenant(authorization: request.headers[.authorization])
+        let policy = try await authenticator.policy(authorization: request.headers[.authorization])
         let ticket = UsageTicket(
             requestID: "hearth-" + UUID().uuidString.lowercased(),
-            tenant: tenant,
+            tenant: policy.tenant,
             started: started,
             ledger: ledger,
             metrics: metrics
         )
         do {
-            return try await relay(request, endpoint: endpoint, ticket: ticket, clientChannel: clientChannel)
-        } catch let error as OpenAIError {
+            return try await relay(request, endpoint: endpoint, policy: policy, ticket: ticket, clientChannel: clientChannel)
+        } catch var error as OpenAIError {
             ticket.finish(outcome: error.status.code == 502 || error.status.code == 504 ? .failed : .refused, status: error.status.code)
+            error.requestID = ticket.requestID
             throw error
         } catch {
             ticket.finish(outcome: .failed, status: 500)
@@ -65,6 +72,7 @@ final class InferenceRelay: Sendable {
     private func relay(
         _ request: Request,
         endpoint: CompletionRequest.Endpoint,
+        policy: TenantPolicy,
         ticket: UsageTicket,
         clientChannel: any Channel
     ) async throws -> Response {
@@ -85,15 +93,30 @@ final class InferenceRelay: Sendable {
         let taskClass = try classify(parsed)
         ticket.describe(model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens)
 
-        let scheduling = SchedulingRequest(
-            model: parsed.model,
-            taskClass: taskClass,
-            promptTokens: parsed.estimatedPromptTokens,
-            maxOutputTokens: parsed.maxTokens ?? classifier.defaultMaxOutputTokens,
-            prefixHashes: [],
-            sessionKey: parsed.conversationKey,
-            arrival: scheduler.now
-        )
+        // The tenant's limits: tokens reserved now (prompt estimate + max_tokens), corrected when the request ends.
+        let maxOutputTokens = parsed.maxTokens ?? classifier.defaultMaxOutputTokens
+        let lease = try limiter.admit(policy, tokens: parsed.estimatedPromptTokens + maxOutputTokens)
+        ticket.onFinish { [limiter] usage, ranOnNode in
+            limiter.finish(lease, actualTokens: usage.map { $0.promptTokens + $0.completionTokens } ?? (ranOnNode ? nil : 0))
+        }
+
+        // The cache partition: its salt goes to the engine, its key into every routing hash (docs/SECURITY.md).
+        let partition = CacheIsolation.partition(
+            tenant: policy.tenant, dataClass: policy.dataClass, session: parsed.conversationKey.map { String($0, radix: 16) },
+            requestID: ticket.requestID)
+        let scheduling = CacheIsolation.isolate(
+            SchedulingRequest(
+                model: parsed.model,
+                taskClass: taskClass,
+                promptTokens: parsed.estimatedPromptTokens,
+                maxOutputTokens: maxOutputTokens,
+                prefixHashes: [],
+                sessionKey: parsed.conversationKey,
+                arrival: scheduler.now
+            ),
+            partitionKey: isolation.partitionKey(for: partition))
+        let security = RequestSecurity(
+            tenant: policy.tenant, dataClass: policy.dataClass, cleanWindowSeconds: configuration.sensitiveCleanWindowSeconds)
         let header = StreamOpen(
             path: endpoint.rawValue,
             stream: parsed.stream,
@@ -102,10 +125,8 @@ final class InferenceRelay: Sendable {
         )
         let context = AttemptContext(
             header: header, originalBody: body, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
-            promptTokens: parsed.estimatedPromptTokens, ticket: ticket,
-            migration: StreamMigration(
-                original: scheduling, security: RequestSecurity(tenant: ticket.tenant, dataClass: .standard),
-                limits: configuration.migrationLimits))
+            promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: isolation.salt(for: partition),
+            migration: StreamMigration(original: scheduling, security: security, limits: configuration.migrationLimits))
         // A client that closes its connection stops the work at once, even before any byte was
         // written to it (a long prefill) or between tokens, whichever node runs it by then.
         let watch = disconnects.watch(clientChannel) { context.clientLeft() }
@@ -170,12 +191,18 @@ final class InferenceRelay: Sendable {
         let endpoint: SSEStreamSplicer.Endpoint
         let promptTokens: Int
         let ticket: UsageTicket
+        /// The tenant, its data class and the clean window: every attempt is placed under it.
+        let security: RequestSecurity
+        /// The engine cache salt of the request's partition (sent to engines that take one).
+        let cacheSalt: String
         private let state: Mutex<(migration: StreamMigration, current: GatewayStream?, gone: Bool)>
 
         init(
             header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, promptTokens: Int, ticket: UsageTicket,
-            migration: StreamMigration
+            security: RequestSecurity, cacheSalt: String, migration: StreamMigration
         ) {
+            self.security = security
+            self.cacheSalt = cacheSalt
             self.header = header
             self.originalBody = originalBody
             self.endpoint = endpoint
@@ -252,13 +279,13 @@ final class InferenceRelay: Sendable {
     private func startAttempt(
         _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext
     ) async throws -> Attempt {
-        let (reservation, reason) = try await place(request, excluding: excluding)
+        let (reservation, reason) = try await place(request, security: context.security, excluding: excluding)
         let session = reservation.session
         context.placed(on: session.id)
         context.ticket.assign(session.id)
         let stream: GatewayStream
         do {
-            stream = try session.open(context.header, body: body)
+            stream = try session.open(header(for: session, context: context), body: body)
         } catch {
             reservation.release(end: nil)
             throw AttemptFailure(cause: .tunnelClosed, error: Self.mapNodeFailure(error, node: session.id), usage: nil)
@@ -291,6 +318,25 @@ final class InferenceRelay: Sendable {
             }
             throw AttemptFailure(cause: Self.cause(of: error), error: Self.mapNodeFailure(error, node: session.id), usage: nil)
         }
+    }
+
+    /// The stream header for one attempt: the cache control depends on the chosen node's engine (a salt for engines
+    /// that take one, else no prompt-cache reuse for isolated classes), so it is set per attempt.
+    private func header(for session: NodeSession, context: AttemptContext) -> StreamOpen {
+        var header = context.header
+        let control = CacheIsolation.cacheControl(
+            engineSupportsSalt: configuration.saltingEngineKinds.contains(session.hello.engineKind), dataClass: context.security.dataClass,
+            salt: context.cacheSalt, standardMayShareOnSaltlessEngines: configuration.standardMayShareOnSaltlessEngines)
+        switch control {
+        case .salt(let salt):
+            header.cacheControl = CacheControlMode.salt.rawValue
+            header.cacheSalt = salt
+        case .disablePromptCache:
+            header.cacheControl = CacheControlMode.disablePromptCache.rawValue
+        case .engineDefault:
+            header.cacheControl = CacheControlMode.engineDefault.rawValue
+        }
+        return header
     }
 
     /// A node refused to start the request because it is not admitting (power): place it elsewhere, free.
@@ -414,7 +460,9 @@ final class InferenceRelay: Sendable {
 
     /// Asks the scheduler for a node; holds the request while the scheduler says it can still meet its
     /// target later (`queue`), and maps a refusal to 404, 429 or 503.
-    private func place(_ request: SchedulingRequest, excluding: Set<NodeID>) async throws -> (Reservation, String) {
+    private func place(
+        _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID>
+    ) async throws -> (Reservation, String) {
         let taskClass = request.taskClass
         if registry.nodeIDs.isEmpty {
             throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
@@ -427,12 +475,13 @@ final class InferenceRelay: Sendable {
         }
         while true {
             let capacity = registry.capacityChanges()
-            let decision = scheduler.decide(request, excluding: excluding)
+            let (decision, claim) = scheduler.decide(request, security: security, excluding: excluding)
             metrics.decision(policy: scheduler.policy.rawValue, outcome: decision.outcomeLabel)
             switch decision {
             case .place(let placement):
                 guard let session = registry.acquire(placement.node) else {
-                    scheduler.finished(placement.node, promptTokens: request.promptTokens, model: request.model, observed: nil)
+                    scheduler.finished(
+                        placement.node, promptTokens: request.promptTokens, model: request.model, observed: nil, claim: claim)
                     continue  // it left between the decision and now: decide again
                 }
                 let reservation = Reservation(
@@ -441,7 +490,8 @@ final class InferenceRelay: Sendable {
                     promptTokens: request.promptTokens,
                     batch: scheduler.runningSequences(on: placement.node),
                     registry: registry,
-                    scheduler: scheduler
+                    scheduler: scheduler,
+                    claim: claim
                 )
                 return (reservation, Self.headerSafe(placement.reason.description))
             case .queue(let until, let reason):
@@ -449,6 +499,12 @@ final class InferenceRelay: Sendable {
                 // A retry does not wait: its client is already waiting, and another attempt follows quickly or not at all.
                 let wait = until - scheduler.now
                 guard excluding.isEmpty, wait > 0, await capacity.wait(seconds: wait) else {
+                    if case .noEligibleNode = reason {
+                        // Held back by batch isolation: never say whose work holds the nodes.
+                        throw OpenAIError.noCapacity(
+                            "Every node that can serve this \(security.dataClass.rawValue) request is running another tenant's isolated work.",
+                            retryAfterSeconds: 1, overloaded: true)
+                    }
                     throw OpenAIError.noCapacity(
                         "No node can meet the \(taskClass.rawValue) target now: \(reason.description)",
                         retryAfterSeconds: 1,
@@ -457,6 +513,13 @@ final class InferenceRelay: Sendable {
                 }
             case .refuse(let retryAfter, let reason):
                 if case .noNodeServesModel = reason { throw OpenAIError.modelNotFound(request.model) }
+                if case .noEligibleNode = reason, retryAfter == nil,
+                    !scheduler.hasNode(
+                        for: security.dataClass, model: request.model, cleanWindowSeconds: security.cleanWindowSeconds)
+                {
+                    // No connected node meets the data class at all (tamper window, attestation, trust): say so.
+                    throw OpenAIError.dataClassUnavailable(security.dataClass)
+                }
                 throw OpenAIError.noCapacity(
                     "No node can take this \(taskClass.rawValue) request: \(reason.description)",
                     retryAfterSeconds: retryAfter.map { max(1, Int($0.rounded(.up))) } ?? 5,
@@ -489,6 +552,12 @@ final class InferenceRelay: Sendable {
                 attempt.reservation.release(end: end, afterHandOff: true)
                 retryBudget.withLock { $0.recordSuccess(now: scheduler.now) }
                 var usage = end?.usage
+                if splicer == nil, context.attempts > 1 {
+                    // Retried on another node before the first byte: nothing to splice, but it moved.
+                    context.ticket.failedOver(
+                        to: attempt.session.id, attempts: context.attempts, computedPromptTokens: usage?.promptTokens ?? 0,
+                        computedCompletionTokens: usage?.completionTokens ?? 0)
+                }
                 if var spliced = splicer {
                     try? await writer.write(ByteBuffer(bytes: spliced.finish()))
                     let counts = spliced.usage
@@ -523,7 +592,7 @@ final class InferenceRelay: Sendable {
                         context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: failure.usage)
                     } else {
                         try? await writer.write(
-                            ByteBuffer(bytes: Array("data: ".utf8) + Array(failure.error.jsonBody) + Array("\n\n".utf8)))
+                            ByteBuffer(bytes: Array("data: ".utf8) + Array(failure.error.jsonBody) + Array("\n\ndata: [DONE]\n\n".utf8)))
                         context.ticket.finish(outcome: .failed, status: failure.error.status.code, usage: failure.usage)
                     }
                     try? await writer.finish(nil)

@@ -12,6 +12,8 @@ public struct OpenAIError: Error, HTTPResponseError, Sendable, CustomStringConve
     public var code: String?
     /// Seconds a client should wait before retrying (429/503), sent as `Retry-After`.
     public var retryAfterSeconds: Int?
+    /// The request's id, sent as `X-Request-Id` (errors carry it too, so a failure can be found in the ledger).
+    public var requestID: String?
 
     public init(
         status: HTTPResponse.Status,
@@ -42,6 +44,7 @@ public struct OpenAIError: Error, HTTPResponseError, Sendable, CustomStringConve
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        if let requestID { headers[.hearthRequestID] = requestID }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody)))
     }
 }

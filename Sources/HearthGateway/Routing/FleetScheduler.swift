@@ -17,16 +17,89 @@ package final class FleetScheduler: Sendable {
         var outstanding: [NodeID: Outstanding] = [:]
         var slots: [NodeID: Int] = [:]
         var observations: [NodeID: [CalibrationSample]] = [:]
+        /// Nodes the trust policy took out of service (quarantined, revoked); power reports cannot bring them back.
+        var untrusted: Set<NodeID> = []
+        /// Whether each node's power allows work.
+        var powerAdmits: [NodeID: Bool] = [:]
+        /// Nodes whose engine reported unhealthy in their last heartbeat.
+        var engineDown: Set<NodeID> = []
+        /// Which tenants run on each node: the batch-isolation state (admitted at placement, released with
+        /// the reservation).
+        var occupancy = TenantOccupancy()
+        /// Labels the gateway assigned (trust state, tamper events): kept across reconnects, so a node never
+        /// sheds its tamper history by dialling again.
+        var assignedLabels: [NodeID: [String: String]] = [:]
+        /// Bumped at every join: a claim from an earlier connection of the node releases nothing.
+        var epochs: [NodeID: UInt64] = [:]
+    }
+
+    /// One placed request's place in ``TenantOccupancy``; hand it back with ``finished(_:promptTokens:model:observed:claim:)``.
+    package struct OccupancyClaim: Sendable, Equatable {
+        package var tenant: String
+        package var dataClass: DataClass
+        package var node: NodeID
+        fileprivate var epoch: UInt64
     }
 
     private let state: Mutex<State>
     private let queued = Mutex<(count: Int, waiters: [(Int, CheckedContinuation<Void, Never>)])>((0, []))
     private let epoch = ContinuousClock.now
+    private let attestedNodes: Set<NodeID>
+    private let dataCentreNodes: Set<NodeID>
+    private let isolationWaitSeconds: Double
     /// Completed requests per node between profile refits from observed timings.
     static let refitEvery = 16
 
-    package init(policy: SchedulingPolicyKind = .sloAware, configuration: SchedulerConfiguration = SchedulerConfiguration()) {
+    /// - Parameters:
+    ///   - attestedNodes: nodes labelled `attestation=confidential-computing` (see ``GatewayConfiguration/attestedNodes``).
+    ///   - dataCentreNodes: nodes labelled `site=data-centre`.
+    ///   - isolationWaitSeconds: how long a request kept off every node by another tenant's isolated work (or an
+    ///     isolated request kept off by other tenants) waits for one to free before it is refused.
+    package init(
+        policy: SchedulingPolicyKind = .sloAware, configuration: SchedulerConfiguration = SchedulerConfiguration(),
+        attestedNodes: Set<NodeID> = [], dataCentreNodes: Set<NodeID> = [], isolationWaitSeconds: Double = 30
+    ) {
         state = Mutex(State(scheduler: Scheduler(policy: policy, configuration: configuration)))
+        self.attestedNodes = attestedNodes
+        self.dataCentreNodes = dataCentreNodes
+        self.isolationWaitSeconds = isolationWaitSeconds
+    }
+
+    /// The labels the security filters read for `node`: what the gateway assigned, with `attestation` and `site`
+    /// only from this gateway's configuration (a node's own claim to either counts for nothing).
+    private func securityLabels(of node: NodeID, assigned: [String: String]) -> [String: String] {
+        var labels = assigned
+        labels[SecurityLabels.attestation] = attestedNodes.contains(node) ? SecurityLabels.confidentialComputing : nil
+        labels[SecurityLabels.site] = dataCentreNodes.contains(node) ? SecurityLabels.dataCentre : nil
+        return labels
+    }
+
+    /// Sets gateway-assigned labels on `node` (`trust-state`, `last-tamper-at`, from the trust policy's
+    /// `.updateLabels` action); an empty value removes a label. `attestation` and `site` are ignored here: they
+    /// come from the configuration. Labels outlive the node's connection.
+    package func updateLabels(_ node: NodeID, _ labels: [String: String]) {
+        state.withLock { state in
+            var assigned = state.assignedLabels[node] ?? [:]
+            for (key, value) in labels where key != SecurityLabels.attestation && key != SecurityLabels.site {
+                assigned[key] = value.isEmpty ? nil : value
+            }
+            state.assignedLabels[node] = assigned
+            guard let index = state.fleet.index(of: node) else { return }
+            var snapshot = state.fleet.snapshot(at: index)
+            for key in snapshot.labels.keys where key != PowerCapFilter.labelKey { snapshot.labels[key] = nil }
+            snapshot.labels.merge(securityLabels(of: node, assigned: assigned)) { _, new in new }
+            state.fleet.upsert(snapshot)
+        }
+    }
+
+    /// The labels the scheduler holds for `node` now (nil when it is not connected).
+    package func labels(of node: NodeID) -> [String: String]? {
+        state.withLock { state in state.fleet.index(of: node).map { state.fleet.labels(at: $0) } }
+    }
+
+    /// Tenants with requests placed on `node` and not yet finished.
+    package func tenants(on node: NodeID) -> Set<String> {
+        state.withLock { $0.occupancy.tenants(on: node) }
     }
 
     /// Seconds since this gateway started: the scheduler's clock.
@@ -50,6 +123,11 @@ package final class FleetScheduler: Sendable {
             prefixCache: PrefixCache(capacity: 4096)
         )
         state.withLock { state in
+            var snapshot = snapshot
+            snapshot.labels = securityLabels(of: hello.nodeID, assigned: state.assignedLabels[hello.nodeID] ?? [:])
+            state.occupancy.removeNode(hello.nodeID)
+            state.epochs[hello.nodeID, default: 0] &+= 1
+            if state.untrusted.contains(hello.nodeID) { snapshot.load.isAdmitting = false }
             state.fleet.upsert(snapshot)
             state.outstanding[hello.nodeID] = Outstanding()
             state.slots[hello.nodeID] = hello.slots
@@ -60,6 +138,7 @@ package final class FleetScheduler: Sendable {
     func nodeLeft(_ id: NodeID) {
         state.withLock { state in
             state.fleet.remove(id)
+            state.occupancy.removeNode(id)
             state.outstanding[id] = nil
             state.slots[id] = nil
             state.observations[id] = nil
@@ -73,27 +152,61 @@ package final class FleetScheduler: Sendable {
             decodePerSequenceSeconds: 0.005, maxBatch: slots, linkRTTSeconds: 0)
     }
 
-    /// Decides where `request` goes; a placement reserves the node until ``finished(_:promptTokens:)``.
-    /// `excluding`: nodes this request must not go to (they already failed it).
-    package func decide(_ request: SchedulingRequest, excluding: Set<NodeID> = []) -> SchedulingDecision {
-        let decision = state.withLock { state in
+    /// Decides where `request` goes under `security` (trust state, data class, tenant batch isolation, exclusions:
+    /// HearthCore's `Scheduler.decide(_:security:fleet:now:)` with this gateway's ``TenantOccupancy``).
+    /// A placement reserves the node and admits the tenant there until ``finished(_:promptTokens:model:observed:claim:)``
+    /// with the returned claim. `excluding`: nodes this request must not go to (they already failed it).
+    ///
+    /// A request that only other tenants' isolation keeps off every node (a node runs one tenant's isolated work,
+    /// or any mix of `standard` work) is queued for up to `isolationWaitSeconds`: it waits for a node to free.
+    package func decide(
+        _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID> = []
+    ) -> (decision: SchedulingDecision, claim: OccupancyClaim?) {
+        let result = state.withLock { state -> (SchedulingDecision, OccupancyClaim?) in
             let now = self.now
             var request = request
             request.arrival = now
-            let saved = state.scheduler.configuration.filters
-            if !excluding.isEmpty { state.scheduler.configuration.filters = saved + [ExcludeNodesFilter(excluding)] }
-            let decision = state.scheduler.decide(request, fleet: state.fleet, now: now)
-            state.scheduler.configuration.filters = saved
-            if case .place(let placement) = decision {
-                state.outstanding[placement.node, default: Outstanding()].requests += 1
-                state.outstanding[placement.node, default: Outstanding()].promptTokens += request.promptTokens
-                Self.publishLoad(of: placement.node, in: &state, now: now)
-                if let key = request.affinityKey { state.fleet.recordPrefix([key], at: placement.nodeIndex) }
+            var security = security
+            security.excludedNodes.formUnion(excluding)
+            security.occupancy = state.occupancy
+            var decision = state.scheduler.decide(request, security: security, fleet: state.fleet, now: now)
+            if case .refuse(nil, .noEligibleNode) = decision {
+                var unoccupied = security
+                unoccupied.occupancy = TenantOccupancy()
+                if case .place = state.scheduler.decide(request, security: unoccupied, fleet: state.fleet, now: now) {
+                    decision = .queue(until: now + isolationWaitSeconds, reason: .noEligibleNode)
+                }
             }
-            return decision
+            guard case .place(let placement) = decision else { return (decision, nil) }
+            guard state.occupancy.admit(tenant: security.tenant, dataClass: security.dataClass, on: placement.node) else {
+                // Cannot happen under this lock (the filter saw the same occupancy); refuse rather than mix tenants.
+                return (.refuse(retryAfterSeconds: 1, reason: .noEligibleNode), nil)
+            }
+            state.outstanding[placement.node, default: Outstanding()].requests += 1
+            state.outstanding[placement.node, default: Outstanding()].promptTokens += request.promptTokens
+            Self.publishLoad(of: placement.node, in: &state, now: now)
+            if let key = request.affinityKey { state.fleet.recordPrefix([key], at: placement.nodeIndex) }
+            let claim = OccupancyClaim(
+                tenant: security.tenant, dataClass: security.dataClass, node: placement.node, epoch: state.epochs[placement.node] ?? 0)
+            return (decision, claim)
         }
-        if case .queue = decision { countQueued() }
-        return decision
+        if case .queue = result.0 { countQueued() }
+        return result
+    }
+
+    /// Whether any connected node serving `model` meets `dataClass`'s node requirements (trust, tamper window,
+    /// attestation), whatever its load: false means a refusal is the data class's, not capacity's.
+    package func hasNode(for dataClass: DataClass, model: String, cleanWindowSeconds: Double) -> Bool {
+        state.withLock { state in
+            let now = self.now
+            let filter = DataClassFilter(dataClass: dataClass, cleanWindowSeconds: cleanWindowSeconds)
+            return (0..<state.fleet.count).contains { index in
+                let labels = state.fleet.labels(at: index)
+                let trusted = labels[SecurityLabels.trustState].map { $0 == NodeTrustPolicy.TrustState.trusted.rawValue } ?? true
+                return trusted && filter.admits(labels: labels, now: now)
+                    && state.fleet.snapshot(at: index).models.contains { $0.id == model }
+            }
+        }
     }
 
     private func countQueued() {
@@ -107,6 +220,9 @@ package final class FleetScheduler: Sendable {
         for waiter in ready { waiter.resume() }
     }
 
+    /// Decisions so far that were "queue".
+    package var queuedDecisions: Int { queued.withLock { $0.count } }
+
     /// Returns once `count` decisions so far were "queue" (operators see them in metrics; tests await them).
     package func waitUntilQueued(_ count: Int) async {
         await withCheckedContinuation { continuation in
@@ -119,9 +235,15 @@ package final class FleetScheduler: Sendable {
         }
     }
 
-    /// A placed request ended; `observed` refines the node's profile from what it really took.
-    package func finished(_ node: NodeID, promptTokens: Int, model: String, observed: CalibrationSample?) {
+    /// A placed request ended; `observed` refines the node's profile from what it really took, and `claim` (from
+    /// ``decide(_:security:excluding:)``) releases the tenant's place on the node.
+    package func finished(
+        _ node: NodeID, promptTokens: Int, model: String, observed: CalibrationSample?, claim: OccupancyClaim? = nil
+    ) {
         state.withLock { state in
+            if let claim, claim.node == node, state.epochs[node] == claim.epoch {
+                state.occupancy.release(tenant: claim.tenant, dataClass: claim.dataClass, on: node)
+            }
             guard state.outstanding[node] != nil else { return }
             state.outstanding[node]!.requests = max(0, state.outstanding[node]!.requests - 1)
             state.outstanding[node]!.promptTokens = max(0, state.outstanding[node]!.promptTokens - promptTokens)
@@ -156,11 +278,41 @@ package final class FleetScheduler: Sendable {
             }
             let fraction = capFraction.isFinite ? min(1, max(0.05, capFraction)) : 0.05
             state.fleet.setPowerCapFactor(GPUPowerCurve.schedulerFactor(capFraction: fraction), at: index)
+            state.powerAdmits[node] = mode.isAdmitting
+            let admitting = Self.admits(node, in: state)
             var load = state.fleet.loads[index]
-            load.isAdmitting = mode.isAdmitting
+            load.isAdmitting = admitting
             state.fleet.setLoad(load, at: index)
-            return mode.isAdmitting
+            return admitting
         }
+    }
+
+    /// Takes a node out of service (or puts it back) for trust reasons, whatever its power state says.
+    package func setTrusted(_ node: NodeID, _ trusted: Bool) {
+        state.withLock { state in
+            if trusted { state.untrusted.remove(node) } else { state.untrusted.insert(node) }
+            Self.refreshAdmitting(node, in: &state)
+        }
+    }
+
+    /// Records whether the node's engine answers; a node with a dead engine gets no new work until it does.
+    package func setEngineHealthy(_ node: NodeID, _ healthy: Bool) {
+        state.withLock { state in
+            let changed = healthy ? state.engineDown.remove(node) != nil : state.engineDown.insert(node).inserted
+            if changed { Self.refreshAdmitting(node, in: &state) }
+        }
+    }
+
+    /// A node takes new work when its power allows, it is trusted and its engine is up.
+    private static func admits(_ node: NodeID, in state: State) -> Bool {
+        (state.powerAdmits[node] ?? true) && !state.untrusted.contains(node) && !state.engineDown.contains(node)
+    }
+
+    private static func refreshAdmitting(_ node: NodeID, in state: inout State) {
+        guard let index = state.fleet.index(of: node) else { return }
+        var load = state.fleet.loads[index]
+        load.isAdmitting = admits(node, in: state)
+        state.fleet.setLoad(load, at: index)
     }
 
     /// Marks `node` as (not) taking new work until its next power report says otherwise.

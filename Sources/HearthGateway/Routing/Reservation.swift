@@ -12,10 +12,16 @@ final class Reservation: Sendable {
     private let batch: Int
     private let registry: NodeRegistry
     private let scheduler: FleetScheduler
+    /// The tenant's place on the node (batch isolation), released with the reservation.
+    private let claim: FleetScheduler.OccupancyClaim?
     private let started = ContinuousClock.now
     private let state = Mutex<(handedOff: Bool, released: Bool)>((false, false))
 
-    init(session: NodeSession, model: String, promptTokens: Int, batch: Int, registry: NodeRegistry, scheduler: FleetScheduler) {
+    init(
+        session: NodeSession, model: String, promptTokens: Int, batch: Int, registry: NodeRegistry, scheduler: FleetScheduler,
+        claim: FleetScheduler.OccupancyClaim? = nil
+    ) {
+        self.claim = claim
         self.session = session
         self.model = model
         self.promptTokens = promptTokens
@@ -34,8 +40,9 @@ final class Reservation: Sendable {
             return true
         }
         guard first else { return }
+        // The scheduler first: the registry's release wakes queued requests, which must see the node free.
+        scheduler.finished(session.id, promptTokens: promptTokens, model: model, observed: observation(end), claim: claim)
         registry.release(session)
-        scheduler.finished(session.id, promptTokens: promptTokens, model: model, observed: observation(end))
     }
 
     /// What this answer says about the node: prefill time from the engine's first token, decode step

@@ -13,8 +13,21 @@ public protocol FleetStore: Sendable {
 
     /// Stores a tenant key by its hash; the key itself is never stored.
     func addAPIKey(hash: String, tenant: String, createdAt: Date) async throws
-    /// The tenant that owns the key with this hash, if any.
+    /// The tenant that owns the key with this hash, if any (nil for a revoked key).
     func tenant(forKeyHash hash: String) async throws -> String?
+
+    /// Creates or replaces a tenant's data class and limits.
+    func upsertTenant(_ policy: TenantPolicy) async throws
+    /// A tenant's stored policy, if it has one.
+    func tenantPolicy(named tenant: String) async throws -> TenantPolicy?
+    /// The policy of the tenant owning this (unrevoked) key; nil for an unknown or revoked key. A key whose
+    /// tenant has no stored policy gets the defaults (`standard`, no limits).
+    func tenantPolicy(forKeyHash hash: String) async throws -> TenantPolicy?
+    /// Every stored key, revoked ones included, oldest first.
+    func apiKeys() async throws -> [APIKeyRecord]
+    /// Marks a key revoked; false when no unrevoked key has this hash.
+    @discardableResult
+    func revokeAPIKey(hash: String, at time: Date) async throws -> Bool
 
     /// Appends usage rows. A row whose request id is already present is refused with
     /// ``FleetStoreError/duplicateUsage`` and nothing in the batch is written twice.

@@ -66,6 +66,19 @@ public final class SQLiteFleetStore: FleetStore {
                 t.add(column: "computed_completion_tokens", .integer)
             }
         }
+        migrator.registerMigration("v3-tenants") { db in
+            try db.create(table: "tenant") { t in
+                t.primaryKey("tenant", .text)
+                t.column("data_class", .text).notNull().defaults(to: DataClass.standard.rawValue)
+                t.column("requests_per_minute", .integer)
+                t.column("tokens_per_minute", .integer)
+                t.column("max_concurrent", .integer)
+                t.column("updated_at", .double).notNull()
+            }
+            try db.alter(table: "api_key") { t in
+                t.add(column: "revoked_at", .double)
+            }
+        }
         return migrator
     }
 
@@ -126,8 +139,89 @@ public final class SQLiteFleetStore: FleetStore {
 
     public func tenant(forKeyHash hash: String) async throws -> String? {
         try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT tenant FROM api_key WHERE key_hash = ?", arguments: [hash])
+            try String.fetchOne(db, sql: "SELECT tenant FROM api_key WHERE key_hash = ? AND revoked_at IS NULL", arguments: [hash])
         }
+    }
+
+    public func upsertTenant(_ policy: TenantPolicy) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(tenant) DO UPDATE SET data_class = excluded.data_class,
+                      requests_per_minute = excluded.requests_per_minute, tokens_per_minute = excluded.tokens_per_minute,
+                      max_concurrent = excluded.max_concurrent, updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    policy.tenant, policy.dataClass.rawValue, policy.requestsPerMinute, policy.tokensPerMinute, policy.maxConcurrent,
+                    Date().timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func tenantPolicy(named tenant: String) async throws -> TenantPolicy? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE tenant = ?", arguments: [tenant]).map(Self.tenantPolicy)
+        }
+    }
+
+    public func tenantPolicy(forKeyHash hash: String) async throws -> TenantPolicy? {
+        try await database.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT k.tenant AS tenant, t.data_class AS data_class, t.requests_per_minute AS requests_per_minute,
+                          t.tokens_per_minute AS tokens_per_minute, t.max_concurrent AS max_concurrent
+                        FROM api_key k LEFT JOIN tenant t ON t.tenant = k.tenant
+                        WHERE k.key_hash = ? AND k.revoked_at IS NULL
+                        """,
+                    arguments: [hash])
+            else { return nil }
+            return Self.tenantPolicy(row)
+        }
+    }
+
+    public func apiKeys() async throws -> [APIKeyRecord] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT k.key_hash AS key_hash, k.tenant AS tenant, k.created_at AS created_at, k.revoked_at AS revoked_at,
+                      t.data_class AS data_class
+                    FROM api_key k LEFT JOIN tenant t ON t.tenant = k.tenant ORDER BY k.created_at, k.key_hash
+                    """
+            ).map { row in
+                let dataClass: String? = row["data_class"]
+                let revoked: Double? = row["revoked_at"]
+                return APIKeyRecord(
+                    keyHash: row["key_hash"], tenant: row["tenant"],
+                    dataClass: dataClass.flatMap(DataClass.init(rawValue:)) ?? .standard,
+                    createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    @discardableResult
+    public func revokeAPIKey(hash: String, at time: Date) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE api_key SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+                arguments: [time.timeIntervalSince1970, hash])
+            return db.changesCount > 0
+        }
+    }
+
+    /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults).
+    private static func tenantPolicy(_ row: Row) -> TenantPolicy {
+        let dataClass: String? = row["data_class"]
+        return TenantPolicy(
+            tenant: row["tenant"],
+            // An unreadable class (a newer gateway's) is treated as the strictest one we know: fail closed.
+            dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
+            requestsPerMinute: row["requests_per_minute"], tokensPerMinute: row["tokens_per_minute"],
+            maxConcurrent: row["max_concurrent"])
     }
 
     public func appendUsage(_ records: [UsageRecord]) async throws {

@@ -1,9 +1,11 @@
 import Foundation
 import HearthCore
+import HearthIdentity
 import HearthProtocol
 import HearthTunnel
 import Logging
 import NIOCore
+import NIOSSL
 
 /// The gateway's handler for one node connection: handshake, then frames to the node's session.
 ///
@@ -16,14 +18,18 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = TunnelFrame
 
     private let registry: NodeRegistry
+    private let identity: GatewayIdentity?
     private let store: any FleetStore
     private let configuration: TunnelServerConfiguration
     private let logger: Logger
     private var session: NodeSession?
     private var watchdog: RepeatedTask?
 
-    init(registry: NodeRegistry, store: any FleetStore, configuration: TunnelServerConfiguration, logger: Logger) {
+    init(
+        registry: NodeRegistry, identity: GatewayIdentity?, store: any FleetStore, configuration: TunnelServerConfiguration, logger: Logger
+    ) {
         self.registry = registry
+        self.identity = identity
         self.store = store
         self.configuration = configuration
         self.logger = logger
@@ -48,14 +54,25 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let hello = try frame.decodeJSON(NodeHello.self)
         try NodeHelloValidator.validate(hello)
+        if let identity {
+            // mTLS already proved the certificate chains to the fleet CA; now it must name this node, unrevoked.
+            let peer = try context.pipeline.syncOperations.nioSSL_peerCertificate().map(TunnelTLS.certificate)
+            try identity.admit(peer: peer, claimed: hello.nodeID)
+        }
         let registry = self.registry
+        let identity = self.identity
+        let logger = self.logger
         let session = NodeSession(hello: hello, channel: context.channel, now: .now()) { session, beat in
             registry.heartbeat(beat, from: session)
+            identity?.heartbeat(from: session.id)
+        } onIdentity: { session, frame in
+            Self.handleIdentity(frame, from: session, identity: identity, logger: logger)
         }
         self.session = session
         if let replaced = registry.register(session) {
             replaced.channel.close(promise: nil)
         }
+        if let identity { identity.applyLabels(identity.labels(for: hello.nodeID), to: hello.nodeID) }
         let welcome = GatewayWelcome(
             heartbeatIntervalMilliseconds: Int(configuration.heartbeatInterval.nanoseconds / 1_000_000),
             missedHeartbeatsBeforeDead: configuration.missedHeartbeatsBeforeDead
@@ -74,9 +91,28 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
             connectedAt: Date()
         )
         let store = self.store
-        let logger = self.logger
         Task {
             do { try await store.upsertNode(record) } catch { logger.error("could not record node: \(error)") }
+        }
+    }
+
+    private static func handleIdentity(_ frame: TunnelFrame, from session: NodeSession, identity: GatewayIdentity?, logger: Logger) {
+        guard let identity else {
+            logger.warning("identity frame on a tunnel without identities", metadata: ["node": "\(session.id)", "kind": "\(frame.kind)"])
+            return
+        }
+        switch frame.kind {
+        case .renewRequest:
+            guard let request = try? frame.decodeJSON(RenewalRequest.self) else { return }
+            Task {
+                let response = await identity.renew(request, from: session.id)
+                try? await session.channel.writeAndFlush(TunnelFrame.json(.renewed, response))
+            }
+        case .tamperReport:
+            guard let report = try? frame.decodeJSON(TamperReport.self) else { return }
+            Task { await identity.tamperReport(report, from: session.id) }
+        default:
+            break
         }
     }
 

@@ -82,6 +82,9 @@ package final class NodeRegistry: Sendable {
     /// queued requests) and passes its energy intervals to the ledger.
     func heartbeat(_ beat: NodeHeartbeat, from session: NodeSession) {
         guard state.withLock({ $0.entries[session.id]?.session === session }) else { return }
+        let wasAdmittingBefore = scheduler.isAdmitting(session.id)
+        scheduler.setEngineHealthy(session.id, beat.engineHealthy)
+        if !wasAdmittingBefore && scheduler.isAdmitting(session.id) { fireCapacity() }
         if let power = beat.power {
             // Unknown modes from a newer or hostile node count as draining: never place work on them.
             let mode = PowerGovernor.Mode(rawValue: power.mode) ?? .draining

@@ -1,3 +1,4 @@
+package import Foundation
 package import HearthCore
 package import HearthProtocol
 import HearthTunnel
@@ -21,14 +22,18 @@ package final class NodeSession: Sendable {
     }
 
     private let onHeartbeat: @Sendable (NodeSession, NodeHeartbeat) -> Void
+    private let onIdentity: @Sendable (NodeSession, TunnelFrame) -> Void
 
+    /// - Parameter onIdentity: renewal requests and tamper reports (the gateway's identity handles them).
     init(
         hello: NodeHello, channel: any Channel, now: NIODeadline,
-        onHeartbeat: @escaping @Sendable (NodeSession, NodeHeartbeat) -> Void = { _, _ in }
+        onHeartbeat: @escaping @Sendable (NodeSession, NodeHeartbeat) -> Void = { _, _ in },
+        onIdentity: @escaping @Sendable (NodeSession, TunnelFrame) -> Void = { _, _ in }
     ) {
         self.hello = hello
         self.channel = channel
         self.onHeartbeat = onHeartbeat
+        self.onIdentity = onIdentity
         state = Mutex(State(lastHeard: now))
     }
 
@@ -96,7 +101,9 @@ package final class NodeSession: Sendable {
             if frame.stream != 0, let stream = state.withLock({ $0.streams.removeValue(forKey: frame.stream) }) {
                 stream.fail(message)
             }
-        case .hello, .welcome, .open, .cancel, .windowUpdate, .powerLimit:
+        case .renewRequest, .tamperReport:
+            onIdentity(self, frame)
+        case .hello, .welcome, .open, .cancel, .windowUpdate, .powerLimit, .renewed:
             throw TunnelErrorMessage(code: .unexpectedFrame, message: "a node may not send \(frame.kind) frames")
         }
     }
@@ -131,6 +138,12 @@ package final class NodeSession: Sendable {
     }
 
     package var lastHeartbeat: NodeHeartbeat? { state.withLock { $0.lastHeartbeat } }
+
+    /// When the node last sent anything, wall clock.
+    package var lastHeardDate: Date? {
+        let silence = silence(now: .now())
+        return Date().addingTimeInterval(-Double(silence.nanoseconds) / 1e9)
+    }
 
     /// Fails every open stream: the tunnel is gone.
     func closed(reason: String) {

@@ -2,6 +2,7 @@ import HearthTunnel
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 
 /// Settings for the endpoint that node agents dial.
@@ -21,6 +22,7 @@ public struct TunnelServerConfiguration: Sendable {
 public final class TunnelServer: Service {
     private let configuration: TunnelServerConfiguration
     private let registry: NodeRegistry
+    private let identity: GatewayIdentity?
     private let store: any FleetStore
     private let logger: Logger
     private let onBound: @Sendable (Int) async -> Void
@@ -28,12 +30,14 @@ public final class TunnelServer: Service {
     package init(
         configuration: TunnelServerConfiguration,
         registry: NodeRegistry,
+        identity: GatewayIdentity?,
         store: any FleetStore,
         logger: Logger,
         onBound: @escaping @Sendable (Int) async -> Void
     ) {
         self.configuration = configuration
         self.registry = registry
+        self.identity = identity
         self.store = store
         self.logger = logger
         self.onBound = onBound
@@ -41,6 +45,7 @@ public final class TunnelServer: Service {
 
     public func run() async throws {
         let registry = self.registry
+        let identity = self.identity
         let store = self.store
         let configuration = self.configuration
         let logger = self.logger
@@ -50,10 +55,13 @@ public final class TunnelServer: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // With identities, the tunnel is mutual TLS only: no certificate from the fleet CA, no connection.
+                    if let identity { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: identity.serverContext)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: configuration.maximumFrameBytes)),
                         MessageToByteHandler(TunnelFrameEncoder()),
-                        GatewayTunnelHandler(registry: registry, store: store, configuration: configuration, logger: logger),
+                        GatewayTunnelHandler(
+                            registry: registry, identity: identity, store: store, configuration: configuration, logger: logger),
                     ])
                 }
             }

@@ -22,6 +22,7 @@ final class UsageTicket: Sendable {
         var finished = false
         var attempts = 1
         var computed: (prompt: Int, completion: Int)?
+        var onFinish: (@Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void)?
     }
 
     init(requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics) {
@@ -50,6 +51,17 @@ final class UsageTicket: Sendable {
             $0.attempts = attempts
             $0.computed = (computedPromptTokens, computedCompletionTokens)
         }
+    }
+
+    /// Runs `hook` once when the ticket finishes (at once if it already has): the tenant's limits are released
+    /// there, on every path that ends a request.
+    func onFinish(_ hook: @escaping @Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void) {
+        let finished = state.withLock { state -> (TokenUsage?, Bool)? in
+            guard !state.finished else { return (nil, state.node != nil) }
+            state.onFinish = hook
+            return nil
+        }
+        if let (usage, ran) = finished { hook(usage, ran) }
     }
 
     func firstByte() {
@@ -88,6 +100,7 @@ final class UsageTicket: Sendable {
             computedCompletionTokens: state.computed?.completion
         )
         ledger.record(record)
+        state.onFinish?(usage, state.node != nil)
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens)

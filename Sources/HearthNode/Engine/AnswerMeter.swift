@@ -6,6 +6,11 @@ import NIOFoundationCompat
 /// Reads an engine's answer as it passes through the node: finds the token counts, and in a
 /// stream drops the usage-only chunk the node asked for on the client's behalf when the client
 /// did not ask for it.
+///
+/// It also removes what would tell a client how much of its prompt the engine found cached
+/// (`usage.prompt_tokens_details`, with `cached_tokens`, and llama.cpp's `timings`, with `cache_n`):
+/// a tenant must not learn from them that another tenant sent the same prefix (docs/SECURITY.md, Tenants).
+/// Both are cut out byte-level, without re-encoding the answer.
 struct AnswerMeter {
     private let streaming: Bool
     private let forwardUsageChunk: Bool
@@ -22,25 +27,27 @@ struct AnswerMeter {
     }
 
     /// Takes a chunk from the engine; returns what to forward to the gateway now.
+    /// A non-streamed answer is held until ``finish()`` (the gateway buffers it whole anyway), so that its
+    /// cached-token details can be removed; `take` then returns an empty buffer, which marks the first byte.
     mutating func take(_ chunk: ByteBuffer) -> ByteBuffer? {
         guard streaming else {
             whole.writeImmutableBuffer(chunk)
             sawFirstContent = true
-            return chunk
+            return ByteBuffer()
         }
         var chunk = chunk
         pending.writeBuffer(&chunk)
         var out = ByteBuffer()
         while let event = nextEvent() {
-            if keep(event) {
-                var event = event
-                out.writeBuffer(&event)
+            if var kept = keep(event) {
+                out.writeBuffer(&kept)
             }
         }
         return out.readableBytes > 0 ? out : nil
     }
 
-    /// Call at the end of the answer: flushes any unterminated tail and settles usage.
+    /// Call at the end of the answer: flushes any unterminated tail (a non-streamed answer: all of it) and
+    /// settles usage.
     mutating func finish() -> ByteBuffer? {
         if !streaming {
             // Parse only the usage object, not the whole answer (which may be long).
@@ -49,11 +56,13 @@ struct AnswerMeter {
             {
                 usage = Self.usage(in: ["usage": counts])
             }
-            return nil
+            defer { whole.clear() }
+            guard whole.readableBytes > 0 else { return nil }
+            return Self.redacted(whole)
         }
         guard pending.readableBytes > 0 else { return nil }
         defer { pending.clear() }
-        return pending
+        return Self.redacted(pending)
     }
 
     private mutating func nextEvent() -> ByteBuffer? {
@@ -82,28 +91,140 @@ struct AnswerMeter {
         return nil
     }
 
-    private mutating func keep(_ event: ByteBuffer) -> Bool {
+    /// The event to forward (cached-token details removed), or nil to drop it.
+    private mutating func keep(_ event: ByteBuffer) -> ByteBuffer? {
         // Most events are content: recognise them from the bytes, without building strings or parsing JSON.
         let view = event.readableBytesView
-        guard let dataStart = Self.find(Self.dataPrefix, in: view) else { return true }
-        if Self.find(Self.doneMarker, in: view[dataStart...]) != nil { return true }
+        guard let dataStart = Self.find(Self.dataPrefix, in: view) else { return event }
+        if Self.find(Self.doneMarker, in: view[dataStart...]) != nil { return event }
         guard Self.find(Self.usageKey, in: view) != nil else {
             contentChunks += 1
             sawFirstContent = true
-            return true
+            return Self.redacted(event)
         }
         let payload = String(decoding: view[(dataStart + Self.dataPrefix.count)...], as: UTF8.self)
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
-            return true
+            return Self.redacted(event)
         }
         if let found = Self.usage(in: object) { usage = found }
         let choices = object["choices"] as? [Any] ?? []
         if choices.isEmpty {
-            return forwardUsageChunk
+            return forwardUsageChunk ? Self.redacted(event) : nil
         }
         contentChunks += 1
         sawFirstContent = true
-        return true
+        return Self.redacted(event)
+    }
+
+    // MARK: cache details
+
+    /// Keys whose values tell a client how much of its prompt was cached: OpenAI/vLLM `prompt_tokens_details`
+    /// (`cached_tokens`) and llama.cpp's `timings` (`cache_n`, and prompt milliseconds that reveal the same).
+    static let cacheDetailKeys: [[UInt8]] = [Array("prompt_tokens_details".utf8), Array("timings".utf8)]
+
+    /// `bytes` without any ``cacheDetailKeys`` member (key, value and one separating comma), or `bytes` itself
+    /// when it has none. Strings are skipped, so text that merely mentions a key is never touched.
+    static func redacted(_ bytes: ByteBuffer) -> ByteBuffer {
+        let view = bytes.readableBytesView
+        guard cacheDetailKeys.contains(where: { find($0, in: view) != nil }) else { return bytes }
+        guard let stripped = stripCacheDetails(Array(view)) else { return bytes }
+        return ByteBuffer(bytes: stripped)
+    }
+
+    /// The byte-level removal behind ``redacted(_:)``; nil when nothing was removed.
+    static func stripCacheDetails(_ bytes: [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        var changed = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\"") else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            guard let stringEnd = skipString(bytes, from: index) else {
+                out.append(contentsOf: bytes[index...])
+                break
+            }
+            let name = bytes[(index + 1)..<(stringEnd - 1)]
+            if cacheDetailKeys.contains(where: { $0.elementsEqual(name) }),
+                let colon = skipWhitespace(bytes, from: stringEnd), colon < bytes.count, bytes[colon] == UInt8(ascii: ":"),
+                let valueStart = skipWhitespace(bytes, from: colon + 1), let valueEnd = skipValue(bytes, from: valueStart)
+            {
+                // Remove `"key": value` and one comma: the one before it, else the one after it.
+                while let last = out.last, isWhitespace(last) { out.removeLast() }
+                var next = valueEnd
+                if out.last == UInt8(ascii: ",") {
+                    out.removeLast()
+                } else if let after = skipWhitespace(bytes, from: valueEnd), after < bytes.count, bytes[after] == UInt8(ascii: ",") {
+                    next = skipWhitespace(bytes, from: after + 1) ?? after + 1
+                }
+                index = next
+                changed = true
+                continue
+            }
+            out.append(contentsOf: bytes[index..<stringEnd])
+            index = stringEnd
+        }
+        return changed ? out : nil
+    }
+
+    /// Index just past the string that opens at `start` (a quote), or nil when it does not end.
+    private static func skipString(_ bytes: [UInt8], from start: Int) -> Int? {
+        var index = start + 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): return index + 1
+            default: index += 1
+            }
+        }
+        return nil
+    }
+
+    private static func skipWhitespace(_ bytes: [UInt8], from start: Int) -> Int? {
+        var index = start
+        while index < bytes.count, isWhitespace(bytes[index]) { index += 1 }
+        return index
+    }
+
+    /// Index just past the JSON value that starts at `start`, or nil when it is cut off.
+    private static func skipValue(_ bytes: [UInt8], from start: Int) -> Int? {
+        guard start < bytes.count else { return nil }
+        switch bytes[start] {
+        case UInt8(ascii: "\""):
+            return skipString(bytes, from: start)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var index = start
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    guard let end = skipString(bytes, from: index) else { return nil }
+                    index = end
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return index + 1 }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return nil
+        default:
+            var index = start
+            while index < bytes.count, !isWhitespace(bytes[index]),
+                ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index])
+            {
+                index += 1
+            }
+            return index > start ? index : nil
+        }
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
@@ -174,6 +295,61 @@ struct AnswerMeter {
             let completion = usage["completion_tokens"] as? Int
         else { return nil }
         return TokenUsage(promptTokens: prompt, completionTokens: completion, reportedByEngine: true)
+    }
+
+    /// The request body to send the engine for a gateway's stream: the usage chunk requested (see
+    /// ``engineBody(for:streaming:clientAskedForUsage:)``) and the gateway's prompt-cache control applied
+    /// (``applyingCacheControl(_:to:salt:)``).
+    static func engineBody(for body: ByteBuffer, header: StreamOpen) -> ByteBuffer {
+        let patched = engineBody(for: body, streaming: header.stream, clientAskedForUsage: header.clientWantsUsageChunk)
+        return applyingCacheControl(header.cacheControlMode, to: patched, salt: header.cacheSalt)
+    }
+
+    /// Sets the engine's cache control on a request body, overwriting whatever the client sent:
+    /// `.salt` → `"cache_salt": salt` (a salt that is missing or not hex is replaced by a random one: no reuse
+    /// at all rather than a shared partition); `.disablePromptCache` → `"cache_prompt": false`.
+    ///
+    /// When the client did not send the field, it goes before the body's final `}` without parsing the rest;
+    /// otherwise the body is re-encoded with the field replaced (duplicate keys are not left to chance).
+    static func applyingCacheControl(_ mode: CacheControlMode?, to body: ByteBuffer, salt: String?) -> ByteBuffer {
+        let key: String
+        let value: Any
+        let encoded: String
+        switch mode {
+        case nil, .engineDefault:
+            return body
+        case .salt:
+            let valid = salt.map { !$0.isEmpty && $0.utf8.count <= 128 && $0.utf8.allSatisfy(isHexDigit) } ?? false
+            let chosen = valid ? salt! : randomSalt()
+            (key, value, encoded) = ("cache_salt", chosen, "\"" + chosen + "\"")
+        case .disablePromptCache:
+            (key, value, encoded) = ("cache_prompt", false, "false")
+        }
+        let view = body.readableBytesView
+        if find(Array("\"\(key)\"".utf8), in: view) == nil,
+            let close = view.lastIndex(where: { !isWhitespace($0) }), view[close] == UInt8(ascii: "}"),
+            let before = view[view.startIndex..<close].lastIndex(where: { !isWhitespace($0) })
+        {
+            var patched = ByteBuffer()
+            patched.reserveCapacity(body.readableBytes + key.utf8.count + encoded.utf8.count + 8)
+            patched.writeBytes(view[view.startIndex..<close])
+            patched.writeString((view[before] == UInt8(ascii: "{") ? "" : ",") + "\"\(key)\":" + encoded + "}")
+            return patched
+        }
+        guard var object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else { return body }
+        object[key] = value
+        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return body }
+        return ByteBuffer(data: data)
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+    }
+
+    private static func randomSalt() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
     /// The request body to send the engine: asks for the usage chunk on a stream so the node can

@@ -106,7 +106,7 @@ public final class LlamaServerEngine: Engine, Service {
             "-m", configuration.model, "--host", "127.0.0.1", "--port", String(port),
             "-t", String(configuration.threads), "-np", String(configuration.slots),
             "-c", String(configuration.contextTokensPerSlot * configuration.slots),
-            "--metrics", "--no-webui", "--alias", configuration.modelName, "--log-disable",
+            "--metrics", "--no-webui", "--alias", configuration.modelName, "--log-disable", "--no-slots", "--cache-ram", "0",
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

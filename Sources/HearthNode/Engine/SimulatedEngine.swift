@@ -43,6 +43,25 @@ public final class SimulatedEngine<C: Clock>: Engine where C.Duration == Duratio
             decodePerSequenceSeconds: 0, maxBatch: slots, prefixCacheBlocks: 0, linkRTTSeconds: 0)
     }
 
+    /// How many `simK` words the request's prefix already holds (0 for a fresh request).
+    static func continuedWords(_ fields: [String: Any], chat: Bool) -> Int {
+        let prefix: String
+        if chat {
+            guard let messages = fields["messages"] as? [[String: Any]], let last = messages.last, last["role"] as? String == "assistant",
+                let content = last["content"] as? String
+            else { return 0 }
+            prefix = content
+        } else {
+            prefix = fields["prompt"] as? String ?? ""
+        }
+        var count = 0
+        for word in prefix.split(separator: " ").reversed() {
+            guard word.hasPrefix("sim"), Int(word.dropFirst(3)) != nil else { break }
+            count += 1
+        }
+        return count
+    }
+
     public func run(
         _ request: EngineRequest,
         onHead: (StreamHead) async throws -> Void,
@@ -62,7 +81,10 @@ public final class SimulatedEngine<C: Clock>: Engine where C.Duration == Duratio
         if let timing {
             try await clock.sleep(for: .seconds(timing.prefillSeconds(promptTokens: promptTokens, cachedTokens: 0)))
         }
-        let words = (0..<maxTokens).map { "sim\($0) " }
+        // A resumed request (an assistant prefix to continue, or a completion prompt ending in simK words) goes on
+        // counting where the prefix stopped, as a real engine continues its own text; failover tests rely on it.
+        let start = Self.continuedWords(fields, chat: chat)
+        let words = (start..<(start + maxTokens)).map { "sim\($0) " }
         let step: Duration? = timing.map { .seconds($0.interTokenSeconds(batchSize: min(batch, slots))) }
 
         guard request.stream else {

@@ -102,7 +102,7 @@ final class NodeTunnel: Sendable {
         var firstToken: Duration?
         let request = EngineRequest(
             path: header.path,
-            body: AnswerMeter.engineBody(for: body, streaming: header.stream, clientAskedForUsage: header.clientWantsUsageChunk),
+            body: AnswerMeter.engineBody(for: body, header: header),
             stream: header.stream
         )
         var failure: TunnelErrorMessage?
@@ -146,19 +146,33 @@ final class NodeTunnel: Sendable {
     }
 
     func sendHeartbeats(every interval: Duration) async {
-        var sequence: UInt64 = 0
-        while !Task.isCancelled {
-            sequence += 1
-            let energy = power?.takeEnergy(newTunnel: sequence == 1)
-            let beat = NodeHeartbeat(
-                sequence: sequence,
-                activeStreams: streams.withLock { $0.count },
-                engineHealthy: true,
-                power: power?.report(),
-                energy: energy?.isEmpty == false ? energy : nil
-            )
-            channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
-            do { try await Task.sleep(for: interval) } catch { return }
+        // The engine's health is checked beside the heartbeats, never in their way: a busy engine that answers its
+        // health check slowly must not make the node look dead.
+        let healthy = EngineHealthFlag()
+        await withDiscardingTaskGroup { group in
+            group.addTask { [engine] in
+                while !Task.isCancelled {
+                    let answer = await engine.isHealthy()
+                    healthy.value.withLock { $0 = answer }
+                    do { try await Task.sleep(for: interval) } catch { return }
+                }
+            }
+            var sequence: UInt64 = 0
+            while !Task.isCancelled {
+                sequence += 1
+                let energy = power?.takeEnergy(newTunnel: sequence == 1)
+                let beat = NodeHeartbeat(
+                    sequence: sequence,
+                    activeStreams: streams.withLock { $0.count },
+                    // A dead engine must not attract work: the gateway stops placing on a node that reports it.
+                    engineHealthy: healthy.value.withLock { $0 },
+                    power: power?.report(),
+                    energy: energy?.isEmpty == false ? energy : nil
+                )
+                channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
+                do { try await Task.sleep(for: interval) } catch { break }
+            }
+            group.cancelAll()
         }
     }
 
@@ -174,4 +188,9 @@ final class NodeTunnel: Sendable {
             stream.task.cancel()
         }
     }
+}
+
+/// The engine's last health answer, shared by the checker and the heartbeats.
+private final class EngineHealthFlag: Sendable {
+    let value = Mutex(true)
 }

@@ -116,12 +116,14 @@ public final class MQTTClient: Sendable {
         guard rc == 0 else {
             lifecycle.withLock { $0 = .idle }
             throw MQTTError(
-                code: .connectionFailed, message: "cannot connect to \(c.host):\(c.port): \(MosquittoLibrary.errorText(rc))", returnCode: rc)
+                code: .connectionFailed, message: "cannot connect to \(c.host):\(c.port): \(MosquittoLibrary.errorText(rc))", returnCode: rc
+            )
         }
         do {
             let callbacks = self.callbacks
             let timeout = c.connectTimeout
-            try await withTimeout(timeout, { MQTTError(code: .timedOut, message: "no CONNACK from \(c.host):\(c.port) within \(timeout)") }) {
+            try await withTimeout(timeout, { MQTTError(code: .timedOut, message: "no CONNACK from \(c.host):\(c.port) within \(timeout)") })
+            {
                 try await callbacks.waitForConnect()
             }
         } catch {
@@ -133,6 +135,19 @@ public final class MQTTClient: Sendable {
 
     /// Whether the client holds a connection now (false while libmosquitto is reconnecting).
     public var isConnected: Bool { callbacks.state.withLock { $0.isConnected } }
+
+    /// Waits until the client holds a connection (e.g. after libmosquitto reconnected by itself).
+    public func waitUntilConnected(timeout: Duration = .seconds(30)) async throws {
+        let callbacks = self.callbacks
+        try await withTimeout(timeout, { MQTTError(code: .timedOut, message: "not connected within \(timeout)") }) {
+            while true {
+                let seen = callbacks.connectionChanges.generation
+                if callbacks.state.withLock({ $0.isConnected }) { return }
+                try Task.checkCancellation()
+                await callbacks.connectionChanges.wait(after: seen)
+            }
+        }
+    }
 
     public var statistics: Statistics { callbacks.state.withLock { $0.statistics } }
 

@@ -25,6 +25,8 @@ final class MosquittoCallbacks: Sendable {
     }
 
     let state = Mutex(State())
+    /// Bumped on every connect and disconnect, for ``MQTTClient/waitUntilConnected(timeout:)``.
+    let connectionChanges = ChangeSignal()
     let continuation: AsyncStream<MQTTMessage>.Continuation
     let maximumPayloadBytes: Int
 
@@ -58,6 +60,7 @@ final class MosquittoCallbacks: Sendable {
             return (waiter, resubscribe)
         }
         waiter?.resume(with: outcome)
+        connectionChanges.bump()
         for subscription in resubscribe {
             _ = mosquitto_subscribe(mosq, nil, subscription.filter, subscription.qos)
         }
@@ -77,6 +80,7 @@ final class MosquittoCallbacks: Sendable {
         }
         waiter?.resume(throwing: error)
         for suback in subacks { suback.resume(throwing: error) }
+        connectionChanges.bump()
     }
 
     func didSubscribe(mid: Int32) {

@@ -134,12 +134,15 @@ public final class SimulatedPanel: HomePanel {
         var circuits = [PanelSnapshot.Circuit(id: "home", name: "Home", activePowerWatts: circuitPower(home), shedPriority: "NEVER")]
         for (id, load) in loads {
             circuits.append(
-                PanelSnapshot.Circuit(id: "load-\(id)", name: load.name, activePowerWatts: circuitPower(load.watts), shedPriority: "SOC_THRESHOLD"))
+                PanelSnapshot.Circuit(
+                    id: "load-\(id)", name: load.name, activePowerWatts: circuitPower(load.watts), shedPriority: "SOC_THRESHOLD"))
         }
         circuits.append(
-            PanelSnapshot.Circuit(id: "hearth-node", name: "Hearth node", activePowerWatts: circuitPower(s.nodeDrawWatts), shedPriority: "OFF_GRID"))
+            PanelSnapshot.Circuit(
+                id: "hearth-node", name: "Hearth node", activePowerWatts: circuitPower(s.nodeDrawWatts), shedPriority: "OFF_GRID"))
         return PanelSnapshot(
-            mainsActivePowerWatts: mains, l1CurrentAmps: legAmps, l2CurrentAmps: legAmps, breakerRatingAmps: configuration.breakerRatingAmps,
+            mainsActivePowerWatts: mains, l1CurrentAmps: legAmps, l2CurrentAmps: legAmps,
+            breakerRatingAmps: configuration.breakerRatingAmps,
             l1Voltage: configuration.l1Voltage, doorOpen: s.doorOpen, circuits: circuits,
             batteryStateOfChargePercent: configuration.battery?.stateOfChargePercent,
             batteryStateOfEnergyWattHours: configuration.battery.map { $0.capacityWattHours * $0.stateOfChargePercent / 100 },

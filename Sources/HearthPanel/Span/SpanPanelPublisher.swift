@@ -5,7 +5,8 @@ import Synchronization
 /// ``SpanPanel``.
 ///
 /// The first ``publish()`` announces the device as Homie v5 asks: `$state` = `init`, `$description`, the values,
-/// then `$state` = `ready`; later calls publish the values (and a new `$description` when the circuits change).
+/// then `$state` = `ready`; later calls publish the values (announcing again when the circuits change or the
+/// client has reconnected).
 /// Create the client with ``will(serial:)`` so the broker marks the device `lost` if the publisher dies.
 ///
 /// Node ids and types follow the SPAN simulator and panel schema (span-panel-api: `core`, `upstream-lugs`,
@@ -33,6 +34,7 @@ public final class SpanPanelPublisher: Sendable {
         var circuitIDs: [String]?
         var version = 0
         var hasBattery = false
+        var reconnects = 0
     }
 
     public init(client: MQTTClient, source: any HomePanel, configuration: Configuration) {
@@ -56,10 +58,13 @@ public final class SpanPanelPublisher: Sendable {
         let snapshot = try await source.snapshot()
         let circuitIDs = snapshot.circuits.map(\.id)
         let hasBattery = snapshot.batteryStateOfChargePercent != nil
+        let reconnects = client.statistics.reconnects
         let version = state.withLock { s -> Int? in
-            guard s.circuitIDs != circuitIDs || s.hasBattery != hasBattery else { return nil }
+            // Announce again when the device changes, or after a reconnection (the broker may have lost it all).
+            guard s.circuitIDs != circuitIDs || s.hasBattery != hasBattery || s.reconnects != reconnects else { return nil }
             s.circuitIDs = circuitIDs
             s.hasBattery = hasBattery
+            s.reconnects = reconnects
             s.version += 1
             return s.version
         }

@@ -111,7 +111,9 @@ public struct SpanPanelState: Sendable {
             } else {
                 mainsUpdatedAt = nil
                 initMainsAt = nil
-                if let text { reject(.deviceNotReady, state == nil ? "unrecognised $state \(SpanValueInterpreter.quote(text))" : "$state \(text)") }
+                if let text {
+                    reject(.deviceNotReady, state == nil ? "unrecognised $state \(SpanValueInterpreter.quote(text))" : "$state \(text)")
+                }
             }
         case .description:
             guard let text else { break }

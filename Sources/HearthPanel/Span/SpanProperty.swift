@@ -39,7 +39,8 @@ struct SpanProperty: Sendable {
         case (.core, "door"): return SpanProperty(kind: .enumeration(defaults: ["UNKNOWN", "OPEN", "CLOSED"]))
         // Undeclared circuit power is taken as W: see README ("circuit active-power unit").
         case (.circuit, "active-power"): return power
-        case (.circuit, "shed-priority"): return SpanProperty(kind: .enumeration(defaults: ["UNKNOWN", "OFF_GRID", "SOC_THRESHOLD", "NEVER"]))
+        case (.circuit, "shed-priority"):
+            return SpanProperty(kind: .enumeration(defaults: ["UNKNOWN", "OFF_GRID", "SOC_THRESHOLD", "NEVER"]))
         case (.circuit, "name"): return SpanProperty(kind: .name)
         case (.battery, "soc"): return SpanProperty(kind: .number(.percent, defaultUnit: "%", range: 0...100, integer: false))
         case (.battery, "soe"): return SpanProperty(kind: .number(.energy, defaultUnit: "kWh", range: 0...10_000_000, integer: false))

@@ -84,7 +84,9 @@ public enum SpanRegistration {
         }
 
         private static func port(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Int? {
-            let value = (try? c.decodeIfPresent(Int.self, forKey: key)) ?? (try? c.decodeIfPresent(String.self, forKey: key)).flatMap { $0.flatMap(Int.init) }
+            let value =
+                (try? c.decodeIfPresent(Int.self, forKey: key))
+                ?? (try? c.decodeIfPresent(String.self, forKey: key)).flatMap { $0.flatMap(Int.init) }
             return value.flatMap { (1...65_535).contains($0) ? $0 : nil }
         }
 

@@ -40,7 +40,9 @@ struct SpanValueInterpreter: Sendable {
                     guard (0...SpanProperty.maximumWatts).contains(w) else { return .failure(Failure(kind: .outOfRange, detail: "\(w) W")) }
                     return .success(.limit(amps: nil, watts: w))
                 }
-                guard (0...SpanProperty.maximumAmps).contains(value) else { return .failure(Failure(kind: .outOfRange, detail: "\(value) A")) }
+                guard (0...SpanProperty.maximumAmps).contains(value) else {
+                    return .failure(Failure(kind: .outOfRange, detail: "\(value) A"))
+                }
                 return .success(.limit(amps: value, watts: nil))
             }
         case .enumeration(let defaults):

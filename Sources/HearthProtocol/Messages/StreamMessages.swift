@@ -9,19 +9,49 @@ public struct StreamOpen: Codable, Sendable, Equatable {
     public var clientWantsUsageChunk: Bool
     /// The gateway's request id, for the node's logs.
     public var requestID: String
+    /// How the node must control its engine's prompt cache for this request (``CacheControlMode`` raw value):
+    /// the gateway chooses it from the tenant's data class and the node's engine kind. Absent (an older
+    /// gateway): the engine's default. A value this node does not know is treated as `disable-prompt-cache`.
+    public var cacheControl: String?
+    /// The engine cache salt the gateway derived for this request's cache partition (an HMAC the node
+    /// cannot forge for another partition); set on the engine request, overwriting the client's.
+    public var cacheSalt: String?
 
-    public init(path: String, stream: Bool, clientWantsUsageChunk: Bool, requestID: String) {
+    public init(
+        path: String, stream: Bool, clientWantsUsageChunk: Bool, requestID: String, cacheControl: CacheControlMode? = nil,
+        cacheSalt: String? = nil
+    ) {
         self.path = path
         self.stream = stream
         self.clientWantsUsageChunk = clientWantsUsageChunk
         self.requestID = requestID
+        self.cacheControl = cacheControl?.rawValue
+        self.cacheSalt = cacheSalt
+    }
+
+    /// ``cacheControl`` as a mode: nil when absent, `disablePromptCache` when unknown (fail closed).
+    public var cacheControlMode: CacheControlMode? {
+        cacheControl.map { CacheControlMode(rawValue: $0) ?? .disablePromptCache }
     }
 
     private enum CodingKeys: String, CodingKey {
         case path, stream
         case clientWantsUsageChunk = "client_wants_usage_chunk"
         case requestID = "request_id"
+        case cacheControl = "cache_control"
+        case cacheSalt = "cache_salt"
     }
+}
+
+/// What the node does to the engine request's prompt cache (the wire form of HearthCore's
+/// `CacheIsolation.EngineCacheControl`).
+public enum CacheControlMode: String, Sendable, Codable, CaseIterable {
+    /// Set `cache_salt` to ``StreamOpen/cacheSalt`` (vLLM; SGLang where supported).
+    case salt
+    /// `"cache_prompt": false` (llama.cpp's server, which has no salt).
+    case disablePromptCache = "disable-prompt-cache"
+    /// Leave the engine's caching alone.
+    case engineDefault = "engine-default"
 }
 
 /// The engine's response status, sent before any data.

@@ -3,6 +3,7 @@ import HearthProtocol
 import HearthTunnel
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A hand-driven node tunnel for protocol tests: it sends exactly the frames a test writes, which
 /// may be malformed or hostile, and exposes what the gateway sends back.
@@ -24,11 +25,15 @@ final class RawNode: Sendable {
         self.frames = frames
     }
 
-    static func connect(port: Int) async throws -> RawNode {
+    /// - Parameter tls: speak mutual TLS with these client settings (an enrolled node's, or a forged one's).
+    static func connect(port: Int, tls: NIOSSLContext? = nil) async throws -> RawNode {
         let (frames, continuation) = AsyncStream<TunnelFrame>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: 64 << 20)),
                         MessageToByteHandler(TunnelFrameEncoder()),

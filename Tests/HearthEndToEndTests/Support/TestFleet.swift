@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import HearthCore
 import HearthGateway
+import HearthIdentity
 import HearthNode
+import HearthProtocol
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -26,11 +28,20 @@ struct TestNodeSpec: Sendable {
     var services: [any Service] = []
     /// The node's power loop, when the test gives it a home panel.
     var power: PowerController? = nil
+    /// Tamper signals the test injects.
+    var tamper: (any TamperSensor)? = nil
+}
+
+/// With `identities`, the fleet runs a fleet CA and mutual-TLS tunnels; every node enrolls first.
+struct TestIdentities: Sendable {
+    var certificateLifetime: Duration = .seconds(3600)
+    var allowedMeasurements: Set<String> = []
 }
 
 func withTestFleet<Result: Sendable>(
     nodes: [TestNodeSpec],
     configure: (inout GatewayConfiguration) -> Void = { _ in },
+    identities: TestIdentities? = nil,
     waitForNodes: Bool = true,
     _ body: (TestFleet) async throws -> Result
 ) async throws -> Result {
@@ -43,10 +54,38 @@ func withTestFleet<Result: Sendable>(
     var configuration = GatewayConfiguration()
     configuration.port = 0
     configuration.tunnel.port = 0
+    // Tests run side by side on two cores: a busy box must not look like a dead node. The liveness tests set
+    // their own tight limits.
+    configuration.tunnel.missedHeartbeatsBeforeDead = 15
     configure(&configuration)
     let store = try SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
-    let gateway = Gateway(configuration: configuration, store: store, logger: logger)
+    var identity: GatewayIdentity?
+    if let identities {
+        var identityConfiguration = IdentityConfiguration(directory: directory.appendingPathComponent("gateway").path)
+        identityConfiguration.certificateLifetime = identities.certificateLifetime
+        identityConfiguration.allowedMeasurements = identities.allowedMeasurements
+        identityConfiguration.heartbeatIntervalSeconds = Double(configuration.tunnel.heartbeatInterval.nanoseconds) / 1e9
+        identityConfiguration.missedHeartbeatLimit = configuration.tunnel.missedHeartbeatsBeforeDead
+        identity = try await GatewayIdentity.open(configuration: identityConfiguration, logger: logger)
+    }
+    let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
     let apiKey = try await gateway.createAPIKey(tenant: "tenant-a")
+
+    var nodeIdentities: [String: NodeIdentityConfiguration] = [:]
+    if let identity {
+        for spec in nodes {
+            let agentBinary = directory.appendingPathComponent("\(spec.id)-agent.bin").path
+            try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
+            let credentials = NodeCredentialStore(directory: directory.appendingPathComponent(spec.id).path, node: NodeID(spec.id))
+            let node = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
+            let request = EnrollmentRequest(
+                token: try await identity.createEnrollmentToken(), nodeID: NodeID(spec.id),
+                csrPEM: try credentials.certificateSigningRequestPEM(), attestation: try NodeEnrollment.attestation(node))
+            let grant = try await identity.enroll(request)
+            try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
+            nodeIdentities[spec.id] = node
+        }
+    }
 
     let agents = nodes.map { spec in
         var agentConfiguration = NodeAgentConfiguration(
@@ -55,6 +94,8 @@ func withTestFleet<Result: Sendable>(
             gatewayPort: 0,
             hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: [])
         )
+        agentConfiguration.identity = nodeIdentities[spec.id]
+        agentConfiguration.tamperSensor = spec.tamper
         agentConfiguration.initialReconnectDelay = .milliseconds(20)
         agentConfiguration.maximumReconnectDelay = .milliseconds(200)
         return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger, power: spec.power) {

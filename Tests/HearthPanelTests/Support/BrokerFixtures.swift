@@ -22,7 +22,8 @@ func connectedClient(_ broker: MosquittoBroker, id: String, will: MQTTClient.Wil
 
 /// A SpanPanel reading `serial` from `broker`, on a manual clock.
 func makePanel(_ broker: MosquittoBroker, serial: String, clock: ManualClock = ManualClock()) -> SpanPanel<ManualClock> {
-    SpanPanel(configuration: SpanPanelConfiguration(serial: serial, credentials: testCredentials(broker), caFile: broker.caFile), clock: clock)
+    SpanPanel(
+        configuration: SpanPanelConfiguration(serial: serial, credentials: testCredentials(broker), caFile: broker.caFile), clock: clock)
 }
 
 /// Runs `panel` for the duration of `body`, after it has subscribed; then cancels it and waits for it to end.

@@ -33,20 +33,16 @@ final class MosquittoBroker: Sendable {
     let directory: URL
     /// The CA certificate clients must trust, when `tls`.
     let caFile: String?
-    private let process: ProcessBox
+    private let options: Options
+    /// The running broker process (replaced by ``restart()``); only touched under the lock.
+    private let process: Mutex<Process>
 
-    private final class ProcessBox: @unchecked Sendable {
-        // Process is not Sendable; it is only touched under this lock.
-        let lock = Mutex(())
-        let process: Process
-        init(_ process: Process) { self.process = process }
-    }
-
-    private init(port: Int, directory: URL, caFile: String?, process: Process) {
+    private init(port: Int, directory: URL, caFile: String?, options: Options, process: sending Process) {
         self.port = port
         self.directory = directory
         self.caFile = caFile
-        self.process = ProcessBox(process)
+        self.options = options
+        self.process = Mutex(process)
     }
 
     deinit { stop() }
@@ -81,13 +77,8 @@ final class MosquittoBroker: Sendable {
             }
             let configFile = directory.appendingPathComponent("mosquitto.conf")
             try (config.joined(separator: "\n") + "\n").write(to: configFile, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: options.executable)
-            process.arguments = ["-c", configFile.path]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let broker = MosquittoBroker(port: port, directory: directory, caFile: caFile, process: process)
+            let process = try launch(options.executable, config: configFile)
+            let broker = MosquittoBroker(port: port, directory: directory, caFile: caFile, options: options, process: process)
             do {
                 try await broker.waitUntilAccepting(timeout: options.startTimeout)
                 return broker
@@ -100,6 +91,25 @@ final class MosquittoBroker: Sendable {
         throw lastError ?? BrokerError(message: "mosquitto did not start")
     }
 
+    /// Kills the broker and starts it again on the same port with the same config (clients see a lost connection;
+    /// nothing retained survives, as persistence is off). Returns once the port accepts connections again.
+    func restart() async throws {
+        terminate()
+        let fresh = try Self.launch(options.executable, config: directory.appendingPathComponent("mosquitto.conf"))
+        process.withLock { $0 = fresh }
+        try await waitUntilAccepting(timeout: options.startTimeout)
+    }
+
+    private static func launch(_ executable: String, config: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-c", config.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// Terminates the broker and removes its directory. Idempotent.
     func stop() {
         terminate()
@@ -107,10 +117,12 @@ final class MosquittoBroker: Sendable {
     }
 
     private func terminate() {
-        process.lock.withLock { _ in
-            if process.process.isRunning {
-                process.process.terminate()
-                process.process.waitUntilExit()
+        process.withLock { process in
+            // SIGKILL, not terminate()'s SIGTERM: the child inherits the test runner's signal mask, in which SIGTERM
+            // is blocked, so mosquitto would never see it. Nothing is lost (persistence is off).
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
             }
         }
     }
@@ -125,7 +137,7 @@ final class MosquittoBroker: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
-            let running = process.lock.withLock { _ in process.process.isRunning }
+            let running = process.withLock { $0.isRunning }
             guard running else { throw BrokerError(message: "mosquitto exited: \(log)") }
             if Self.canConnect(port: port) { return }
             try await Task.sleep(for: .milliseconds(10))
@@ -158,12 +170,18 @@ final class MosquittoBroker: Sendable {
     private static func makeCertificates(in directory: URL) throws -> String {
         let openssl = "/usr/bin/openssl"
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try run(openssl, ["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Hearth Test CA"], in: directory)
+        try run(
+            openssl, ["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Hearth Test CA"],
+            in: directory)
         try run(openssl, ["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], in: directory)
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(to: directory.appendingPathComponent("ext.cnf"), atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(
+            to: directory.appendingPathComponent("ext.cnf"), atomically: true, encoding: .utf8)
         try run(
             openssl,
-            ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"],
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days",
+                "2", "-extfile", "ext.cnf",
+            ],
             in: directory)
         return directory.appendingPathComponent("ca.crt").path
     }

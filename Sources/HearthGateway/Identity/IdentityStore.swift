@@ -1,0 +1,153 @@
+import Foundation
+import GRDB
+import HearthCore
+
+/// The gateway's identity records on SQLite (`identity.sqlite` beside the fleet store): one-time enrollment
+/// tokens (hashed), operator keys (hashed), each enrolled node's attested facts and trust state, the revocation
+/// list, and the append-only audit log of operator and automatic actions.
+final class IdentityStore: Sendable {
+    struct NodeRow: Codable, Sendable {
+        var node: NodeID
+        var attestation: Attestation
+        var site: NodeTrustPolicy.Site
+        var state: NodeTrustPolicy.TrustState
+        var quarantineReason: NodeTrustPolicy.QuarantineReason?
+    }
+
+    struct AuditEntry: Sendable, Equatable {
+        var at: Date
+        var actor: String
+        var action: String
+        var node: String?
+        var detail: String
+    }
+
+    private let database: DatabasePool
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        database = try DatabasePool(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "enrollment_token") { t in
+                t.primaryKey("token_hash", .text)
+                t.column("created_at", .double).notNull()
+                t.column("used_at", .double)
+                t.column("used_by", .text)
+            }
+            try db.create(table: "operator_key") { t in
+                t.primaryKey("key_hash", .text)
+                t.column("created_at", .double).notNull()
+            }
+            try db.create(table: "node_identity") { t in
+                t.primaryKey("node_id", .text)
+                t.column("record_json", .text).notNull()
+            }
+            try db.create(table: "revocation") { t in
+                t.column("node_id", .text).notNull()
+                t.column("key_fingerprint", .text).notNull().unique()
+                t.column("reason", .text).notNull()
+                t.column("at", .double).notNull()
+            }
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .double).notNull()
+                t.column("actor", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("node_id", .text)
+                t.column("detail", .text).notNull()
+            }
+            // Append-only: the log can grow, never change.
+            try db.execute(
+                sql: "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
+            try db.execute(
+                sql: "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
+        }
+        try migrator.migrate(database)
+    }
+
+    func addEnrollmentToken(hash: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO enrollment_token (token_hash, created_at) VALUES (?, ?)", arguments: [hash, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Marks the token used by `node`; false when unknown or already used (one-time).
+    func consumeEnrollmentToken(hash: String, node: NodeID) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE enrollment_token SET used_at = ?, used_by = ? WHERE token_hash = ? AND used_at IS NULL",
+                arguments: [Date().timeIntervalSince1970, node.rawValue, hash])
+            return db.changesCount == 1
+        }
+    }
+
+    func addOperatorKey(hash: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO operator_key (key_hash, created_at) VALUES (?, ?)",
+                arguments: [hash, Date().timeIntervalSince1970])
+        }
+    }
+
+    func isOperatorKey(hash: String) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM operator_key WHERE key_hash = ?", arguments: [hash]) ?? false
+        }
+    }
+
+    func save(_ row: NodeRow) async throws {
+        let json = String(decoding: try JSONEncoder().encode(row), as: UTF8.self)
+        try await database.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO node_identity (node_id, record_json) VALUES (?, ?) ON CONFLICT(node_id) DO UPDATE SET record_json = excluded.record_json",
+                arguments: [row.node.rawValue, json])
+        }
+    }
+
+    func nodes() async throws -> [NodeRow] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT record_json FROM node_identity ORDER BY node_id").compactMap {
+                try? JSONDecoder().decode(NodeRow.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    func addRevocation(_ entry: RevocationEntry) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO revocation (node_id, key_fingerprint, reason, at) VALUES (?, ?, ?, ?)",
+                arguments: [entry.node.rawValue, entry.keyFingerprint, entry.reason, entry.at])
+        }
+    }
+
+    func revocations() async throws -> [RevocationEntry] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM revocation").map {
+                RevocationEntry(node: NodeID($0["node_id"]), keyFingerprint: $0["key_fingerprint"], reason: $0["reason"], at: $0["at"])
+            }
+        }
+    }
+
+    func audit(actor: String, action: String, node: NodeID?, detail: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit (at, actor, action, node_id, detail) VALUES (?, ?, ?, ?, ?)",
+                arguments: [Date().timeIntervalSince1970, actor, action, node?.rawValue, detail])
+        }
+    }
+
+    func auditLog() async throws -> [AuditEntry] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id").map {
+                AuditEntry(
+                    at: Date(timeIntervalSince1970: $0["at"]), actor: $0["actor"], action: $0["action"], node: $0["node_id"],
+                    detail: $0["detail"])
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+public import Foundation
+public import HearthCore
+
+/// What a tenant may do: its data class and its limits. Stored in the `tenant` table; a key whose tenant has
+/// no row gets ``TenantPolicy/init(tenant:)``'s defaults (`standard`, no limits).
+public struct TenantPolicy: Sendable, Equatable {
+    public var tenant: String
+    public var dataClass: DataClass
+    /// Requests admitted per rolling minute; nil: unlimited.
+    public var requestsPerMinute: Int?
+    /// Tokens per rolling minute (prompt estimate + `max_tokens` reserved at admission, corrected to the
+    /// engine's count at the end); nil: unlimited.
+    public var tokensPerMinute: Int?
+    /// Requests in flight at once; nil: unlimited.
+    public var maxConcurrent: Int?
+
+    public init(
+        tenant: String, dataClass: DataClass = .standard, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
+        maxConcurrent: Int? = nil
+    ) {
+        self.tenant = tenant
+        self.dataClass = dataClass
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+        self.maxConcurrent = maxConcurrent
+    }
+}
+
+/// A stored API key as operators see it: never the key, only a short id (the first 12 hex digits of its hash).
+public struct APIKeyRecord: Sendable, Equatable {
+    /// The SHA-256 of the key, hex: what the store keeps.
+    public var keyHash: String
+    public var tenant: String
+    public var dataClass: DataClass
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(keyHash: String, tenant: String, dataClass: DataClass, createdAt: Date, revokedAt: Date?) {
+        self.keyHash = keyHash
+        self.tenant = tenant
+        self.dataClass = dataClass
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+
+    /// The short id `hearth keys list` prints and `hearth keys revoke` takes.
+    public var id: String { String(keyHash.prefix(Self.idLength)) }
+    public static let idLength = 12
+}
