@@ -73,6 +73,7 @@ struct NodeAssembly {
         options: EngineOptions,
         power: PowerOptions = PowerOptions(),
         identity: NodeIdentityConfiguration? = nil,
+        powerController: PowerController? = nil,
         gatewayHost: String,
         gatewayPort: Int,
         locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil,
@@ -120,7 +121,7 @@ struct NodeAssembly {
             configuration: agentConfiguration,
             engine: engine,
             logger: logger,
-            power: power.makeController(seed: UInt64(index + 1), logger: logger),
+            power: powerController ?? power.makeController(seed: UInt64(index + 1), logger: logger),
             locateGateway: locateGateway
         )
         services.append(agent)

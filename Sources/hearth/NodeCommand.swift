@@ -3,6 +3,7 @@ import Foundation
 import HearthCore
 import HearthIdentity
 import HearthNode
+import HearthPanel
 import ServiceLifecycle
 
 /// `hearth node`: one node agent that dials a gateway.
@@ -69,22 +70,34 @@ struct NodeCommand: AsyncParsableCommand {
             }
             identity = node
         }
+        let span = try await power.makeSpanPanel(logger: logger)
         let node = try NodeAssembly.make(
             index: 0,
             nodeID: NodeID(nodeId),
             options: engine,
             power: power,
             identity: identity,
+            powerController: span.map { power.makeController(span: $0, logger: logger) },
             gatewayHost: address.host,
             gatewayPort: address.port,
             client: client,
             logger: logger
         )
-        let group = ServiceGroup(services: node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let panelService: [any Service] = span.map { [SpanPanelService(panel: $0)] } ?? []
+        let group = ServiceGroup(services: panelService + node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do { try await group.run() } catch {
             try? await client.shutdown()
             throw error
         }
         try await client.shutdown()
+    }
+}
+
+/// Runs the SPAN panel's MQTT client for the process's lifetime.
+struct SpanPanelService: Service {
+    let panel: SpanPanel<ContinuousClock>
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await panel.run() }
     }
 }

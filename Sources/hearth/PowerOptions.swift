@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HearthCore
+import HearthIdentity
 import HearthNode
 import HearthPanel
 import HearthSim
@@ -12,6 +13,9 @@ enum PanelKind: String, ExpressibleByArgument, CaseIterable {
     case none
     /// A simulated home (HearthSim's load profiles) replaying a day from now's time of day.
     case sim
+    /// A SPAN panel over its local v2 interface (MQTT on the panel's broker). Personal, non-commercial use only
+    /// under SPAN's terms; a fleet uses SPAN's commercial fleet interface.
+    case span
 }
 
 /// How the node sets its GPUs' power limits.
@@ -29,6 +33,18 @@ struct PowerOptions: ParsableArguments {
 
     @Option(help: "With --panel sim: the home's type (\(HomeType.allCases.map(\.rawValue).joined(separator: ", "))).")
     var panelHome: String = HomeType.gasSuburban.rawValue
+
+    @Option(help: "With --panel span: the panel's local address.")
+    var spanHost: String?
+
+    @Option(help: "With --panel span: the panel's serial number (topics ebus/5/<serial>/...).")
+    var spanSerial: String?
+
+    @Option(
+        help:
+            "With --panel span: JSON file of the panel's broker credentials; registered (passphrase from HEARTH_SPAN_PASSPHRASE) when missing."
+    )
+    var spanCredentials: String = ".hearth-node/span-credentials.json"
 
     @Option(help: "GPU power limits: dry-run (record only) or nvidia-smi.")
     var gpuPower: GPUPowerKind = .dryRun
@@ -56,6 +72,41 @@ struct PowerOptions: ParsableArguments {
             throw ValidationError("\(name) must be between 0 and 100000 watts")
         }
         guard gpuMinWatts <= gpuMaxWatts else { throw ValidationError("--gpu-min-watts must not exceed --gpu-max-watts") }
+        if panel == .span, spanHost == nil || spanSerial == nil {
+            throw ValidationError("--panel span needs --span-host and --span-serial")
+        }
+    }
+
+    /// With `--panel span`: the panel client (registering first when there are no stored credentials).
+    func makeSpanPanel(logger: Logger) async throws -> SpanPanel<ContinuousClock>? {
+        guard panel == .span, let host = spanHost, let serial = spanSerial else { return nil }
+        let credentials: SpanCredentials
+        let caPath = (spanCredentials as NSString).deletingLastPathComponent + "/span-ca.pem"
+        if let data = FileManager.default.contents(atPath: spanCredentials) {
+            credentials = try JSONDecoder().decode(SpanCredentials.self, from: data)
+        } else {
+            guard let passphrase = ProcessInfo.processInfo.environment["HEARTH_SPAN_PASSPHRASE"] else {
+                throw ValidationError("no SPAN credentials at \(spanCredentials): set HEARTH_SPAN_PASSPHRASE to register once")
+            }
+            let registrar = SpanHTTPRegistrar()
+            credentials = try await registrar.register(
+                host: host, name: "hearth-\(serial)-\(UInt16.random(in: 0...UInt16.max))", passphrase: passphrase)
+            try FileManager.default.createDirectory(
+                atPath: (spanCredentials as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try SecretFile.write(String(decoding: try JSONEncoder().encode(credentials), as: UTF8.self), to: spanCredentials)
+            try SecretFile.write(try await registrar.brokerCertificateAuthority(host: host), to: caPath, mode: 0o644)
+            logger.info("registered with the SPAN panel", metadata: ["panel": "\(host)"])
+        }
+        let ca = FileManager.default.fileExists(atPath: caPath) ? caPath : nil
+        return SpanPanel(configuration: SpanPanelConfiguration(serial: serial, credentials: credentials, caFile: ca))
+    }
+
+    /// The node's power controller for a SPAN panel (whose client must run beside it).
+    func makeController(span: SpanPanel<ContinuousClock>, logger: Logger) -> PowerController {
+        let limiter: any GPUPowerLimiter = gpuPower == .nvidiaSMI ? NvidiaSMIPowerLimiter() : DryRunPowerLimiter()
+        let governor = PowerGovernor.Configuration(
+            hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts)
+        return PowerController(panel: span, limiter: limiter, configuration: .init(governor: governor), logger: logger)
     }
 
     /// The node's power controller, or nil without a panel.
