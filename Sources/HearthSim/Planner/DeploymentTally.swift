@@ -60,7 +60,8 @@ struct DeploymentTally: Sendable {
     var outages = 0
 
     /// Counted seconds over all windows (goodput's denominator).
-    var seconds: Double { hours.values.reduce(0) { $0 + $1.seconds } }
+    // Summed in hour order: dictionary order differs between runs and floating-point sums depend on it.
+    var seconds: Double { hours.keys.sorted().reduce(0) { $0 + hours[$1]!.seconds } }
 
     mutating func merge(_ other: DeploymentTally) {
         requests += other.requests

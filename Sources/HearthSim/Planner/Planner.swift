@@ -431,7 +431,8 @@ public struct Planner: Sendable {
             "sites": Double(fullNodes) * d.sitePaymentPerNodeMonthUSD * 12,
             "theft": theftsYear * (Double(d.gpusPerNode) * d.gpuPriceUSD + d.nodePriceUSD + d.installPerNodeUSD),
         ]
-        let annualTotal = annual.values.reduce(0, +)
+        // Summed in key order: a dictionary's order differs between runs, and the report must not.
+        let annualTotal = annual.keys.sorted().reduce(0) { $0 + annual[$1]! }
         let perMillion = tokensYear > 0 ? 1e6 / tokensYear : 0
 
         func cdf(_ h: LogHistogram) -> [[Double]] {

@@ -36,6 +36,8 @@ final class MosquittoBroker: Sendable {
     private let options: Options
     /// The running broker process (replaced by ``restart()``); only touched under the lock.
     private let process: Mutex<Process>
+    /// False for a failed start whose directory the next attempt reuses.
+    private let ownsDirectory = Mutex(true)
 
     private init(port: Int, directory: URL, caFile: String?, options: Options, process: sending Process) {
         self.port = port
@@ -83,6 +85,8 @@ final class MosquittoBroker: Sendable {
                 try await broker.waitUntilAccepting(timeout: options.startTimeout)
                 return broker
             } catch {
+                // The next attempt reuses the directory (passwords, certificates): this one must not delete it.
+                broker.ownsDirectory.withLock { $0 = false }
                 broker.terminate()
                 lastError = error
             }
@@ -113,7 +117,7 @@ final class MosquittoBroker: Sendable {
     /// Terminates the broker and removes its directory. Idempotent.
     func stop() {
         terminate()
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) }
     }
 
     private func terminate() {
