@@ -62,7 +62,7 @@ public final class GatewayIdentity: Sendable {
     private let policy: Mutex<NodeTrustPolicy>
     private let expiries = Mutex<[NodeID: Date]>([:])
     private let heartbeats = Mutex<[NodeID: Date]>([:])
-    private let observers = Mutex<[Int: AsyncStream<AuditEvent>.Continuation]>([:])
+    private let audited = Broadcast<AuditEvent>()
 
     /// An entry written to the audit log, as it happens (operators' tools and tests follow these).
     public struct AuditEvent: Sendable, Equatable {
@@ -286,21 +286,11 @@ public final class GatewayIdentity: Sendable {
     }
 
     /// Audit events from now on.
-    public func auditEvents() -> AsyncStream<AuditEvent> {
-        let (stream, continuation) = AsyncStream<AuditEvent>.makeStream()
-        let id = observers.withLock { observers in
-            let id = (observers.keys.max() ?? 0) + 1
-            observers[id] = continuation
-            return id
-        }
-        continuation.onTermination = { [weak self] _ in _ = self?.observers.withLock { $0.removeValue(forKey: id) } }
-        return stream
-    }
+    public func auditEvents() -> AsyncStream<AuditEvent> { audited.subscribe() }
 
     private func audit(actor: String, action: String, node: NodeID?, detail: String) async throws {
         try await store.audit(actor: actor, action: action, node: node, detail: detail)
-        let event = AuditEvent(action: action, node: node, at: Date())
-        for observer in observers.withLock({ Array($0.values) }) { observer.yield(event) }
+        audited.yield(AuditEvent(action: action, node: node, at: Date()))
     }
 
     public func auditLog() async throws -> [(at: Date, actor: String, action: String, node: String?, detail: String)] {

@@ -21,8 +21,6 @@ public final class PowerCoordinator: Service, Sendable {
     private struct State {
         var events: [GridEvent] = []
         var lastSent: [NodeID: (limit: PowerLimit, at: Double, session: ObjectIdentifier)] = [:]
-        var observers: [Int: AsyncStream<Sent>.Continuation] = [:]
-        var nextObserver = 0
     }
 
     public let configuration: PowerSiteConfiguration
@@ -30,6 +28,7 @@ public final class PowerCoordinator: Service, Sendable {
     private let store: any FleetStore
     private let logger: Logger
     private let state = Mutex(State())
+    private let sent = Broadcast<Sent>()
 
     init(configuration: PowerSiteConfiguration, registry: NodeRegistry, store: any FleetStore, logger: Logger) {
         self.configuration = configuration
@@ -118,17 +117,17 @@ public final class PowerCoordinator: Service, Sendable {
 
     private func send(_ limit: PowerLimit, to session: NodeSession, now: Double) {
         let refresh = configuration.refresh.seconds
-        let (due, observers) = state.withLock { state -> (Bool, [AsyncStream<Sent>.Continuation]) in
+        let due = state.withLock { state -> Bool in
             let previous = state.lastSent[session.id]
             let due =
                 previous == nil || previous!.session != ObjectIdentifier(session) || !Self.same(previous!.limit, limit)
                 || now - previous!.at >= refresh
             if due { state.lastSent[session.id] = (limit, now, ObjectIdentifier(session)) }
-            return (due, due ? Array(state.observers.values) : [])
+            return due
         }
         guard due else { return }
         session.send(limit)
-        for observer in observers { observer.yield(Sent(node: session.id, limit: limit, at: now)) }
+        sent.yield(Sent(node: session.id, limit: limit, at: now))
     }
 
     /// Equal within 1 % or 50 W: tiny wobbles in home load need no message.
@@ -144,16 +143,7 @@ public final class PowerCoordinator: Service, Sendable {
     }
 
     /// Every limit sent from now on.
-    public func limitsSent() -> AsyncStream<Sent> {
-        let (stream, continuation) = AsyncStream<Sent>.makeStream()
-        let id = state.withLock { state in
-            defer { state.nextObserver += 1 }
-            state.observers[state.nextObserver] = continuation
-            return state.nextObserver
-        }
-        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.observers.removeValue(forKey: id) } }
-        return stream
-    }
+    public func limitsSent() -> AsyncStream<Sent> { sent.subscribe() }
 
     /// What each node drew over its last reported heartbeat, kW, for OpenADR reports.
     public func currentDrawKilowatts() -> [(node: String, kilowatts: Double)] {

@@ -16,13 +16,15 @@ package final class NodeRegistry: Sendable {
     private struct State {
         var entries: [NodeID: Entry] = [:]
         var capacityWaiters: [CapacitySignal] = []
-        var observers: [Int: AsyncStream<Event>.Continuation] = [:]
-        var nextObserver = 0
         var energySink: (@Sendable (NodeID, [EnergyInterval]) -> Void)?
-        var powerObservers: [Int: AsyncStream<(NodeID, NodePowerReport)>.Continuation] = [:]
     }
 
     private let state = Mutex(State())
+    private let changes = Broadcast<Event>()
+    private let reports = Broadcast<PowerReport>()
+
+    /// One node's power report, as ``powerReports()`` hands it out.
+    package typealias PowerReport = (NodeID, NodePowerReport)
     /// The scheduler's view of this fleet, kept in step with joins and leaves.
     package let scheduler: FleetScheduler
 
@@ -54,28 +56,28 @@ package final class NodeRegistry: Sendable {
     /// the replaced session is returned so the caller can close it.
     @discardableResult
     func register(_ session: NodeSession) -> NodeSession? {
-        let (replaced, observers) = state.withLock { state in
+        let replaced = state.withLock { state in
             let old = state.entries[session.id]
             state.entries[session.id] = Entry(session: session)
-            return (old?.session, Array(state.observers.values))
+            return old?.session
         }
         if replaced != nil { scheduler.nodeLeft(session.id) }
         scheduler.nodeJoined(session.hello)
-        for observer in observers { observer.yield(.registered(session.id)) }
+        changes.yield(.registered(session.id))
         fireCapacity()
         return replaced
     }
 
     /// Removes a session if it is still the registered one for its node.
     func remove(_ session: NodeSession, reason: String) {
-        let observers: [AsyncStream<Event>.Continuation]? = state.withLock { state in
-            guard let entry = state.entries[session.id], entry.session === session else { return nil }
+        let removed = state.withLock { state in
+            guard let entry = state.entries[session.id], entry.session === session else { return false }
             state.entries[session.id] = nil
-            return Array(state.observers.values)
+            return true
         }
-        guard let observers else { return }
+        guard removed else { return }
         scheduler.nodeLeft(session.id)
-        for observer in observers { observer.yield(.removed(session.id, reason: reason)) }
+        changes.yield(.removed(session.id, reason: reason))
     }
 
     /// A node's heartbeat: applies its power state to the scheduler (a node that starts admitting again wakes
@@ -91,8 +93,7 @@ package final class NodeRegistry: Sendable {
             let wasAdmitting = scheduler.isAdmitting(session.id)
             let admitting = scheduler.applyPower(session.id, mode: mode, capFraction: power.capFraction)
             if admitting && !wasAdmitting { fireCapacity() }
-            let observers = state.withLock { Array($0.powerObservers.values) }
-            for observer in observers { observer.yield((session.id, power)) }
+            reports.yield((session.id, power))
         }
         if let energy = beat.energy, !energy.isEmpty, let sink = state.withLock({ $0.energySink }) {
             sink(session.id, energy)
@@ -105,32 +106,10 @@ package final class NodeRegistry: Sendable {
     }
 
     /// Every power report from now on (tests and the power coordinator).
-    package func powerReports() -> AsyncStream<(NodeID, NodePowerReport)> {
-        let (stream, continuation) = AsyncStream<(NodeID, NodePowerReport)>.makeStream()
-        let id = state.withLock { state in
-            defer { state.nextObserver += 1 }
-            state.powerObservers[state.nextObserver] = continuation
-            return state.nextObserver
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.powerObservers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    package func powerReports() -> AsyncStream<PowerReport> { reports.subscribe() }
 
     /// Registry changes from now on. The stream ends when the caller stops iterating.
-    package func events() -> AsyncStream<Event> {
-        let (stream, continuation) = AsyncStream<Event>.makeStream()
-        let id = state.withLock { state in
-            defer { state.nextObserver += 1 }
-            state.observers[state.nextObserver] = continuation
-            return state.nextObserver
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    package func events() -> AsyncStream<Event> { changes.subscribe() }
 
     package var nodeIDs: [NodeID] { state.withLock { $0.entries.keys.sorted() } }
 

@@ -39,8 +39,6 @@ public final class PowerController: Sendable {
         var meter: EnergyMeter
         var retained: [EnergyInterval] = []
         var unsent: [EnergyInterval] = []
-        var observers: [Int: AsyncStream<Decision>.Continuation] = [:]
-        var nextObserver = 0
         var lastPanelError: String?
     }
 
@@ -51,6 +49,7 @@ public final class PowerController: Sendable {
     private let logger: Logger
     private let epoch = ContinuousClock.now
     private let state: Mutex<State>
+    private let decided = Broadcast<Decision>()
     private let drawObserver: (@Sendable (Double) -> Void)?
 
     /// - Parameter drawObserver: told the node's draw after every step (a simulated panel adds it to its mains).
@@ -136,8 +135,7 @@ public final class PowerController: Sendable {
         }
         logger.notice(
             "power action", metadata: ["action": "\(action)", "budget_w": "\(budget.map { String(Int($0)) } ?? "unknown")"])
-        let observers = state.withLock { Array($0.observers.values) }
-        for observer in observers { observer.yield(Decision(action: action, at: at, budgetWatts: budget)) }
+        decided.yield(Decision(action: action, at: at, budgetWatts: budget))
     }
 
     private func meter(at: Double) async {
@@ -193,14 +191,5 @@ public final class PowerController: Sendable {
     }
 
     /// Every decision from now on.
-    public func decisions() -> AsyncStream<Decision> {
-        let (stream, continuation) = AsyncStream<Decision>.makeStream()
-        let id = state.withLock { state in
-            defer { state.nextObserver += 1 }
-            state.observers[state.nextObserver] = continuation
-            return state.nextObserver
-        }
-        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.observers.removeValue(forKey: id) } }
-        return stream
-    }
+    public func decisions() -> AsyncStream<Decision> { decided.subscribe() }
 }

@@ -1,4 +1,4 @@
-public import HearthCore
+import HearthCore
 
 /// What one deployment's simulated windows add up to: request counts, latency histograms, per-class SLO
 /// tallies and per-hour energy terms. Windows are tallied apart (in any order, on any thread) and merged.

@@ -1,5 +1,5 @@
 import Foundation
-public import HearthCore
+import HearthCore
 
 extension Planner {
     /// One simulated window of demand: the requests (warm-up first) and the user centre of each.

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-public import HearthCore
+import HearthCore
 import Synchronization
 
 /// `hearth plan`: runs every deployment of a ``Scenario`` on the same demand through the real scheduler
