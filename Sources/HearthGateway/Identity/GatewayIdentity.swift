@@ -176,6 +176,9 @@ public final class GatewayIdentity: Sendable {
             let grant = try await perform(actions, csrPEM: request.csrPEM, node: node, keyFingerprint: request.attestation.keyFingerprint)
             if let grant {
                 await persist(node, attestation: request.attestation)
+                // Renewed over this authenticated tunnel with a fresh attestation: the live connection may run until
+                // the new certificate's end instead of being cut at the old one's (and failing its streams over).
+                expiries.withLock { $0[node] = Date(timeIntervalSince1970: grant.notAfter) }
                 return RenewalResponse(grant: grant, denied: nil)
             }
         } catch {
