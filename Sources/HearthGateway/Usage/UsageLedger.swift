@@ -15,6 +15,9 @@ public final class UsageLedger: Service {
 
     private struct State {
         var pending: [UsageRecord] = []
+        /// Batches taken from `pending` and not yet committed.
+        var writing = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     package init(store: any FleetStore, logger: Logger) {
@@ -29,13 +32,31 @@ public final class UsageLedger: Service {
         wake.yield()
     }
 
-    /// Writes everything queued so far. Tests call it before reading the store.
+    /// Writes everything queued so far, and returns only once every batch taken before it (by the writer loop
+    /// too) is committed. Tests call it before reading the store.
     public func flush() async throws {
         let batch = state.withLock { state in
+            state.writing += 1
             defer { state.pending.removeAll(keepingCapacity: true) }
             return state.pending
         }
-        try await store.appendUsage(batch)
+        var failure: (any Error)?
+        do { try await store.appendUsage(batch) } catch { failure = error }
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.writing -= 1
+            guard state.writing == 0 else { return [] }
+            defer { state.idleWaiters.removeAll() }
+            return state.idleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        if let failure { throw failure }
+        await withCheckedContinuation { continuation in
+            let idle = state.withLock { state in
+                if state.writing > 0 { state.idleWaiters.append(continuation) }
+                return state.writing == 0
+            }
+            if idle { continuation.resume() }
+        }
     }
 
     public func run() async throws {
