@@ -127,8 +127,11 @@ public final class FleetCertificateAuthority: Sendable {
 }
 
 /// IPv4 and IPv6 literals as the bytes a certificate's IP address name holds.
-enum IPAddressBytes {
-    static func parse(_ text: String) -> [UInt8]? {
+public enum IPAddressBytes {
+    /// Whether `text` is an IP literal (no SNI for it; a certificate's IP address names apply).
+    public static func isIP(_ text: String) -> Bool { parse(text) != nil }
+
+    public static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

@@ -187,7 +187,7 @@ public final class NodeAgent: Service {
         let gateway = await locateGateway()
         // With an identity the tunnel is mutual TLS: read the credentials afresh, a renewal may have replaced them.
         let tls = try configuration.identity.map { try NodeEnrollment.tlsContext($0.credentials) }
-        let serverName = IPAddressLiteral.isIP(gateway.host) ? nil : gateway.host
+        let serverName = IPAddressBytes.isIP(gateway.host) ? nil : gateway.host
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))

@@ -103,10 +103,18 @@ struct PowerOptions: ParsableArguments {
 
     /// The node's power controller for a SPAN panel (whose client must run beside it).
     func makeController(span: SpanPanel<ContinuousClock>, logger: Logger) -> PowerController {
+        makeController(panel: span, logger: logger)
+    }
+
+    /// A controller over `panel` with this node's limiter and power figures.
+    private func makeController(
+        panel: any HomePanel, logger: Logger, drawObserver: (@Sendable (Double) -> Void)? = nil
+    ) -> PowerController {
         let limiter: any GPUPowerLimiter = gpuPower == .nvidiaSMI ? NvidiaSMIPowerLimiter() : DryRunPowerLimiter()
         let governor = PowerGovernor.Configuration(
             hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts)
-        return PowerController(panel: span, limiter: limiter, configuration: .init(governor: governor), logger: logger)
+        return PowerController(
+            panel: panel, limiter: limiter, configuration: .init(governor: governor), logger: logger, drawObserver: drawObserver)
     }
 
     /// The node's power controller, or nil without a panel.
@@ -116,11 +124,6 @@ struct PowerOptions: ParsableArguments {
         let now = Date()
         let second = now.timeIntervalSince(calendar.startOfDay(for: now))
         let simulated = SimulatedPanel(configuration: .init(homeType: home, seed: seed), startSecond: second)
-        let limiter: any GPUPowerLimiter = gpuPower == .nvidiaSMI ? NvidiaSMIPowerLimiter() : DryRunPowerLimiter()
-        let governor = PowerGovernor.Configuration(
-            hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts)
-        return PowerController(
-            panel: simulated, limiter: limiter, configuration: .init(governor: governor), logger: logger,
-            drawObserver: { simulated.setNodeDraw(watts: $0) })
+        return makeController(panel: simulated, logger: logger, drawObserver: { simulated.setNodeDraw(watts: $0) })
     }
 }

@@ -86,12 +86,3 @@ public enum NodeEnrollment {
         return try TunnelTLS.clientContext(certificatePEM: certificate, key: try store.key(), authorityPEM: authority)
     }
 }
-
-/// Whether a host string is an IP literal (no SNI, and the certificate's IP address names apply).
-enum IPAddressLiteral {
-    static func isIP(_ host: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
-    }
-}
