@@ -15,6 +15,9 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai' 2>/dev
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40'
 fi
 export HEARTH_PYTHON="$VENV/bin/python"
+# A crash prints only the crashed thread, without registers or image lists, so that the end of a CI log still
+# shows where it happened; test-digest.sh repeats the essentials as the last lines.
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,interactive=no,color=no,threads=crashed,registers=none,images=none,limit=40}"
 
 if [ "${CI:-}" = "true" ] || [ "${HEARTH_CHECK_FORMAT:-}" = 1 ]; then
   echo "[test] checking formatting (swift format lint)" >&2
@@ -22,10 +25,18 @@ if [ "${CI:-}" = "true" ] || [ "${HEARTH_CHECK_FORMAT:-}" = 1 ]; then
 fi
 
 echo "[test] HearthCore, HearthSim and the panel client alone (no server packages)" >&2
-HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core
+CORE_LOG="$(mktemp -t hearth-core.XXXXXX.log)"
+if ! HEARTH_CORE_ONLY=1 swift test --scratch-path .build-core 2>&1 | tee "$CORE_LOG"; then
+  scripts/test-digest.sh "$CORE_LOG" >&2
+  exit 1
+fi
 
 # The end-to-end tests run real gateways, agents, engines and TLS side by side; on two cores, running them one
 # at a time keeps their liveness limits and latency bounds meaningful. The pure suites above already ran.
 echo "[test] the whole package: end-to-end and protocol tests, one at a time" >&2
 swift build --build-tests
-swift test --skip-build --no-parallel --skip HearthCoreTests --skip HearthSimTests --skip HearthPanelTests
+LOG="$(mktemp -t hearth-e2e.XXXXXX.log)"
+if ! swift test --skip-build --no-parallel --skip HearthCoreTests --skip HearthSimTests --skip HearthPanelTests 2>&1 | tee "$LOG"; then
+  scripts/test-digest.sh "$LOG" >&2
+  exit 1
+fi

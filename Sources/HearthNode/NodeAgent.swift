@@ -57,9 +57,9 @@ public final class NodeAgent: Service {
         defer { powerLoop?.cancel() }
         let tamperLoop = configuration.tamperSensor.map { sensor in Task { await watchTamper(sensor) } }
         defer { tamperLoop?.cancel() }
-        var failures = 0
-        var generator = SystemRandomNumberGenerator()
         await withGracefulShutdownHandler {
+            var failures = 0
+            var generator = SystemRandomNumberGenerator()
             while !Task.isCancelled && !Task.isShuttingDownGracefully && !isQuarantined {
                 do {
                     let registered = try await runConnection()
