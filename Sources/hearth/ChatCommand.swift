@@ -37,23 +37,22 @@ struct ChatCommand: AsyncParsableCommand {
             }
             key = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            try await ChatClient.stream(
-                baseURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
-                apiKey: key,
-                model: model,
-                prompt: prompt,
-                maxTokens: maxTokens,
-                client: client
-            ) { text in
-                printFlushed(text)
+            try await HTTPClient.withShutdown { client in
+                try await ChatClient.stream(
+                    baseURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
+                    apiKey: key,
+                    model: model,
+                    prompt: prompt,
+                    maxTokens: maxTokens,
+                    client: client
+                ) { text in
+                    printFlushed(text)
+                }
             }
             print()
         } catch {
-            try? await client.shutdown()
             throw ValidationErrorMessage("\(error)")
         }
-        try await client.shutdown()
     }
 }

@@ -128,13 +128,14 @@ struct NodeAssembly {
         return NodeAssembly(agent: agent, services: services)
     }
 
-    /// An HTTP client sized for many concurrent engine requests (the default pool allows 8 per host).
-    static func makeHTTPClient() -> HTTPClient {
+    /// Runs `body` with an HTTP client sized for many concurrent engine requests (the default pool allows 8 per
+    /// host), and shuts the client down however `body` ends: a client released unshut traps in debug builds.
+    static func withHTTPClient<Result>(_ body: (HTTPClient) async throws -> Result) async throws -> Result {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
         configuration.connectionPool.idleTimeout = .seconds(60)
         // Engines run beside the agent: a refused or silent connect means the engine is down, not slow.
         configuration.timeout.connect = .seconds(1)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return try await HTTPClient.withShutdown(configuration: configuration, body)
     }
 }

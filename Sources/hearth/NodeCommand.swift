@@ -54,42 +54,39 @@ struct NodeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap(label: "hearth.node")
         let address = try Self.parseAddress(gateway)
-        let client = NodeAssembly.makeHTTPClient()
-        var identity: NodeIdentityConfiguration?
-        if !insecurePlainTunnel {
-            let node = NodeIdentityConfiguration(
-                credentials: NodeCredentialStore(directory: dataDir, node: NodeID(nodeId)),
-                agentBinary: FleetIdentitySetup.agentBinaryPath())
-            if let enrollToken {
-                try await NodeEnrollment.enroll(gatewayURL: gatewayUrl, token: enrollToken, configuration: node, client: client)
-                logger.info("enrolled with the gateway", metadata: ["node": "\(nodeId)"])
+        try await NodeAssembly.withHTTPClient { client in
+            var identity: NodeIdentityConfiguration?
+            if !insecurePlainTunnel {
+                let node = NodeIdentityConfiguration(
+                    credentials: NodeCredentialStore(directory: dataDir, node: NodeID(nodeId)),
+                    agentBinary: FleetIdentitySetup.agentBinaryPath())
+                if let enrollToken {
+                    try await NodeEnrollment.enroll(gatewayURL: gatewayUrl, token: enrollToken, configuration: node, client: client)
+                    logger.info("enrolled with the gateway", metadata: ["node": "\(nodeId)"])
+                }
+                guard node.credentials.isEnrolled else {
+                    throw ValidationError(
+                        "node \(nodeId) is not enrolled: ask the operator for a token (hearth nodes enroll-token) and pass --enroll-token")
+                }
+                identity = node
             }
-            guard node.credentials.isEnrolled else {
-                throw ValidationError(
-                    "node \(nodeId) is not enrolled: ask the operator for a token (hearth nodes enroll-token) and pass --enroll-token")
-            }
-            identity = node
+            let span = try await power.makeSpanPanel(logger: logger)
+            let node = try NodeAssembly.make(
+                index: 0,
+                nodeID: NodeID(nodeId),
+                options: engine,
+                power: power,
+                identity: identity,
+                powerController: span.map { power.makeController(span: $0, logger: logger) },
+                gatewayHost: address.host,
+                gatewayPort: address.port,
+                client: client,
+                logger: logger
+            )
+            let panelService: [any Service] = span.map { [SpanPanelService(panel: $0)] } ?? []
+            let group = ServiceGroup(services: panelService + node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
         }
-        let span = try await power.makeSpanPanel(logger: logger)
-        let node = try NodeAssembly.make(
-            index: 0,
-            nodeID: NodeID(nodeId),
-            options: engine,
-            power: power,
-            identity: identity,
-            powerController: span.map { power.makeController(span: $0, logger: logger) },
-            gatewayHost: address.host,
-            gatewayPort: address.port,
-            client: client,
-            logger: logger
-        )
-        let panelService: [any Service] = span.map { [SpanPanelService(panel: $0)] } ?? []
-        let group = ServiceGroup(services: panelService + node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        do { try await group.run() } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
     }
 }
 

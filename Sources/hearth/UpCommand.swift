@@ -59,53 +59,48 @@ struct UpCommand: AsyncParsableCommand {
         let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
         let (key, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: apiKey)
 
-        let client = NodeAssembly.makeHTTPClient()
-        let count = engine.engine == .openai ? engine.urls.count : nodes
-        var services: [any Service] = gateway.services
-        for index in 0..<count {
-            let nodeIdentity = try await FleetIdentitySetup.enrollLocalNode(
-                NodeID("node-\(index + 1)"), identity: identity, dataDirectory: dataDir)
-            let node = try NodeAssembly.make(
-                index: index,
-                nodeID: NodeID("node-\(index + 1)"),
-                options: engine,
-                power: power,
-                identity: nodeIdentity,
-                gatewayHost: "127.0.0.1",
-                gatewayPort: 0,
-                locateGateway: {
-                    let addresses = await gateway.ready()
-                    return (addresses.host, addresses.tunnelPort)
-                },
-                client: client,
-                logger: logger
+        try await NodeAssembly.withHTTPClient { client in
+            let count = engine.engine == .openai ? engine.urls.count : nodes
+            var services: [any Service] = gateway.services
+            for index in 0..<count {
+                let nodeIdentity = try await FleetIdentitySetup.enrollLocalNode(
+                    NodeID("node-\(index + 1)"), identity: identity, dataDirectory: dataDir)
+                let node = try NodeAssembly.make(
+                    index: index,
+                    nodeID: NodeID("node-\(index + 1)"),
+                    options: engine,
+                    power: power,
+                    identity: nodeIdentity,
+                    gatewayHost: "127.0.0.1",
+                    gatewayPort: 0,
+                    locateGateway: {
+                        let addresses = await gateway.ready()
+                        return (addresses.host, addresses.tunnelPort)
+                    },
+                    client: client,
+                    logger: logger
+                )
+                services += node.services
+            }
+            let announcer = Announcer(
+                gateway: gateway,
+                nodes: count,
+                keyPath: keyPath,
+                key: key,
+                modelName: engine.engine == .openai ? nil : engine.modelName,
+                demo: !noDemo,
+                client: client
             )
-            services += node.services
-        }
-        let announcer = Announcer(
-            gateway: gateway,
-            nodes: count,
-            keyPath: keyPath,
-            key: key,
-            modelName: engine.engine == .openai ? nil : engine.modelName,
-            demo: !noDemo,
-            client: client
-        )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services.map { .init(service: $0) }
-                    + [.init(service: announcer, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services.map { .init(service: $0) }
+                        + [.init(service: announcer, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
             )
-        )
-        do {
             try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
         printFlushed("Hearth stopped.\n")
     }
 }

@@ -19,24 +19,24 @@ struct OpenAIClientTests {
             FileManager.default.isExecutableFile(atPath: Self.python),
             "no Python with the openai package at \(Self.python): run scripts/test.sh (make test)"
         )
-        let engineClient = LlamaSupport.makeClient()
-        let (node, _) = try LlamaSupport.node(id: "llama-1", client: engineClient)
-        try await withTestFleet(nodes: [node]) { fleet in
-            let output = try await Self.run(Self.python, [Self.script, fleet.baseURL, fleet.apiKey, LlamaSupport.modelName])
-            let result = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "script printed: \(output)")
-            #expect((result["stream_text"] as? String)?.isEmpty == false)
-            #expect((result["stream_chunks"] as? Int ?? 0) > 1)
-            let usage = result["stream_usage"] as? [String: Any]
-            #expect((usage?["completion_tokens"] as? Int ?? 0) > 0)
-            #expect(result["stream_finish"] as? String != nil)
-            #expect((result["plain_text"] as? String)?.isEmpty == false)
-            #expect(result["models"] as? [String] == [LlamaSupport.modelName])
-            #expect(result["unknown_model"] as? String == "model_not_found")
-            #expect(result["bad_key"] as? String == "invalid_api_key")
-            #expect(result["bad_request"] as? String == "messages")
+        try await LlamaSupport.withClient { engineClient in
+            let (node, _) = try LlamaSupport.node(id: "llama-1", client: engineClient)
+            try await withTestFleet(nodes: [node]) { fleet in
+                let output = try await Self.run(Self.python, [Self.script, fleet.baseURL, fleet.apiKey, LlamaSupport.modelName])
+                let result = try #require(
+                    try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "script printed: \(output)")
+                #expect((result["stream_text"] as? String)?.isEmpty == false)
+                #expect((result["stream_chunks"] as? Int ?? 0) > 1)
+                let usage = result["stream_usage"] as? [String: Any]
+                #expect((usage?["completion_tokens"] as? Int ?? 0) > 0)
+                #expect(result["stream_finish"] as? String != nil)
+                #expect((result["plain_text"] as? String)?.isEmpty == false)
+                #expect(result["models"] as? [String] == [LlamaSupport.modelName])
+                #expect(result["unknown_model"] as? String == "model_not_found")
+                #expect(result["bad_key"] as? String == "invalid_api_key")
+                #expect(result["bad_request"] as? String == "messages")
+            }
         }
-        try await engineClient.shutdown()
     }
 
     /// Runs a process to completion off the cooperative pool and returns its standard output.

@@ -58,7 +58,9 @@ class Fleet:
                 proc.wait()
 
     def start_gateway(self):
-        self.spawn("gateway", [self.args.hearth, "gateway", "--host", "127.0.0.1", "--port", str(API_PORT),
+        # The API listens on the bridge too, only so that nodes can enroll (once) at http://GW_ADDR:API_PORT; their
+        # tunnels still go through the fault proxies. Node tunnels are mutual TLS, as in production.
+        self.spawn("gateway", [self.args.hearth, "gateway", "--host", "0.0.0.0", "--port", str(API_PORT),
                                "--tunnel-host", GW_ADDR, "--tunnel-port", str(TUNNEL_PORT),
                                "--data-dir", os.path.join(self.work, "gw"), "--heartbeat-ms", str(self.args.heartbeat_ms)])
 
@@ -76,8 +78,15 @@ class Fleet:
         engine = {"fake": ["--engine", "openai", "--engine-urls", f"http://127.0.0.1:{ENGINE_PORT}"],
                   "sim": ["--engine", "sim", "--sim-gpu", "l4", "--model-name", self.model],
                   "llama": ["--engine", "llama", "--model-name", self.model]}[self.args.engine]
+        data_dir = os.path.join(self.work, f"node-{node}")
+        enroll = []
+        if not os.path.exists(data_dir):  # first start: enroll with a one-time token; restarts reuse the credentials
+            token = subprocess.run([self.args.hearth, "nodes", "enroll-token", "--gateway", f"http://127.0.0.1:{API_PORT}",
+                                    "--data-dir", os.path.join(self.work, "gw")],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            enroll = ["--enroll-token", token, "--gateway-url", f"http://{GW_ADDR}:{API_PORT}"]
         self.spawn(f"node-{node}", [self.args.hearth, "node", "--gateway", f"127.0.0.1:{PROXY_PORT}", "--node-id", node,
-                                    "--slots", str(self.args.slots), *engine], ns=node)
+                                    "--data-dir", data_dir, *enroll, "--slots", str(self.args.slots), *engine], ns=node)
 
     def kill_engine(self, node: str) -> str:
         if self.args.engine == "fake":
@@ -113,6 +122,10 @@ class Fleet:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{what} not within {timeout:.0f} s (logs in {self.work})")
 
+    async def api_up(self) -> bool:
+        status, _, _, _, _ = await http("GET", "/metrics", timeout=5)
+        return status == 200
+
     async def connected(self) -> int:
         status, _, body, _, _ = await http("GET", "/metrics", timeout=5)
         match = re.search(rb"^hearth_nodes_connected (\S+)", body, re.M)
@@ -137,6 +150,7 @@ class Fleet:
         self.start_gateway()
         key_path = os.path.join(self.work, "gw", "dev-api-key")
         await self.wait_for("gateway", lambda: _true(os.path.exists(key_path)), 60)
+        await self.wait_for("gateway API", self.api_up, 60)
         self.key = open(key_path).read().strip()
         for node in self.nodes:
             self.start_proxy(node)

@@ -30,11 +30,19 @@ enum LlamaSupport {
         return (TestNodeSpec(id: id, engine: engine, services: [engine]), engine)
     }
 
-    /// A client with room for many concurrent engine requests.
-    static func makeClient() -> HTTPClient {
+    /// Runs `body` with a client that has room for many concurrent engine requests, and shuts it down however
+    /// `body` ends (a failed `#require` throws; a client released unshut would trap and hide that failure).
+    static func withClient(_ body: (HTTPClient) async throws -> Void) async throws {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            try await body(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
     }
 
     struct MissingEngine: Error, CustomStringConvertible {
