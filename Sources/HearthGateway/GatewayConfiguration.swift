@@ -27,6 +27,13 @@ public struct GatewayConfiguration: Sendable {
     /// The floor of 8 retries a second lets a node's in-flight streams (its slots) all fail over at once even on
     /// a quiet gateway; the 20 % ratio bounds what an outage can add to a busy one.
     public var retryBudget = RetryBudget.Configuration(ratio: 0.2, minRetriesPerSecond: 8)
+    /// How long a retry (after its node failed) may wait for a node to free a slot. A new request is refused once
+    /// its target is lost, but a retry's client is already waiting for an answer that is partly delivered: the
+    /// surviving nodes are often full for a moment when a node's streams all fail over at once. Default 10 s.
+    public var retryQueueSeconds: Double = 10
+    /// When a stream that stops sending counts as stalled and moves to another node: longest gap between tokens
+    /// per task class (chat 5 s, document 8 s, code 5 s, batch 30 s). The first token has ``firstByteTimeout``.
+    public var stallLimits = StallDetector.Limits()
 
     // MARK: tenants (docs/SECURITY.md, Tenants)
 

@@ -36,6 +36,29 @@ import Testing
         }
     }
 
+    @Test func aStreamWhoseNodeGoesSilentMovesToAnotherNode() async throws {
+        // The first answer's engine sends three words and then nothing, its tunnel staying up: a hung engine or a
+        // link that holds bytes. Past the chat class's gap the gateway moves the stream.
+        let stall = StallOnce()
+        let engines = (0..<2).map { _ in TestEngine(behaviour: ContinuingAnswer.behaviour(stallAfter: 3, stall: stall)) }
+        try await withTestFleet(
+            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
+            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
+        ) { fleet in
+            let answer = try await fleet.post(json: chatBody(model: "test-model", stream: true, maxTokens: 64, extra: ["metadata": ["task": "chat"]]))
+            #expect(answer.status == 200)
+            #expect(answer.streamedText == ContinuingAnswer.text)
+            #expect(answer.events.filter { $0 == "[DONE]" }.count == 1)
+
+            try await fleet.gateway.ledger.flush()
+            let requestID = try #require(answer.headers["x-request-id"])
+            let row = try #require(try await fleet.gateway.store.usage(requestID: requestID).first)
+            #expect(row.outcome == .completed)
+            #expect(row.attempts == 2)
+            #expect(row.nodeID?.rawValue != answer.headers["x-hearth-node"])
+        }
+    }
+
     @Test func aNonStreamedRequestIsRetriedWhenItsNodeFails() async throws {
         let answered = TestEngine { _, _, emit in
             for chunk in TestEngine.json(text: "fine") { try await emit(chunk) }

@@ -125,6 +125,7 @@ final class InferenceRelay: Sendable {
         )
         let context = AttemptContext(
             header: header, originalBody: body, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
+            interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)),
             promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: isolation.salt(for: partition),
             migration: StreamMigration(original: scheduling, security: security, limits: configuration.migrationLimits))
         // A client that closes its connection stops the work at once, even before any byte was
@@ -190,6 +191,8 @@ final class InferenceRelay: Sendable {
         let originalBody: ByteBuffer
         let endpoint: SSEStreamSplicer.Endpoint
         let promptTokens: Int
+        /// Longest silence between events before the stream counts as stalled and moves (per task class).
+        let interTokenStall: Duration
         let ticket: UsageTicket
         /// The tenant, its data class and the clean window: every attempt is placed under it.
         let security: RequestSecurity
@@ -198,9 +201,10 @@ final class InferenceRelay: Sendable {
         private let state: Mutex<(migration: StreamMigration, current: GatewayStream?, gone: Bool)>
 
         init(
-            header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, promptTokens: Int, ticket: UsageTicket,
-            security: RequestSecurity, cacheSalt: String, migration: StreamMigration
+            header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, interTokenStall: Duration,
+            promptTokens: Int, ticket: UsageTicket, security: RequestSecurity, cacheSalt: String, migration: StreamMigration
         ) {
+            self.interTokenStall = interTokenStall
             self.security = security
             self.cacheSalt = cacheSalt
             self.header = header
@@ -362,7 +366,7 @@ final class InferenceRelay: Sendable {
     static func cause(of error: any Error) -> StreamMigration.FailureCause {
         switch error {
         case is NodeLostError: return .tunnelClosed
-        case is FirstByteTimeout: return .stalled
+        case is FirstByteTimeout, is StreamStalled: return .stalled
         case is ClientGone, is CancellationError: return .clientGone
         case let message as TunnelErrorMessage:
             switch message.code {
@@ -473,6 +477,8 @@ final class InferenceRelay: Sendable {
                 ? OpenAIError.modelNotFound(request.model)
                 : OpenAIError.noCapacity("Every node serving \(request.model) is draining.", retryAfterSeconds: 5, overloaded: false)
         }
+        // A retry may wait for a slot until this point (see GatewayConfiguration.retryQueueSeconds).
+        let retryDeadline = excluding.isEmpty ? -Double.infinity : scheduler.now + configuration.retryQueueSeconds
         while true {
             let capacity = registry.capacityChanges()
             let (decision, claim) = scheduler.decide(request, security: security, excluding: excluding)
@@ -495,10 +501,10 @@ final class InferenceRelay: Sendable {
                 )
                 return (reservation, Self.headerSafe(placement.reason.description))
             case .queue(let until, let reason):
-                // Wait for a node to free capacity (or join), but never past the point where the target is lost.
-                // A retry does not wait: its client is already waiting, and another attempt follows quickly or not at all.
-                let wait = until - scheduler.now
-                guard excluding.isEmpty, wait > 0, await capacity.wait(seconds: wait) else {
+                // Wait for a node to free capacity (or join), but never past the point where the target is lost;
+                // a retry waits up to its own deadline (its work is already owed; it adds no load while waiting).
+                let wait = max(until, retryDeadline) - scheduler.now
+                guard wait > 0, await capacity.wait(seconds: wait) else {
                     if case .noEligibleNode = reason {
                         // Held back by batch isolation: never say whose work holds the nodes.
                         throw OpenAIError.noCapacity(
@@ -616,9 +622,17 @@ final class InferenceRelay: Sendable {
     ) async -> PumpOutcome {
         var pending = ByteBuffer()
         var end: StreamEnd?
+        // Re-armed after every event: a node that stops sending mid-answer (a hung engine, a link that holds bytes
+        // without closing) is treated like a lost one once the class's gap is exceeded.
+        let stream = attempt.stream
+        let limit = context.interTokenStall
+        let eventLoop = attempt.session.channel.eventLoop
+        var stallTimer: Scheduled<Void>?
+        defer { stallTimer?.cancel() }
         do {
             for try await event in attempt.stream.body {
                 attempt.deadline.cancel()
+                stallTimer?.cancel()
                 switch event {
                 case .data(let bytes):
                     context.ticket.firstByte()
@@ -640,6 +654,10 @@ final class InferenceRelay: Sendable {
                     attempt.session.consumed(count, on: attempt.stream)
                 case .end(let last):
                     end = last
+                }
+                // Armed only while waiting on the node, not while a slow client drains what it sent.
+                stallTimer = eventLoop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
+                    stream.fail(StreamStalled(after: limit))
                 }
             }
         } catch {
@@ -729,6 +747,8 @@ final class InferenceRelay: Sendable {
         switch error {
         case let timeout as FirstByteTimeout:
             return .nodeTimeout("Node \(node) produced no answer within \(timeout.after).")
+        case let stall as StreamStalled:
+            return .nodeTimeout("Node \(node) sent nothing for \(stall.after) mid-answer.")
         case let lost as NodeLostError:
             return .nodeFailed("Node \(node) was lost mid-request: \(lost.reason).")
         case let message as TunnelErrorMessage:
@@ -763,6 +783,11 @@ final class InferenceRelay: Sendable {
 struct ClientGone: Error {}
 
 struct FirstByteTimeout: Error {
+    var after: Duration
+}
+
+/// A node sent nothing for longer than its request class allows between tokens.
+struct StreamStalled: Error {
     var after: Duration
 }
 
