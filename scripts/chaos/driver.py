@@ -285,10 +285,17 @@ async def one_request(fleet: Fleet, args, prompt: int, retry: bool) -> dict:
         if status == 200 and not clean:
             record["cut"] += 1  # the stream stopped without its end: is what arrived whole events?
             record["torn_at_cut"] += bool(body) and not body.endswith(b"\n\n")
-        retryable = not clean or status in (0, 502, 503)
+        # As the OpenAI SDKs do: retry a cut stream, a refused connection, 502/503, and 429 after its Retry-After.
+        retryable = not clean or status in (0, 429, 502, 503)
         if retry and retryable and time.monotonic() < deadline:
             record["retries"] += 1
-            await asyncio.sleep(0.25)
+            pause = 0.25
+            if status == 429:
+                try:
+                    pause = min(2.0, max(pause, float(head.get("retry-after", "1"))))
+                except ValueError:
+                    pause = 1.0
+            await asyncio.sleep(pause)
             continue
         record.update(clean=clean, transport_error=error, sse_problem=problem, error_event=error_event, text=text,
                       error_body=body[:300].decode(errors="replace") if status != 200 else None, t1=time.monotonic())

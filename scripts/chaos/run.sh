@@ -25,6 +25,12 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "needs root and ip netns (not root)"
 command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || skip "needs root and ip netns (ip netns unavailable)"
 command -v tc >/dev/null || skip "needs tc (iproute2)"
+# Root in a container may still lack the capability to make namespaces: try one.
+probe="$prefix-probe-$$"
+ip netns add "$probe" 2>/dev/null || skip "cannot create a network namespace here (no CAP_SYS_ADMIN?)"
+ip netns exec "$probe" ip link set lo up 2>/dev/null && ip netns exec "$probe" tc qdisc add dev lo root tbf rate 20mbit burst 32kbit latency 100ms 2>/dev/null \
+    || { ip netns del "$probe"; skip "cannot shape links with tc tbf in a namespace here"; }
+ip netns del "$probe"
 [ -x "$hearth" ] || { echo "chaos: no hearth binary at $hearth: swift build --product hearth" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/hearth-chaos.XXXXXX)
