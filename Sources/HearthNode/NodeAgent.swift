@@ -1,7 +1,7 @@
 import Foundation
 import HearthCore
 import HearthIdentity
-import HearthProtocol
+public import HearthProtocol
 import HearthTunnel
 public import Logging
 import NIOCore
@@ -26,6 +26,7 @@ public final class NodeAgent: Service {
     private let quarantined = Mutex(false)
     private let currentChannel = Mutex<(any Channel)?>(nil)
     private let measurer = SoftwareMeasurer()
+    private let link: LinkMonitor
 
     /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
     ///   the configured address. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
@@ -39,6 +40,7 @@ public final class NodeAgent: Service {
         self.configuration = configuration
         self.engine = engine
         self.power = power
+        link = LinkMonitor(configuration: configuration.linkQuality)
         let fixed = (configuration.gatewayHost, configuration.gatewayPort)
         self.locateGateway = locateGateway ?? { fixed }
         var logger = logger
@@ -48,6 +50,9 @@ public final class NodeAgent: Service {
 
     /// Whether tamper took the node out of service.
     public var isQuarantined: Bool { quarantined.withLock { $0 } }
+
+    /// The node's current measurement of its link to the gateway (what its heartbeats report).
+    public var linkReport: LinkReport { link.report() }
 
     /// Tunnels opened so far (a reconnect adds one).
     public var connectionCount: Int { connections.withLock { $0 } }
@@ -208,7 +213,7 @@ public final class NodeAgent: Service {
         connections.withLock { $0 += 1 }
         currentChannel.withLock { $0 = channel }
         defer { currentChannel.withLock { $0 = nil } }
-        let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, logger: logger)
+        let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, link: link, logger: logger)
         defer { tunnel.closed() }
 
         let models = try await engine.models()

@@ -20,6 +20,8 @@ public struct NodeAgentConfiguration: Sendable {
     public var tamperSensor: (any TamperSensor)?
     /// How often the agent checks whether its certificate is due for renewal.
     public var renewalCheckInterval: Duration = .seconds(30)
+    /// When the node's link to the gateway counts as degraded (then it takes no new work) and when as recovered.
+    public var linkQuality = LinkQualityEstimator.Configuration()
 
     public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
         self.nodeID = nodeID

@@ -32,4 +32,6 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case renewed = 14
     /// node → gateway, stream 0: HearthCore's `TamperReport` (JSON), sent at once when a tamper signal is found.
     case tamperReport = 15
+    /// gateway → node, stream 0: ``HeartbeatAck`` (JSON), sent the moment a heartbeat arrives: the node's RTT probe.
+    case heartbeatAck = 16
 }

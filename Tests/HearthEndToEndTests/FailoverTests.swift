@@ -45,7 +45,8 @@ import Testing
             nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
             configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
         ) { fleet in
-            let answer = try await fleet.post(json: chatBody(model: "test-model", stream: true, maxTokens: 64, extra: ["metadata": ["task": "chat"]]))
+            let answer = try await fleet.post(
+                json: chatBody(model: "test-model", stream: true, maxTokens: 64, extra: ["metadata": ["task": "chat"]]))
             #expect(answer.status == 200)
             #expect(answer.streamedText == ContinuingAnswer.text)
             #expect(answer.events.filter { $0 == "[DONE]" }.count == 1)

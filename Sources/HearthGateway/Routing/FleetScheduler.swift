@@ -1,5 +1,5 @@
 package import HearthCore
-import HearthProtocol
+package import HearthProtocol
 import Synchronization
 
 /// The gateway's shell around HearthCore's ``Scheduler``: it keeps a ``FleetState`` in step with
@@ -23,6 +23,8 @@ package final class FleetScheduler: Sendable {
         var powerAdmits: [NodeID: Bool] = [:]
         /// Nodes whose engine reported unhealthy in their last heartbeat.
         var engineDown: Set<NodeID> = []
+        /// Nodes whose own link measurement says to drain them (they finish what they run).
+        var linkDegraded: Set<NodeID> = []
         /// Which tenants run on each node: the batch-isolation state (admitted at placement, released with
         /// the reservation).
         var occupancy = TenantOccupancy()
@@ -142,6 +144,9 @@ package final class FleetScheduler: Sendable {
             state.outstanding[id] = nil
             state.slots[id] = nil
             state.observations[id] = nil
+            // Per connection: a node that comes back starts admitting and its heartbeats say again what is wrong.
+            state.engineDown.remove(id)
+            state.linkDegraded.remove(id)
         }
     }
 
@@ -303,9 +308,34 @@ package final class FleetScheduler: Sendable {
         }
     }
 
-    /// A node takes new work when its power allows, it is trusted and its engine is up.
+    /// A node takes new work when its power allows, it is trusted, its engine is up and its link is not degraded.
     private static func admits(_ node: NodeID, in state: State) -> Bool {
         (state.powerAdmits[node] ?? true) && !state.untrusted.contains(node) && !state.engineDown.contains(node)
+            && !state.linkDegraded.contains(node)
+    }
+
+    /// A node's link report: its measured round trip goes into every profile's prediction (clamped, since the node
+    /// could claim anything, to 0…10 s), and a degraded link drains the node.
+    package func applyLink(_ node: NodeID, _ link: LinkReport) {
+        state.withLock { state in
+            let changed = link.degraded ? state.linkDegraded.insert(node).inserted : state.linkDegraded.remove(node) != nil
+            if changed { Self.refreshAdmitting(node, in: &state) }
+            guard let milliseconds = link.rttMilliseconds, milliseconds.isFinite, let index = state.fleet.index(of: node) else { return }
+            let seconds = min(10, max(0, milliseconds / 1000))
+            var snapshot = state.fleet.snapshot(at: index)
+            guard snapshot.profiles.contains(where: { abs($0.linkRTTSeconds - seconds) > 0.001 }) else { return }
+            snapshot.profiles = snapshot.profiles.map { profile in
+                var profile = profile
+                profile.linkRTTSeconds = seconds
+                return profile
+            }
+            state.fleet.upsert(snapshot)
+        }
+    }
+
+    /// The link round trip the scheduler predicts with for `node` (its first profile's).
+    package func linkRTTSeconds(of node: NodeID) -> Double? {
+        state.withLock { state in state.fleet.index(of: node).flatMap { state.fleet.snapshot(at: $0).profiles.first?.linkRTTSeconds } }
     }
 
     private static func refreshAdmitting(_ node: NodeID, in state: inout State) {

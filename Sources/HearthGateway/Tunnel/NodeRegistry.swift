@@ -22,6 +22,7 @@ package final class NodeRegistry: Sendable {
     private let state = Mutex(State())
     private let changes = Broadcast<Event>()
     private let reports = Broadcast<PowerReport>()
+    private let beats = Broadcast<(NodeID, NodeHeartbeat)>()
 
     /// One node's power report, as ``powerReports()`` hands it out.
     package typealias PowerReport = (NodeID, NodePowerReport)
@@ -86,6 +87,7 @@ package final class NodeRegistry: Sendable {
         guard state.withLock({ $0.entries[session.id]?.session === session }) else { return }
         let wasAdmittingBefore = scheduler.isAdmitting(session.id)
         scheduler.setEngineHealthy(session.id, beat.engineHealthy)
+        if let link = beat.link { scheduler.applyLink(session.id, link) }
         if !wasAdmittingBefore && scheduler.isAdmitting(session.id) { fireCapacity() }
         if let power = beat.power {
             // Unknown modes from a newer or hostile node count as draining: never place work on them.
@@ -98,7 +100,11 @@ package final class NodeRegistry: Sendable {
         if let energy = beat.energy, !energy.isEmpty, let sink = state.withLock({ $0.energySink }) {
             sink(session.id, energy)
         }
+        beats.yield((session.id, beat))
     }
+
+    /// Every heartbeat from now on, after the scheduler applied it (tests).
+    package func heartbeats() -> AsyncStream<(NodeID, NodeHeartbeat)> { beats.subscribe() }
 
     /// Where nodes' energy intervals go (the gateway's energy ledger).
     func setEnergySink(_ sink: @escaping @Sendable (NodeID, [EnergyInterval]) -> Void) {

@@ -90,6 +90,8 @@ package final class NodeSession: Sendable {
         switch frame.kind {
         case .heartbeat:
             let beat = try frame.decodeJSON(NodeHeartbeat.self)
+            // Echoed before anything else is done with it: the node times this round trip.
+            channel.writeAndFlush(TunnelFrame.json(.heartbeatAck, HeartbeatAck(sequence: beat.sequence)), promise: nil)
             state.withLock { $0.lastHeartbeat = beat }
             onHeartbeat(self, beat)
         case .goingAway:
@@ -103,7 +105,7 @@ package final class NodeSession: Sendable {
             }
         case .renewRequest, .tamperReport:
             onIdentity(self, frame)
-        case .hello, .welcome, .open, .cancel, .windowUpdate, .powerLimit, .renewed:
+        case .hello, .welcome, .open, .cancel, .windowUpdate, .powerLimit, .renewed, .heartbeatAck:
             throw TunnelErrorMessage(code: .unexpectedFrame, message: "a node may not send \(frame.kind) frames")
         }
     }

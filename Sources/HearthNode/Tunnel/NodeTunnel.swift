@@ -14,6 +14,7 @@ final class NodeTunnel: Sendable {
     private let logger: Logger
     private let streams = Mutex<[UInt32: RunningStream]>([:])
     private let power: PowerController?
+    private let link: LinkMonitor
     private let handBackRegistration = Mutex<Int?>(nil)
 
     private struct RunningStream {
@@ -21,7 +22,11 @@ final class NodeTunnel: Sendable {
         var credit: StreamCredit
     }
 
-    init(channel: any Channel, engine: any Engine, configuration: NodeAgentConfiguration, power: PowerController?, logger: Logger) {
+    init(
+        channel: any Channel, engine: any Engine, configuration: NodeAgentConfiguration, power: PowerController?, link: LinkMonitor,
+        logger: Logger
+    ) {
+        self.link = link
         self.channel = channel
         self.engine = engine
         self.configuration = configuration
@@ -58,6 +63,9 @@ final class NodeTunnel: Sendable {
                 stream.credit.cancel()
                 stream.task.cancel()
             }
+        case .heartbeatAck:
+            guard let ack = try? frame.decodeJSON(HeartbeatAck.self) else { return }
+            link.echoed(ack.sequence, at: .now)
         case .windowUpdate:
             guard let increment = try? frame.windowIncrement() else { return }
             streams.withLock { $0[frame.stream] }?.credit.grant(increment)
@@ -71,8 +79,10 @@ final class NodeTunnel: Sendable {
 
     private func open(_ frame: TunnelFrame) {
         let id = frame.stream
-        if let gate = power?.gate, !gate.isAdmitting {
-            let refusal = TunnelErrorMessage(code: .notAdmitting, message: "node \(configuration.nodeID) is not admitting (power)")
+        let powerRefuses = power.map { !$0.gate.isAdmitting } ?? false
+        if powerRefuses || link.isDegraded {
+            let why = powerRefuses ? "power" : "its link to the gateway is degraded"
+            let refusal = TunnelErrorMessage(code: .notAdmitting, message: "node \(configuration.nodeID) is not admitting (\(why))")
             channel.writeAndFlush(
                 TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: refusal)),
                 promise: nil)
@@ -167,8 +177,10 @@ final class NodeTunnel: Sendable {
                     // A dead engine must not attract work: the gateway stops placing on a node that reports it.
                     engineHealthy: healthy.value.withLock { $0 },
                     power: power?.report(),
-                    energy: energy?.isEmpty == false ? energy : nil
+                    energy: energy?.isEmpty == false ? energy : nil,
+                    link: link.report()
                 )
+                link.sent(sequence, at: .now, lossAfter: interval * 2)
                 channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
                 do { try await Task.sleep(for: interval) } catch { break }
             }

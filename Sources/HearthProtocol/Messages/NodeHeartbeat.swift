@@ -10,10 +10,14 @@ public struct NodeHeartbeat: Codable, Sendable, Equatable {
     public var power: NodePowerReport?
     /// Closed energy intervals not yet sent on this tunnel (recent ones are resent after a reconnect).
     public var energy: [EnergyInterval]?
+    /// The node's measurement of its link to the gateway (absent from nodes that do not measure it).
+    public var link: LinkReport?
 
     public init(
-        sequence: UInt64, activeStreams: Int, engineHealthy: Bool, power: NodePowerReport? = nil, energy: [EnergyInterval]? = nil
+        sequence: UInt64, activeStreams: Int, engineHealthy: Bool, power: NodePowerReport? = nil, energy: [EnergyInterval]? = nil,
+        link: LinkReport? = nil
     ) {
+        self.link = link
         self.sequence = sequence
         self.activeStreams = activeStreams
         self.engineHealthy = engineHealthy
@@ -27,5 +31,6 @@ public struct NodeHeartbeat: Codable, Sendable, Equatable {
         case engineHealthy = "engine_healthy"
         case power
         case energy
+        case link
     }
 }

@@ -30,6 +30,8 @@ struct TestNodeSpec: Sendable {
     var power: PowerController? = nil
     /// Tamper signals the test injects.
     var tamper: (any TamperSensor)? = nil
+    /// When the node judges its link degraded (default: the agent's own thresholds).
+    var linkQuality: LinkQualityEstimator.Configuration? = nil
 }
 
 /// With `identities`, the fleet runs a fleet CA and mutual-TLS tunnels; every node enrolls first.
@@ -96,6 +98,7 @@ func withTestFleet<Result: Sendable>(
         )
         agentConfiguration.identity = nodeIdentities[spec.id]
         agentConfiguration.tamperSensor = spec.tamper
+        if let linkQuality = spec.linkQuality { agentConfiguration.linkQuality = linkQuality }
         agentConfiguration.initialReconnectDelay = .milliseconds(20)
         agentConfiguration.maximumReconnectDelay = .milliseconds(200)
         return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger, power: spec.power) {

@@ -1,0 +1,33 @@
+/// The gateway's echo of one heartbeat: the node times the round trip of its heartbeats to measure its link.
+public struct HeartbeatAck: Codable, Sendable, Equatable {
+    public var sequence: UInt64
+
+    public init(sequence: UInt64) {
+        self.sequence = sequence
+    }
+}
+
+/// A node's measurement of its link to the gateway, carried in its heartbeats.
+public struct LinkReport: Codable, Sendable, Equatable {
+    /// Smoothed heartbeat round trip (absent until the first echo).
+    public var rttMilliseconds: Double?
+    public var jitterMilliseconds: Double?
+    /// Share of recent heartbeats that got no echo in time, 0…1.
+    public var loss: Double
+    /// Whether the node judges its link too poor to take new work (it finishes what it runs).
+    public var degraded: Bool
+
+    public init(rttMilliseconds: Double?, jitterMilliseconds: Double?, loss: Double, degraded: Bool) {
+        self.rttMilliseconds = rttMilliseconds
+        self.jitterMilliseconds = jitterMilliseconds
+        self.loss = loss
+        self.degraded = degraded
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case rttMilliseconds = "rtt_ms"
+        case jitterMilliseconds = "jitter_ms"
+        case loss
+        case degraded
+    }
+}
