@@ -34,6 +34,9 @@ public struct GatewayConfiguration: Sendable {
     /// When a stream that stops sending counts as stalled and moves to another node: longest gap between tokens
     /// per task class (chat 5 s, document 8 s, code 5 s, batch 30 s). The first token has ``firstByteTimeout``.
     public var stallLimits = StallDetector.Limits()
+    /// Racing a second node for the first token when the scheduler predicts the first may miss its TTFT target.
+    /// Off by default; `hearth_hedges_total{outcome}` says whether it pays off (docs/RESILIENCE.md).
+    public var hedging = HedgingPolicy()
 
     // MARK: tenants (docs/SECURITY.md, Tenants)
 

@@ -45,6 +45,12 @@ package final class GatewayMetrics: Sendable {
         registry.makeCounter(name: "hearth_failovers_total", labels: [("reason", String(label))]).increment()
     }
 
+    /// A hedged request's race ended: `primaryWon`, `hedgeWon`, `primaryWithoutHedge` (no hedge could start in
+    /// time) or `failed`.
+    package func hedge(outcome: String) {
+        registry.makeCounter(name: "hearth_hedges_total", labels: [("outcome", outcome)]).increment()
+    }
+
     package func nodes(_ count: Int) {
         registry.makeGauge(name: "hearth_nodes_connected").set(Double(count))
     }

@@ -10,17 +10,17 @@ import Synchronization
 /// Serves one OpenAI completion request: authenticate, validate, route, relay over the node's
 /// tunnel, and record usage exactly once whatever happens.
 final class InferenceRelay: Sendable {
-    private let registry: NodeRegistry
-    private let scheduler: FleetScheduler
+    let registry: NodeRegistry
+    let scheduler: FleetScheduler
     private let classifier = TaskClassifier()
     private let authenticator: APIKeyAuthenticator
     private let ledger: UsageLedger
-    private let metrics: GatewayMetrics
-    private let configuration: GatewayConfiguration
-    private let logger: Logger
+    let metrics: GatewayMetrics
+    let configuration: GatewayConfiguration
+    let logger: Logger
     private let disconnects = ClientDisconnectWatcher()
     /// Retries and failovers spend from this, so that an outage never multiplies the load.
-    private let retryBudget: Mutex<RetryBudget>
+    let retryBudget: Mutex<RetryBudget>
     /// Per-tenant requests and tokens per minute, and requests in flight.
     private let limiter: TenantLimiter
     /// Prefix-cache partitions: the engine salt and the salted routing key of every request.
@@ -125,7 +125,7 @@ final class InferenceRelay: Sendable {
         )
         let context = AttemptContext(
             header: header, originalBody: body, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
-            interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)),
+            interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)), request: scheduling,
             promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: isolation.salt(for: partition),
             migration: StreamMigration(original: scheduling, security: security, limits: configuration.migrationLimits))
         // A client that closes its connection stops the work at once, even before any byte was
@@ -175,6 +175,8 @@ final class InferenceRelay: Sendable {
         var deadline: Scheduled<Void>
         var head: StreamHead
         var reason: String
+        /// The scheduler's TTFT prediction when it placed this attempt (hedging compares it with another node's).
+        var predictedTTFT: Double
         var session: NodeSession { reservation.session }
     }
 
@@ -193,6 +195,8 @@ final class InferenceRelay: Sendable {
         let promptTokens: Int
         /// Longest silence between events before the stream counts as stalled and moves (per task class).
         let interTokenStall: Duration
+        /// The request as first scheduled (a hedge is placed with it).
+        let request: SchedulingRequest
         let ticket: UsageTicket
         /// The tenant, its data class and the clean window: every attempt is placed under it.
         let security: RequestSecurity
@@ -202,9 +206,11 @@ final class InferenceRelay: Sendable {
 
         init(
             header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, interTokenStall: Duration,
-            promptTokens: Int, ticket: UsageTicket, security: RequestSecurity, cacheSalt: String, migration: StreamMigration
+            request: SchedulingRequest, promptTokens: Int, ticket: UsageTicket, security: RequestSecurity, cacheSalt: String,
+            migration: StreamMigration
         ) {
             self.interTokenStall = interTokenStall
+            self.request = request
             self.security = security
             self.cacheSalt = cacheSalt
             self.header = header
@@ -283,7 +289,7 @@ final class InferenceRelay: Sendable {
     private func startAttempt(
         _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext
     ) async throws -> Attempt {
-        let (reservation, reason) = try await place(request, security: context.security, excluding: excluding)
+        let (reservation, reason, predictedTTFT) = try await place(request, security: context.security, excluding: excluding)
         let session = reservation.session
         context.placed(on: session.id)
         context.ticket.assign(session.id)
@@ -309,7 +315,8 @@ final class InferenceRelay: Sendable {
             } onCancel: {
                 stream.fail(CancellationError())
             }
-            return Attempt(reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason)
+            return Attempt(
+                reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason, predictedTTFT: predictedTTFT)
         } catch {
             deadline.cancel()
             session.cancel(stream)
@@ -326,7 +333,7 @@ final class InferenceRelay: Sendable {
 
     /// The stream header for one attempt: the cache control depends on the chosen node's engine (a salt for engines
     /// that take one, else no prompt-cache reuse for isolated classes), so it is set per attempt.
-    private func header(for session: NodeSession, context: AttemptContext) -> StreamOpen {
+    func header(for session: NodeSession, context: AttemptContext) -> StreamOpen {
         var header = context.header
         let control = CacheIsolation.cacheControl(
             engineSupportsSalt: configuration.saltingEngineKinds.contains(session.hello.engineKind), dataClass: context.security.dataClass,
@@ -464,9 +471,10 @@ final class InferenceRelay: Sendable {
 
     /// Asks the scheduler for a node; holds the request while the scheduler says it can still meet its
     /// target later (`queue`), and maps a refusal to 404, 429 or 503.
-    private func place(
-        _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID>
-    ) async throws -> (Reservation, String) {
+    /// `mayQueue` false: only a node that takes it now (a hedge never waits).
+    func place(
+        _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID>, mayQueue: Bool = true
+    ) async throws -> (Reservation, String, predictedTTFT: Double) {
         let taskClass = request.taskClass
         if registry.nodeIDs.isEmpty {
             throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
@@ -499,12 +507,12 @@ final class InferenceRelay: Sendable {
                     scheduler: scheduler,
                     claim: claim
                 )
-                return (reservation, Self.headerSafe(placement.reason.description))
+                return (reservation, Self.headerSafe(placement.reason.description), placement.prediction.ttftSeconds)
             case .queue(let until, let reason):
                 // Wait for a node to free capacity (or join), but never past the point where the target is lost;
                 // a retry waits up to its own deadline (its work is already owed; it adds no load while waiting).
                 let wait = max(until, retryDeadline) - scheduler.now
-                guard wait > 0, await capacity.wait(seconds: wait) else {
+                guard mayQueue, wait > 0, await capacity.wait(seconds: wait) else {
                     if case .noEligibleNode = reason {
                         // Held back by batch isolation: never say whose work holds the nodes.
                         throw OpenAIError.noCapacity(
@@ -548,10 +556,17 @@ final class InferenceRelay: Sendable {
     /// far as the new prefix, and ``SSEStreamSplicer`` joins the attempts into one well-formed stream.
     private func relayStream(_ first: Attempt, context: AttemptContext, to writer: inout any ResponseBodyWriter) async throws {
         var attempt = first
+        var prefetched: Result<StreamEvent?, any Error>?
+        if let hedged = await hedgeFirstToken(first, context: context) {
+            attempt = hedged.attempt
+            prefetched = hedged.first
+        }
         var splicer: SSEStreamSplicer?
         var delivered: [UInt8] = []
         while true {
-            let outcome = await pump(attempt, splicer: &splicer, delivered: &delivered, context: context, to: &writer)
+            let outcome = await pump(
+                attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, context: context, to: &writer)
+            prefetched = nil
             switch outcome {
             case .completed(let end):
                 attempt.session.finish(attempt.stream)
@@ -617,8 +632,8 @@ final class InferenceRelay: Sendable {
 
     /// Forwards one attempt's events until it ends, fails or the client leaves.
     private func pump(
-        _ attempt: Attempt, splicer: inout SSEStreamSplicer?, delivered: inout [UInt8], context: AttemptContext,
-        to writer: inout any ResponseBodyWriter
+        _ attempt: Attempt, prefetched: Result<StreamEvent?, any Error>?, splicer: inout SSEStreamSplicer?, delivered: inout [UInt8],
+        context: AttemptContext, to writer: inout any ResponseBodyWriter
     ) async -> PumpOutcome {
         var pending = ByteBuffer()
         var end: StreamEnd?
@@ -630,7 +645,15 @@ final class InferenceRelay: Sendable {
         var stallTimer: Scheduled<Void>?
         defer { stallTimer?.cancel() }
         do {
-            for try await event in attempt.stream.body {
+            // The event a hedge race already read (nil: the stream ended there), then the rest of the stream.
+            var prefetchedEvent: StreamEvent?
+            var endedEarly = false
+            if let prefetched {
+                prefetchedEvent = try prefetched.get()
+                endedEarly = prefetchedEvent == nil
+            }
+            var events = attempt.stream.body.makeAsyncIterator()
+            while !endedEarly, let event = try await Self.next(&prefetchedEvent, from: &events) {
                 attempt.deadline.cancel()
                 stallTimer?.cancel()
                 switch event {
@@ -688,6 +711,17 @@ final class InferenceRelay: Sendable {
             }
         }
         return .completed(end)
+    }
+
+    /// `prefetched` once, then the stream's own events.
+    private static func next(
+        _ prefetched: inout StreamEvent?, from events: inout AsyncThrowingStream<StreamEvent, any Error>.Iterator
+    ) async throws -> StreamEvent? {
+        if let event = prefetched {
+            prefetched = nil
+            return event
+        }
+        return try await events.next()
     }
 
     /// Bytes of `buffer` up to and including its last event boundary (a blank line).

@@ -164,6 +164,28 @@ package final class FleetScheduler: Sendable {
     ///
     /// A request that only other tenants' isolation keeps off every node (a node runs one tenant's isolated work,
     /// or any mix of `standard` work) is queued for up to `isolationWaitSeconds`: it waits for a node to free.
+    /// Where `request` would go now and what it would take there, without reserving anything: a hedge's second
+    /// opinion. Nil when no node outside `excluding` would take it at once.
+    package func preview(_ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID>) -> Placement? {
+        state.withLock { state in
+            var security = security
+            security.excludedNodes.formUnion(excluding)
+            security.occupancy = state.occupancy
+            var scheduler = state.scheduler  // a copy: a policy's own state (round robin) must not advance
+            var request = request
+            request.arrival = now
+            guard case .place(let placement) = scheduler.decide(request, security: security, fleet: state.fleet, now: now) else {
+                return nil
+            }
+            return placement
+        }
+    }
+
+    /// The TTFT target of `request`'s class for its prompt.
+    package func ttftTarget(for request: SchedulingRequest) -> Double {
+        state.withLock { $0.scheduler.configuration.targets[request.taskClass].ttftTarget(promptTokens: request.promptTokens) }
+    }
+
     package func decide(
         _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID> = []
     ) -> (decision: SchedulingDecision, claim: OccupancyClaim?) {
