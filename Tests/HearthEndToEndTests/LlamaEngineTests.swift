@@ -70,7 +70,8 @@ struct LlamaEngineTests {
                     for index in 0..<24 {
                         group.addTask {
                             let response = try await fleet.post(
-                                json: chatBody(model: LlamaSupport.modelName, content: "Count to \(index % 5 + 2).", stream: true, maxTokens: 8)
+                                json: chatBody(
+                                    model: LlamaSupport.modelName, content: "Count to \(index % 5 + 2).", stream: true, maxTokens: 8)
                             )
                             return (response.status, response.streamedText, response.headers["x-hearth-node"])
                         }
@@ -105,7 +106,8 @@ struct LlamaEngineTests {
                     )
                 )
                 let connection = try await RawConnection.connect(host: "127.0.0.1", port: fleet.addresses.httpPort)
-                var request = ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fleet.apiKey)\r\n")
+                var request = ByteBuffer(
+                    string: "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fleet.apiKey)\r\n")
                 request.writeString("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
                 request.writeBytes(body)
                 try await connection.send(request)
