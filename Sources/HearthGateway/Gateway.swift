@@ -1,6 +1,8 @@
 import Foundation
 public import HearthCore
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -69,18 +71,31 @@ public final class Gateway: Sendable {
         AdminRoutes.add(to: router, identity: identity, registry: registry)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangupDetector()])),
+            server: Self.serverBuilder(tls: configuration.clientTLS),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let http = channel.localAddress?.port ?? configuration.port
                 let tunnel = await tunnelPort.value()
-                addresses.fulfil(GatewayAddresses(host: configuration.host, httpPort: http, tunnelPort: tunnel))
+                addresses.fulfil(
+                    GatewayAddresses(host: configuration.host, httpPort: http, tunnelPort: tunnel, usesTLS: configuration.clientTLS != nil))
             },
             logger: logger
         )
         let identityTicks: [any Service] =
             identity.map { [IdentityTicker(identity: $0, interval: configuration.tunnel.heartbeatInterval)] } ?? []
         services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + [app]
+    }
+
+    /// HTTP/1.1, inside TLS when the configuration has a certificate.
+    private static func serverBuilder(tls: ClientTLS?) -> HTTPServerBuilder {
+        let http = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ClientHangupDetector()]))
+        guard let tls else { return http }
+        do {
+            return try .tls(http, tlsConfiguration: tls.configuration)
+        } catch {
+            // Never fall back to plain HTTP: a server that cannot do TLS fails to start instead.
+            return HTTPServerBuilder { _ in throw error }
+        }
     }
 
     /// The bound addresses, once both listeners are up.
@@ -149,8 +164,10 @@ public struct GatewayAddresses: Sendable, Equatable {
     public var host: String
     public var httpPort: Int
     public var tunnelPort: Int
+    /// Whether the client API is HTTPS.
+    public var usesTLS = false
 
-    public var baseURL: String { "http://\(host):\(httpPort)" }
+    public var baseURL: String { "\(usesTLS ? "https" : "http")://\(host):\(httpPort)" }
 }
 
 /// Runs the identity's periodic checks (missed heartbeats, expired certificates) once per heartbeat interval.

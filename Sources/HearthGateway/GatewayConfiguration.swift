@@ -5,6 +5,8 @@ public struct GatewayConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port; ``Gateway/ready()`` reports the one bound.
     public var port = 8080
+    /// Serve the client API over HTTPS only (TLS 1.2+); nil: plain HTTP (loopback and development).
+    public var clientTLS: ClientTLS?
     /// Largest request body accepted (413 above it).
     public var maximumBodyBytes = 16 << 20
     /// How long a node may take to produce the first byte of an answer before the client gets 504.

@@ -18,6 +18,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Port for the client API (0 picks a free one).")
     var port: Int = 8080
 
+    @Option(help: "PEM certificate chain for the client API; with --tls-key, the API is HTTPS only (TLS 1.2+).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Option(help: "Address node agents dial.")
     var tunnelHost: String = "127.0.0.1"
 
@@ -58,6 +64,7 @@ struct GatewayCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 10-60000") }
         guard firstByteTimeout >= 1 else { throw ValidationError("--first-byte-timeout must be at least 1") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func run() async throws {
@@ -66,6 +73,11 @@ struct GatewayCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.cacheSecret = try GatewayConfiguration.loadOrCreateCacheSecret(dataDirectory: dataDir)
         configuration.host = host
+        if let tlsCert, let tlsKey {
+            do { configuration.clientTLS = try ClientTLS.load(certificatePath: tlsCert, keyPath: tlsKey) } catch {
+                throw ValidationError("cannot serve the client API over TLS: \(error)")
+            }
+        }
         configuration.port = port
         configuration.schedulingPolicy = policy
         configuration.maximumBodyBytes = maxBodyBytes
@@ -112,6 +124,7 @@ private struct AnnounceGateway: Service {
             gateway.identity == nil
             ? "plain node tunnels (--insecure-plain-tunnel)"
             : "mutual TLS; enroll a node with: hearth nodes enroll-token --gateway \(addresses.baseURL)"
-        print("Gateway at \(addresses.baseURL); nodes dial \(tunnel) (\(security)); dev API key in \(keyPath)")
+        let api = addresses.usesTLS ? "HTTPS, TLS 1.2+" : "plain HTTP: use --tls-cert/--tls-key beyond loopback"
+        print("Gateway at \(addresses.baseURL) (\(api)); nodes dial \(tunnel) (\(security)); dev API key in \(keyPath)")
     }
 }

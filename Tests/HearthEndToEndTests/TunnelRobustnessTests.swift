@@ -56,6 +56,19 @@ struct TunnelRobustnessTests {
         }
     }
 
+    @Test("a connection that never says hello is closed after the hello timeout")
+    func silentBeforeHello() async throws {
+        try await withTestFleet(nodes: [], configure: { $0.tunnel.helloTimeout = .milliseconds(100) }) { fleet in
+            let node = try await RawNode.connect(port: fleet.addresses.tunnelPort)
+            // Half a frame: the gateway cannot tell it from a slow node, only the deadline ends it.
+            try await node.sendRaw(ByteBuffer(bytes: [0, 0, 0, 64, 1]))
+            var frames = node.frames.makeAsyncIterator()
+            let refusal = try #require(await frames.next())
+            #expect(try refusal.decodeJSON(TunnelErrorMessage.self).code == .notRegistered)
+            #expect(await frames.next() == nil)
+        }
+    }
+
     @Test("data for an unknown stream is answered with a cancel and the node stays registered")
     func unknownStream() async throws {
         try await withTestFleet(nodes: []) { fleet in

@@ -152,12 +152,11 @@ public final class PowerCoordinator: Service, Sendable {
 
     private func record(_ intervals: [EnergyInterval], from node: NodeID) {
         let home = configuration.site(of: node).homeID
-        // A node is untrusted: drop intervals that are not physically possible for an 80 A node.
+        // A node is untrusted: drop intervals that are not physically possible for an 80 A node (the tunnel checked
+        // already; this sink may be fed from elsewhere).
+        let now = Int64(Date().timeIntervalSince1970)
         let records = intervals.compactMap { interval -> EnergyRecord? in
-            let seconds = Double(interval.end - interval.start)
-            guard seconds > 0, seconds <= 3_600, interval.wattHours.isFinite, interval.wattHours >= 0,
-                interval.wattHours <= 20_000 * seconds / 3_600
-            else { return nil }
+            guard NodeHeartbeatValidator.isPlausible(interval, now: now) else { return nil }
             return EnergyRecord(
                 nodeID: node, homeID: home, start: Date(timeIntervalSince1970: Double(interval.start)),
                 end: Date(timeIntervalSince1970: Double(interval.end)), wattHours: interval.wattHours)

@@ -24,6 +24,7 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
     private let logger: Logger
     private var session: NodeSession?
     private var watchdog: RepeatedTask?
+    private var helloDeadline: Scheduled<Void>?
 
     init(
         registry: NodeRegistry, identity: GatewayIdentity?, store: any FleetStore, configuration: TunnelServerConfiguration, logger: Logger
@@ -33,6 +34,17 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let timeout = configuration.helloTimeout
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        helloDeadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard session == nil, bound.value.channel.isActive else { return }
+            let message = TunnelErrorMessage(code: .notRegistered, message: "no hello within \(timeout.nanoseconds / 1_000_000) ms")
+            refuse(message, context: bound.value)
+        }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -52,8 +64,9 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         guard frame.kind == .hello else {
             throw TunnelErrorMessage(code: .notRegistered, message: "the first frame must be hello, got \(frame.kind)")
         }
-        let hello = try frame.decodeJSON(NodeHello.self)
-        try NodeHelloValidator.validate(hello)
+        let claimed = try frame.decodeJSON(NodeHello.self)
+        try NodeHelloValidator.validate(claimed)
+        let hello = NodeHelloValidator.plausible(claimed)
         if let identity {
             // mTLS already proved the certificate chains to the fleet CA; now it must name this node, unrevoked.
             let peer = try context.pipeline.syncOperations.nioSSL_peerCertificate().map(TunnelTLS.certificate)
@@ -69,6 +82,8 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
             Self.handleIdentity(frame, from: session, identity: identity, logger: logger)
         }
         self.session = session
+        helloDeadline?.cancel()
+        helloDeadline = nil
         if let replaced = registry.register(session) {
             replaced.channel.close(promise: nil)
         }
@@ -153,6 +168,8 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         watchdog?.cancel()
         watchdog = nil
+        helloDeadline?.cancel()
+        helloDeadline = nil
         guard let session else { return }
         self.session = nil
         session.closed(reason: "tunnel closed")

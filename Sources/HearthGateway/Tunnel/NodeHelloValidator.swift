@@ -23,6 +23,33 @@ enum NodeHelloValidator {
         try check(hello.engineKind.utf8.count <= 64, "engine_kind is too long")
     }
 
+    /// The hello the gateway acts on. A profile claiming speed beyond physics is dropped (the scheduler then
+    /// assumes a conservative one and learns the real speed from answers), so a lying node cannot look faster
+    /// than an honest one. Fit noise (slightly negative terms) is clamped to zero; the fields the gateway owns
+    /// (batch size = slots, power cap, typical answer length) are reset to its own values.
+    static func plausible(_ hello: NodeHello) -> NodeHello {
+        var hello = hello
+        hello.profiles = hello.profiles.map { profiles in
+            profiles.prefix(maximumModels).compactMap { claimed -> NodeProfile? in
+                let limits = NodeTelemetryLimits.self
+                let seconds = [
+                    claimed.prefillOverheadSeconds, claimed.decodeBaseSeconds, claimed.decodePerSequenceSeconds, claimed.linkRTTSeconds,
+                ]
+                guard claimed.prefillTokensPerSecond.isFinite, claimed.prefillTokensPerSecond > 0,
+                    claimed.prefillTokensPerSecond <= limits.maximumPrefillTokensPerSecond,
+                    claimed.decodeBaseSeconds >= limits.minimumDecodeStepSeconds,
+                    seconds.allSatisfy({ $0.isFinite && $0 <= limits.maximumSeconds })
+                else { return nil }
+                return NodeProfile(
+                    model: claimed.model, prefillTokensPerSecond: claimed.prefillTokensPerSecond,
+                    prefillOverheadSeconds: max(0, claimed.prefillOverheadSeconds), decodeBaseSeconds: claimed.decodeBaseSeconds,
+                    decodePerSequenceSeconds: max(0, claimed.decodePerSequenceSeconds), maxBatch: hello.slots,
+                    prefixCacheBlocks: min(max(0, claimed.prefixCacheBlocks), 1 << 24), linkRTTSeconds: max(0, claimed.linkRTTSeconds))
+            }
+        }
+        return hello
+    }
+
     private static func isIdentifier(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 128
             && value.utf8.allSatisfy { byte in

@@ -92,8 +92,16 @@ package final class NodeSession: Sendable {
             let beat = try frame.decodeJSON(NodeHeartbeat.self)
             // Echoed before anything else is done with it: the node times this round trip.
             channel.writeAndFlush(TunnelFrame.json(.heartbeatAck, HeartbeatAck(sequence: beat.sequence)), promise: nil)
-            state.withLock { $0.lastHeartbeat = beat }
-            onHeartbeat(self, beat)
+            let previous = state.withLock { $0.lastHeartbeat }
+            switch NodeHeartbeatValidator.check(beat, previous: previous, now: Int64(Date().timeIntervalSince1970)) {
+            case .reject(let message):
+                // Ignored, not fatal: an honest node with a bad sensor keeps serving on its last good report.
+                channel.writeAndFlush(TunnelFrame.json(.error, message), promise: nil)
+            case .accept(let accepted, let warning):
+                if let warning { channel.writeAndFlush(TunnelFrame.json(.error, warning), promise: nil) }
+                state.withLock { $0.lastHeartbeat = accepted }
+                onHeartbeat(self, accepted)
+            }
         case .goingAway:
             state.withLock { $0.goingAway = true }
         case .head, .data, .end:

@@ -14,6 +14,9 @@ public struct TunnelServerConfiguration: Sendable {
     public var missedHeartbeatsBeforeDead = 3
     /// Largest frame a node may send. Nodes send body chunks of at most 64 KiB.
     public var maximumFrameBytes = 1 << 20
+    /// How long a connection may take (TLS handshake included) to send its hello before it is closed: a
+    /// connection that never registers would otherwise hold a socket forever.
+    public var helloTimeout: TimeAmount = .seconds(10)
 
     public init() {}
 }

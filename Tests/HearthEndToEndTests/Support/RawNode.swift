@@ -46,14 +46,17 @@ final class RawNode: Sendable {
         return RawNode(channel: channel, frames: frames)
     }
 
-    static func hello(id: String, model: String = "test-model", version: Int = TunnelProtocol.version) -> NodeHello {
+    static func hello(
+        id: String, model: String = "test-model", version: Int = TunnelProtocol.version, slots: Int = 2, profiles: [NodeProfile]? = nil
+    ) -> NodeHello {
         NodeHello(
             protocolVersion: version,
             nodeID: NodeID(id),
             models: [ServedModel(id: model, contextTokens: 4096)],
             engineKind: "raw",
             hardware: HardwareSummary(cpuCores: 1, memoryBytes: 1, gpus: []),
-            slots: 2
+            slots: slots,
+            profiles: profiles
         )
     }
 
@@ -66,5 +69,10 @@ final class RawNode: Sendable {
         try await channel.pipeline.context(handlerType: MessageToByteHandler<TunnelFrameEncoder>.self).flatMap { context in
             context.writeAndFlush(NIOAny(bytes))
         }.get()
+    }
+
+    /// Ends this side's output (the gateway sees end of file) and waits until the connection closes.
+    func closeOutput() async {
+        try? await channel.close(mode: .output)
     }
 }
