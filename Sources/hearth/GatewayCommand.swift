@@ -54,6 +54,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "OAuth2 client id at the OpenADR VTN.")
     var openadrClientId: String?
 
+    @Flag(help: "Race a second node for the first token when the placed one may miss its TTFT target (docs/RESILIENCE.md).")
+    var hedge = false
+
     @Flag(help: "Accept plain (unauthenticated) node tunnels instead of mutual TLS with the fleet CA. Development only.")
     var insecurePlainTunnel = false
 
@@ -85,6 +88,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.tunnel.host = tunnelHost
         configuration.tunnel.port = tunnelPort
         configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
+        configuration.hedging.enabled = hedge
         if let powerSites {
             configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))
         }

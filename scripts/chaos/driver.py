@@ -62,7 +62,8 @@ class Fleet:
         # tunnels still go through the fault proxies. Node tunnels are mutual TLS, as in production.
         self.spawn("gateway", [self.args.hearth, "gateway", "--host", "0.0.0.0", "--port", str(API_PORT),
                                "--tunnel-host", GW_ADDR, "--tunnel-port", str(TUNNEL_PORT),
-                               "--data-dir", os.path.join(self.work, "gw"), "--heartbeat-ms", str(self.args.heartbeat_ms)])
+                               "--data-dir", os.path.join(self.work, "gw"), "--heartbeat-ms", str(self.args.heartbeat_ms),
+                               *(["--hedge"] if self.args.hedge else [])])
 
     def start_proxy(self, node: str):
         self.spawn(f"proxy-{node}", [sys.executable, os.path.join(HERE, "faultproxy.py"), "--listen", f"127.0.0.1:{PROXY_PORT}",
@@ -199,6 +200,7 @@ async def _http(method, path, headers, body):
         if head.get("transfer-encoding") == "chunked":
             while size := int((await reader.readline()).split(b";")[0], 16):
                 data += (await reader.readexactly(size + 2))[:-2]
+                head.setdefault("x-first-chunk-at", time.monotonic())  # time to first token, for hedging
             await reader.readline()
         elif "content-length" in head:
             data += await reader.readexactly(int(head["content-length"]))
@@ -278,9 +280,11 @@ async def one_request(fleet: Fleet, args, prompt: int, retry: bool) -> dict:
     record = {"prompt": prompt, "retries": 0, "cut": 0, "torn_at_cut": 0, "t0": time.monotonic()}
     deadline = time.monotonic() + 60
     while True:
+        sent_at = time.monotonic()
         status, head, body, clean, error = await http("POST", "/v1/chat/completions", headers,
                                                       request_body(fleet.model, prompt, args.max_tokens), timeout=60)
-        record.update(status=status, request_id=head.get("x-request-id"), node=head.get("x-hearth-node"))
+        record.update(status=status, request_id=head.get("x-request-id"), node=head.get("x-hearth-node"),
+                      ttft=head["x-first-chunk-at"] - sent_at if "x-first-chunk-at" in head else None)
         problem, text, error_event = parse_sse(body) if status == 200 and clean else (None, "", None)
         if status == 200 and not clean:
             record["cut"] += 1  # the stream stopped without its end: is what arrived whole events?
@@ -335,6 +339,7 @@ async def run_phase(fleet: Fleet, args, name: str, inject, heal, references: dic
 def summarise(name, note, results, references, recovery, healed) -> dict:
     """Classifies each request; tally() counts once the fleet store has said which ones failed over."""
     durations = sorted(r["t1"] - r["t0"] for r in results) or [0]
+    ttfts = sorted(r["ttft"] for r in results if r.get("ttft") is not None) or [0]
     for r in results:
         # Admission control (429, or 503 with Retry-After) is a refusal the client is told to retry, not a failure.
         r["refused"] = r["status"] in (429, 503)
@@ -345,7 +350,8 @@ def summarise(name, note, results, references, recovery, healed) -> dict:
         ok = not (r["refused"] or r["failed"] or r["malformed"])
         r["text_problem"] = text_problem(r["text"], references[r["prompt"]]) if ok else None
     return {"fault": name, "note": note, "sent": len(results), "p50_s": round(durations[len(durations) // 2], 2),
-            "max_s": round(durations[-1], 2), "client_retries": sum(r["retries"] for r in results),
+            "max_s": round(durations[-1], 2), "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
+            "ttft_p95_s": round(ttfts[min(len(ttfts) - 1, int(len(ttfts) * 0.95))], 3), "client_retries": sum(r["retries"] for r in results),
             "streams_cut": sum(r["cut"] for r in results), "torn_at_cut": sum(r["torn_at_cut"] for r in results),
             "recovery_s": round(recovery, 1), "healed": healed, "requests": results}
 
@@ -439,7 +445,7 @@ def ledger(work: str, rows: list[dict]):
 
 def report(rows: list[dict]):
     cols = ["fault", "sent", "completed", "failed_over", "gw_failovers", "refused", "failed", "malformed", "text_errors",
-            "nondet", "streams_cut", "client_retries", "ledger_missing", "p50_s", "max_s", "recovery_s"]
+            "nondet", "streams_cut", "client_retries", "ledger_missing", "p50_s", "max_s", "ttft_p50_s", "ttft_p95_s", "recovery_s"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:
@@ -469,6 +475,7 @@ async def main():
     parser.add_argument("--gateway-down-s", type=float, default=2)
     parser.add_argument("--faults", help="comma-separated subset, in table order")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--hedge", action="store_true", help="run the gateway with first-token hedging (hearth gateway --hedge)")
     parser.add_argument("--json", help="write the full results here")
     args = parser.parse_args()
 

@@ -26,12 +26,15 @@ final class TestEngine: Engine {
     private let behaviour: Behaviour
     private let headStatus: Int
     private let decodeStepSeconds: Double
+    private let prefillTokensPerSecond: Double
 
-    /// - Parameter decodeStepSeconds: the speed the engine claims in its profile (the scheduler plans with it).
+    /// - Parameters decodeStepSeconds, prefillTokensPerSecond: the speed the engine claims in its profile (the
+    ///   scheduler plans with it).
     init(
         model: String = "test-model", slots: Int = 4, headStatus: Int = 200, decodeStepSeconds: Double = 0.001,
-        behaviour: @escaping Behaviour
+        prefillTokensPerSecond: Double = 100_000, behaviour: @escaping Behaviour
     ) {
+        self.prefillTokensPerSecond = prefillTokensPerSecond
         self.model = model
         self.slots = slots
         self.decodeStepSeconds = decodeStepSeconds
@@ -46,7 +49,8 @@ final class TestEngine: Engine {
     /// A fast, fixed profile: scripted engines must not see calibration requests.
     func calibrate(_ model: ServedModel) async -> NodeProfile? {
         NodeProfile(
-            model: model.id, prefillTokensPerSecond: 100_000, prefillOverheadSeconds: 0.001, decodeBaseSeconds: decodeStepSeconds,
+            model: model.id, prefillTokensPerSecond: prefillTokensPerSecond, prefillOverheadSeconds: 0.001,
+            decodeBaseSeconds: decodeStepSeconds,
             decodePerSequenceSeconds: 0.0001, maxBatch: slots, prefixCacheBlocks: 0, linkRTTSeconds: 0)
     }
 

@@ -1,0 +1,52 @@
+import Foundation
+import HearthCore
+import HearthGateway
+import NIOCore
+import Testing
+
+/// Hedging the first token: a request placed on a node predicted to be slow is raced on a faster one, which serves
+/// it; the slow node's attempt is cancelled and the request is not counted as failed over.
+@Suite struct HedgedFirstTokenTests {
+    @Test func aHedgeServesTheFirstTokenWhenThePlacedNodeIsSlow() async throws {
+        // "slow" predicts a 1 s prefill and never sends a token until cancelled; "fast" answers at once.
+        let slow = TestEngine(prefillTokensPerSecond: 20) { request, gate, emit in
+            try await gate.wait()
+            for chunk in TestEngine.sse(words: ["too", " late"], request: request) { try await emit(chunk) }
+        }
+        let fast = TestEngine { request, _, emit in
+            for chunk in TestEngine.sse(words: ["fast", " answer"], request: request) { try await emit(chunk) }
+        }
+        try await withTestFleet(
+            nodes: [TestNodeSpec(id: "slow", engine: slow), TestNodeSpec(id: "fast", engine: fast)],
+            configure: { configuration in
+                // Round robin puts every other request on the slow node whatever it predicts; hedging at once
+                // whenever the other node predicts faster.
+                configuration.schedulingPolicy = .roundRobin
+                configuration.hedging = HedgingPolicy(enabled: true, riskMargin: 10, delayFraction: 0)
+            }
+        ) { fleet in
+            var hedged: [String] = []
+            for _ in 0..<2 {
+                let response = try await fleet.post(json: chatBody(model: "test-model", stream: true, extra: ["metadata": ["task": "chat"]]))
+                #expect(response.status == 200)
+                #expect(response.streamedText == "fast answer")
+                #expect(response.events.last == "[DONE]")
+                if response.headers["x-hearth-node"] == "slow" { hedged.append(try #require(response.headers["x-request-id"])) }
+            }
+            try #require(hedged.count == 1, "round robin placed one of two requests on the slow node")
+
+            var events = slow.events.makeAsyncIterator()
+            #expect(await events.next() == .started(path: "/v1/chat/completions"))
+            #expect(await events.next() == .cancelled)
+
+            try await fleet.gateway.ledger.flush()
+            let row = try #require(try await fleet.gateway.store.usage(requestID: hedged[0]).first)
+            #expect(row.nodeID == NodeID("fast"))
+            #expect(row.attempts == 1)
+            #expect(row.outcome == .completed)
+            let metrics = try await fleet.get("/metrics")
+            #expect(metrics.body.contains(#"hearth_hedges_total{outcome="hedgeWon"} 1"#))
+            #expect(!metrics.body.contains(#"outcome="primaryWon""#))
+        }
+    }
+}
