@@ -85,7 +85,9 @@ extension InferenceRelay {
         if !context.track(winner.attempt.stream) { winner.attempt.stream.fail(ClientGone()) }
         logger.notice(
             "hedge won the first token",
-            metadata: ["request": "\(context.ticket.requestID)", "primary": "\(primary.session.id)", "hedge": "\(winner.attempt.session.id)"])
+            metadata: [
+                "request": "\(context.ticket.requestID)", "primary": "\(primary.session.id)", "hedge": "\(winner.attempt.session.id)",
+            ])
         return winner
     }
 

@@ -15,7 +15,11 @@ final class RawNode: Sendable {
         typealias InboundIn = TunnelFrame
         let continuation: AsyncStream<TunnelFrame>.Continuation
         init(_ continuation: AsyncStream<TunnelFrame>.Continuation) { self.continuation = continuation }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) { continuation.yield(unwrapInboundIn(data)) }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            // The gateway echoes every heartbeat (the agent's link probe); a hand-driven node measures nothing.
+            let frame = unwrapInboundIn(data)
+            if frame.kind != .heartbeatAck { continuation.yield(frame) }
+        }
         func channelInactive(context: ChannelHandlerContext) { continuation.finish() }
         func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
     }
