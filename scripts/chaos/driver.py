@@ -141,10 +141,19 @@ class Fleet:
         status, _, body, _, _ = await http("GET", "/v1/models", headers={"Authorization": f"Bearer {self.key}"}, timeout=5)
         return status == 200 and self.model.encode() in body
 
-    async def all_up(self, timeout: float = 90) -> float:
-        """Waits until every node is connected and the model is served; returns the seconds it took."""
+    async def admitting(self) -> int:
+        """Nodes the scheduler places new work on (a node drains itself while its link is degraded, and is let
+        back only after a minute of good link), from the operator API."""
+        key = open(os.path.join(self.work, "gw", "operator-key")).read().strip()
+        status, _, body, _, _ = await http("GET", "/admin/nodes", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        return sum(1 for node in json.loads(body) if node.get("admitting")) if status == 200 else 0
+
+    async def all_up(self, timeout: float = 180) -> float:
+        """Waits until every node is connected, admitting and the model is served (each fault starts from a whole
+        fleet); returns the seconds it took."""
         async def ready():
-            return await self.connected() == len(self.nodes) and await self.models_served()
+            n = len(self.nodes)
+            return await self.connected() == n and await self.models_served() and await self.admitting() == n
         return await self.wait_for(f"{len(self.nodes)} nodes", ready, timeout)
 
     async def start(self):
@@ -325,7 +334,7 @@ async def run_phase(fleet: Fleet, args, name: str, inject, heal, references: dic
     stop.set()
     await asyncio.gather(*workers)
     healed = await heal() if heal else ""
-    recovery = await fleet.all_up()
+    recovery = await fleet.all_up(timeout=180)  # a degraded link is let back after a minute of good one
     # Retries before a stream's first byte leave attempts = 1 in the store: the gateway's counter sees them.
     retried = None if name == "restart-gateway" else await fleet.failovers() - before
     for r in results:

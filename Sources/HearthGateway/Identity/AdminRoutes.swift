@@ -86,9 +86,13 @@ enum AdminRoutes {
         var keyFingerprint: String?
         var site: String?
         var power: String?
+        /// Whether the scheduler places new work on it now (power, trust, engine health and link all allow it).
+        var admitting: Bool?
+        /// The node's own measurement of its link to the gateway (its last heartbeat's).
+        var link: LinkReport?
 
         enum CodingKeys: String, CodingKey {
-            case id, state, models, trust, site, power
+            case id, state, models, trust, site, power, admitting, link
             case lastHeartbeat = "last_heartbeat"
             case quarantineReason = "quarantine_reason"
             case keyFingerprint = "key_fingerprint"
@@ -104,12 +108,14 @@ enum AdminRoutes {
                 id: status.id, state: status.state, models: session?.hello.models.map(\.id) ?? [],
                 lastHeartbeat: identity?.lastHeartbeat(of: NodeID(status.id))?.timeIntervalSince1970, trust: status.trust,
                 quarantineReason: status.quarantineReason, keyFingerprint: status.keyFingerprint, site: status.site,
-                power: session?.lastHeartbeat?.power?.mode)
+                power: session?.lastHeartbeat?.power?.mode, admitting: session.map { registry.scheduler.isAdmitting($0.id) },
+                link: session?.lastHeartbeat?.link)
         }
         for (id, session) in sessions where entries[id.rawValue] == nil {
             entries[id.rawValue] = NodeEntry(
                 id: id.rawValue, state: "connected", models: session.hello.models.map(\.id),
-                lastHeartbeat: session.lastHeardDate?.timeIntervalSince1970, power: session.lastHeartbeat?.power?.mode)
+                lastHeartbeat: session.lastHeardDate?.timeIntervalSince1970, power: session.lastHeartbeat?.power?.mode,
+                admitting: registry.scheduler.isAdmitting(id), link: session.lastHeartbeat?.link)
         }
         return entries.values.sorted { $0.id < $1.id }
     }
