@@ -37,7 +37,16 @@ extension InferenceRelay {
             lanes.addTask { [self] in
                 do { try await Task.sleep(for: .nanoseconds(Int64(delay * 1e9))) } catch { return .noHedge }
                 guard retryBudget.withLock({ $0.tryRetry(now: scheduler.now) }) else { return .noHedge }
-                guard let hedge = await startHedge(request, excluding: [primary.session.id], context: context) else { return .noHedge }
+                guard
+                    let hedge = try? await startAttempt(
+                        request, body: context.originalBody, excluding: [primary.session.id], context: context, hedge: true)
+                else { return .noHedge }
+                guard hedge.head.status < 300 else {
+                    hedge.deadline.cancel()
+                    hedge.session.cancel(hedge.stream)
+                    hedge.reservation.release(end: nil)
+                    return .noHedge
+                }
                 let first = await withTaskCancellationHandler {
                     await Self.firstEvent(of: hedge.stream)
                 } onCancel: {
@@ -65,6 +74,7 @@ extension InferenceRelay {
                         lanes.cancelAll()
                     } else {
                         // Lost the race, or failed before its first event: it never reached the client.
+                        hedge.deadline.cancel()
                         hedge.session.cancel(hedge.stream)
                         hedge.reservation.release(end: nil)
                     }
@@ -78,6 +88,7 @@ extension InferenceRelay {
             // The primary serves, whatever it sent (its failure goes to the usual migration).
             return (primary, winner?.first ?? primaryResult ?? .success(nil))
         }
+        primary.deadline.cancel()
         primary.session.cancel(primary.stream)
         primary.reservation.release(end: nil, afterHandOff: true)
         winner.attempt.reservation.handOff()
@@ -89,38 +100,6 @@ extension InferenceRelay {
                 "request": "\(context.ticket.requestID)", "primary": "\(primary.session.id)", "hedge": "\(winner.attempt.session.id)",
             ])
         return winner
-    }
-
-    /// Places and opens the hedge and waits for its head; nil when it cannot run (no node, a failure, cancelled).
-    /// Unlike a retry it is not recorded as an attempt of the request's migration.
-    private func startHedge(_ request: SchedulingRequest, excluding: Set<NodeID>, context: AttemptContext) async -> Attempt? {
-        guard
-            let (reservation, reason, predictedTTFT) = try? await place(
-                request, security: context.security, excluding: excluding, mayQueue: false)
-        else { return nil }
-        let session = reservation.session
-        guard let stream = try? session.open(header(for: session, context: context), body: context.originalBody) else {
-            reservation.release(end: nil)
-            return nil
-        }
-        do {
-            let head = try await withTaskCancellationHandler {
-                try await stream.head()
-            } onCancel: {
-                stream.fail(CancellationError())
-            }
-            guard head.status < 300 else { throw CancellationError() }
-            let timeout = configuration.firstByteTimeout
-            let deadline = session.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
-                stream.fail(FirstByteTimeout(after: timeout))
-            }
-            return Attempt(
-                reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason, predictedTTFT: predictedTTFT)
-        } catch {
-            session.cancel(stream)
-            reservation.release(end: nil)
-            return nil
-        }
     }
 
     /// The stream's first event after its head (nil: it ended without one).

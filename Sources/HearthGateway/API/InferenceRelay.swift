@@ -285,14 +285,19 @@ final class InferenceRelay: Sendable {
         }
     }
 
-    /// Places `request` (never on `excluding`), opens the stream and waits for the node's head.
-    private func startAttempt(
-        _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext
+    /// Places `request` (never on `excluding`), opens the stream and waits for the node's head. A `hedge` is placed
+    /// only on a node that takes it at once, and is not an attempt of the request until it wins its race (the
+    /// migration, the usage ticket and the client's hang-up follow the attempt that serves).
+    func startAttempt(
+        _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext, hedge: Bool = false
     ) async throws -> Attempt {
-        let (reservation, reason, predictedTTFT) = try await place(request, security: context.security, excluding: excluding)
+        let (reservation, reason, predictedTTFT) = try await place(
+            request, security: context.security, excluding: excluding, mayQueue: !hedge)
         let session = reservation.session
-        context.placed(on: session.id)
-        context.ticket.assign(session.id)
+        if !hedge {
+            context.placed(on: session.id)
+            context.ticket.assign(session.id)
+        }
         let stream: GatewayStream
         do {
             stream = try session.open(header(for: session, context: context), body: body)
@@ -300,7 +305,7 @@ final class InferenceRelay: Sendable {
             reservation.release(end: nil)
             throw AttemptFailure(cause: .tunnelClosed, error: Self.mapNodeFailure(error, node: session.id), usage: nil)
         }
-        guard context.track(stream) else {
+        guard hedge || context.track(stream) else {
             session.cancel(stream)
             reservation.release(end: nil)
             throw Self.clientClosed
