@@ -149,6 +149,10 @@ public final class Gateway: Sendable {
         }
         router.get("/metrics") { _, _ -> Response in
             metrics.nodes(registry.nodeIDs.count)
+            metrics.nodeGauges.update(
+                registry.sessions().map {
+                    NodeGauges.Reading(node: $0.id, admitting: registry.scheduler.isAdmitting($0.id), heartbeat: $0.lastHeartbeat)
+                })
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4"],

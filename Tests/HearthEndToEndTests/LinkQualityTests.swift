@@ -23,6 +23,10 @@ import Testing
                 // Profiles are rewritten only when the RTT moves by more than a millisecond.
                 #expect(abs(predicted - rtt / 1000) <= 0.001 + 1e-9)
                 #expect(beat.link?.degraded == false)
+                let metrics = try await fleet.get("/metrics").body
+                #expect(metrics.contains(#"hearth_node_admitting{node="node-0"} 1"#))
+                #expect(metrics.contains(#"hearth_node_link_rtt_seconds{node="node-0"}"#))
+                #expect(metrics.contains(#"hearth_node_active_streams{node="node-0"} 0"#))
                 break
             }
         }
@@ -51,6 +55,9 @@ import Testing
             // The node is drained, not gone: its tunnel stays up and it says why it refuses.
             #expect(fleet.gateway.registry.session(degraded) != nil)
             #expect(fleet.agents[0].linkReport.degraded)
+            let metrics = try await fleet.get("/metrics").body
+            #expect(metrics.contains(#"hearth_node_admitting{node="node-0"} 0"#))
+            #expect(metrics.contains(#"hearth_node_admitting{node="node-1"} 1"#))
         }
     }
 }

@@ -117,6 +117,13 @@ import Testing
             try #require(shares.count == 2, "the report stream ended before both nodes were capped")
             #expect(abs(shares[0] - shares[1]) < 50, "unequal shares \(shares)")
             #expect(shares[0] > 3_000)  // both above their running floor: both serve
+            // Operators see each node's power on /metrics.
+            let metrics = try await fleet.get("/metrics").body
+            for node in ["node-0", "node-1"] {
+                #expect(metrics.contains(#"hearth_node_power_budget_watts{node="\#(node)"}"#))
+                #expect(metrics.contains(#"hearth_node_power_draw_watts{node="\#(node)"}"#))
+                #expect(metrics.contains(#"hearth_node_gpu_cap_watts{node="\#(node)"}"#))
+            }
         }
     }
 

@@ -3,14 +3,21 @@ package import Prometheus
 /// The gateway's Prometheus metrics, kept in its own registry so that several gateways (tests)
 /// can live in one process. `GET /metrics` renders ``registry``.
 package final class GatewayMetrics: Sendable {
-    package let registry = PrometheusCollectorRegistry()
+    package let registry: PrometheusCollectorRegistry
     private let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
         .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
         .seconds(60),
     ]
 
-    package init() {}
+    /// Per-node state, refreshed at each scrape.
+    package let nodeGauges: NodeGauges
+
+    package init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        nodeGauges = NodeGauges(registry: registry)
+    }
 
     package func requestFinished(outcome: String, taskClass: String, status: Int) {
         registry.makeCounter(
