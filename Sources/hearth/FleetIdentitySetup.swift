@@ -26,8 +26,12 @@ enum FleetIdentitySetup {
     {
         let credentials = NodeCredentialStore(directory: dataDirectory + "/nodes/" + node.rawValue, node: node)
         let configuration = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinaryPath())
-        if credentials.isEnrolled, identity.statuses(connected: []).contains(where: { $0.id == node.rawValue && $0.trust == "trusted" }) {
-            return configuration
+        let trust = identity.statuses(connected: []).first { $0.id == node.rawValue }?.trust
+        if credentials.isEnrolled, trust == "trusted" { return configuration }
+        if trust == "revoked" {
+            // `hearth up` is its own operator: a local node revoked in an earlier run enrolls again with a new key
+            // (the revoked one is refused for good), which the audit log records as a new enrollment.
+            credentials.zeroize()
         }
         let request = EnrollmentRequest(
             token: try await identity.createEnrollmentToken(actor: "hearth up"), nodeID: node,

@@ -149,6 +149,14 @@ public struct NodeTrustPolicy: Sendable {
         return labels
     }
 
+    /// Puts back a node revoked before a restart, so operators still see it as `revoked` (its key stays refused
+    /// through ``revocations``); it issues nothing.
+    public mutating func restoreRevoked(_ attestation: Attestation, site: Site, now: Double) {
+        nodes[attestation.node] = NodeRecord(
+            state: .revoked, quarantineReason: nil, keyFingerprint: attestation.keyFingerprint, hardware: attestation.hardware,
+            measurement: attestation.measurement, site: site, autonomousSystem: nil, lastHeartbeat: now, lastTamperAt: nil)
+    }
+
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
         switch event {
         case .enrolled(let attestation, let site):

@@ -103,7 +103,11 @@ public final class GatewayIdentity: Sendable {
             revocations: try await store.revocations())
         let now = Date().timeIntervalSince1970
         var allowed = configuration.allowedMeasurements
-        for row in try await store.nodes() where row.state != .revoked {
+        for row in try await store.nodes() {
+            guard row.state != .revoked else {
+                trust.restoreRevoked(row.attestation, site: row.site, now: now)
+                continue
+            }
             _ = trust.handle(.enrolled(row.attestation, site: row.site), now: now)
             if configuration.allowedMeasurements.isEmpty { allowed.insert(row.attestation.measurement.digest) }
             if row.state == .quarantined { _ = trust.handle(.operatorQuarantine(row.node), now: now) }
