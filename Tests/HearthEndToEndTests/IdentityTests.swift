@@ -1,12 +1,12 @@
 import Crypto
 import Foundation
-import Logging
 import HearthCore
 import HearthGateway
 import HearthIdentity
 import HearthNode
 import HearthProtocol
 import HearthTunnel
+import Logging
 import NIOCore
 import NIOSSL
 import Testing
