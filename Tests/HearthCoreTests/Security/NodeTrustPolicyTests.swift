@@ -20,6 +20,19 @@ import Testing
         return policy
     }
 
+    @Test func aRevokedNodeIsRestoredAsRevokedAndItsKeyStaysRefused() {
+        var before = Self.enrolled()
+        _ = before.handle(.operatorRevoke(Self.node, reason: "stolen"), now: 10)
+        // A restart: the revocations and the node's row come back from the store.
+        var after = NodeTrustPolicy(configuration: before.configuration, revocations: before.revocations)
+        after.restoreRevoked(Self.attestation(at: 0), site: .home, now: 20)
+        #expect(after.nodes[Self.node]?.state == .revoked)
+        #expect(after.handle(.enrolled(Self.attestation(at: 30), site: .home), now: 30) == [.denyRenewal(Self.node, .revoked)])
+        // A new key, after an operator's new token, enrolls.
+        #expect(after.handle(.enrolled(Self.attestation(key: "key-2", at: 40), site: .home), now: 40).first?.isIssue == true)
+        #expect(after.nodes[Self.node]?.state == .trusted)
+    }
+
     @Test func renewsAtHalfLife() {
         let lifetime = CertificateLifetimePolicy()
         let (notBefore, notAfter) = lifetime.validity(issuedAt: 100)
@@ -152,5 +165,12 @@ import Testing
         let actions = policy.handle(.observedNetworkChange(Self.node, autonomousSystem: 65001), now: 3)
         #expect(actions.count == 2)
         #expect(policy.nodes[Self.node]?.lastTamperAt == 3)
+    }
+}
+
+extension NodeTrustPolicy.Action {
+    fileprivate var isIssue: Bool {
+        if case .issueCertificate = self { return true }
+        return false
     }
 }
