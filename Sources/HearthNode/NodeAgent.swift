@@ -193,11 +193,14 @@ public final class NodeAgent: Service {
         // With an identity the tunnel is mutual TLS: read the credentials afresh, a renewal may have replaced them.
         let tls = try configuration.identity.map { try NodeEnrollment.tlsContext($0.credentials) }
         let serverName = IPAddressBytes.isIP(gateway.host) ? nil : gateway.host
+        let link = self.link
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        LinkThroughputSampler { bytes, seconds in link.transferred(bytes: bytes, seconds: seconds, at: .now) })
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }

@@ -67,6 +67,18 @@ struct ForgedTelemetryTests {
                 ("floor above full", beat { $0.power = Self.power(full: 500, floor: 900) }),
                 ("negative home load", beat { $0.power = Self.power(homeLoad: -3_000) }),
                 (
+                    "a negative round trip",
+                    beat { $0.link = LinkReport(rttMilliseconds: -5, jitterMilliseconds: 1, loss: 0, degraded: false) }
+                ),
+                ("loss above one", beat { $0.link = LinkReport(rttMilliseconds: 5, jitterMilliseconds: 1, loss: 7, degraded: false) }),
+                (
+                    "negative bandwidth",
+                    beat {
+                        $0.link = LinkReport(
+                            rttMilliseconds: 5, jitterMilliseconds: 1, loss: 0, bandwidthBytesPerSecond: -1, degraded: false)
+                    }
+                ),
+                (
                     "a flood of intervals",
                     beat { $0.energy = Array(repeating: EnergyInterval(start: now - 120, end: now - 60, wattHours: 1), count: 5_000) }
                 ),

@@ -42,6 +42,9 @@ package final class NodeGauges: Sendable {
                 if let link = beat.link {
                     if let rtt = link.rttMilliseconds { values.append(("hearth_node_link_rtt_seconds", rtt / 1000)) }
                     values.append(("hearth_node_link_loss_ratio", link.loss))
+                    if let bandwidth = link.bandwidthBytesPerSecond {
+                        values.append(("hearth_node_link_bandwidth_bytes_per_second", bandwidth))
+                    }
                 }
             }
             var gauges: [String: Gauge] = [:]

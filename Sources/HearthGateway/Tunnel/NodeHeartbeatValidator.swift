@@ -26,6 +26,9 @@ enum NodeHeartbeatValidator {
         if let power = beat.power, let problem = problem(with: power) {
             return .reject(invalid(problem))
         }
+        if let link = beat.link, let problem = problem(with: link) {
+            return .reject(invalid(problem))
+        }
         var accepted = beat
         // A home may allow more than the node can draw (a big service, a small node); beyond its full draw the
         // budget means nothing, so it never counts for more in transformer shares.
@@ -44,6 +47,18 @@ enum NodeHeartbeatValidator {
     private static func power(_ watts: Double?, atMost limit: Double?) -> Double? {
         guard let watts, let limit else { return watts }
         return min(watts, limit)
+    }
+
+    /// A link report the scheduler would predict from: a round trip under a minute, loss a share, no negative rates.
+    private static func problem(with link: LinkReport) -> String? {
+        for (name, value) in [("rtt_ms", link.rttMilliseconds), ("jitter_ms", link.jitterMilliseconds)] {
+            if let value, !(0...60_000).contains(value) { return "\(name) \(value) is impossible" }
+        }
+        if !(0...1).contains(link.loss) { return "loss \(link.loss) is outside 0-1" }
+        if let bandwidth = link.bandwidthBytesPerSecond, !(bandwidth >= 0 && bandwidth.isFinite) {
+            return "bandwidth_bytes_per_second \(bandwidth) is impossible"
+        }
+        return nil
     }
 
     private static func problem(with power: NodePowerReport) -> String? {

@@ -47,13 +47,19 @@ final class LinkMonitor: Sendable {
         }
     }
 
+    /// The link carried `bytes` in `seconds` while it was the bottleneck (``LinkThroughputSampler``).
+    func transferred(bytes: Int, seconds: Double, at now: ContinuousClock.Instant) {
+        state.withLock { state in _ = state.estimator.handle(.transfer(bytes: bytes, seconds: seconds), now: Self.seconds(now)) }
+    }
+
     /// What the next heartbeat reports.
     func report() -> LinkReport {
         state.withLock { state in
             let estimate = state.estimator.estimate
             return LinkReport(
                 rttMilliseconds: estimate.rttSeconds.map { $0 * 1000 }, jitterMilliseconds: estimate.jitterSeconds.map { $0 * 1000 },
-                loss: estimate.lossFraction, degraded: state.estimator.isDegraded)
+                loss: estimate.lossFraction, bandwidthBytesPerSecond: estimate.bandwidthBytesPerSecond, degraded: state.estimator.isDegraded
+            )
         }
     }
 
