@@ -151,12 +151,21 @@ final class InferenceRelay: Sendable {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: it owns the attempts until the stream ends.
             first.reservation.handOff()
+            // A hedge race ends before the head goes out, so that the headers name the node that serves.
+            var served = first
+            var prefetched: Result<StreamEvent?, any Error>?
+            if let hedged = await hedgeFirstToken(first, context: context) {
+                served = hedged.attempt
+                prefetched = hedged.first
+                headers[.hearthNode] = served.session.id.rawValue
+                headers[.hearthDecision] = served.reason
+            }
             return Response(
-                status: .init(code: first.head.status),
+                status: .init(code: served.head.status),
                 headers: headers,
-                body: ResponseBody { [self, disconnects] writer in
+                body: ResponseBody { [self, disconnects, served, prefetched] writer in
                     defer { disconnects.unwatch(watch) }
-                    try await relayStream(first, context: context, to: &writer)
+                    try await relayStream(served, prefetched: prefetched, context: context, to: &writer)
                 }
             )
         }
@@ -559,13 +568,12 @@ final class InferenceRelay: Sendable {
     /// events: a partial one waits for its blank line, so a node that dies mid-event never tears the client's
     /// stream). When a node fails mid-answer, the request resumes on another node with the text delivered so
     /// far as the new prefix, and ``SSEStreamSplicer`` joins the attempts into one well-formed stream.
-    private func relayStream(_ first: Attempt, context: AttemptContext, to writer: inout any ResponseBodyWriter) async throws {
+    /// `prefetched`: the first event, when a hedge race already read it.
+    private func relayStream(
+        _ first: Attempt, prefetched: Result<StreamEvent?, any Error>?, context: AttemptContext, to writer: inout any ResponseBodyWriter
+    ) async throws {
         var attempt = first
-        var prefetched: Result<StreamEvent?, any Error>?
-        if let hedged = await hedgeFirstToken(first, context: context) {
-            attempt = hedged.attempt
-            prefetched = hedged.first
-        }
+        var prefetched = prefetched
         var splicer: SSEStreamSplicer?
         var delivered: [UInt8] = []
         while true {
