@@ -42,9 +42,7 @@ extension InferenceRelay {
                         request, body: context.originalBody, excluding: [primary.session.id], context: context, hedge: true)
                 else { return .noHedge }
                 guard hedge.head.status < 300 else {
-                    hedge.deadline.cancel()
-                    hedge.session.cancel(hedge.stream)
-                    hedge.reservation.release(end: nil)
+                    hedge.abandon()
                     return .noHedge
                 }
                 let first = await withTaskCancellationHandler {
@@ -74,9 +72,7 @@ extension InferenceRelay {
                         lanes.cancelAll()
                     } else {
                         // Lost the race, or failed before its first event: it never reached the client.
-                        hedge.deadline.cancel()
-                        hedge.session.cancel(hedge.stream)
-                        hedge.reservation.release(end: nil)
+                        hedge.abandon()
                     }
                 case .noHedge:
                     _ = race.handle(.hedgeNotLaunched, now: scheduler.now)

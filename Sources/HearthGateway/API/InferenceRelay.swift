@@ -187,6 +187,13 @@ final class InferenceRelay: Sendable {
         /// The scheduler's TTFT prediction when it placed this attempt (hedging compares it with another node's).
         var predictedTTFT: Double
         var session: NodeSession { reservation.session }
+
+        /// Stops an attempt that never reached the client: its timer, its stream on the node, its reservation.
+        func abandon() {
+            deadline.cancel()
+            session.cancel(stream)
+            reservation.release(end: nil)
+        }
     }
 
     /// Why an attempt ended early, with the error the client gets if the request is not resumed.

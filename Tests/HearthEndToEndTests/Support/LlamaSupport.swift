@@ -35,14 +35,7 @@ enum LlamaSupport {
     static func withClient(_ body: (HTTPClient) async throws -> Void) async throws {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            try await body(client)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
+        try await HTTPClient.withShutdown(configuration: configuration, body)
     }
 
     struct MissingEngine: Error, CustomStringConvertible {
