@@ -138,8 +138,9 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await vtnGroup.run() }
             let port = await vtn.boundPort()
-            // A SIMPLE level-2 shed on transformer t1 (node-0 only), starting in 2 s for 3 s.
-            let start = Date().addingTimeInterval(2)
+            // A SIMPLE level-2 shed on transformer t1 (node-0 only), starting in 2–3 s (on a whole second) for 3 s.
+            // On a whole second: the event's ISO 8601 start carries no fraction, and the shed is timed against it.
+            let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 2).rounded(.up))
             vtn.setEvents([
                 [
                     "id": "event-1", "objectType": "EVENT", "programID": "program-1", "eventName": "evening-peak",
@@ -168,8 +169,13 @@ import Testing
                 }
             ) { fleet in
                 let reports = fleet.gateway.registry.powerReports()
-                try await Self.waitForMode("off", of: "node-0", in: reports)
+                // The node's own decisions time the shed (the gateway hears of it only with the next heartbeat, 1 s
+                // later). Subscribed once the fleet is up, so a start-up power-down of the node is not mistaken for it.
+                let decisions = nodes[0].controller.decisions()
+                try #require(Date() < start, "the fleet took longer to start than the event's 2 s lead")
+                for await decision in decisions where decision.action == .powerDown { break }
                 let shedAt = Date()
+                try await Self.waitForMode("off", of: "node-0", in: reports)
                 // Shed no earlier than the event's start and no later than a second after its deadline.
                 #expect(shedAt.timeIntervalSince(start) > -0.2)
                 #expect(shedAt.timeIntervalSince(start) < 1.0)
