@@ -161,8 +161,11 @@ final class NodeTunnel: Sendable {
         let healthy = EngineHealthFlag()
         await withDiscardingTaskGroup { group in
             group.addTask { [engine] in
+                var failedInARow = 0
                 while !Task.isCancelled {
-                    let answer = await engine.isHealthy()
+                    // One slow answer from an engine busy on two cores is not a dead engine; two in a row are.
+                    failedInARow = await engine.isHealthy() ? 0 : failedInARow + 1
+                    let answer = failedInARow < 2
                     healthy.value.withLock { $0 = answer }
                     do { try await Task.sleep(for: interval) } catch { return }
                 }
