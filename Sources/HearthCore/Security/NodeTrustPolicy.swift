@@ -55,6 +55,8 @@ public struct NodeTrustPolicy: Sendable {
         case measurementChanged = "measurement-changed"
         case hardwareChanged = "hardware-changed"
         case operatorAction = "operator"
+        /// The node told provable lies about its answers (``NodeConduct``); only an operator lifts it.
+        case misbehaviour
 
         /// Whether a successful attestation alone lifts it.
         public var liftedByAttestation: Bool { self == .missedHeartbeats }
@@ -86,6 +88,8 @@ public struct NodeTrustPolicy: Sendable {
         case renewalRequested(Attestation)
         case tick
         case operatorQuarantine(NodeID)
+        /// The gateway caught the node lying past ``NodeConduct``'s threshold.
+        case misbehaved(NodeID)
         case operatorRevoke(NodeID, reason: String)
         case operatorRelease(NodeID)
         case allowedMeasurementsChanged(Set<String>)
@@ -202,6 +206,9 @@ public struct NodeTrustPolicy: Sendable {
         case .operatorQuarantine(let node):
             guard let record = nodes[node], record.state == .trusted else { return [] }
             return quarantine(node, .operatorAction, now: now)
+        case .misbehaved(let node):
+            guard let record = nodes[node], record.state == .trusted else { return [] }
+            return quarantine(node, .misbehaviour, now: now)
         case .operatorRevoke(let node, let reason):
             return revoke(node, reason: "operator: \(reason)", now: now)
         case .operatorRelease(let node):
