@@ -2,7 +2,7 @@ package import Foundation
 
 /// The facts the gateway needs from an OpenAI completion request, after validation.
 ///
-/// The body itself travels to the node unchanged, so fields Hearth does not know still reach the engine.
+/// The body reaches engines only through ``EngineRequestBody``: allowed fields, each once, one token limit.
 package struct CompletionRequest: Sendable, Equatable {
     package enum Endpoint: String, Sendable {
         case chatCompletions = "/v1/chat/completions"
@@ -24,6 +24,8 @@ package struct CompletionRequest: Sendable, Equatable {
     /// user message, which every later turn repeats. The scheduler keeps a session on the node that
     /// holds its KV cache.
     package var conversationKey: UInt64?
+    /// The body to send engines when it differs from the client's (fields dropped or mapped); nil: the client's bytes.
+    package var engineBody: [UInt8]?
 
     /// A rough prompt-token estimate (about four characters a token in English text).
     package var estimatedPromptTokens: Int { max(1, promptCharacters / 4) }
@@ -59,15 +61,15 @@ package enum CompletionRequestParser {
             }
             includeUsage = try optionalBool(options, "include_usage", param: "stream_options.include_usage") ?? false
         }
-        let maxTokens =
-            try optionalInt(fields, "max_tokens", range: 1...10_000_000)
-            ?? optionalInt(fields, "max_completion_tokens", range: 1...10_000_000)
+        // Every name an engine reads as the limit counts: `max_tokens: 1` beside `n_predict: 100000` is 100000.
+        let maxTokens = try effectiveMaxTokens(fields)
         try checkNumber(fields, "temperature", range: 0...2)
         try checkNumber(fields, "top_p", range: 0...1)
         if let n = try optionalInt(fields, "n", range: 1...128), n != 1 {
             throw OpenAIError.invalidRequest(
                 "Hearth serves n=1 only; send separate requests for more choices.", param: "n", code: "unsupported_value")
         }
+        try validateForwardedFields(fields, endpoint: endpoint)
         var declaredTask = taskHeader
         if let metadata = fields["metadata"], !(metadata is NSNull) {
             guard let metadata = metadata as? [String: Any] else {
@@ -95,7 +97,8 @@ package enum CompletionRequestParser {
             promptCharacters: characters,
             turns: turns,
             declaredTask: declaredTask,
-            conversationKey: key
+            conversationKey: key,
+            engineBody: EngineRequestBody.rewrite(body, fields: fields, endpoint: endpoint, maxTokens: maxTokens)
         )
     }
 
@@ -122,6 +125,7 @@ package enum CompletionRequestParser {
                     code: "invalid_value"
                 )
             }
+            try checkMessageFields(message, param: "messages[\(index)]", role: role)
             if role == "user" { turns += 1 }
             let opening = turns <= 1 && (role == "system" || role == "developer" || role == "user")
             if opening { key.add(role) }
@@ -130,8 +134,8 @@ package enum CompletionRequestParser {
                 characters += text.utf8.count
                 if opening { key.add(text) }
             case let parts as [Any]:
-                for part in parts {
-                    if let part = part as? [String: Any], let text = part["text"] as? String { characters += text.utf8.count }
+                for (partIndex, part) in parts.enumerated() {
+                    characters += try measurePart(part, param: "messages[\(index)].content[\(partIndex)]")
                 }
             case nil, is NSNull:
                 guard role == "assistant" else {
@@ -150,6 +154,51 @@ package enum CompletionRequestParser {
             }
         }
         return (characters, turns, turns > 0 ? key.value : nil)
+    }
+
+    /// Characters of one content part; its type and fields checked (a text part must carry its text).
+    private static func measurePart(_ part: Any, param: String) throws -> Int {
+        guard let part = part as? [String: Any] else {
+            throw OpenAIError.invalidRequest("'\(param)' must be an object.", param: param, code: "invalid_type")
+        }
+        switch part["type"] as? String {
+        case "text":
+            guard let text = part["text"] as? String else {
+                throw OpenAIError.invalidRequest("'\(param).text' must be a string.", param: param + ".text", code: "invalid_type")
+            }
+            return text.utf8.count
+        case "image_url":
+            guard let image = part["image_url"] as? [String: Any], image["url"] is String else {
+                throw OpenAIError.invalidRequest(
+                    "'\(param).image_url' must be an object with a string 'url'.", param: param + ".image_url", code: "invalid_type")
+            }
+            return 0
+        default:
+            throw OpenAIError.invalidRequest(
+                "'\(param).type' must be 'text' or 'image_url'.", param: param + ".type", code: "invalid_value")
+        }
+    }
+
+    /// The optional fields of a message that engines read: `name`, an assistant's `tool_calls`, a tool's `tool_call_id`.
+    private static func checkMessageFields(_ message: [String: Any], param: String, role: String) throws {
+        func invalid(_ field: String, _ what: String) -> OpenAIError {
+            OpenAIError.invalidRequest("'\(param).\(field)' must be \(what).", param: "\(param).\(field)", code: "invalid_type")
+        }
+        if let name = message["name"], !(name is NSNull), !(name is String) { throw invalid("name", "a string") }
+        if role == "tool" {
+            guard message["tool_call_id"] is String else { throw invalid("tool_call_id", "a string (the call this answers)") }
+        }
+        guard let calls = message["tool_calls"], !(calls is NSNull) else { return }
+        guard role == "assistant", let list = calls as? [Any] else { throw invalid("tool_calls", "an array, on an assistant message") }
+        for (index, element) in list.enumerated() {
+            guard let call = element as? [String: Any], call["id"] is String, call["type"] as? String == "function",
+                let function = call["function"] as? [String: Any], function["name"] is String, function["arguments"] is String
+            else {
+                throw invalid(
+                    "tool_calls[\(index)]",
+                    "{\"id\": string, \"type\": \"function\", \"function\": {\"name\": string, \"arguments\": string}}")
+            }
+        }
     }
 
     private static func measurePrompt(_ value: Any?) throws -> (characters: Int, turns: Int, key: UInt64?) {
@@ -178,14 +227,14 @@ package enum CompletionRequestParser {
         }
     }
 
-    private static func isBool(_ value: Any) -> Bool {
+    static func isBool(_ value: Any) -> Bool {
         // JSON booleans decode as NSNumber too; only their type encoding tells them from 0 and 1.
         guard let number = value as? NSNumber else { return false }
         return String(cString: number.objCType) == "c"
 
     }
 
-    private static func optionalBool(_ fields: [String: Any], _ key: String, param: String? = nil) throws -> Bool? {
+    static func optionalBool(_ fields: [String: Any], _ key: String, param: String? = nil) throws -> Bool? {
         guard let value = fields[key], !(value is NSNull) else { return nil }
         guard isBool(value), let bool = value as? Bool else {
             throw OpenAIError.invalidRequest("'\(param ?? key)' must be a boolean.", param: param ?? key, code: "invalid_type")
@@ -193,11 +242,9 @@ package enum CompletionRequestParser {
         return bool
     }
 
-    private static func optionalInt(_ fields: [String: Any], _ key: String, range: ClosedRange<Int>) throws -> Int? {
+    static func optionalInt(_ fields: [String: Any], _ key: String, range: ClosedRange<Int>) throws -> Int? {
         guard let value = fields[key], !(value is NSNull) else { return nil }
-        guard !isBool(value), let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
-            let int = Int(exactly: number.doubleValue)
-        else {
+        guard !isBool(value), let number = value as? NSNumber, let int = integer(number) else {
             throw OpenAIError.invalidRequest("'\(key)' must be an integer.", param: key, code: "invalid_type")
         }
         guard range.contains(int) else {
@@ -207,7 +254,19 @@ package enum CompletionRequestParser {
         return int
     }
 
-    private static func checkNumber(_ fields: [String: Any], _ key: String, range: ClosedRange<Double>) throws {
+    /// The integer a JSON number holds exactly, or nil (fractions; beyond 64 bits). Integers beyond 2^53 keep
+    /// every digit (a double would round them).
+    static func integer(_ number: NSNumber) -> Int? {
+        switch String(cString: number.objCType) {
+        case "q", "l", "i", "s": return Int(exactly: number.int64Value)
+        case "Q", "L", "I", "S": return number.uint64Value <= UInt64(Int.max) ? Int(number.uint64Value) : nil
+        default:
+            let double = number.doubleValue
+            return double.isFinite && double == double.rounded() ? Int(exactly: double) : nil
+        }
+    }
+
+    static func checkNumber(_ fields: [String: Any], _ key: String, range: ClosedRange<Double>) throws {
         guard let value = fields[key], !(value is NSNull) else { return }
         guard !isBool(value), let number = value as? NSNumber else {
             throw OpenAIError.invalidRequest("'\(key)' must be a number.", param: key, code: "invalid_type")

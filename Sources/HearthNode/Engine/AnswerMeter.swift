@@ -8,7 +8,8 @@ import NIOFoundationCompat
 /// did not ask for it.
 ///
 /// It also removes what would tell a client how much of its prompt the engine found cached
-/// (`usage.prompt_tokens_details`, with `cached_tokens`, and llama.cpp's `timings`, with `cache_n`):
+/// (`usage.prompt_tokens_details`, with `cached_tokens`, llama.cpp's `timings`, with `cache_n`, and
+/// `prompt_progress`; ``cacheDetailKeys``):
 /// a tenant must not learn from them that another tenant sent the same prefix (docs/SECURITY.md, Tenants).
 /// Both are cut out byte-level, without re-encoding the answer.
 struct AnswerMeter {
@@ -119,8 +120,11 @@ struct AnswerMeter {
     // MARK: cache details
 
     /// Keys whose values tell a client how much of its prompt was cached: OpenAI/vLLM `prompt_tokens_details`
-    /// (`cached_tokens`) and llama.cpp's `timings` (`cache_n`, and prompt milliseconds that reveal the same).
-    static let cacheDetailKeys: [[UInt8]] = [Array("prompt_tokens_details".utf8), Array("timings".utf8)]
+    /// (`cached_tokens`), llama.cpp's `timings` (`cache_n`, and prompt milliseconds that reveal the same) and
+    /// `prompt_progress` (its `cache` count, streamed while the prompt is read), and the bare counts engines put
+    /// elsewhere (`cached_tokens`, llama.cpp's `tokens_cached`).
+    static let cacheDetailKeys: [[UInt8]] = ["prompt_tokens_details", "timings", "prompt_progress", "cached_tokens", "tokens_cached"]
+        .map { Array($0.utf8) }
 
     /// `bytes` without any ``cacheDetailKeys`` member (key, value and one separating comma), or `bytes` itself
     /// when it has none. Strings are skipped, so text that merely mentions a key is never touched.
@@ -307,24 +311,30 @@ struct AnswerMeter {
 
     /// Sets the engine's cache control on a request body, overwriting whatever the client sent:
     /// `.salt` → `"cache_salt": salt` (a salt that is missing or not hex is replaced by a random one: no reuse
-    /// at all rather than a shared partition); `.disablePromptCache` → `"cache_prompt": false`.
+    /// at all rather than a shared partition); `.disablePromptCache` → `"cache_prompt": false` and a fresh random
+    /// `cache_salt`, so that neither an engine without salts (llama.cpp) nor one whose salts were never shown to
+    /// work shares this prompt's cache with any other request.
     ///
-    /// When the client did not send the field, it goes before the body's final `}` without parsing the rest;
-    /// otherwise the body is re-encoded with the field replaced (duplicate keys are not left to chance).
+    /// The gateway's body has each top-level key once and unescaped (its allow-list drops both fields), so the field
+    /// goes before the final `}` without parsing the rest; a body that has it anyway is re-encoded with the field
+    /// replaced (duplicate keys are not left to chance).
     static func applyingCacheControl(_ mode: CacheControlMode?, to body: ByteBuffer, salt: String?) -> ByteBuffer {
-        let key: String
-        let value: Any
-        let encoded: String
         switch mode {
         case nil, .engineDefault:
             return body
         case .salt:
             let valid = salt.map { !$0.isEmpty && $0.utf8.count <= 128 && $0.utf8.allSatisfy(isHexDigit) } ?? false
             let chosen = valid ? salt! : randomSalt()
-            (key, value, encoded) = ("cache_salt", chosen, "\"" + chosen + "\"")
+            return setting("cache_salt", to: chosen, encoded: "\"" + chosen + "\"", in: body)
         case .disablePromptCache:
-            (key, value, encoded) = ("cache_prompt", false, "false")
+            let fresh = randomSalt()
+            let uncached = setting("cache_prompt", to: false, encoded: "false", in: body)
+            return setting("cache_salt", to: fresh, encoded: "\"" + fresh + "\"", in: uncached)
         }
+    }
+
+    /// `body` with the top-level `key` set to `value` (`encoded`: its JSON).
+    private static func setting(_ key: String, to value: Any, encoded: String, in body: ByteBuffer) -> ByteBuffer {
         let view = body.readableBytesView
         if find(Array("\"\(key)\"".utf8), in: view) == nil,
             let close = view.lastIndex(where: { !isWhitespace($0) }), view[close] == UInt8(ascii: "}"),

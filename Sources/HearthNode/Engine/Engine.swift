@@ -23,12 +23,18 @@ public protocol Engine: Sendable {
     /// What this engine can do for `model`. The default runs a few short requests
     /// (``EngineCalibration``); engines that know their own timings answer directly.
     func calibrate(_ model: ServedModel) async -> NodeProfile?
+    /// Whether the engine keeps `cache_salt` partitions apart, as shown by trying it (``CacheSaltProbe``), or
+    /// nil when not tested. The gateway sends tenants' salts only to engines that answered `honoured`.
+    func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult?
 }
 
 extension Engine {
     public func calibrate(_ model: ServedModel) async -> NodeProfile? {
         await EngineCalibration.profile(for: self, model: model)
     }
+
+    /// Untested by default: such an engine gets no prompt-cache sharing at all.
+    public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? { nil }
 }
 
 /// One request for an engine, as the gateway sent it.

@@ -166,6 +166,9 @@ public final class LlamaServerEngine: Engine, Service {
         return [ServedModel(id: configuration.modelName, contextTokens: configuration.contextTokensPerSlot)]
     }
 
+    /// llama.cpp's server has no `cache_salt`: known without a probe (and saying so is always the safe answer).
+    public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? { .ignored }
+
     public func isHealthy() async -> Bool {
         guard let inner = try? current() else { return false }
         return await inner.isHealthy()

@@ -44,6 +44,11 @@ public struct OpenAICompatibleEngine: Engine {
         }
     }
 
+    /// Any server behind this URL may ignore `cache_salt` (llama-server does), so it is tried, never assumed.
+    public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? {
+        await CacheSaltProbe.run(on: self, model: model)
+    }
+
     public func isHealthy() async -> Bool {
         guard let response = try? await client.execute(HTTPClientRequest(url: baseURL + "/health"), timeout: .seconds(2)) else {
             return false

@@ -12,6 +12,9 @@ public struct NodeHello: Codable, Sendable, Equatable {
     public var slots: Int
     /// What the node measured its engine can do, per model (absent: the gateway assumes a default).
     public var profiles: [NodeProfile]?
+    /// What the node found when it tested, at join, whether its engine keeps `cache_salt` partitions apart
+    /// (``CacheSaltProbeResult`` raw value). Absent (an older node, or an engine never tested): not honoured.
+    public var cacheSaltProbe: String?
 
     public init(
         protocolVersion: Int = TunnelProtocol.version,
@@ -20,9 +23,11 @@ public struct NodeHello: Codable, Sendable, Equatable {
         engineKind: String,
         hardware: HardwareSummary,
         slots: Int,
-        profiles: [NodeProfile]? = nil
+        profiles: [NodeProfile]? = nil,
+        cacheSaltProbe: CacheSaltProbeResult? = nil
     ) {
         self.profiles = profiles
+        self.cacheSaltProbe = cacheSaltProbe?.rawValue
         self.protocolVersion = protocolVersion
         self.nodeID = nodeID
         self.models = models
@@ -39,7 +44,11 @@ public struct NodeHello: Codable, Sendable, Equatable {
         case hardware
         case slots
         case profiles
+        case cacheSaltProbe = "cache_salt_probe"
     }
+
+    /// Whether the node showed that its engine honours `cache_salt`; anything else (absent, unknown) is no.
+    public var engineHonoursCacheSalt: Bool { cacheSaltProbe == CacheSaltProbeResult.honoured.rawValue }
 }
 
 /// What a node runs on, as it reports it.
