@@ -57,9 +57,12 @@ public struct GatewayConfiguration: Sendable {
     /// default; `hearth gateway` keeps it in `<data-dir>/cache-secret` so salts survive restarts, and gateway
     /// replicas of one fleet must share it.
     public var cacheSecret: [UInt8] = GatewayConfiguration.randomCacheSecret()
-    /// Engine kinds (`NodeHello.engineKind`) that honour a per-request `cache_salt` (vLLM; SGLang builds with one).
-    /// Other engines (llama.cpp's server) get `cache_prompt: false` instead.
-    public var saltingEngineKinds: Set<String> = ["openai", "vllm", "sglang"]
+    /// Engine kinds (`NodeHello.engineKind`) the operator vouches for as honouring a per-request `cache_salt`, for
+    /// engines that cannot show it at join (vLLM without `--enable-prompt-tokens-details` reports no cache hits).
+    /// Empty by default: a node's engine gets tenants' salts only when it showed at join that it honours them
+    /// (`NodeHello.cacheSaltProbe`); every other engine gets no prompt-cache sharing (`cache_prompt: false` and a
+    /// fresh salt per request). A kind is no proof: `--engine openai` in front of a llama-server ignores the salt.
+    public var saltingEngineKinds: Set<String> = []
     /// Let `standard` tenants keep prompt-cache reuse on engines without a salt (llama.cpp), accepting the
     /// cross-tenant timing leak that carries. Default false.
     public var standardMayShareOnSaltlessEngines = false

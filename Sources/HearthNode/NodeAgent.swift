@@ -221,13 +221,16 @@ public final class NodeAgent: Service {
 
         let models = try await engine.models()
         let profiles = try await calibratedProfiles(models)
+        // Tried, not assumed: the gateway sends tenants' cache salts only to an engine that showed it honours them.
+        let saltProbe = if let model = models.first { await engine.probeCacheSalt(model: model) } else { CacheSaltProbeResult?.none }
         let hello = NodeHello(
             nodeID: configuration.nodeID,
             models: models,
             engineKind: engine.kind,
             hardware: configuration.hardware,
             slots: engine.slots,
-            profiles: profiles
+            profiles: profiles,
+            cacheSaltProbe: saltProbe
         )
         channel.writeAndFlush(TunnelFrame.json(.hello, hello), promise: nil)
 

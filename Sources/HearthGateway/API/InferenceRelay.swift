@@ -90,6 +90,8 @@ final class InferenceRelay: Sendable {
             endpoint: endpoint,
             taskHeader: request.headers[.hearthTask]
         )
+        // Engines get the allow-listed body (docs/SECURITY.md, Client input); most requests keep the client's bytes.
+        let engineBody = parsed.engineBody.map { ByteBuffer(bytes: $0) } ?? body
         let taskClass = try classify(parsed)
         ticket.describe(model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens)
 
@@ -124,7 +126,7 @@ final class InferenceRelay: Sendable {
             requestID: ticket.requestID
         )
         let context = AttemptContext(
-            header: header, originalBody: body, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
+            header: header, originalBody: engineBody, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
             interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)), request: scheduling,
             promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: isolation.salt(for: partition),
             migration: StreamMigration(original: scheduling, security: security, limits: configuration.migrationLimits))
@@ -135,7 +137,7 @@ final class InferenceRelay: Sendable {
         // The first attempt, retried on other nodes while nothing has reached the client.
         let first: Attempt
         do {
-            first = try await firstAttempt(scheduling, body: body, context: context)
+            first = try await firstAttempt(scheduling, body: engineBody, context: context)
         } catch {
             disconnects.unwatch(watch)
             throw error
@@ -357,7 +359,7 @@ final class InferenceRelay: Sendable {
     func header(for session: NodeSession, context: AttemptContext) -> StreamOpen {
         var header = context.header
         let control = CacheIsolation.cacheControl(
-            engineSupportsSalt: configuration.saltingEngineKinds.contains(session.hello.engineKind), dataClass: context.security.dataClass,
+            engineSupportsSalt: configuration.engineHonoursCacheSalt(session.hello), dataClass: context.security.dataClass,
             salt: context.cacheSalt, standardMayShareOnSaltlessEngines: configuration.standardMayShareOnSaltlessEngines)
         switch control {
         case .salt(let salt):
