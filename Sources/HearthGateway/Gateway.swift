@@ -22,6 +22,7 @@ public final class Gateway: Sendable {
     public let openADR: OpenADRClient?
     private let addresses = ReadySignal<GatewayAddresses>()
     private let tunnelPort = ReadySignal<Int>()
+    private let metricsPort = ReadySignal<Int?>()
     private let logger: Logger
     public let services: [any Service]
 
@@ -66,29 +67,57 @@ public final class Gateway: Sendable {
             logger: logger,
             onBound: { port in tunnelPort.fulfil(port) }
         )
-        identity?.attach(registry)
-        let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics)
+        identity?.attach(
+            registry, heartbeatIntervalSeconds: Double(configuration.tunnel.heartbeatInterval.nanoseconds) / 1e9,
+            missedHeartbeats: configuration.tunnel.missedHeartbeatsBeforeDead,
+            protectedIdentities: configuration.attestedNodes.union(configuration.dataCentreNodes))
+        let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics, identity: identity)
         AdminRoutes.add(to: router, identity: identity, registry: registry)
+        let metricsPort = self.metricsPort
         let app = Application(
             router: router,
-            server: Self.serverBuilder(tls: configuration.clientTLS),
+            server: Self.serverBuilder(tls: configuration.clientTLS, idleTimeout: configuration.clientIdleTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let http = channel.localAddress?.port ?? configuration.port
                 let tunnel = await tunnelPort.value()
-                addresses.fulfil(
-                    GatewayAddresses(host: configuration.host, httpPort: http, tunnelPort: tunnel, usesTLS: configuration.clientTLS != nil))
+                var bound = GatewayAddresses(
+                    host: configuration.host, httpPort: http, tunnelPort: tunnel, usesTLS: configuration.clientTLS != nil)
+                bound.metricsPort = await metricsPort.value()
+                addresses.fulfil(bound)
             },
             logger: logger
         )
+        let metricsApp: [any Service]
+        if let listener = configuration.metricsListener {
+            let metricsRouter = Router(context: GatewayRequestContext.self)
+            let registry = self.registry
+            let metrics = self.metrics
+            metricsRouter.get("/metrics") { _, _ in Self.metricsResponse(registry: registry, metrics: metrics) }
+            metricsApp = [
+                Application(
+                    router: metricsRouter,
+                    server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.clientIdleTimeout))),
+                    configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
+                    onServerRunning: { channel in metricsPort.fulfil(channel.localAddress?.port ?? listener.port) },
+                    logger: logger)
+            ]
+        } else {
+            metricsPort.fulfil(nil)
+            metricsApp = []
+        }
         let identityTicks: [any Service] =
             identity.map { [IdentityTicker(identity: $0, interval: configuration.tunnel.heartbeatInterval)] } ?? []
-        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + [app]
+        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + metricsApp + [app]
     }
 
-    /// HTTP/1.1, inside TLS when the configuration has a certificate.
-    private static func serverBuilder(tls: ClientTLS?) -> HTTPServerBuilder {
-        let http = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ClientHangupDetector()]))
+    /// HTTP/1.1, inside TLS when the configuration has a certificate. A connection that sends nothing for
+    /// `idleTimeout` while the gateway waits on it (an unfinished head or body, an idle keep-alive) is closed:
+    /// Hummingbird's idle timer restarts only on a whole head or a body part, so a head trickled byte by byte
+    /// (slowloris) is cut `idleTimeout` after the connection opened or its last response ended.
+    private static func serverBuilder(tls: ClientTLS?, idleTimeout: Duration) -> HTTPServerBuilder {
+        let http = HTTPServerBuilder.http1(
+            configuration: .init(additionalChannelHandlers: [ClientHangupDetector()], idleTimeout: TimeAmount(idleTimeout)))
         guard let tls else { return http }
         do {
             return try .tls(http, tlsConfiguration: tls.configuration)
@@ -123,8 +152,9 @@ public final class Gateway: Sendable {
     /// Nodes registered right now.
     public var connectedNodes: [NodeID] { registry.nodeIDs }
 
-    private static func makeRouter(relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics) -> Router<GatewayRequestContext>
-    {
+    private static func makeRouter(
+        relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics, identity: GatewayIdentity?
+    ) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
         router.post("/v1/chat/completions") { request, context in
@@ -147,19 +177,25 @@ public final class Gateway: Sendable {
             return Response(
                 status: nodes > 0 ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
         }
-        router.get("/metrics") { _, _ -> Response in
-            metrics.nodes(registry.nodeIDs.count)
-            metrics.nodeGauges.update(
-                registry.sessions().map {
-                    NodeGauges.Reading(node: $0.id, admitting: registry.scheduler.isAdmitting($0.id), heartbeat: $0.lastHeartbeat)
-                })
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
-            )
+        // Metrics name nodes, their power and load: on the client port, operators only (a scrape config sends the key).
+        router.get("/metrics") { request, _ -> Response in
+            _ = try await AdminRoutes.authorize(request, identity: identity)
+            return metricsResponse(registry: registry, metrics: metrics)
         }
         return router
+    }
+
+    private static func metricsResponse(registry: NodeRegistry, metrics: GatewayMetrics) -> Response {
+        metrics.nodes(registry.nodeIDs.count)
+        metrics.nodeGauges.update(
+            registry.sessions().map {
+                NodeGauges.Reading(node: $0.id, admitting: registry.scheduler.isAdmitting($0.id), heartbeat: $0.lastHeartbeat)
+            })
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
+        )
     }
 }
 
@@ -170,6 +206,8 @@ public struct GatewayAddresses: Sendable, Equatable {
     public var tunnelPort: Int
     /// Whether the client API is HTTPS.
     public var usesTLS = false
+    /// The operators-only metrics listener's port (``GatewayConfiguration/metricsListener``); nil: none.
+    public var metricsPort: Int? = nil
 
     public var baseURL: String { "\(usesTLS ? "https" : "http")://\(host):\(httpPort)" }
 }

@@ -14,6 +14,12 @@ public struct GatewayConfiguration: Sendable {
     /// are bounded by each stream's flow-control window instead.
     public var maximumAnswerBytes = 16 << 20
     public var firstByteTimeout: Duration = .seconds(120)
+    /// How long a client connection may send nothing while the gateway waits for it: a request head that is not
+    /// complete, a body that stops, an idle keep-alive connection. Then it is closed (slowloris). Default 30 s.
+    public var clientIdleTimeout: Duration = .seconds(30)
+    /// A second listener that serves `/metrics` without an operator key, for a private network; nil: none (the
+    /// client port serves `/metrics` to requests carrying an operator key only).
+    public var metricsListener: MetricsListener?
     public var tunnel = TunnelServerConfiguration()
     /// How the scheduler places requests: `slo-aware` (default), `least-loaded`, `prefix-affinity`, `round-robin`.
     public var schedulingPolicy: SchedulingPolicyKind = .sloAware

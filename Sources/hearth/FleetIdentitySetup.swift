@@ -33,8 +33,9 @@ enum FleetIdentitySetup {
             // (the revoked one is refused for good), which the audit log records as a new enrollment.
             credentials.zeroize()
         }
+        // An id the gateway knows already (quarantined, revoked, credentials lost) comes back through a re-key.
         let request = EnrollmentRequest(
-            token: try await identity.createEnrollmentToken(actor: "hearth up"), nodeID: node,
+            token: try await identity.createEnrollmentToken(for: node, rekey: trust != nil, actor: "hearth up"), nodeID: node,
             csrPEM: try credentials.certificateSigningRequestPEM(), attestation: try NodeEnrollment.attestation(configuration))
         let grant = try await identity.enroll(request)
         try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)

@@ -54,6 +54,19 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "OAuth2 client id at the OpenADR VTN.")
     var openadrClientId: String?
 
+    @Option(
+        help:
+            "Seconds a client connection may send nothing while the gateway waits on it (an unfinished request head or body, an idle keep-alive) before it is closed."
+    )
+    var clientIdleTimeout: Double = 30
+
+    @Option(
+        help: "Also serve /metrics without a key on this port, for a private network (the client port serves it to operator keys only).")
+    var metricsPort: Int?
+
+    @Option(help: "Address of the --metrics-port listener.")
+    var metricsHost: String = "127.0.0.1"
+
     @Flag(help: "Race a second node for the first token when the placed one may miss its TTFT target (docs/RESILIENCE.md).")
     var hedge = false
 
@@ -67,6 +80,10 @@ struct GatewayCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 10-60000") }
         guard firstByteTimeout >= 1 else { throw ValidationError("--first-byte-timeout must be at least 1") }
+        guard clientIdleTimeout.isFinite, (0.1...3600).contains(clientIdleTimeout) else {
+            throw ValidationError("--client-idle-timeout must be 0.1-3600 seconds")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0-65535") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
@@ -89,6 +106,8 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.tunnel.port = tunnelPort
         configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
         configuration.hedging.enabled = hedge
+        configuration.clientIdleTimeout = .milliseconds(Int64(clientIdleTimeout * 1000))
+        configuration.metricsListener = metricsPort.map { MetricsListener(host: metricsHost, port: $0) }
         if let powerSites {
             configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))
         }
@@ -127,8 +146,11 @@ private struct AnnounceGateway: Service {
         let security =
             gateway.identity == nil
             ? "plain node tunnels (--insecure-plain-tunnel)"
-            : "mutual TLS; enroll a node with: hearth nodes enroll-token --gateway \(addresses.baseURL)"
+            : "mutual TLS; enroll a node with: hearth nodes enroll-token --node ID --gateway \(addresses.baseURL)"
         let api = addresses.usesTLS ? "HTTPS, TLS 1.2+" : "plain HTTP: use --tls-cert/--tls-key beyond loopback"
-        print("Gateway at \(addresses.baseURL) (\(api)); nodes dial \(tunnel) (\(security)); dev API key in \(keyPath)")
+        let metrics =
+            addresses.metricsPort.map { "; /metrics without a key on \(gateway.configuration.metricsListener?.host ?? "127.0.0.1"):\($0)" }
+            ?? ""
+        print("Gateway at \(addresses.baseURL) (\(api)); nodes dial \(tunnel) (\(security)); dev API key in \(keyPath)\(metrics)")
     }
 }

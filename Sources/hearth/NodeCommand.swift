@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HearthCore
+import HearthGateway
 import HearthIdentity
 import HearthNode
 import HearthPanel
@@ -16,8 +17,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The gateway's node endpoint, as HOST:PORT or tcp://HOST:PORT.")
     var gateway: String
 
-    @Option(help: "This node's id (1-128 of A-Z a-z 0-9 . _ -). Defaults to the host name.")
-    var nodeId: String = ProcessInfo.processInfo.hostName
+    @Option(
+        help:
+            "This node's id (1-128 of A-Z a-z 0-9 . _ -), the one its enrollment token names. Default: the id kept in <data-dir>/node-id, else a random one (never the host name, which often names a home or a person)."
+    )
+    var nodeId: String?
 
     @Option(help: "Folder for this node's key (mode 0600) and certificate.")
     var dataDir: String = ".hearth-node"
@@ -37,6 +41,28 @@ struct NodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try Self.parseAddress(gateway)
+        if let nodeId, !GatewayIdentity.isWellFormed(NodeID(nodeId)) {
+            throw ValidationError("--node-id must be 1-128 of A-Z a-z 0-9 . _ -")
+        }
+    }
+
+    /// The node's id: the flag, else the one this data directory keeps, else a new random one kept there.
+    static func resolveNodeID(_ flag: String?, dataDirectory: String) throws -> String {
+        let path = dataDirectory + "/node-id"
+        let kept = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let id = flag ?? kept.flatMap({ GatewayIdentity.isWellFormed(NodeID($0)) ? $0 : nil }) {
+            if id != kept { try? writeID(id, to: path, directory: dataDirectory) }
+            return id
+        }
+        let id = "node-" + UUID().uuidString.lowercased().prefix(12).replacingOccurrences(of: "-", with: "")
+        try writeID(id, to: path, directory: dataDirectory)
+        return id
+    }
+
+    private static func writeID(_ id: String, to path: String, directory: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try SecretFile.write(id + "\n", to: path, mode: 0o644)
     }
 
     static func parseAddress(_ value: String) throws -> (host: String, port: Int) {
@@ -54,6 +80,8 @@ struct NodeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap(label: "hearth.node")
         let address = try Self.parseAddress(gateway)
+        let nodeId = try Self.resolveNodeID(self.nodeId, dataDirectory: dataDir)
+        logger.notice("node id \(nodeId)")
         try await NodeAssembly.withHTTPClient { client in
             var identity: NodeIdentityConfiguration?
             if !insecurePlainTunnel {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import HearthIdentity
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -9,8 +10,11 @@ import NIOHTTP1
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes",
-        abstract: "List, inspect, revoke, quarantine or release nodes, and make enrollment tokens (admin API of a running gateway).",
-        subcommands: [List.self, Show.self, Revoke.self, Quarantine.self, Release.self, EnrollToken.self]
+        abstract:
+            "List, inspect, revoke, quarantine, release or re-key nodes, make enrollment tokens, rotate the operator key (admin API of a running gateway).",
+        subcommands: [
+            List.self, Show.self, Revoke.self, Quarantine.self, Release.self, EnrollToken.self, Rekey.self, RotateOperatorKey.self,
+        ]
     )
 
     struct Connection: ParsableArguments {
@@ -23,8 +27,10 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "File holding an operator key.")
         var operatorKeyFile: String?
 
+        var keyPath: String { operatorKeyFile ?? dataDir + "/operator-key" }
+
         func key() throws -> String {
-            let path = operatorKeyFile ?? dataDir + "/operator-key"
+            let path = keyPath
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("no operator key at \(path): pass --operator-key-file or --data-dir of the gateway")
             }
@@ -126,13 +132,55 @@ struct NodesCommand: AsyncParsableCommand {
 
     struct EnrollToken: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "enroll-token", abstract: "A one-time token a new node enrolls with (hearth node --enroll-token).")
+            commandName: "enroll-token",
+            abstract: "A one-time token that enrolls one new node id (hearth node --node-id ID --enroll-token TOKEN).",
+            discussion: "The token enrolls only the id it names, and only if the gateway has never seen it; see `rekey` otherwise.")
+        @OptionGroup var connection: Connection
+        @Option(help: "The node id the token enrolls (1-128 of A-Z a-z 0-9 . _ -).") var node: String
+        @Option(help: "Where the node stands: home or data-centre.") var site: String = "home"
+
+        func run() async throws {
+            print(try await Self.token(connection: connection, node: node, site: site, rekey: false))
+        }
+
+        static func token(connection: Connection, node: String, site: String, rekey: Bool) async throws -> String {
+            let data = try await connection.call(.POST, "/admin/enrollment-tokens", body: ["node": node, "site": site, "rekey": rekey])
+            return ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["token"] as? String ?? ""
+        }
+    }
+
+    struct Rekey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A one-time token that puts a new key behind an existing, revoked, attested or data-centre node id.",
+            discussion: "The node enrolls with it as with any token; its old key is revoked for good when it does.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Node id.") var node: String
+        @Option(help: "Where the node stands: home or data-centre.") var site: String = "home"
+
+        func run() async throws {
+            print(try await EnrollToken.token(connection: connection, node: node, site: site, rekey: true))
+        }
+    }
+
+    struct RotateOperatorKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-operator-key",
+            abstract: "Replace every operator key with a new one, written to the operator key file (mode 0600).")
         @OptionGroup var connection: Connection
 
         func run() async throws {
-            let data = try await connection.call(.POST, "/admin/enrollment-tokens")
-            let token = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["token"] as? String ?? ""
-            print(token)
+            let data = try await connection.call(.POST, "/admin/operator-key/rotate")
+            guard let key = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["operator_key"] as? String else {
+                throw ValidationError("the gateway did not return a key")
+            }
+            do {
+                try SecretFile.write(key + "\n", to: connection.keyPath)
+                print("New operator key in \(connection.keyPath); every earlier key is revoked.")
+            } catch {
+                // The old key no longer works: never lose the new one.
+                print(key)
+                throw ValidationError("could not write \(connection.keyPath) (\(error)); the new key is printed above")
+            }
         }
     }
 }

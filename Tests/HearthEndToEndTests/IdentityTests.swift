@@ -33,7 +33,7 @@ import X509
     @Test func enrollmentOverHTTPSpendsTheTokenOnce() async throws {
         try await withTestFleet(nodes: [], identities: TestIdentities(), waitForNodes: false) { fleet in
             let identity = try #require(fleet.gateway.identity)
-            let token = try await identity.createEnrollmentToken()
+            let token = try await identity.createEnrollmentToken(for: NodeID("new"))
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-enroll-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let node = NodeIdentityConfiguration(credentials: NodeCredentialStore(directory: directory, node: NodeID("new")))

@@ -82,8 +82,8 @@ class Fleet:
         data_dir = os.path.join(self.work, f"node-{node}")
         enroll = []
         if not os.path.exists(data_dir):  # first start: enroll with a one-time token; restarts reuse the credentials
-            token = subprocess.run([self.args.hearth, "nodes", "enroll-token", "--gateway", f"http://127.0.0.1:{API_PORT}",
-                                    "--data-dir", os.path.join(self.work, "gw")],
+            token = subprocess.run([self.args.hearth, "nodes", "enroll-token", "--node", node,
+                                    "--gateway", f"http://127.0.0.1:{API_PORT}", "--data-dir", os.path.join(self.work, "gw")],
                                    check=True, capture_output=True, text=True).stdout.strip()
             enroll = ["--enroll-token", token, "--gateway-url", f"http://{GW_ADDR}:{API_PORT}"]
         self.spawn(f"node-{node}", [self.args.hearth, "node", "--gateway", f"127.0.0.1:{PROXY_PORT}", "--node-id", node,
@@ -101,6 +101,11 @@ class Fleet:
                 os.kill(child, signal.SIGKILL)
             return f"SIGKILL llama-server {children}"
         return "n/a: the sim engine runs inside the agent"
+
+    def operator(self) -> dict:
+        """/metrics on the API port is for operators: the gateway's operator key (it writes the file at start)."""
+        with open(os.path.join(self.work, "gw", "operator-key")) as f:
+            return {"Authorization": f"Bearer {f.read().strip()}"}
 
     def control(self, node: str) -> str:
         return os.path.join(self.work, f"proxy-{node}.sock")
@@ -124,17 +129,17 @@ class Fleet:
         raise TimeoutError(f"{what} not within {timeout:.0f} s (logs in {self.work})")
 
     async def api_up(self) -> bool:
-        status, _, _, _, _ = await http("GET", "/metrics", timeout=5)
+        status, _, _, _, _ = await http("GET", "/metrics", headers=self.operator(), timeout=5)
         return status == 200
 
     async def connected(self) -> int:
-        status, _, body, _, _ = await http("GET", "/metrics", timeout=5)
+        status, _, body, _, _ = await http("GET", "/metrics", headers=self.operator(), timeout=5)
         match = re.search(rb"^hearth_nodes_connected (\S+)", body, re.M)
         return int(float(match.group(1))) if status == 200 and match else 0
 
     async def failovers(self) -> int:
         """The gateway's own count of retries and failovers (hearth_failovers_total, all reasons)."""
-        _, _, body, _, _ = await http("GET", "/metrics", timeout=5)
+        _, _, body, _, _ = await http("GET", "/metrics", headers=self.operator(), timeout=5)
         return int(sum(float(v) for v in re.findall(rb"^hearth_failovers_total\S* (\S+)", body, re.M)))
 
     async def models_served(self) -> bool:

@@ -2,13 +2,17 @@
 /// (`mutating func handle(_:now:) -> [Action]`) that the gateway keeps behind a lock and whose actions its
 /// shell performs (certificate authority, tunnel registry, fleet store, alerting).
 ///
-/// - Enrollment (operator-approved token) records a node's key, hardware and measurement.
+/// - Enrollment (operator-approved token) records a node's key, hardware and measurement. A token names one node;
+///   ``Event/enrollmentRequested(_:site:rekey:)`` refuses an id that is already known (in any state, revoked
+///   included) or that the operator marked attested or data-centre (``Configuration/protectedIdentities``) unless the
+///   operator re-keyed it; a re-key retires the old key for good (``Action/retireKey(_:)``).
 /// - A tamper report with `quarantined: true` or a critical finding revokes the node in the same call:
 ///   ``Action/revoke(_:)``, ``Action/closeTunnel(_:)``, ``Action/failOverInFlight(_:)``, ``Action/alert(_:)``.
 ///   A strong finding alone is recorded as a tamper event (``SecurityLabels/lastTamperAt``) with a warning.
 /// - ``Event/tick`` (call it at least once per heartbeat interval) quarantines every trusted node whose last
 ///   heartbeat is older than `missedHeartbeatLimit × heartbeatIntervalSeconds`; it stays quarantined until it
-///   re-attests successfully (``Event/renewalRequested(_:)``).
+///   re-attests successfully (``Event/renewalRequested(_:)``). The clock starts at the node's first hello
+///   (``Event/hello(_:)``) after its enrollment or the gateway's start: a node still starting is not silent.
 /// - Renewal: unknown, revoked or other-key → deny; other hardware → quarantine (and deny); stale attestation →
 ///   deny (retry with a fresh one); measurement outside the allowed set → quarantine (not renewed); otherwise
 ///   renew with a fresh validity window from ``CertificateLifetimePolicy``.
@@ -27,6 +31,9 @@ public struct NodeTrustPolicy: Sendable {
         public var attestationMaxAgeSeconds: Double
         /// Allowed ``SoftwareMeasurement/digest`` values (agent + engine + model builds the operator approved).
         public var allowedMeasurements: Set<String>
+        /// Node ids the operator vouches for elsewhere (attested, data-centre): even their first enrollment needs a
+        /// re-key, so that an ordinary token can never put a new key behind an id that confidential work follows.
+        public var protectedIdentities: Set<NodeID> = []
 
         public init(
             heartbeatIntervalSeconds: Double = 5, missedHeartbeatLimit: Int = 3,
@@ -72,6 +79,18 @@ public struct NodeTrustPolicy: Sendable {
         case measurementNotAllowed = "measurement-not-allowed"
     }
 
+    /// Why an enrollment was refused before anything changed.
+    public enum EnrollmentRefusal: String, Sendable, Hashable, Codable {
+        /// The id has a record already (trusted, quarantined): replacing its key needs `hearth nodes rekey`.
+        case alreadyEnrolled = "already-enrolled"
+        /// The id was revoked: only an operator's re-key brings it back, under a new key.
+        case revokedNode = "revoked-node"
+        /// The id is attested or data-centre (``Configuration/protectedIdentities``): it needs a re-key.
+        case protectedIdentity = "protected-identity"
+        /// The key itself is on the revocation list: refused whatever the token.
+        case revokedKey = "revoked-key"
+    }
+
     public enum Site: String, Sendable, Hashable, Codable {
         case home
         case dataCentre = "data-centre"
@@ -81,6 +100,11 @@ public struct NodeTrustPolicy: Sendable {
         /// An operator-approved enrollment (one-time token checked by the shell). Replaces any earlier record of
         /// the node id; a revoked key stays revoked.
         case enrolled(Attestation, site: Site)
+        /// A node presented a valid, unspent token for its id: enrolled only when ``enrollmentRefusal(for:rekey:)``
+        /// allows it (`rekey`: the operator made the token with `hearth nodes rekey`).
+        case enrollmentRequested(Attestation, site: Site, rekey: Bool)
+        /// The node's tunnel registered (its hello passed the certificate checks): its missed-heartbeat clock starts.
+        case hello(NodeID)
         case heartbeat(NodeID)
         case tamperReport(NodeID, TamperReport)
         /// The gateway saw the node's tunnel arrive from another autonomous system than at enrollment.
@@ -105,6 +129,10 @@ public struct NodeTrustPolicy: Sendable {
     public enum Action: Sendable, Hashable {
         case issueCertificate(NodeID, notBefore: Double, notAfter: Double)
         case denyRenewal(NodeID, DenialReason)
+        /// Nothing changed: tell the caller why.
+        case refuseEnrollment(NodeID, EnrollmentRefusal)
+        /// A re-keyed node's old key: add it to the revocation list (persist it); the node keeps its id.
+        case retireKey(RevocationEntry)
         /// Stop routing to the node (its labels change too); it keeps its certificate until it expires.
         case quarantine(NodeID, QuarantineReason)
         /// Add to the revocation list (persist it) and refuse the key at every future handshake.
@@ -126,6 +154,9 @@ public struct NodeTrustPolicy: Sendable {
         public var autonomousSystem: Int?
         public var lastHeartbeat: Double
         public var lastTamperAt: Double?
+        /// Whether the node said hello since it was enrolled or the gateway started; until then it is starting, not
+        /// silent, and ``Event/tick`` leaves it alone.
+        public var heardFrom = false
     }
 
     public var configuration: Configuration
@@ -161,8 +192,39 @@ public struct NodeTrustPolicy: Sendable {
             measurement: attestation.measurement, site: site, autonomousSystem: nil, lastHeartbeat: now, lastTamperAt: nil)
     }
 
+    /// Why an enrollment of `attestation`'s node and key must be refused; nil: it may go ahead. Pure: the shell asks
+    /// before spending the token, and ``Event/enrollmentRequested(_:site:rekey:)`` asks again when it commits.
+    public func enrollmentRefusal(for attestation: Attestation, rekey: Bool) -> EnrollmentRefusal? {
+        if revokedKeys.contains(attestation.keyFingerprint) { return .revokedKey }
+        guard !rekey else { return nil }
+        switch nodes[attestation.node]?.state {
+        case .revoked: return .revokedNode
+        case .trusted, .quarantined: return .alreadyEnrolled
+        case nil: return configuration.protectedIdentities.contains(attestation.node) ? .protectedIdentity : nil
+        }
+    }
+
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
         switch event {
+        case .enrollmentRequested(let attestation, let site, let rekey):
+            if let refusal = enrollmentRefusal(for: attestation, rekey: rekey) { return [.refuseEnrollment(attestation.node, refusal)] }
+            var actions: [Action] = []
+            if let old = nodes[attestation.node], old.keyFingerprint != attestation.keyFingerprint,
+                !revokedKeys.contains(old.keyFingerprint)
+            {
+                let entry = RevocationEntry(
+                    node: attestation.node, keyFingerprint: old.keyFingerprint, reason: "re-keyed by the operator", at: now)
+                revocations.append(entry)
+                revokedKeys.insert(old.keyFingerprint)
+                actions += [.retireKey(entry), .closeTunnel(attestation.node), .failOverInFlight(attestation.node)]
+            }
+            return actions + handle(.enrolled(attestation, site: site), now: now)
+        case .hello(let node):
+            guard var record = nodes[node] else { return [] }
+            record.heardFrom = true
+            record.lastHeartbeat = max(record.lastHeartbeat, now)
+            nodes[node] = record
+            return []
         case .enrolled(let attestation, let site):
             guard !revokedKeys.contains(attestation.keyFingerprint) else { return [.denyRenewal(attestation.node, .revoked)] }
             nodes[attestation.node] = NodeRecord(
@@ -174,7 +236,10 @@ public struct NodeTrustPolicy: Sendable {
                 .updateLabels(attestation.node, labels(for: attestation.node)),
             ]
         case .heartbeat(let node):
-            if let last = nodes[node]?.lastHeartbeat { nodes[node]?.lastHeartbeat = max(last, now) }
+            if let last = nodes[node]?.lastHeartbeat {
+                nodes[node]?.lastHeartbeat = max(last, now)
+                nodes[node]?.heardFrom = true
+            }
             return []
         case .tamperReport(let node, let report):
             return tamper(node, report, now: now)
@@ -197,7 +262,7 @@ public struct NodeTrustPolicy: Sendable {
         case .tick:
             var actions: [Action] = []
             for id in nodes.keys.sorted() {
-                guard let record = nodes[id], record.state == .trusted,
+                guard let record = nodes[id], record.state == .trusted, record.heardFrom,
                     now - record.lastHeartbeat > configuration.heartbeatTimeoutSeconds
                 else { continue }
                 actions += quarantine(id, .missedHeartbeats, now: now)

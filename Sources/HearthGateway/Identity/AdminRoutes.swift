@@ -71,8 +71,35 @@ enum AdminRoutes {
                 throw OpenAIError(
                     status: .notFound, message: "This gateway does not enroll nodes.", type: "invalid_request_error", code: "not_found")
             }
-            return try json(["token": try await identity.createEnrollmentToken(actor: actor)])
+            var request = request
+            let body = try await request.collectBody(upTo: 16 << 10)
+            let order = try? JSONDecoder().decode(TokenOrder.self, from: Data(buffer: body))
+            guard let order, let node = order.node.map(NodeID.init), GatewayIdentity.isWellFormed(node) else {
+                throw OpenAIError.invalidRequest(
+                    "A token names its node: {\"node\": \"ID\"} (1-128 of A-Z a-z 0-9 . _ -), optionally \"site\" and \"rekey\".",
+                    param: "node", code: "invalid_node")
+            }
+            guard let site = NodeTrustPolicy.Site(rawValue: order.site ?? "home") else {
+                throw OpenAIError.invalidRequest("site is home or data-centre.", param: "site", code: "invalid_site")
+            }
+            let token = try await identity.createEnrollmentToken(for: node, site: site, rekey: order.rekey ?? false, actor: actor)
+            return try json(["token": token, "node": node.rawValue, "site": site.rawValue])
         }
+        router.post("/admin/operator-key/rotate") { request, _ -> Response in
+            let actor = try await authorize(request, identity: identity)
+            guard let identity else {
+                throw OpenAIError(
+                    status: .notFound, message: "This gateway has no operator keys.", type: "invalid_request_error", code: "not_found")
+            }
+            return try json(["operator_key": try await identity.rotateOperatorKey(actor: actor)])
+        }
+    }
+
+    /// `POST /admin/enrollment-tokens` body: the node the token is for, its site, and whether it re-keys.
+    struct TokenOrder: Decodable {
+        var node: String?
+        var site: String?
+        var rekey: Bool?
     }
 
     /// A node as `hearth nodes list --json` prints it.

@@ -19,9 +19,13 @@ public struct IdentityConfiguration: Sendable {
     /// Approved software measurements (agent + engine + model digests). Empty: each node's measurement at
     /// enrollment is approved (trust on enrollment); a later change is still caught at renewal.
     public var allowedMeasurements: Set<String> = []
-    /// Heartbeat interval nodes keep, seconds (the missed-heartbeat quarantine counts in these).
+    /// Heartbeat interval nodes keep, seconds (the missed-heartbeat quarantine counts in these). A ``Gateway``
+    /// replaces both with its tunnel's `heartbeatInterval` and `missedHeartbeatsBeforeDead` (`--heartbeat-ms`).
     public var heartbeatIntervalSeconds: Double = 1
     public var missedHeartbeatLimit = 3
+    /// Refused enrollment calls, and repeated reports of one node, write at most one audit row per this many seconds
+    /// (with a count of the ones folded into it): nobody but an operator can grow the append-only log at will.
+    public var auditWindowSeconds: Double = 60
 
     public init(directory: String) {
         self.directory = directory
@@ -63,6 +67,7 @@ public final class GatewayIdentity: Sendable {
     private let expiries = Mutex<[NodeID: Date]>([:])
     private let heartbeats = Mutex<[NodeID: Date]>([:])
     private let audited = Broadcast<AuditEvent>()
+    private let throttle: Mutex<AuditThrottle>
 
     /// An entry written to the audit log, as it happens (operators' tools and tests follow these).
     public struct AuditEvent: Sendable, Equatable {
@@ -84,6 +89,7 @@ public final class GatewayIdentity: Sendable {
         self.store = store
         self.policy = Mutex(policy)
         self.logger = logger
+        throttle = Mutex(AuditThrottle(windowSeconds: configuration.auditWindowSeconds))
     }
 
     /// Loads (or creates) the CA, the tunnel certificate and the stored trust records.
@@ -117,18 +123,58 @@ public final class GatewayIdentity: Sendable {
             configuration: configuration, authority: authority, serverContext: context, store: store, policy: trust, logger: logger)
     }
 
-    func attach(_ registry: NodeRegistry) { self.registry.withLock { $0 = registry } }
+    /// Joins the gateway: its registry, its heartbeat settings (the missed-heartbeat quarantine counts in the
+    /// gateway's `--heartbeat-ms`, not a fixed second) and the ids it treats as attested or data-centre.
+    func attach(_ registry: NodeRegistry, heartbeatIntervalSeconds: Double, missedHeartbeats: Int, protectedIdentities: Set<NodeID>) {
+        self.registry.withLock { $0 = registry }
+        policy.withLock {
+            $0.configuration.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+            $0.configuration.missedHeartbeatLimit = max(1, missedHeartbeats)
+            $0.configuration.protectedIdentities = protectedIdentities
+        }
+    }
+
+    /// Silence after which a node that said hello is quarantined (the gateway's heartbeat interval × its limit).
+    public var missedHeartbeatTimeoutSeconds: Double { policy.withLock { $0.configuration.heartbeatTimeoutSeconds } }
+
+    /// Whether `node` is an id Hearth accepts: 1-128 characters of `A-Z a-z 0-9 . _ -`.
+    public static func isWellFormed(_ node: NodeID) -> Bool {
+        let bytes = node.rawValue.utf8
+        return (1...128).contains(bytes.count)
+            && bytes.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                    true
+                default: false
+                }
+            }
+    }
 
     private var now: Double { Date().timeIntervalSince1970 }
 
     // MARK: tokens and operators
 
-    /// A one-time enrollment token (shown once; only its hash is stored).
-    public func createEnrollmentToken(actor: String = "operator") async throws -> String {
+    /// A one-time enrollment token for `node` at `site` (shown once; only its hash is stored). `rekey`: the token may
+    /// put a new key behind an id that exists, was revoked, or is attested/data-centre (`hearth nodes rekey`);
+    /// an ordinary token enrolls only an id the gateway has never seen.
+    public func createEnrollmentToken(
+        for node: NodeID, site: NodeTrustPolicy.Site = .home, rekey: Bool = false, actor: String = "operator"
+    ) async throws -> String {
+        guard Self.isWellFormed(node) else { throw Failure.refused("node ids are 1-128 characters of [A-Za-z0-9._-]") }
         let token = "hearth-enroll-" + Self.randomHex(24)
-        try await store.addEnrollmentToken(hash: Self.hash(token))
-        try await audit(actor: actor, action: "create-enrollment-token", node: nil, detail: "")
+        try await store.addEnrollmentToken(hash: Self.hash(token), grant: .init(node: node, site: site, rekey: rekey))
+        try await audit(
+            actor: actor, action: rekey ? "create-rekey-token" : "create-enrollment-token", node: node, detail: "site \(site.rawValue)")
         return token
+    }
+
+    /// Replaces every operator key with a new one (shown once): a leaked key stops working at once.
+    public func rotateOperatorKey(actor: String) async throws -> String {
+        let key = "hearth-op-" + Self.randomHex(24)
+        try await store.replaceOperatorKeys(with: Self.hash(key))
+        try await audit(actor: actor, action: "rotate-operator-key", node: nil, detail: "every earlier operator key revoked")
+        return key
     }
 
     /// An operator credential for the admin API (shown once; only its hash is stored).
@@ -144,32 +190,88 @@ public final class GatewayIdentity: Sendable {
 
     // MARK: enrollment and renewal
 
-    /// Enrolls a node: spends the token, records its attestation, and signs its CSR.
-    public func enroll(_ request: EnrollmentRequest, site: NodeTrustPolicy.Site = .home) async throws -> CertificateGrant {
-        guard try await store.consumeEnrollmentToken(hash: Self.hash(request.token), node: request.nodeID) else {
-            try? await audit(actor: "node", action: "enrollment-refused", node: request.nodeID, detail: "bad token")
-            throw Failure.badToken
+    /// Enrolls a node: checks the token (made for this node id), the attestation and the CSR, and only then spends
+    /// the token, records the node and returns its certificate. A refusal changes nothing but a throttled audit row.
+    public func enroll(_ request: EnrollmentRequest) async throws -> CertificateGrant {
+        do {
+            return try await checkAndEnroll(request)
+        } catch let failure as Failure {
+            await auditRefusal(of: request.nodeID, failure)
+            throw failure
         }
-        guard request.attestation.node == request.nodeID else { throw Failure.refused("the attestation names another node") }
-        if !configuration.allowedMeasurements.isEmpty, !configuration.allowedMeasurements.contains(request.attestation.measurement.digest) {
-            throw Failure.refused("software measurement \(request.attestation.measurement.digest) is not approved")
+    }
+
+    private func checkAndEnroll(_ request: EnrollmentRequest) async throws -> CertificateGrant {
+        let node = request.nodeID
+        let tokenHash = Self.hash(request.token)
+        guard let token = try await store.enrollmentToken(hash: tokenHash) else { throw Failure.badToken }
+        guard token.node == node else { throw Failure.refused("the enrollment token was made for another node") }
+        guard request.attestation.node == node else { throw Failure.refused("the attestation names another node") }
+        let digest = request.attestation.measurement.digest
+        if !configuration.allowedMeasurements.isEmpty, !configuration.allowedMeasurements.contains(digest) {
+            throw Failure.refused("software measurement \(digest.prefix(64)) is not approved")
         }
-        let (actions, allowed) = policy.withLock { policy -> ([NodeTrustPolicy.Action], Set<String>) in
-            var allowed = policy.configuration.allowedMeasurements
-            if configuration.allowedMeasurements.isEmpty { allowed.insert(request.attestation.measurement.digest) }
-            _ = policy.handle(.allowedMeasurementsChanged(allowed), now: now)
-            return (policy.handle(.enrolled(request.attestation, site: site), now: now), allowed)
+        // The CSR is checked (signed by its key, naming this node, P-256, the attested key) before any trust state
+        // changes: the certificate is made first and handed out only if everything after it succeeds.
+        let issuedAt = now
+        let validity = policy.withLock { $0.configuration.certificates.validity(issuedAt: issuedAt) }
+        let certificate: Certificate
+        do {
+            certificate = try authority.issueNodeCertificate(
+                csrPEM: request.csrPEM, node: node, notBefore: Date(timeIntervalSince1970: validity.notBefore),
+                notAfter: Date(timeIntervalSince1970: validity.notAfter))
+        } catch let failure as FleetCertificateAuthority.Failure {
+            throw Failure.refused(failure.description)
         }
-        _ = allowed
-        let grant = try await perform(
-            actions, csrPEM: request.csrPEM, node: request.nodeID, keyFingerprint: request.attestation.keyFingerprint)
-        guard let grant else { throw Failure.refused("enrollment denied (revoked key)") }
+        guard CertificateFacts.fingerprint(of: certificate) == request.attestation.keyFingerprint else {
+            throw Failure.refused("the CSR's key is not the attested key")
+        }
+        if let refusal = policy.withLock({ $0.enrollmentRefusal(for: request.attestation, rekey: token.rekey) }) {
+            throw Failure.refused(Self.explain(refusal, node: node))
+        }
+        guard try await store.consumeEnrollmentToken(hash: tokenHash, node: node) else { throw Failure.badToken }
+        let actions = policy.withLock { policy -> [NodeTrustPolicy.Action] in
+            // Asked again under the lock: another token for the same id may have been spent meanwhile.
+            if let refusal = policy.enrollmentRefusal(for: request.attestation, rekey: token.rekey) {
+                return [.refuseEnrollment(node, refusal)]
+            }
+            if configuration.allowedMeasurements.isEmpty {
+                _ = policy.handle(.allowedMeasurementsChanged(policy.configuration.allowedMeasurements.union([digest])), now: issuedAt)
+            }
+            return policy.handle(.enrollmentRequested(request.attestation, site: token.site, rekey: token.rekey), now: issuedAt)
+        }
+        if case .refuseEnrollment(_, let refusal) = actions.first { throw Failure.refused(Self.explain(refusal, node: node)) }
+        _ = try await perform(actions, csrPEM: nil, node: node, keyFingerprint: nil)
         try await store.save(
-            .init(node: request.nodeID, attestation: request.attestation, site: site, state: .trusted, quarantineReason: nil))
+            .init(node: node, attestation: request.attestation, site: token.site, state: .trusted, quarantineReason: nil))
         try await audit(
-            actor: "node", action: "enrolled", node: request.nodeID, detail: "key \(request.attestation.keyFingerprint.prefix(16))")
+            actor: "node", action: token.rekey ? "re-keyed" : "enrolled", node: node,
+            detail: "key \(request.attestation.keyFingerprint.prefix(16)) site \(token.site.rawValue)")
         return CertificateGrant(
-            certificatePEM: grant.certificatePEM, authorityPEM: try authority.certificatePEM(), notAfter: grant.notAfter)
+            certificatePEM: try certificate.serializeAsPEM().pemString, authorityPEM: try authority.certificatePEM(),
+            notAfter: validity.notAfter)
+    }
+
+    private static func explain(_ refusal: NodeTrustPolicy.EnrollmentRefusal, node: NodeID) -> String {
+        switch refusal {
+        case .alreadyEnrolled: "node \(node) is enrolled already; a new key needs the operator's re-key (hearth nodes rekey \(node))"
+        case .revokedNode: "node \(node) is revoked; only the operator's re-key (hearth nodes rekey \(node)) brings it back"
+        case .protectedIdentity: "node \(node) is attested or data-centre; enrolling it needs a re-key token (hearth nodes rekey \(node))"
+        case .revokedKey: "this key is revoked"
+        }
+    }
+
+    /// One audit row per window for all refused enrollment calls together (their node ids are the caller's choice).
+    private func auditRefusal(of node: NodeID, _ failure: Failure) async {
+        let named = Self.isWellFormed(node) ? node : nil
+        await auditThrottled(key: "enrollment-refused", actor: "node", action: "enrollment-refused", node: named, detail: "\(failure)")
+    }
+
+    private func auditThrottled(key: String, actor: String, action: String, node: NodeID?, detail: String) async {
+        let at = now
+        guard let folded = throttle.withLock({ $0.record(key, now: at) }) else { return }
+        let more = folded > 0 ? " (+\(folded) more since the previous entry)" : ""
+        try? await audit(actor: actor, action: action, node: node, detail: String(detail.prefix(256)) + more)
     }
 
     /// A renewal over the node's tunnel: a fresh attestation decides.
@@ -216,6 +318,8 @@ public final class GatewayIdentity: Sendable {
             }
         }
         expiries.withLock { $0[node] = peer.notValidAfter }
+        // The missed-heartbeat clock starts now, not at enrollment or the gateway's start.
+        _ = policy.withLock { $0.handle(.hello(node), now: now) }
     }
 
     /// The labels the scheduler should carry for `node` (trust state, last tamper).
@@ -235,8 +339,8 @@ public final class GatewayIdentity: Sendable {
     func tamperReport(_ report: TamperReport, from node: NodeID) async {
         logger.warning("tamper report", metadata: ["node": "\(node)", "findings": "\(report.findings.map(\.rawValue))"])
         let actions = policy.withLock { $0.handle(.tamperReport(node, report), now: now) }
-        try? await audit(
-            actor: "node", action: "tamper-report", node: node,
+        await auditThrottled(
+            key: "tamper-report:\(node)", actor: "node", action: "tamper-report", node: node,
             detail: "\(report.findings.map(\.rawValue).joined(separator: ",")) quarantined=\(report.quarantined)")
         _ = try? await perform(actions, csrPEM: nil, node: node, keyFingerprint: nil)
     }
@@ -277,8 +381,7 @@ public final class GatewayIdentity: Sendable {
     /// Every enrolled node with its trust state; `connected` lists the nodes whose tunnel is up.
     public func statuses(connected: Set<NodeID>) -> [NodeStatus] {
         policy.withLock { policy in
-            policy.nodes.keys.sorted().map { id in
-                let record = policy.nodes[id]!
+            policy.nodes.sorted { $0.key < $1.key }.map { id, record in
                 let state: String =
                     switch record.state {
                     case .revoked: "revoked"
@@ -299,6 +402,9 @@ public final class GatewayIdentity: Sendable {
         try await store.audit(actor: actor, action: action, node: node, detail: detail)
         audited.yield(AuditEvent(action: action, node: node, at: Date()))
     }
+
+    /// Rows in the audit log.
+    public func auditLogCount() async throws -> Int { try await store.auditRowCount() }
 
     public func auditLog() async throws -> [(at: Date, actor: String, action: String, node: String?, detail: String)] {
         try await store.auditLog().map { ($0.at, $0.actor, $0.action, $0.node, $0.detail) }
@@ -325,7 +431,7 @@ public final class GatewayIdentity: Sendable {
                 grant = CertificateGrant(certificatePEM: try certificate.serializeAsPEM().pemString, authorityPEM: nil, notAfter: notAfter)
             case .denyRenewal(let id, let reason):
                 logger.warning("renewal denied", metadata: ["node": "\(id)", "reason": "\(reason.rawValue)"])
-                try? await audit(actor: "gateway", action: "deny-renewal", node: id, detail: reason.rawValue)
+                await auditThrottled(key: "deny-renewal:\(id)", actor: "gateway", action: "deny-renewal", node: id, detail: reason.rawValue)
             case .quarantine(let id, let reason):
                 logger.warning("node quarantined", metadata: ["node": "\(id)", "reason": "\(reason.rawValue)"])
                 registry?.scheduler.setTrusted(id, false)
@@ -340,6 +446,11 @@ public final class GatewayIdentity: Sendable {
             case .closeTunnel(let id), .failOverInFlight(let id):
                 // Closing the tunnel fails the node's streams, and the relay resumes each on another node.
                 try? await registry?.session(id)?.channel.close()
+            case .retireKey(let entry):
+                try await store.addRevocation(entry)
+                try? await audit(actor: "gateway", action: "retire-key", node: entry.node, detail: "key \(entry.keyFingerprint.prefix(16))")
+            case .refuseEnrollment:
+                break
             case .alert(let alert):
                 logger.log(level: alert.level == .critical ? .critical : .warning, "\(alert.message)", metadata: ["node": "\(alert.node)"])
             case .updateLabels(let id, let labels):

@@ -3,7 +3,7 @@ import GRDB
 import HearthCore
 
 /// The gateway's identity records on SQLite (`identity.sqlite` beside the fleet store): one-time enrollment
-/// tokens (hashed), operator keys (hashed), each enrolled node's attested facts and trust state, the revocation
+/// tokens (hashed, each bound to one node id, a site, and whether it re-keys), operator keys (hashed), each enrolled node's attested facts and trust state, the revocation
 /// list, and the append-only audit log of operator and automatic actions.
 final class IdentityStore: Sendable {
     struct NodeRow: Codable, Sendable {
@@ -12,6 +12,13 @@ final class IdentityStore: Sendable {
         var site: NodeTrustPolicy.Site
         var state: NodeTrustPolicy.TrustState
         var quarantineReason: NodeTrustPolicy.QuarantineReason?
+    }
+
+    /// What an unspent enrollment token allows.
+    struct TokenGrant: Sendable, Equatable {
+        var node: NodeID
+        var site: NodeTrustPolicy.Site
+        var rekey: Bool
     }
 
     struct AuditEntry: Sendable, Equatable {
@@ -65,22 +72,44 @@ final class IdentityStore: Sendable {
             try db.execute(
                 sql: "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
         }
+        // Tokens name their node (issue 11). Tokens made before this have none and enroll nobody.
+        migrator.registerMigration("v2-token-binding") { db in
+            try db.alter(table: "enrollment_token") { t in
+                t.add(column: "node_id", .text)
+                t.add(column: "site", .text)
+                t.add(column: "rekey", .boolean).notNull().defaults(to: false)
+            }
+        }
         try migrator.migrate(database)
     }
 
-    func addEnrollmentToken(hash: String) async throws {
+    func addEnrollmentToken(hash: String, grant: TokenGrant) async throws {
         try await database.write { db in
             try db.execute(
-                sql: "INSERT INTO enrollment_token (token_hash, created_at) VALUES (?, ?)", arguments: [hash, Date().timeIntervalSince1970])
+                sql: "INSERT INTO enrollment_token (token_hash, created_at, node_id, site, rekey) VALUES (?, ?, ?, ?, ?)",
+                arguments: [hash, Date().timeIntervalSince1970, grant.node.rawValue, grant.site.rawValue, grant.rekey])
         }
     }
 
-    /// Marks the token used by `node`; false when unknown or already used (one-time).
+    /// What an unspent token allows; nil when unknown, used, or made before tokens named their node.
+    func enrollmentToken(hash: String) async throws -> TokenGrant? {
+        try await database.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT node_id, site, rekey FROM enrollment_token WHERE token_hash = ? AND used_at IS NULL", arguments: [hash]
+                ),
+                let node = row["node_id"] as String?, let site = NodeTrustPolicy.Site(rawValue: row["site"] ?? "")
+            else { return nil }
+            return TokenGrant(node: NodeID(node), site: site, rekey: row["rekey"])
+        }
+    }
+
+    /// Marks the token used by `node`; false when unknown, already used (one-time) or made for another node.
     func consumeEnrollmentToken(hash: String, node: NodeID) async throws -> Bool {
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE enrollment_token SET used_at = ?, used_by = ? WHERE token_hash = ? AND used_at IS NULL",
-                arguments: [Date().timeIntervalSince1970, node.rawValue, hash])
+                sql: "UPDATE enrollment_token SET used_at = ?, used_by = ? WHERE token_hash = ? AND used_at IS NULL AND node_id = ?",
+                arguments: [Date().timeIntervalSince1970, node.rawValue, hash, node.rawValue])
             return db.changesCount == 1
         }
     }
@@ -90,6 +119,15 @@ final class IdentityStore: Sendable {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO operator_key (key_hash, created_at) VALUES (?, ?)",
                 arguments: [hash, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Rotation: every earlier operator key stops working, in the same transaction that adds the new one.
+    func replaceOperatorKeys(with hash: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM operator_key")
+            try db.execute(
+                sql: "INSERT INTO operator_key (key_hash, created_at) VALUES (?, ?)", arguments: [hash, Date().timeIntervalSince1970])
         }
     }
 
@@ -139,6 +177,10 @@ final class IdentityStore: Sendable {
                 sql: "INSERT INTO audit (at, actor, action, node_id, detail) VALUES (?, ?, ?, ?, ?)",
                 arguments: [Date().timeIntervalSince1970, actor, action, node?.rawValue, detail])
         }
+    }
+
+    func auditRowCount() async throws -> Int {
+        try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit") ?? 0 }
     }
 
     func auditLog() async throws -> [AuditEntry] {

@@ -49,7 +49,9 @@ extension TestFleet {
     }
 
     func get(_ path: String) async throws -> CollectedResponse {
-        try await sendHTTP(url: baseURL + path, method: .GET, body: nil, apiKey: apiKey, headers: [], client: client)
+        // /metrics is for operators: tests read it from the metrics listener TestFleet configures.
+        let base = path == "/metrics" ? addresses.metricsPort.map { "http://127.0.0.1:\($0)" } ?? baseURL : baseURL
+        return try await sendHTTP(url: base + path, method: .GET, body: nil, apiKey: apiKey, headers: [], client: client)
     }
 }
 

@@ -59,6 +59,8 @@ func withTestFleet<Result: Sendable>(
     // Tests run side by side on two cores: a busy box must not look like a dead node. The liveness tests set
     // their own tight limits.
     configuration.tunnel.missedHeartbeatsBeforeDead = 15
+    // Tests read /metrics from the operators' listener (the client port asks for an operator key).
+    configuration.metricsListener = MetricsListener(port: 0)
     configure(&configuration)
     let store = try SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
     var identity: GatewayIdentity?
@@ -81,7 +83,7 @@ func withTestFleet<Result: Sendable>(
             let credentials = NodeCredentialStore(directory: directory.appendingPathComponent(spec.id).path, node: NodeID(spec.id))
             let node = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
             let request = EnrollmentRequest(
-                token: try await identity.createEnrollmentToken(), nodeID: NodeID(spec.id),
+                token: try await identity.createEnrollmentToken(for: NodeID(spec.id)), nodeID: NodeID(spec.id),
                 csrPEM: try credentials.certificateSigningRequestPEM(), attestation: try NodeEnrollment.attestation(node))
             let grant = try await identity.enroll(request)
             try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
