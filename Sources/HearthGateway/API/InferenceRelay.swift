@@ -55,7 +55,8 @@ final class InferenceRelay: Sendable {
             tenant: policy.tenant,
             started: started,
             ledger: ledger,
-            metrics: metrics
+            metrics: metrics,
+            conduct: registry.conduct
         )
         do {
             return try await relay(request, endpoint: endpoint, policy: policy, ticket: ticket, clientChannel: clientChannel)
@@ -76,6 +77,12 @@ final class InferenceRelay: Sendable {
         ticket: UsageTicket,
         clientChannel: any Channel
     ) async throws -> Response {
+        // The tenant's concurrency and request rate before anything of the request is read: a tenant at its
+        // limits costs no body, no parse. Released on every path that ends the request.
+        let lease = try limiter.admitRequest(policy)
+        ticket.onFinish { [limiter] usage, ranOnNode in
+            limiter.finish(lease, actualTokens: usage.map { $0.promptTokens + $0.completionTokens } ?? (ranOnNode ? nil : 0))
+        }
         var request = request
         let body: ByteBuffer
         do {
@@ -93,14 +100,13 @@ final class InferenceRelay: Sendable {
         // Engines get the allow-listed body (docs/SECURITY.md, Client input); most requests keep the client's bytes.
         let engineBody = parsed.engineBody.map { ByteBuffer(bytes: $0) } ?? body
         let taskClass = try classify(parsed)
-        ticket.describe(model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens)
+        ticket.describe(
+            model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens,
+            requestBytes: body.readableBytes, maxOutputTokens: parsed.maxTokens)
 
-        // The tenant's limits: tokens reserved now (prompt estimate + max_tokens), corrected when the request ends.
+        // The tenant's tokens: reserved now (prompt estimate + max_tokens), corrected to the bill when the request ends.
         let maxOutputTokens = parsed.maxTokens ?? classifier.defaultMaxOutputTokens
-        let lease = try limiter.admit(policy, tokens: parsed.estimatedPromptTokens + maxOutputTokens)
-        ticket.onFinish { [limiter] usage, ranOnNode in
-            limiter.finish(lease, actualTokens: usage.map { $0.promptTokens + $0.completionTokens } ?? (ranOnNode ? nil : 0))
-        }
+        try limiter.reserve(lease, tokens: parsed.estimatedPromptTokens + maxOutputTokens, policy: policy)
 
         // The cache partition: its salt goes to the engine, its key into every routing hash (docs/SECURITY.md).
         let partition = CacheIsolation.partition(
@@ -314,7 +320,7 @@ final class InferenceRelay: Sendable {
         let session = reservation.session
         if !hedge {
             context.placed(on: session.id)
-            context.ticket.assign(session.id)
+            context.ticket.assign(session)
         }
         let stream: GatewayStream
         do {
@@ -489,6 +495,11 @@ final class InferenceRelay: Sendable {
         }
         session.finish(attempt.stream)
         attempt.reservation.release(end: end)
+        // An answer with text holds at least one token: the floor of its bill.
+        let hasText = answer.withUnsafeReadableBytes {
+            SSEEventScanner.hasText($0, field: context.endpoint == .chatCompletions ? .content : .text)
+        }
+        context.ticket.relayed(AnswerAudit.Relayed(contentEvents: hasText ? 1 : 0))
         return (answer, end)
     }
 
@@ -584,7 +595,7 @@ final class InferenceRelay: Sendable {
         var attempt = first
         var prefetched = prefetched
         var splicer: SSEStreamSplicer?
-        var delivered: [UInt8] = []
+        var delivered = ReplayBuffer(limit: configuration.maximumReplayBytes)
         while true {
             let outcome = await pump(
                 attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, context: context, to: &writer)
@@ -623,12 +634,17 @@ final class InferenceRelay: Sendable {
                 attempt.reservation.release(end: nil, afterHandOff: true)
                 if splicer == nil {
                     // What the client has seen so far, read once now rather than on every event.
-                    var replay = SSEStreamSplicer(endpoint: context.endpoint, originalPromptTokens: context.promptTokens)
-                    _ = replay.ingest(delivered)
+                    var replay = SSEStreamSplicer(
+                        endpoint: context.endpoint, originalPromptTokens: context.promptTokens,
+                        maximumReplayBytes: configuration.maximumReplayBytes)
+                    _ = replay.ingest(delivered.bytes)
                     splicer = replay
-                    delivered = []
+                    if delivered.overflowed { splicer!.loseReplay() }
+                    delivered = ReplayBuffer(limit: 0)
                 }
-                guard let next = await resume(after: failure, splicer: &splicer!, context: context) else {
+                // Too long an answer to hand another node as a prefix (its text was not all kept): it ends here.
+                let canResume = !splicer!.replayLost
+                guard canResume, let next = await resume(after: failure, splicer: &splicer!, context: context) else {
                     if splicer!.delivered.finished {
                         // The answer was complete; only the end of the stream was lost.
                         try? await writer.write(ByteBuffer(bytes: splicer!.finish()))
@@ -654,10 +670,14 @@ final class InferenceRelay: Sendable {
 
     /// Forwards one attempt's events until it ends, fails or the client leaves.
     private func pump(
-        _ attempt: Attempt, prefetched: Result<StreamEvent?, any Error>?, splicer: inout SSEStreamSplicer?, delivered: inout [UInt8],
-        context: AttemptContext, to writer: inout any ResponseBodyWriter
+        _ attempt: Attempt, prefetched: Result<StreamEvent?, any Error>?, splicer: inout SSEStreamSplicer?,
+        delivered: inout ReplayBuffer, context: AttemptContext, to writer: inout any ResponseBodyWriter
     ) async -> PumpOutcome {
         var pending = ByteBuffer()
+        var scanner = SSEEventScanner(
+            field: context.endpoint == .chatCompletions ? .content : .text, maximumEventBytes: configuration.maximumEventBytes)
+        // What the client got from this attempt is the floor of what its tenant is billed.
+        defer { if splicer == nil { context.ticket.relayed(AnswerAudit.Relayed(contentEvents: scanner.contentEvents)) } }
         var end: StreamEnd?
         // Re-armed after every event: a node that stops sending mid-answer (a hung engine, a link that holds bytes
         // without closing) is treated like a lost one once the class's gap is exceeded.
@@ -685,12 +705,15 @@ final class InferenceRelay: Sendable {
                     let out: ByteBuffer
                     if splicer != nil {
                         out = ByteBuffer(bytes: splicer!.ingest(bytes.readableBytesView))
+                        guard splicer!.pendingBytes <= configuration.maximumEventBytes else { throw oversizedEvent(attempt) }
                     } else {
                         var bytes = bytes
                         pending.writeBuffer(&bytes)
-                        let whole = Self.wholeEventsLength(pending)
-                        out = pending.readSlice(length: whole)!
-                        delivered.append(contentsOf: out.readableBytesView)
+                        guard let whole = pending.withUnsafeReadableBytes({ scanner.wholeEvents(in: $0) }) else {
+                            throw oversizedEvent(attempt)
+                        }
+                        out = pending.readSlice(length: whole) ?? ByteBuffer()
+                        delivered.append(out)
                         pending.discardReadBytes()
                     }
                     if out.readableBytes > 0 {
@@ -746,17 +769,11 @@ final class InferenceRelay: Sendable {
         return try await events.next()
     }
 
-    /// Bytes of `buffer` up to and including its last event boundary (a blank line).
-    static func wholeEventsLength(_ buffer: ByteBuffer) -> Int {
-        let view = buffer.readableBytesView
-        var index = view.endIndex
-        while index > view.startIndex + 1 {
-            let last = view[index - 1]
-            let previous = view[index - 2]
-            if last == UInt8(ascii: "\n") && (previous == UInt8(ascii: "\n")) { return index - view.startIndex }
-            index -= 1
-        }
-        return 0
+    /// A node streamed an event longer than the gateway holds: the stream fails (and moves), the node is told off.
+    private func oversizedEvent(_ attempt: Attempt) -> TunnelErrorMessage {
+        registry.conduct?.lied(attempt.session.id, .oversizedEvent, detail: "over \(configuration.maximumEventBytes) bytes")
+        return TunnelErrorMessage(
+            code: .flowControl, message: "an event longer than \(configuration.maximumEventBytes) bytes without a boundary")
     }
 
     /// After a mid-stream failure: the next attempt on another node, or nil to give up.

@@ -61,7 +61,7 @@ extension OpenAIError {
     static func modelNotFound(_ model: String) -> OpenAIError {
         OpenAIError(
             status: .notFound,
-            message: "The model '\(model)' is not served by any node of this fleet.",
+            message: "The model '\(model.prefix(256))' is not served by any node of this fleet.",
             type: "invalid_request_error",
             param: "model",
             code: "model_not_found"

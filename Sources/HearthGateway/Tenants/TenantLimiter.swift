@@ -23,6 +23,32 @@ final class TenantLimiter: Sendable {
         }
     }
 
+    /// Admits a request before its body is read (concurrency, requests per minute) or throws the 429.
+    func admitRequest(_ policy: TenantPolicy) throws(OpenAIError) -> TenantLimits.Lease {
+        let now = now()
+        switch limits.withLock({ $0.admitRequest(policy, now: now) }) {
+        case .admitted(let lease): return lease
+        case .limited(let limit, let retryAfter):
+            throw OpenAIError.rateLimited(Self.message(limit, tenant: policy.tenant), retryAfterSeconds: retryAfter)
+        }
+    }
+
+    /// Reserves an admitted request's tokens, or withdraws it and throws the 429 its tokens per minute call for.
+    func reserve(_ lease: TenantLimits.Lease, tokens: Int, policy: TenantPolicy) throws(OpenAIError) {
+        let now = now()
+        let refusal = limits.withLock { limits -> (TenantLimits.Limit, Int)? in
+            var lease = lease
+            guard case .limited(let limit, let retryAfter) = limits.reserve(&lease, tokens: tokens, policy: policy, now: now) else {
+                return nil
+            }
+            limits.withdraw(lease, now: now)
+            return (limit, retryAfter)
+        }
+        if let (limit, retryAfter) = refusal {
+            throw OpenAIError.rateLimited(Self.message(limit, tenant: policy.tenant), retryAfterSeconds: retryAfter)
+        }
+    }
+
     func finish(_ lease: TenantLimits.Lease, actualTokens: Int?) {
         let now = now()
         limits.withLock { $0.finish(lease, actualTokens: actualTokens, now: now) }

@@ -5,12 +5,16 @@ import Synchronization
 
 /// One request's usage record in the making. ``finish(outcome:status:usage:)`` records it once;
 /// later calls are ignored, so no code path can bill a request twice.
+///
+/// A node's token counts are claims: every path bills through ``AnswerAudit`` against the bounds the request
+/// itself sets and what the gateway relayed, and a claim outside them is reported as the node's lie.
 final class UsageTicket: Sendable {
     let requestID: String
     let tenant: String
     private let started: ContinuousClock.Instant
     private let ledger: UsageLedger
     private let metrics: GatewayMetrics
+    private let conduct: NodeConductMonitor?
     private let state = Mutex(State())
 
     private struct State {
@@ -22,34 +26,60 @@ final class UsageTicket: Sendable {
         var finished = false
         var attempts = 1
         var computed: (prompt: Int, completion: Int)?
+        /// The body's size and the client's `max_tokens` (nil until the request is parsed): the bounds of the bill.
+        var requestBytes: Int?
+        var maxOutputTokens: Int?
+        /// The context of the model on the node that ran the request: the completion ceiling without `max_tokens`.
+        var contextTokens: Int?
+        var relayed = AnswerAudit.Relayed()
         var onFinish: (@Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void)?
     }
 
-    init(requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics) {
+    init(
+        requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics,
+        conduct: NodeConductMonitor? = nil
+    ) {
         self.requestID = requestID
         self.tenant = tenant
         self.started = started
         self.ledger = ledger
         self.metrics = metrics
+        self.conduct = conduct
     }
 
-    func describe(model: String, taskClass: String, estimatedPromptTokens: Int) {
+    func describe(model: String, taskClass: String, estimatedPromptTokens: Int, requestBytes: Int, maxOutputTokens: Int?) {
         state.withLock {
-            $0.model = model
+            // The client's own string, kept short: an unknown 16 MiB model name is not stored in the ledger.
+            $0.model = String(decoding: model.utf8.prefix(Self.modelBytes), as: UTF8.self)
             $0.taskClass = taskClass
             $0.estimatedPromptTokens = estimatedPromptTokens
+            $0.requestBytes = requestBytes
+            $0.maxOutputTokens = maxOutputTokens
         }
     }
 
-    func assign(_ node: NodeID) { state.withLock { $0.node = node } }
+    /// What the gateway itself relayed to the client so far (the floor of the completion bill).
+    func relayed(_ relayed: AnswerAudit.Relayed) { state.withLock { $0.relayed = relayed } }
+
+    /// The request runs on `session`'s node now.
+    func assign(_ session: NodeSession) {
+        let model = state.withLock { $0.model }
+        let context = session.hello.models.first { $0.id == model }?.contextTokens
+        state.withLock {
+            $0.node = session.id
+            $0.contextTokens = context
+        }
+    }
 
     /// The request moved to another node: the record names the last node and counts the attempts, with the
     /// tokens the fleet computed over all of them (the client is billed for what it received).
     func failedOver(to node: NodeID, attempts: Int, computedPromptTokens: Int, computedCompletionTokens: Int) {
+        let ceiling = 0...AnswerAudit.countCeiling
         state.withLock {
             $0.node = node
             $0.attempts = attempts
-            $0.computed = (computedPromptTokens, computedCompletionTokens)
+            // Nodes' own counts, kept for the operator's record only (never billed): bounded, never summed past overflow.
+            $0.computed = (AnswerAudit.clamp(computedPromptTokens, ceiling), AnswerAudit.clamp(computedCompletionTokens, ceiling))
         }
     }
 
@@ -81,6 +111,7 @@ final class UsageTicket: Sendable {
         else { return }
         let ttft = state.firstByte.map { $0 - started }
         let total = now - started
+        let usage = bill(usage, state: state)
         let record = UsageRecord(
             requestID: requestID,
             tenant: tenant,
@@ -105,4 +136,34 @@ final class UsageTicket: Sendable {
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens)
     }
+
+    /// Longest model name a usage row keeps.
+    static let modelBytes = 256
+
+    /// The largest context a node's claim is believed up to (2^20 tokens), when the client set no `max_tokens`.
+    static let contextCeiling = 1 << 20
+
+    /// The node's claim, billed within the request's bounds; its lies go to the node's record.
+    private func bill(_ claim: TokenUsage?, state: State) -> TokenUsage? {
+        guard let requestBytes = state.requestBytes, let node = state.node else { return claim.map { _ in TokenUsage.zero } }
+        guard claim != nil || state.relayed.contentEvents > 0 else { return nil }
+        let audit = AnswerAudit(
+            requestBytes: requestBytes,
+            maxOutputTokens: state.maxOutputTokens ?? min(state.contextTokens ?? Self.contextCeiling, Self.contextCeiling))
+        let bill = audit.bill(
+            claimedPrompt: claim?.promptTokens, claimedCompletion: claim?.completionTokens, relayed: state.relayed,
+            estimatedPromptTokens: state.estimatedPromptTokens)
+        for lie in bill.lies {
+            conduct?.lied(
+                node, lie, detail: "request \(requestID): claimed \(claim?.promptTokens ?? -1)+\(claim?.completionTokens ?? -1) tokens")
+        }
+        return TokenUsage(
+            promptTokens: bill.promptTokens, completionTokens: bill.completionTokens,
+            reportedByEngine: (claim?.reportedByEngine ?? false) && bill.lies.isEmpty)
+    }
+}
+
+extension TokenUsage {
+    /// Nothing ran: nothing is billed, whatever was claimed.
+    static let zero = TokenUsage(promptTokens: 0, completionTokens: 0, reportedByEngine: false)
 }
