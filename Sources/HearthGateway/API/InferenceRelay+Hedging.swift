@@ -35,7 +35,7 @@ extension InferenceRelay {
         await withTaskGroup(of: Lane.self) { lanes in
             lanes.addTask { .primary(await Self.firstEvent(of: primary.stream)) }
             lanes.addTask { [self] in
-                do { try await Task.sleep(for: .nanoseconds(Int64(delay * 1e9))) } catch { return .noHedge }
+                do { try await Task.sleep(for: .seconds(Self.finiteSeconds(delay))) } catch { return .noHedge }
                 guard retryBudget.withLock({ $0.tryRetry(now: scheduler.now) }) else { return .noHedge }
                 guard
                     let hedge = try? await startAttempt(
@@ -88,7 +88,7 @@ extension InferenceRelay {
         primary.session.cancel(primary.stream)
         primary.reservation.release(end: nil, afterHandOff: true)
         winner.attempt.reservation.handOff()
-        context.ticket.assign(winner.attempt.session.id)
+        context.ticket.assign(winner.attempt.session)
         if !context.track(winner.attempt.stream) { winner.attempt.stream.fail(ClientGone()) }
         logger.notice(
             "hedge won the first token",

@@ -546,7 +546,7 @@ final class InferenceRelay: Sendable {
                 // Wait for a node to free capacity (or join), but never past the point where the target is lost;
                 // a retry waits up to its own deadline (its work is already owed; it adds no load while waiting).
                 let wait = max(until, retryDeadline) - scheduler.now
-                guard mayQueue, wait > 0, await capacity.wait(seconds: wait) else {
+                guard mayQueue, wait > 0, await capacity.wait(seconds: Self.finiteSeconds(wait)) else {
                     if case .noEligibleNode = reason {
                         // Held back by batch isolation: never say whose work holds the nodes.
                         throw OpenAIError.noCapacity(
@@ -570,12 +570,16 @@ final class InferenceRelay: Sendable {
                 }
                 throw OpenAIError.noCapacity(
                     "No node can take this \(taskClass.rawValue) request: \(reason.description)",
-                    retryAfterSeconds: retryAfter.map { max(1, Int($0.rounded(.up))) } ?? 5,
+                    retryAfterSeconds: retryAfter.map { max(1, Int(Self.finiteSeconds($0).rounded(.up))) } ?? 5,
                     overloaded: retryAfter != nil
                 )
             }
         }
     }
+
+    /// Seconds from a prediction (built on node-declared profiles: never trusted to be finite or sane) within
+    /// 0...3600, so that no conversion to an integer can trap.
+    static func finiteSeconds(_ seconds: Double) -> Double { seconds.isNaN ? 0 : min(max(seconds, 0), 3600) }
 
     /// Header values must be visible ASCII.
     static func headerSafe(_ text: String) -> String {
