@@ -15,7 +15,7 @@ public final class Gateway: Sendable {
     public let store: any FleetStore
     public let ledger: UsageLedger
     package let registry: NodeRegistry
-    package let metrics = GatewayMetrics()
+    package let metrics: GatewayMetrics
     /// Transformer budgets, grid events and the energy ledger.
     public let power: PowerCoordinator
     /// The OpenADR client, when a VTN is configured.
@@ -34,15 +34,18 @@ public final class Gateway: Sendable {
         self.identity = identity
         self.store = store
         self.logger = logger
-        registry = NodeRegistry(
-            scheduler: FleetScheduler(
-                policy: configuration.schedulingPolicy,
-                configuration: SchedulerConfiguration(targets: configuration.classTargets),
-                attestedNodes: configuration.attestedNodes,
-                dataCentreNodes: configuration.dataCentreNodes,
-                isolationWaitSeconds: configuration.isolationWaitSeconds
-            )
+        let metrics = GatewayMetrics()
+        self.metrics = metrics
+        let scheduler = FleetScheduler(
+            policy: configuration.schedulingPolicy,
+            configuration: SchedulerConfiguration(targets: configuration.classTargets),
+            attestedNodes: configuration.attestedNodes,
+            dataCentreNodes: configuration.dataCentreNodes,
+            isolationWaitSeconds: configuration.isolationWaitSeconds
         )
+        let conduct = NodeConductMonitor(conduct: configuration.nodeConduct, scheduler: scheduler, metrics: metrics, logger: logger)
+        conduct.attach(identity)
+        registry = NodeRegistry(scheduler: scheduler, conduct: conduct)
         ledger = UsageLedger(store: store, logger: logger)
         let power = PowerCoordinator(configuration: configuration.power, registry: registry, store: store, logger: logger)
         self.power = power

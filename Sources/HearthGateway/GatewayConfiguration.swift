@@ -13,6 +13,15 @@ public struct GatewayConfiguration: Sendable {
     /// Largest non-streamed answer the gateway buffers for a client (502 above it); streamed answers
     /// are bounded by each stream's flow-control window instead.
     public var maximumAnswerBytes = 16 << 20
+    /// Longest server-sent event a node may stream; a node that sends more without an event boundary loses the
+    /// stream (the gateway relays whole events only, so it holds the partial one). Default 1 MiB.
+    public var maximumEventBytes = 1 << 20
+    /// Most of a streamed answer the gateway keeps to resume it on another node if its node fails; a longer
+    /// answer is relayed on, but can no longer fail over. Default 4 MiB (about 25,000 tokens of events).
+    public var maximumReplayBytes = 4 << 20
+    /// How many provable lies (``AnswerAudit/Lie``) within what window cost a node its standing (quarantine for
+    /// misbehaviour). Default: 3 within 10 minutes.
+    public var nodeConduct = NodeConduct()
     public var firstByteTimeout: Duration = .seconds(120)
     /// How long a client connection may send nothing while the gateway waits for it: a request head that is not
     /// complete, a body that stops, an idle keep-alive connection. Then it is closed (slowloris). Default 30 s.

@@ -51,6 +51,16 @@ public struct SSEStreamSplicer: Sendable {
     /// 0 for the first attempt.
     public private(set) var attemptIndex = 0
     public private(set) var deliveredText = ""
+    /// Most text ``deliveredText`` keeps; past it ``replayLost`` is set and the answer can no longer be resumed.
+    public let maximumReplayBytes: Int
+    /// More text was delivered than ``maximumReplayBytes``: a resumed attempt could not be given the prefix.
+    public private(set) var replayLost = false
+    /// Bytes of the current partial event (the gateway fails a node whose events grow past its limit).
+    public var pendingBytes: Int { pending.count }
+    /// Bytes of ``pending`` already searched for an event's end (each byte is looked at once), and the newlines at
+    /// the end of them.
+    private var searched = 0
+    private var newlinesSearched = 0
     public private(set) var roleDelivered = false
     public private(set) var finishReason: String?
     public private(set) var doneDelivered = false
@@ -66,9 +76,10 @@ public struct SSEStreamSplicer: Sendable {
     private var attemptReported: (prompt: Int, completion: Int)?
     private var finishedAttempts: [AttemptUsage] = []
 
-    public init(endpoint: Endpoint, originalPromptTokens: Int) {
+    public init(endpoint: Endpoint, originalPromptTokens: Int, maximumReplayBytes: Int = 4 << 20) {
         self.endpoint = endpoint
         self.originalPromptTokens = originalPromptTokens
+        self.maximumReplayBytes = maximumReplayBytes
     }
 
     /// What the client has received so far, for ``StreamMigration/attemptFailed(_:delivered:now:budget:)``.
@@ -92,9 +103,10 @@ public struct SSEStreamSplicer: Sendable {
     public mutating func ingest(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         pending.append(contentsOf: bytes)
         var out: [UInt8] = []
-        while let end = Self.eventEnd(in: pending) {
+        while let end = nextEventEnd() {
             let event = Array(pending[..<end])
             pending.removeFirst(end)
+            searched = 0
             out += process(event)
         }
         return out
@@ -103,6 +115,8 @@ public struct SSEStreamSplicer: Sendable {
     /// The current attempt failed: forget its partial event and start accounting for the next attempt.
     public mutating func startNextAttempt() {
         pending.removeAll()
+        searched = 0
+        newlinesSearched = 0
         finishedAttempts.append(usage.attempts.last!)
         previousCompletionTokens = deliveredCompletionTokens
         attemptChunks = 0
@@ -111,9 +125,14 @@ public struct SSEStreamSplicer: Sendable {
         attemptIndex += 1
     }
 
+    /// The text delivered before the splicer took over was not all kept: the answer cannot be resumed.
+    public mutating func loseReplay() { replayLost = true }
+
     /// The last attempt ended: flushes nothing partial, and returns `data: [DONE]` if it was not delivered.
     public mutating func finish() -> [UInt8] {
         pending.removeAll()
+        searched = 0
+        newlinesSearched = 0
         guard !doneDelivered else { return [] }
         doneDelivered = true
         return Array("data: [DONE]\n\n".utf8)
@@ -144,8 +163,10 @@ public struct SSEStreamSplicer: Sendable {
             if let model { object["model"] = model }
         }
         if var usage = object["usage"] as? [String: Any] {
-            let prompt = usage["prompt_tokens"] as? Int ?? originalPromptTokens + previousCompletionTokens
-            let completion = usage["completion_tokens"] as? Int ?? attemptChunks
+            // A node's counts: claims, kept within what can be added up (the gateway bills them through AnswerAudit).
+            let counts = 0...AnswerAudit.countCeiling
+            let prompt = AnswerAudit.clamp(usage["prompt_tokens"] as? Int ?? originalPromptTokens + previousCompletionTokens, counts)
+            let completion = AnswerAudit.clamp(usage["completion_tokens"] as? Int ?? attemptChunks, counts)
             attemptReported = (prompt, completion)
             if usage["prompt_tokens_details"] != nil {
                 usage["prompt_tokens_details"] = nil
@@ -184,7 +205,11 @@ public struct SSEStreamSplicer: Sendable {
             }
             let finish = choice["finish_reason"] as? String
             if let text, !text.isEmpty {
-                deliveredText += text
+                if !replayLost, deliveredText.utf8.count + text.utf8.count <= maximumReplayBytes {
+                    deliveredText += text
+                } else {
+                    replayLost = true
+                }
                 attemptChunks += 1
             }
             if let finish { finishReason = finish }
@@ -216,18 +241,23 @@ public struct SSEStreamSplicer: Sendable {
         return parts.isEmpty ? nil : parts.joined(separator: "\n")
     }
 
-    /// Index just past the blank line that ends the first event (`\n\n` or `\r\n\r\n`), as the node's meter finds it.
-    private static func eventEnd(in bytes: [UInt8]) -> Int? {
-        var newlines = 0
-        for index in bytes.indices {
-            switch bytes[index] {
+    /// Index just past the blank line that ends the first event in ``pending`` (`\n\n` or `\r\n\r\n`, as the node's
+    /// meter finds it), searching on from where the last call stopped.
+    private mutating func nextEventEnd() -> Int? {
+        while searched < pending.count {
+            let byte = pending[searched]
+            searched += 1
+            switch byte {
             case UInt8(ascii: "\n"):
-                newlines += 1
-                if newlines == 2 { return index + 1 }
+                newlinesSearched += 1
+                if newlinesSearched == 2 {
+                    newlinesSearched = 0
+                    return searched
+                }
             case UInt8(ascii: "\r"):
                 break
             default:
-                newlines = 0
+                newlinesSearched = 0
             }
         }
         return nil

@@ -37,9 +37,15 @@ package final class GatewayMetrics: Sendable {
         }
     }
 
+    /// Counters only go up (Prometheus traps on a negative increment): a count below zero adds nothing.
     package func tokens(prompt: Int, completion: Int) {
-        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "prompt")]).increment(by: Int64(prompt))
-        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(completion))
+        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "prompt")]).increment(by: Int64(max(0, prompt)))
+        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(max(0, completion)))
+    }
+
+    /// A node told a provable lie (``AnswerAudit/Lie``).
+    package func nodeLie(_ lie: String) {
+        registry.makeCounter(name: "hearth_node_lies_total", labels: [("lie", lie)]).increment()
     }
 
     package func decision(policy: String, outcome: String) {
@@ -68,6 +74,9 @@ package final class GatewayMetrics: Sendable {
 extension Duration {
     var nanosecondsClamped: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        return nanoseconds.addingReportingOverflow(attoseconds / 1_000_000_000).overflow
+            ? .max : nanoseconds + attoseconds / 1_000_000_000
     }
 }

@@ -378,6 +378,16 @@ public final class GatewayIdentity: Sendable {
         await persistState(node)
     }
 
+    /// The gateway caught `node` lying past its conduct threshold (``NodeConduct``): quarantine it, audited with
+    /// `detail`, until an operator releases it.
+    public func misbehaved(_ node: NodeID, detail: String) async {
+        let actions = policy.withLock { $0.handle(.misbehaved(node), now: now) }
+        guard !actions.isEmpty else { return }
+        try? await audit(actor: "gateway", action: "misbehaviour", node: node, detail: detail)
+        _ = try? await perform(actions, csrPEM: nil, node: node, keyFingerprint: nil)
+        await persistState(node)
+    }
+
     /// Every enrolled node with its trust state; `connected` lists the nodes whose tunnel is up.
     public func statuses(connected: Set<NodeID>) -> [NodeStatus] {
         policy.withLock { policy in

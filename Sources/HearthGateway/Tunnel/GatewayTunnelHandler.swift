@@ -75,7 +75,10 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         let registry = self.registry
         let identity = self.identity
         let logger = self.logger
-        let session = NodeSession(hello: hello, channel: context.channel, now: .now()) { session, beat in
+        let session = NodeSession(
+            hello: hello, channel: context.channel, now: .now(),
+            onLie: { session, lie, detail in registry.conduct?.lied(session.id, lie, detail: detail) }
+        ) { session, beat in
             registry.heartbeat(beat, from: session)
             identity?.heartbeat(from: session.id)
         } onIdentity: { session, frame in

@@ -28,9 +28,12 @@ package final class NodeRegistry: Sendable {
     package typealias PowerReport = (NodeID, NodePowerReport)
     /// The scheduler's view of this fleet, kept in step with joins and leaves.
     package let scheduler: FleetScheduler
+    /// Where sessions report the lies their nodes tell (nil: not watched, in tests that drive a registry alone).
+    let conduct: NodeConductMonitor?
 
-    package init(scheduler: FleetScheduler = FleetScheduler()) {
+    init(scheduler: FleetScheduler = FleetScheduler(), conduct: NodeConductMonitor? = nil) {
         self.scheduler = scheduler
+        self.conduct = conduct
     }
 
     /// A signal that fires at the next release or join; see ``CapacitySignal``.

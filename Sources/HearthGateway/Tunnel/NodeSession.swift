@@ -21,17 +21,21 @@ package final class NodeSession: Sendable {
         var lastHeartbeat: NodeHeartbeat?
     }
 
+    private let onLie: @Sendable (NodeSession, AnswerAudit.Lie, String) -> Void
     private let onHeartbeat: @Sendable (NodeSession, NodeHeartbeat) -> Void
     private let onIdentity: @Sendable (NodeSession, TunnelFrame) -> Void
 
+    /// - Parameter onLie: a frame that no honest node sends (the stream it came on has been failed).
     /// - Parameter onIdentity: renewal requests and tamper reports (the gateway's identity handles them).
     init(
         hello: NodeHello, channel: any Channel, now: NIODeadline,
+        onLie: @escaping @Sendable (NodeSession, AnswerAudit.Lie, String) -> Void = { _, _, _ in },
         onHeartbeat: @escaping @Sendable (NodeSession, NodeHeartbeat) -> Void = { _, _ in },
         onIdentity: @escaping @Sendable (NodeSession, TunnelFrame) -> Void = { _, _ in }
     ) {
         self.hello = hello
         self.channel = channel
+        self.onLie = onLie
         self.onHeartbeat = onHeartbeat
         self.onIdentity = onIdentity
         state = Mutex(State(lastHeard: now))
@@ -129,7 +133,16 @@ package final class NodeSession: Sendable {
         }
         do {
             switch frame.kind {
-            case .head: try stream.receiveHead(try frame.decodeJSON(StreamHead.self))
+            case .head:
+                let head = try frame.decodeJSON(StreamHead.self)
+                guard AnswerAudit.isRelayableStatus(head.status), AnswerAudit.isRelayableContentType(head.contentType, status: head.status)
+                else {
+                    onLie(self, .unrelayableHead, "status \(head.status)")
+                    throw TunnelErrorMessage(
+                        code: .unexpectedFrame, message: "stream \(frame.stream): a head the gateway does not relay (status \(head.status))"
+                    )
+                }
+                try stream.receiveHead(head)
             case .data: try stream.receive(.data(frame.payload))
             default:
                 try stream.receive(.end(try frame.decodeJSON(StreamEnd.self)))

@@ -1,0 +1,72 @@
+import HearthCore
+import Testing
+
+@Suite struct SSEEventScannerTests {
+    /// Feeds `chunks` as a relay would: whole events are taken off the front of what is pending.
+    static func relay(_ chunks: [String], field: SSEEventScanner.TextField = .content, limit: Int = 1 << 20)
+        -> (relayed: String, pending: String, contentEvents: Int, overflowed: Bool)
+    {
+        var scanner = SSEEventScanner(field: field, maximumEventBytes: limit)
+        var pending: [UInt8] = []
+        var relayed: [UInt8] = []
+        for chunk in chunks {
+            pending += Array(chunk.utf8)
+            guard let whole = pending.withUnsafeBytes({ scanner.wholeEvents(in: $0) }) else {
+                return (String(decoding: relayed, as: UTF8.self), String(decoding: pending, as: UTF8.self), scanner.contentEvents, true)
+            }
+            relayed += pending[..<whole]
+            pending.removeFirst(whole)
+        }
+        return (String(decoding: relayed, as: UTF8.self), String(decoding: pending, as: UTF8.self), scanner.contentEvents, false)
+    }
+
+    @Test func relaysWholeEventsOnlyAndCountsThoseWithText() {
+        let role = #"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"# + "\n\n"
+        let hello = #"data: {"choices":[{"delta":{"content":"Hel"}}]}"# + "\n\n"
+        let spaced = #"data: {"choices":[{"delta":{"content": "lo"}}]}"# + "\n\n"
+        let done = "data: [DONE]\n\n"
+        let stream = role + hello + spaced + done
+        // Split at every byte: boundaries that straddle frames are found exactly once.
+        let result = Self.relay(stream.map { String($0) })
+        #expect(result.relayed == stream)
+        #expect(result.pending.isEmpty)
+        #expect(result.contentEvents == 2)
+    }
+
+    @Test func aPartialEventWaitsForItsBlankLine() {
+        let result = Self.relay(["data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"cho", "ices\"", ":[]}\n"], field: .text)
+        #expect(result.relayed == "data: {\"choices\":[{\"text\":\"a\"}]}\n\n")
+        #expect(result.pending == "data: {\"choices\":[]}\n")
+        #expect(result.contentEvents == 1)
+    }
+
+    @Test func reasoningAndNullContentAreNotAnswerText() {
+        let events = [
+            #"data: {"choices":[{"delta":{"reasoning_content":"x"}}]}"# + "\n\n",
+            #"data: {"choices":[{"delta":{"content":null}}]}"# + "\n\n",
+        ]
+        #expect(Self.relay(events).contentEvents == 0)
+    }
+
+    @Test func anEventLongerThanTheLimitFailsInsteadOfGrowing() {
+        let flood = Array(repeating: String(repeating: "x", count: 100), count: 20)
+        let result = Self.relay(flood, limit: 1_000)
+        #expect(result.overflowed)
+        #expect(result.pending.utf8.count <= 1_100)
+    }
+
+    /// Each byte is looked at once: a flood without a boundary, fed a byte at a time, costs linear time. The bound
+    /// is on work, counted by the scanner's own contract (`wholeEvents` resumes where it stopped), so 1 MiB fed a
+    /// byte at a time finishes; a rescanning scanner would do 5 * 10^11 byte reads here and never would.
+    @Test func aFloodWithoutBoundariesIsScannedOnce() {
+        var scanner = SSEEventScanner(field: .content, maximumEventBytes: 1 << 21)
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 20)
+        var relayedEarly = 0
+        for _ in 0..<(1 << 20) {
+            pending.append(UInt8(ascii: "x"))
+            if pending.withUnsafeBytes({ scanner.wholeEvents(in: $0) }) != 0 { relayedEarly += 1 }
+        }
+        #expect(relayedEarly == 0)
+    }
+}
