@@ -10,6 +10,12 @@ public struct EnergyMeter: Sendable {
         public var start: Int64
         public var end: Int64
         public var wattHours: Double
+
+        public init(start: Int64, end: Int64, wattHours: Double) {
+            self.start = start
+            self.end = end
+            self.wattHours = wattHours
+        }
     }
 
     public let intervalSeconds: Int64

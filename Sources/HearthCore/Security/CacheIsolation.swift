@@ -11,8 +11,10 @@
 /// - the scheduler routes on *salted* prefix hashes (``isolate(_:partitionKey:)``): prefix affinity never
 ///   reveals, by routing, that another partition cached a prefix, and the fleet's cache index never matches
 ///   one partition's blocks for another;
-/// - engines without a salt (llama.cpp's server) get ``EngineCacheControl/disablePromptCache`` for isolated
-///   classes, and ``TenantOccupancy`` keeps other tenants off the node while that work runs.
+/// - an engine gets the salt only when its node showed at join that it honours salts (same prompt, two salts: no
+///   cache hit; the engine's kind proves nothing). Every other engine gets ``EngineCacheControl/disablePromptCache``
+///   (no reuse, and a fresh salt per request), and ``TenantOccupancy`` keeps other tenants off the node while
+///   isolated work runs. The node gives llama.cpp's server a salt itself, by pinning each partition to its own slots.
 ///
 /// Partitions: `standard` → the tenant; `sensitive` and `confidential` → the tenant's session when it has one,
 /// else the single request (no reuse at all, even within the tenant, beyond one conversation).
@@ -38,8 +40,9 @@ public struct CacheIsolation: Sendable {
     public enum EngineCacheControl: Sendable, Hashable {
         /// Set the engine's cache salt to this value (overwriting the client's).
         case salt(String)
-        /// The engine has no salt: do not reuse or keep this request's prompt cache (llama.cpp:
-        /// `"cache_prompt": false`), and rely on ``TenantOccupancy`` to keep the node to one tenant meanwhile.
+        /// The engine has not shown that it honours a salt: no prompt-cache reuse (llama.cpp: `"cache_prompt": false`;
+        /// the node also sets a fresh random salt, for engines that honour one unseen), and rely on
+        /// ``TenantOccupancy`` to keep the node to one tenant meanwhile.
         case disablePromptCache
         /// Leave the engine's caching as it is (only when the operator allowed it for `standard`).
         case engineDefault

@@ -29,23 +29,37 @@ public final class PowerCoordinator: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State())
     private let sent = Broadcast<Sent>()
+    /// Nodes' energy intervals on their way to the store, written in one transaction per flush.
+    let energyLedger: EnergyLedger
 
     init(configuration: PowerSiteConfiguration, registry: NodeRegistry, store: any FleetStore, logger: Logger) {
         self.configuration = configuration
         self.registry = registry
         self.store = store
         self.logger = logger
+        energyLedger = EnergyLedger(store: store, logger: logger)
         registry.setEnergySink { [weak self] node, intervals in self?.record(intervals, from: node) }
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                self.step(now: Date().timeIntervalSince1970)
-                do { try await Task.sleep(for: self.configuration.period) } catch { return }
+            await withDiscardingTaskGroup { group in
+                // Ends by cancellation, with a last flush of what is queued.
+                group.addTask { await self.energyLedger.run() }
+                while !Task.isCancelled {
+                    self.step(now: Date().timeIntervalSince1970)
+                    do { try await Task.sleep(for: self.configuration.period) } catch { break }
+                }
+                group.cancelAll()
             }
         }
     }
+
+    /// Store writes of energy so far (one transaction each, for every node's queued intervals together).
+    package var energyStoreWrites: Int { energyLedger.flushCount }
+
+    /// Writes the energy intervals queued so far (tests read the store after it; the gateway flushes every second).
+    public func flushEnergy() async throws { try await energyLedger.flush() }
 
     /// Replaces the grid events in force (the OpenADR client's latest view).
     public func setGridEvents(_ events: [GridEvent]) {
@@ -150,13 +164,17 @@ public final class PowerCoordinator: Service, Sendable {
         registry.sessions().map { ($0.id.rawValue, ($0.lastHeartbeat?.power?.drawWatts ?? 0) / 1000) }
     }
 
+    /// Queues a node's screened intervals (its tunnel's ``EnergyIntervalGuard`` already refused what it must), credited
+    /// to its configured home. The ledger refuses overlaps with what it holds from earlier tunnels.
     private func record(_ intervals: [EnergyInterval], from node: NodeID) {
         let home = configuration.site(of: node).homeID
-        // A node is untrusted: drop intervals that are not physically possible for an 80 A node (the tunnel checked
-        // already; this sink may be fed from elsewhere).
+        // Only ever fed by the tunnel's checks today; the stateless checks again, cheaply, in case that changes.
         let now = Int64(Date().timeIntervalSince1970)
         let records = intervals.compactMap { interval -> EnergyRecord? in
-            guard NodeHeartbeatValidator.isPlausible(interval, now: now) else { return nil }
+            let candidate = EnergyMeter.Interval(start: interval.start, end: interval.end, wattHours: interval.wattHours)
+            let refusal = EnergyIntervalGuard.refusal(
+                of: candidate, maximumDrawWatts: NodeTelemetryLimits.maximumNodeWatts, now: now, limits: NodeTelemetryLimits.energy)
+            guard refusal == nil else { return nil }
             return EnergyRecord(
                 nodeID: node, homeID: home, start: Date(timeIntervalSince1970: Double(interval.start)),
                 end: Date(timeIntervalSince1970: Double(interval.end)), wattHours: interval.wattHours)
@@ -166,12 +184,6 @@ public final class PowerCoordinator: Service, Sendable {
                 "dropped implausible energy intervals", metadata: ["node": "\(node)", "count": "\(intervals.count - records.count)"])
         }
         guard !records.isEmpty else { return }
-        let store = self.store
-        let logger = self.logger
-        Task {
-            do { try await store.recordEnergy(records) } catch {
-                logger.error("could not record energy", metadata: ["node": "\(node)", "error": "\(error)"])
-            }
-        }
+        energyLedger.record(records)
     }
 }

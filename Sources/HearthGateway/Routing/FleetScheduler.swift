@@ -16,7 +16,14 @@ package final class FleetScheduler: Sendable {
         var scheduler: Scheduler
         var outstanding: [NodeID: Outstanding] = [:]
         var slots: [NodeID: Int] = [:]
+        /// Samples since each node's last refit, and whether any of them rests on the node's own figures.
         var observations: [NodeID: [CalibrationSample]] = [:]
+        var claimedObservations: Set<NodeID> = []
+        /// What each node's declared hardware can do at most: its profiles never promise more.
+        var bounds: [NodeID: HardwareBounds] = [:]
+        /// Profiles refitted from answers, per node and model: kept across reconnects, so a node cannot shed what its
+        /// answers showed by dialling again with a faster claim.
+        var refitted: [NodeID: [String: NodeProfile]] = [:]
         /// Nodes the trust policy took out of service (quarantined, revoked); power reports cannot bring them back.
         var untrusted: Set<NodeID> = []
         /// Whether each node's power allows work.
@@ -50,7 +57,7 @@ package final class FleetScheduler: Sendable {
     private let dataCentreNodes: Set<NodeID>
     private let isolationWaitSeconds: Double
     /// Completed requests per node between profile refits from observed timings.
-    static let refitEvery = 16
+    package static let refitEvery = 16
 
     /// - Parameters:
     ///   - attestedNodes: nodes labelled `attestation=confidential-computing` (see ``GatewayConfiguration/attestedNodes``).
@@ -110,8 +117,14 @@ package final class FleetScheduler: Sendable {
     package var policy: SchedulingPolicyKind { state.withLock { $0.scheduler.kind } }
 
     func nodeJoined(_ hello: NodeHello) {
+        let bounds = HardwareBounds(gpuNames: hello.hardware.gpus, cpuCores: hello.hardware.cpuCores)
+        let refitted = state.withLock { $0.refitted[hello.nodeID] ?? [:] }
         let profiles = hello.models.map { model in
-            hello.profiles?.first { $0.model == model.id } ?? Self.assumedProfile(model: model.id, slots: hello.slots)
+            let claimed = hello.profiles?.first { $0.model == model.id } ?? Self.assumedProfile(model: model.id, slots: hello.slots)
+            // What its answers showed, when they showed anything, and never faster than its hardware.
+            var profile = refitted[model.id] ?? claimed
+            profile.linkRTTSeconds = claimed.linkRTTSeconds
+            return profile.clamped(to: bounds)
         }
         let snapshot = NodeSnapshot(
             id: hello.nodeID,
@@ -134,6 +147,8 @@ package final class FleetScheduler: Sendable {
             state.outstanding[hello.nodeID] = Outstanding()
             state.slots[hello.nodeID] = hello.slots
             state.observations[hello.nodeID] = []
+            state.claimedObservations.remove(hello.nodeID)
+            state.bounds[hello.nodeID] = bounds
         }
     }
 
@@ -144,6 +159,8 @@ package final class FleetScheduler: Sendable {
             state.outstanding[id] = nil
             state.slots[id] = nil
             state.observations[id] = nil
+            state.claimedObservations.remove(id)
+            state.bounds[id] = nil
             // Per connection: a node that comes back starts admitting and its heartbeats say again what is wrong.
             state.engineDown.remove(id)
             state.linkDegraded.remove(id)
@@ -264,8 +281,12 @@ package final class FleetScheduler: Sendable {
 
     /// A placed request ended; `observed` refines the node's profile from what it really took, and `claim` (from
     /// ``decide(_:security:excluding:)``) releases the tenant's place on the node.
+    ///
+    /// Every ``refitEvery`` samples the profile is refitted, held within the node's ``HardwareBounds``; when any of
+    /// the samples rests on the node's own figures (``AnswerTiming/isClaimed``), the refit may only slow the profile
+    /// down: only the gateway's clock can find a node faster than it was thought.
     package func finished(
-        _ node: NodeID, promptTokens: Int, model: String, observed: CalibrationSample?, claim: OccupancyClaim? = nil
+        _ node: NodeID, promptTokens: Int, model: String, observed: AnswerTiming?, claim: OccupancyClaim? = nil
     ) {
         state.withLock { state in
             if let claim, claim.node == node, state.epochs[node] == claim.epoch {
@@ -275,16 +296,27 @@ package final class FleetScheduler: Sendable {
             state.outstanding[node]!.requests = max(0, state.outstanding[node]!.requests - 1)
             state.outstanding[node]!.promptTokens = max(0, state.outstanding[node]!.promptTokens - promptTokens)
             Self.publishLoad(of: node, in: &state, now: now)
-            guard let observed else { return }
-            state.observations[node, default: []].append(observed)
+            guard let observed, let sample = observed.sample else { return }
+            state.observations[node, default: []].append(sample)
+            if observed.isClaimed { state.claimedObservations.insert(node) }
             guard let samples = state.observations[node], samples.count >= Self.refitEvery,
                 let index = state.fleet.index(of: node)
             else { return }
             state.observations[node] = []
+            let anyClaimed = state.claimedObservations.remove(node) != nil
             var snapshot = state.fleet.snapshot(at: index)
             guard let current = snapshot.profile(for: model),
-                var refined = NodeProfile.fit(model: model, samples: samples, maxBatch: current.maxBatch)
+                var refined = NodeProfile.fit(
+                    model: model, samples: samples, maxBatch: current.maxBatch, prefixCacheBlocks: current.prefixCacheBlocks,
+                    linkRTTSeconds: current.linkRTTSeconds)
             else { return }
+            refined.typicalOutputTokens = current.typicalOutputTokens
+            if let bounds = state.bounds[node] { refined = refined.clamped(to: bounds) }
+            if anyClaimed { refined = refined.noFaster(than: current) }
+            // Kept without the power cap of the moment: the next power report sets that.
+            var kept = refined
+            kept.powerCapFactor = 1
+            state.refitted[node, default: [:]][model] = kept
             refined.powerCapFactor = current.powerCapFactor
             snapshot.profiles = snapshot.profiles.map { $0.model == model ? refined : $0 }
             state.fleet.upsert(snapshot)

@@ -33,7 +33,10 @@ final class Reservation: Sendable {
     /// A streamed body takes the reservation over; releases not marked `afterHandOff` are ignored.
     func handOff() { state.withLock { $0.handedOff = true } }
 
-    func release(end: StreamEnd?, afterHandOff: Bool = false) {
+    /// Ends the reservation (once). `observed`: what the gateway itself saw of a streamed answer (when its first byte
+    /// arrived, how many content events it relayed); without it the node's own figures time the answer, and
+    /// ``FleetScheduler`` lets them slow the node's profile down, never speed it up.
+    func release(end: StreamEnd?, afterHandOff: Bool = false, observed: ObservedAnswer? = nil) {
         let first = state.withLock { state -> Bool in
             guard !state.released, !state.handedOff || afterHandOff else { return false }
             state.released = true
@@ -41,20 +44,31 @@ final class Reservation: Sendable {
         }
         guard first else { return }
         // The scheduler first: the registry's release wakes queued requests, which must see the node free.
-        scheduler.finished(session.id, promptTokens: promptTokens, model: model, observed: observation(end), claim: claim)
+        scheduler.finished(session.id, promptTokens: promptTokens, model: model, observed: timing(end, observed: observed), claim: claim)
         registry.release(session)
     }
 
-    /// What this answer says about the node: prefill time from the engine's first token, decode step
-    /// time from the rest. Nil when the answer failed or was too short to tell.
-    private func observation(_ end: StreamEnd?) -> CalibrationSample? {
-        guard let end, end.error == nil, let usage = end.usage, usage.completionTokens > 1,
-            let ttftMilliseconds = end.engineTimeToFirstTokenMilliseconds
-        else { return nil }
-        let total = (ContinuousClock.now - started).seconds
-        let prefill = ttftMilliseconds / 1000
-        let decode = max(0, total - prefill) / Double(usage.completionTokens - 1)
-        guard prefill > 0, decode > 0 else { return nil }
-        return CalibrationSample(promptTokens: usage.promptTokens, prefillSeconds: prefill, batchSize: batch, decodeStepSeconds: decode)
+    /// What this answer says about the node's speed (see ``AnswerTiming``); nil when it failed.
+    private func timing(_ end: StreamEnd?, observed: ObservedAnswer?) -> AnswerTiming? {
+        guard let end, end.error == nil else { return nil }
+        let firstByte = observed?.firstByteAt.map { ($0 - started).seconds }
+        return AnswerTiming(
+            promptTokens: end.usage?.promptTokens ?? promptTokens, claimedCompletionTokens: end.usage?.completionTokens,
+            relayedContentEvents: observed?.contentEvents, batch: batch, totalSeconds: (ContinuousClock.now - started).seconds,
+            firstByteSeconds: firstByte, claimedFirstTokenSeconds: end.engineTimeToFirstTokenMilliseconds.map { $0 / 1000 },
+            linkRTTSeconds: scheduler.linkRTTSeconds(of: session.id) ?? 0)
+    }
+}
+
+/// What the gateway itself saw of a streamed answer, for timing the node by the gateway's clock.
+struct ObservedAnswer: Sendable, Equatable {
+    /// When the first byte of the answer reached the gateway.
+    var firstByteAt: ContinuousClock.Instant?
+    /// Content events (tokens) the gateway relayed to the client.
+    var contentEvents: Int?
+
+    init(firstByteAt: ContinuousClock.Instant?, contentEvents: Int?) {
+        self.firstByteAt = firstByteAt
+        self.contentEvents = contentEvents
     }
 }

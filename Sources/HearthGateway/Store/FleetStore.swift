@@ -35,8 +35,9 @@ public protocol FleetStore: Sendable {
     func usage(requestID: String) async throws -> [UsageRecord]
     func usageCount() async throws -> Int
 
-    /// Stores energy intervals; an interval already stored (same node and start) is left as it is, so a
-    /// node may resend intervals after a reconnect. Returns how many were new.
+    /// Stores energy intervals, each second of a node's draw at most once: an interval already stored (same node,
+    /// start and end) is left as it is, so a node may resend intervals after a reconnect; one that overlaps a stored
+    /// interval of its node otherwise, or is longer than an hour, is refused (never summed). Returns how many were new.
     @discardableResult
     func recordEnergy(_ records: [EnergyRecord]) async throws -> Int
     /// A home's energy intervals that start in `[from, to)`, oldest first.

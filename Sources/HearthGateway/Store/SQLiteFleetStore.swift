@@ -288,21 +288,46 @@ public final class SQLiteFleetStore: FleetStore {
     public func recordEnergy(_ records: [EnergyRecord]) async throws -> Int {
         guard !records.isEmpty else { return 0 }
         return try await database.write { db in
-            let statement = try db.cachedStatement(
+            // The node's stored intervals that could touch the new one: none is longer than an hour (longer ones are
+            // never stored), so the search starts an hour before it and stays on the primary key's index.
+            let neighbours = try db.cachedStatement(
+                sql: """
+                    SELECT interval_start, interval_end, watt_hours FROM energy
+                    WHERE node_id = ? AND interval_start > ? AND interval_start < ?
+                    """)
+            let insert = try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO energy (node_id, home_id, interval_start, interval_end, watt_hours)
                     VALUES (?, ?, ?, ?, ?)
                     """)
             var added = 0
             for record in records {
-                try statement.execute(arguments: [
-                    record.nodeID.rawValue, record.homeID, record.start.timeIntervalSince1970, record.end.timeIntervalSince1970,
-                    record.wattHours,
-                ])
+                let start = record.start.timeIntervalSince1970
+                let end = record.end.timeIntervalSince1970
+                guard start.isFinite, end.isFinite, end > start, end - start <= Self.longestEnergyIntervalSeconds else { continue }
+                let stored = try Row.fetchAll(
+                    neighbours, arguments: [record.nodeID.rawValue, start - Self.longestEnergyIntervalSeconds, end]
+                ).map { row in
+                    EnergyMeter.Interval(
+                        start: Self.seconds(row["interval_start"]), end: Self.seconds(row["interval_end"]), wattHours: row["watt_hours"])
+                }
+                let candidate = EnergyMeter.Interval(start: Self.seconds(start), end: Self.seconds(end), wattHours: record.wattHours)
+                // Each second of a node's draw is credited once: a resend is already there, an overlap is refused.
+                guard EnergyLedgerMerge.outcome(of: candidate, stored: stored) == .insert else { continue }
+                try insert.execute(arguments: [record.nodeID.rawValue, record.homeID, start, end, record.wattHours])
                 added += db.changesCount
             }
             return added
         }
+    }
+
+    /// The longest energy interval the ledger stores, seconds (the tunnel refuses longer ones too).
+    static let longestEnergyIntervalSeconds = 3_600.0
+
+    /// Whole Unix seconds from a stored time (intervals are whole seconds; anything odd is clamped, never trapped).
+    private static func seconds(_ value: Double) -> Int64 {
+        guard value.isFinite else { return 0 }
+        return Int64(max(-9e15, min(9e15, value.rounded())))
     }
 
     public func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {

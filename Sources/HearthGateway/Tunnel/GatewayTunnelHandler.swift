@@ -76,7 +76,7 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         let identity = self.identity
         let logger = self.logger
         let session = NodeSession(
-            hello: hello, channel: context.channel, now: .now(),
+            hello: hello, channel: context.channel, now: .now(), heartbeatInterval: configuration.heartbeatInterval,
             onLie: { session, lie, detail in registry.conduct?.lied(session.id, lie, detail: detail) }
         ) { session, beat in
             registry.heartbeat(beat, from: session)

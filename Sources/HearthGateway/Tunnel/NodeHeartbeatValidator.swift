@@ -1,47 +1,106 @@
 import Foundation
+import HearthCore
 import HearthProtocol
 
-/// Checks a heartbeat before the gateway acts on it: a node is untrusted, and its telemetry steers placement
-/// (admitting, power cap), transformer shares (watts) and the energy ledger (host credit).
+/// Checks a node's heartbeats before the gateway acts on them, one validator per tunnel: a node is untrusted, and its
+/// telemetry steers placement (admitting, power cap), transformer shares (watts) and the energy ledger (host credit).
 ///
-/// A heartbeat with an impossible count or power report is rejected whole (the node gets an error frame; its
-/// liveness still counts). Energy intervals are checked one by one: impossible ones are dropped, the rest kept.
-enum NodeHeartbeatValidator {
+/// - Heartbeats faster than the tunnel's pace (``HeartbeatPacer``) are not read at all: a flood costs a counter.
+/// - A heartbeat with an impossible count or power report is rejected whole (the node gets an error frame; its
+///   liveness still counts). Its full draw may not exceed what its declared hardware draws
+///   (``HardwareBounds/maximumDrawWatts``) nor rise within the tunnel above what its first report declared.
+/// - Energy intervals go through the tunnel's ``EnergyIntervalGuard``: overlapping, out-of-order, future, too old,
+///   too frequent or beyond the declared draw are dropped, the rest kept.
+struct NodeHeartbeatValidator {
     enum Verdict: Equatable {
         /// Act on this heartbeat (possibly trimmed); `warning`: what was dropped, for an error frame.
         case accept(NodeHeartbeat, warning: TunnelErrorMessage?)
         case reject(TunnelErrorMessage)
     }
 
+    let hardware: HardwareBounds
+    private var pacer: HeartbeatPacer
+    private var energy = EnergyIntervalGuard(limits: NodeTelemetryLimits.energy)
+    private var lastSequence: UInt64?
+    /// The full draw the node's first power report on this tunnel declared, watts.
+    private(set) var declaredFullWatts: Double?
+
+    init(hardware: HardwareBounds, heartbeatIntervalSeconds: Double) {
+        self.hardware = hardware
+        pacer = HeartbeatPacer(
+            intervalSeconds: heartbeatIntervalSeconds, ratePerInterval: NodeTelemetryLimits.heartbeatsPerInterval,
+            burst: NodeTelemetryLimits.heartbeatBurst)
+    }
+
+    init(hello: NodeHello, heartbeatIntervalSeconds: Double) {
+        self.init(
+            hardware: HardwareBounds(gpuNames: hello.hardware.gpus, cpuCores: hello.hardware.cpuCores),
+            heartbeatIntervalSeconds: heartbeatIntervalSeconds)
+    }
+
+    /// Heartbeat frames not read because they came faster than the pace.
+    private(set) var unread = 0
+
+    /// Whether to read a heartbeat frame that arrived at `monotonicSeconds` (before decoding it).
+    mutating func admit(at monotonicSeconds: Double) -> Bool {
+        let admitted = pacer.admit(now: monotonicSeconds)
+        if !admitted { unread &+= 1 }
+        return admitted
+    }
+
+    /// The most the node may be credited for drawing, watts: its circuit, its declared hardware, its declared full draw.
+    var maximumDrawWatts: Double {
+        min(NodeTelemetryLimits.maximumNodeWatts, hardware.maximumDrawWatts ?? .infinity, declaredFullWatts ?? .infinity)
+    }
+
     /// - Parameters:
-    ///   - previous: the last heartbeat accepted on this tunnel (sequence numbers must increase).
     ///   - now: Unix seconds, the gateway's clock.
-    static func check(_ beat: NodeHeartbeat, previous: NodeHeartbeat?, now: Int64) -> Verdict {
-        if let previous, beat.sequence <= previous.sequence {
-            return .reject(invalid("sequence \(beat.sequence) does not follow \(previous.sequence)"))
+    ///   - monotonicSeconds: the gateway's monotonic clock (the ledger's pace).
+    mutating func check(_ beat: NodeHeartbeat, now: Int64, monotonicSeconds: Double) -> Verdict {
+        if let lastSequence, beat.sequence <= lastSequence {
+            return .reject(Self.invalid("sequence \(beat.sequence) does not follow \(lastSequence)"))
         }
         guard (0...NodeTelemetryLimits.maximumActiveStreams).contains(beat.activeStreams) else {
-            return .reject(invalid("active_streams \(beat.activeStreams) is impossible"))
+            return .reject(Self.invalid("active_streams \(beat.activeStreams) is impossible"))
         }
-        if let power = beat.power, let problem = problem(with: power) {
-            return .reject(invalid(problem))
+        if let power = beat.power, let problem = Self.problem(with: power) ?? problem(withDeclared: power) {
+            return .reject(Self.invalid(problem))
         }
-        if let link = beat.link, let problem = problem(with: link) {
-            return .reject(invalid(problem))
+        if let link = beat.link, let problem = Self.problem(with: link) {
+            return .reject(Self.invalid(problem))
         }
+        if let energy = beat.energy, energy.count > NodeTelemetryLimits.maximumEnergyIntervals {
+            return .reject(Self.invalid("\(energy.count) energy intervals in one heartbeat"))
+        }
+        lastSequence = beat.sequence
+        if let full = beat.power?.fullWatts, declaredFullWatts == nil { declaredFullWatts = full }
         var accepted = beat
         // A home may allow more than the node can draw (a big service, a small node); beyond its full draw the
         // budget means nothing, so it never counts for more in transformer shares.
-        accepted.power?.budgetWatts = power(beat.power?.budgetWatts, atMost: beat.power?.fullWatts)
-        accepted.power?.homeBudgetWatts = power(beat.power?.homeBudgetWatts, atMost: beat.power?.fullWatts)
-        guard let energy = beat.energy else { return .accept(accepted, warning: nil) }
-        guard energy.count <= NodeTelemetryLimits.maximumEnergyIntervals else {
-            return .reject(invalid("\(energy.count) energy intervals in one heartbeat"))
+        accepted.power?.budgetWatts = Self.power(beat.power?.budgetWatts, atMost: beat.power?.fullWatts)
+        accepted.power?.homeBudgetWatts = Self.power(beat.power?.homeBudgetWatts, atMost: beat.power?.fullWatts)
+        guard let intervals = beat.energy else { return .accept(accepted, warning: nil) }
+        let screening = energy.screen(
+            intervals.map { EnergyMeter.Interval(start: $0.start, end: $0.end, wattHours: $0.wattHours) },
+            maximumDrawWatts: maximumDrawWatts, now: now, monotonicSeconds: monotonicSeconds)
+        accepted.energy = screening.accepted.map { EnergyInterval(start: $0.start, end: $0.end, wattHours: $0.wattHours) }
+        guard screening.refusedCount > 0 else { return .accept(accepted, warning: nil) }
+        let reasons = screening.refused.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+        return .accept(
+            accepted,
+            warning: Self.invalid("dropped \(screening.refusedCount) energy intervals (\(reasons.joined(separator: ", ")))"))
+    }
+
+    /// A full draw beyond the declared hardware, or above what this tunnel's first report declared (an honest node's
+    /// full draw is its configuration: it does not grow while it runs).
+    private func problem(withDeclared power: NodePowerReport) -> String? {
+        if let most = hardware.maximumDrawWatts, power.fullWatts > most {
+            return "full_watts \(power.fullWatts) exceeds the \(Int(most)) W the declared hardware draws"
         }
-        let kept = energy.filter { isPlausible($0, now: now) }
-        accepted.energy = kept
-        let dropped = energy.count - kept.count
-        return .accept(accepted, warning: dropped == 0 ? nil : invalid("dropped \(dropped) impossible energy intervals"))
+        if let declared = declaredFullWatts, power.fullWatts > declared {
+            return "full_watts rose from \(declared) to \(power.fullWatts) on one tunnel"
+        }
+        return nil
     }
 
     private static func power(_ watts: Double?, atMost limit: Double?) -> Double? {
@@ -80,18 +139,6 @@ enum NodeHeartbeatValidator {
         // A share of the GPUs' maximum: above 1 would claim a faster-than-uncapped GPU.
         if !(0...1).contains(power.capFraction) { return "cap_fraction \(power.capFraction) is outside 0-1" }
         return nil
-    }
-
-    /// A closed interval of at most an hour, not from the future, not older than a week, with no more energy
-    /// than the largest home node could draw in it.
-    static func isPlausible(_ interval: EnergyInterval, now: Int64) -> Bool {
-        let (seconds, overflow) = interval.end.subtractingReportingOverflow(interval.start)
-        guard !overflow, seconds > 0, seconds <= NodeTelemetryLimits.maximumIntervalSeconds else { return false }
-        guard interval.end <= now &+ NodeTelemetryLimits.clockSkewSeconds,
-            interval.start >= now &- NodeTelemetryLimits.maximumIntervalAgeSeconds
-        else { return false }
-        let most = NodeTelemetryLimits.maximumNodeWatts * Double(seconds) / 3_600
-        return interval.wattHours.isFinite && interval.wattHours >= 0 && interval.wattHours <= most
     }
 
     private static func invalid(_ message: String) -> TunnelErrorMessage {

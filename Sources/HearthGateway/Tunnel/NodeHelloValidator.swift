@@ -21,14 +21,21 @@ enum NodeHelloValidator {
         }
         try check((1...maximumSlots).contains(hello.slots), "slots must be 1-\(maximumSlots)")
         try check(hello.engineKind.utf8.count <= 64, "engine_kind is too long")
+        try check(
+            hello.hardware.gpus.count <= HardwareBounds.maximumGPUs, "more than \(HardwareBounds.maximumGPUs) GPUs is not a home node")
+        try check(hello.hardware.gpus.allSatisfy { $0.utf8.count <= 128 }, "GPU names must be at most 128 bytes")
+        try check(hello.hardware.cpuCores >= 0, "cpu_cores is negative")
     }
 
     /// The hello the gateway acts on. A profile claiming speed beyond physics is dropped (the scheduler then
     /// assumes a conservative one and learns the real speed from answers), so a lying node cannot look faster
     /// than an honest one. Fit noise (slightly negative terms) is clamped to zero; the fields the gateway owns
-    /// (batch size = slots, power cap, typical answer length) are reset to its own values.
+    /// (batch size = slots, power cap, typical answer length) are reset to its own values. Slots and what is left of
+    /// the profiles are then held within the declared hardware's ``HardwareBounds``: no faster, no more sequences.
     static func plausible(_ hello: NodeHello) -> NodeHello {
         var hello = hello
+        let bounds = HardwareBounds(gpuNames: hello.hardware.gpus, cpuCores: hello.hardware.cpuCores)
+        hello.slots = min(hello.slots, bounds.maximumSlots)
         hello.profiles = hello.profiles.map { profiles in
             profiles.prefix(maximumModels).compactMap { claimed -> NodeProfile? in
                 let limits = NodeTelemetryLimits.self
@@ -44,7 +51,8 @@ enum NodeHelloValidator {
                     model: claimed.model, prefillTokensPerSecond: claimed.prefillTokensPerSecond,
                     prefillOverheadSeconds: max(0, claimed.prefillOverheadSeconds), decodeBaseSeconds: claimed.decodeBaseSeconds,
                     decodePerSequenceSeconds: max(0, claimed.decodePerSequenceSeconds), maxBatch: hello.slots,
-                    prefixCacheBlocks: min(max(0, claimed.prefixCacheBlocks), 1 << 24), linkRTTSeconds: max(0, claimed.linkRTTSeconds))
+                    prefixCacheBlocks: min(max(0, claimed.prefixCacheBlocks), 1 << 24), linkRTTSeconds: max(0, claimed.linkRTTSeconds)
+                ).clamped(to: bounds)
             }
         }
         return hello

@@ -23,12 +23,14 @@ package final class NodeSession: Sendable {
 
     private let onLie: @Sendable (NodeSession, AnswerAudit.Lie, String) -> Void
     private let onHeartbeat: @Sendable (NodeSession, NodeHeartbeat) -> Void
+    /// This tunnel's heartbeat checks: pace, sequence, power against the declared hardware, energy intervals.
+    private let heartbeats: Mutex<NodeHeartbeatValidator>
     private let onIdentity: @Sendable (NodeSession, TunnelFrame) -> Void
 
     /// - Parameter onLie: a frame that no honest node sends (the stream it came on has been failed).
     /// - Parameter onIdentity: renewal requests and tamper reports (the gateway's identity handles them).
     init(
-        hello: NodeHello, channel: any Channel, now: NIODeadline,
+        hello: NodeHello, channel: any Channel, now: NIODeadline, heartbeatInterval: TimeAmount = .seconds(1),
         onLie: @escaping @Sendable (NodeSession, AnswerAudit.Lie, String) -> Void = { _, _, _ in },
         onHeartbeat: @escaping @Sendable (NodeSession, NodeHeartbeat) -> Void = { _, _ in },
         onIdentity: @escaping @Sendable (NodeSession, TunnelFrame) -> Void = { _, _ in }
@@ -39,6 +41,7 @@ package final class NodeSession: Sendable {
         self.onHeartbeat = onHeartbeat
         self.onIdentity = onIdentity
         state = Mutex(State(lastHeard: now))
+        heartbeats = Mutex(NodeHeartbeatValidator(hello: hello, heartbeatIntervalSeconds: Double(heartbeatInterval.nanoseconds) / 1e9))
     }
 
     /// Sends the node the power limits in force.
@@ -93,11 +96,14 @@ package final class NodeSession: Sendable {
         state.withLock { $0.lastHeard = now }
         switch frame.kind {
         case .heartbeat:
+            // Over the tunnel's pace: not even decoded (a flood costs a counter, not a decode and a ledger write).
+            let monotonic = Double(now.uptimeNanoseconds) / 1e9
+            guard heartbeats.withLock({ $0.admit(at: monotonic) }) else { return }
             let beat = try frame.decodeJSON(NodeHeartbeat.self)
             // Echoed before anything else is done with it: the node times this round trip.
             channel.writeAndFlush(TunnelFrame.json(.heartbeatAck, HeartbeatAck(sequence: beat.sequence)), promise: nil)
-            let previous = state.withLock { $0.lastHeartbeat }
-            switch NodeHeartbeatValidator.check(beat, previous: previous, now: Int64(Date().timeIntervalSince1970)) {
+            let wallClock = Int64(Date().timeIntervalSince1970)
+            switch heartbeats.withLock({ $0.check(beat, now: wallClock, monotonicSeconds: monotonic) }) {
             case .reject(let message):
                 // Ignored, not fatal: an honest node with a bad sensor keeps serving on its last good report.
                 channel.writeAndFlush(TunnelFrame.json(.error, message), promise: nil)
@@ -161,6 +167,9 @@ package final class NodeSession: Sendable {
     }
 
     package var lastHeartbeat: NodeHeartbeat? { state.withLock { $0.lastHeartbeat } }
+
+    /// Heartbeats this tunnel sent faster than its pace, dropped unread.
+    package var heartbeatsUnread: Int { heartbeats.withLock { $0.unread } }
 
     /// When the node last sent anything, wall clock.
     package var lastHeardDate: Date? {
