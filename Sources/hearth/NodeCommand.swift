@@ -54,7 +54,7 @@ struct NodeCommand: AsyncParsableCommand {
             if id != kept { try? writeID(id, to: path, directory: dataDirectory) }
             return id
         }
-        let id = "node-" + UUID().uuidString.lowercased().prefix(12).replacingOccurrences(of: "-", with: "")
+        let id = "node-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         try writeID(id, to: path, directory: dataDirectory)
         return id
     }

@@ -18,10 +18,10 @@ struct LlamaClientFuzzTests {
 
     static let values = [
         "true", "false", "null", "0", "-1", "1", "2.5", "-0.5", "1e308", "-1e308", "9223372036854775807", "18446744073709551616",
-        #""""#, #""x""#, #""auto""#, #""none""#, #""required""#, "[]", "[1]", #"[""]"#, #"["a","b"]"#, "[null]", "{}",
+        "\"\"", #""x""#, #""auto""#, #""none""#, #""required""#, "[]", "[1]", #"[""]"#, #"["a","b"]"#, "[null]", "{}",
         #"{"type":"function"}"#, #"{"type":"json_object"}"#, #"{"type":"text"}"#,
         #"{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"nonsense"}}}"#,
-        #"{"type":"json_schema","json_schema":{"name":"s","schema":{"$ref":"#/nowhere"}}}"#,
+        ##"{"type":"json_schema","json_schema":{"name":"s","schema":{"$ref":"#/nowhere"}}}"##,
         #"{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}"#,
         #"[{"type":"function","function":{"name":"f"}}]"#,
         #"[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"nonsense"}}}}}]"#,
@@ -75,7 +75,9 @@ struct LlamaClientFuzzTests {
                         #expect(!answer.body.contains(field), "\(field) reached a client for \(body)")
                     }
                 }
-                print("hostile clients against llama-server, \(cases) requests (seed \(seed)): statuses \(statuses.sorted { $0.key < $1.key })")
+                print(
+                    "hostile clients against llama-server, \(cases) requests (seed \(seed)): statuses \(statuses.sorted { $0.key < $1.key })"
+                )
             }
         }
     }

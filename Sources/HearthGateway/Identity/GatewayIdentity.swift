@@ -310,8 +310,13 @@ public final class GatewayIdentity: Sendable {
         }
         let fingerprint = CertificateFacts.fingerprint(of: peer)
         try policy.withLock { policy in
-            if policy.isRevoked(keyFingerprint: fingerprint) || policy.state(of: node) == .revoked {
+            if policy.state(of: node) == .revoked {
                 throw TunnelErrorMessage(code: .notRegistered, message: "node \(node) is revoked; re-enrollment needs an operator")
+            }
+            if policy.isRevoked(keyFingerprint: fingerprint) {
+                throw TunnelErrorMessage(
+                    code: .notRegistered,
+                    message: "this key of node \(node) was revoked (re-keyed or revoked); enroll again with a re-key token")
             }
             guard let record = policy.nodes[node], record.keyFingerprint == fingerprint else {
                 throw TunnelErrorMessage(code: .notRegistered, message: "node \(node) is not enrolled with this key")
