@@ -155,4 +155,29 @@ struct ForgedEnergyTests {
             #expect(fleet.gateway.connectedNodes.contains(NodeID("flood")))
         }
     }
+
+    @Test("a node that keeps forging energy intervals loses its standing: it gets no new work")
+    func forgedEnergyCostsTheNodeItsStanding() async throws {
+        try await withTestFleet(nodes: []) { fleet in
+            let scheduler = fleet.gateway.registry.scheduler
+            let liar = try await RawNode.connect(port: fleet.addresses.tunnelPort)
+            let frames = FrameReader(liar)
+            try await liar.send(.json(.hello, Self.l4Hello(id: "liar")))
+            #expect(await frames.frame()?.kind == .welcome)
+            #expect(scheduler.isAdmitting(NodeID("liar")))
+            let now = Int64(Date().timeIntervalSince1970)
+            // Each heartbeat reports a minute and then the same minute again, shifted by a second.
+            for i in Int64(0)..<3 {
+                let minute = EnergyInterval(start: now - 900 + 120 * i, end: now - 840 + 120 * i, wattHours: 1)
+                let shifted = EnergyInterval(start: minute.start + 1, end: minute.end + 1, wattHours: 1)
+                try await liar.send(
+                    .json(
+                        .heartbeat,
+                        NodeHeartbeat(sequence: UInt64(i + 1), activeStreams: 0, engineHealthy: true, energy: [minute, shifted])))
+            }
+            _ = try await Self.drain(liar, frames)
+            // Three provable lies within the window: quarantined for misbehaviour.
+            #expect(!scheduler.isAdmitting(NodeID("liar")))
+        }
+    }
 }

@@ -42,6 +42,10 @@ public struct EnergyIntervalGuard: Sendable {
         case moreThanTheHardwareDraws = "more-than-the-hardware-draws"
         case outOfOrder = "out-of-order"
         case tooFrequent = "too-frequent"
+
+        /// Whether no honest node sends it: an ``EnergyMeter`` closes intervals in time order and a tunnel sends each
+        /// once. The others may come from a wrong clock or a bad sensor.
+        public var isProvableLie: Bool { self == .outOfOrder }
     }
 
     public struct Screening: Sendable, Equatable {
@@ -50,6 +54,8 @@ public struct EnergyIntervalGuard: Sendable {
         public var refused: [Refusal: Int] = [:]
 
         public var refusedCount: Int { refused.values.reduce(0, +) }
+        /// Refused intervals that no honest node sends (``Refusal/isProvableLie``).
+        public var provableLies: Int { refused.filter(\.key.isProvableLie).values.reduce(0, +) }
     }
 
     public let limits: Limits

@@ -50,6 +50,8 @@ public struct AnswerAudit: Sendable, Equatable {
         case completionTokensUnderRelayed = "completion-tokens-under-relayed"
         case unrelayableHead = "unrelayable-head"
         case oversizedEvent = "oversized-event"
+        /// Energy intervals no meter produces: out of order or overlapping what the node already reported.
+        case forgedEnergy = "forged-energy"
     }
 
     /// The tokens a tenant is billed for and limited by, and the lies the claim held.

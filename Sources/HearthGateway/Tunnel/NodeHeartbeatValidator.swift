@@ -13,8 +13,9 @@ import HearthProtocol
 ///   too frequent or beyond the declared draw are dropped, the rest kept.
 struct NodeHeartbeatValidator {
     enum Verdict: Equatable {
-        /// Act on this heartbeat (possibly trimmed); `warning`: what was dropped, for an error frame.
-        case accept(NodeHeartbeat, warning: TunnelErrorMessage?)
+        /// Act on this heartbeat (possibly trimmed); `warning`: what was dropped, for an error frame; `lie`: what in it
+        /// no honest node sends (a strike against the node's standing).
+        case accept(NodeHeartbeat, warning: TunnelErrorMessage?, lie: String? = nil)
         case reject(TunnelErrorMessage)
     }
 
@@ -86,9 +87,11 @@ struct NodeHeartbeatValidator {
         accepted.energy = screening.accepted.map { EnergyInterval(start: $0.start, end: $0.end, wattHours: $0.wattHours) }
         guard screening.refusedCount > 0 else { return .accept(accepted, warning: nil) }
         let reasons = screening.refused.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+        let lies = screening.provableLies
         return .accept(
             accepted,
-            warning: Self.invalid("dropped \(screening.refusedCount) energy intervals (\(reasons.joined(separator: ", ")))"))
+            warning: Self.invalid("dropped \(screening.refusedCount) energy intervals (\(reasons.joined(separator: ", ")))"),
+            lie: lies > 0 ? "\(lies) energy intervals out of order or overlapping what the tunnel already reported" : nil)
     }
 
     /// A full draw beyond the declared hardware, or above what this tunnel's first report declared (an honest node's

@@ -107,8 +107,9 @@ package final class NodeSession: Sendable {
             case .reject(let message):
                 // Ignored, not fatal: an honest node with a bad sensor keeps serving on its last good report.
                 channel.writeAndFlush(TunnelFrame.json(.error, message), promise: nil)
-            case .accept(let accepted, let warning):
+            case .accept(let accepted, let warning, let lie):
                 if let warning { channel.writeAndFlush(TunnelFrame.json(.error, warning), promise: nil) }
+                if let lie { onLie(self, .forgedEnergy, lie) }
                 state.withLock { $0.lastHeartbeat = accepted }
                 onHeartbeat(self, accepted)
             }

@@ -30,6 +30,8 @@ import Testing
             maximumDrawWatts: 1_000, now: Self.now, monotonicSeconds: 0)
         #expect(screening.accepted == [whole])
         #expect(screening.refused == [.outOfOrder: 4])
+        // No meter sends these: each is a strike against the node, unlike a wrong clock's future interval.
+        #expect(screening.provableLies == 4)
         // A later heartbeat cannot go back either.
         let later = guardian.screen(halves, maximumDrawWatts: 1_000, now: Self.now, monotonicSeconds: 1)
         #expect(later.accepted.isEmpty && later.refused == [.outOfOrder: 2])
