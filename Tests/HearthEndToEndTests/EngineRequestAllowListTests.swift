@@ -119,6 +119,8 @@ import Testing
     @Test(arguments: [
         (#"[{"role":"user","content":[{"type":"text","text":5}]}]"#, "messages[0].content[0].text"),
         (#"[{"role":"user","content":[{"type":"video"}]}]"#, "messages[0].content[0].type"),
+        // llama-server answers an image part for a text model with 500.
+        (#"[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x"}}]}]"#, "messages[0].content[0].type"),
         (#"[{"role":"user","content":[7]}]"#, "messages[0].content[0]"),
         (#"[{"role":"user","content":"hi","name":3}]"#, "messages[0].name"),
         (#"[{"role":"tool","content":"42"}]"#, "messages[0].tool_call_id"),

@@ -167,15 +167,10 @@ package enum CompletionRequestParser {
                 throw OpenAIError.invalidRequest("'\(param).text' must be a string.", param: param + ".text", code: "invalid_type")
             }
             return text.utf8.count
-        case "image_url":
-            guard let image = part["image_url"] as? [String: Any], image["url"] is String else {
-                throw OpenAIError.invalidRequest(
-                    "'\(param).image_url' must be an object with a string 'url'.", param: param + ".image_url", code: "invalid_type")
-            }
-            return 0
         default:
             throw OpenAIError.invalidRequest(
-                "'\(param).type' must be 'text' or 'image_url'.", param: param + ".type", code: "invalid_value")
+                "'\(param).type' must be 'text': Hearth serves text models (llama-server answers an image part with 500).",
+                param: param + ".type", code: "invalid_value")
         }
     }
 

@@ -238,7 +238,7 @@ struct AnswerMeter {
     private static let usageKey = Array("\"usage\"".utf8)
 
     /// Index of the first occurrence of `needle` in `haystack`.
-    private static func find(_ needle: [UInt8], in haystack: ByteBufferView) -> Int? {
+    static func find(_ needle: [UInt8], in haystack: ByteBufferView) -> Int? {
         guard let first = needle.first, haystack.count >= needle.count else { return nil }
         var index = haystack.startIndex
         let last = haystack.endIndex - needle.count
@@ -334,7 +334,7 @@ struct AnswerMeter {
     }
 
     /// `body` with the top-level `key` set to `value` (`encoded`: its JSON).
-    private static func setting(_ key: String, to value: Any, encoded: String, in body: ByteBuffer) -> ByteBuffer {
+    static func setting(_ key: String, to value: Any, encoded: String, in body: ByteBuffer) -> ByteBuffer {
         let view = body.readableBytesView
         if find(Array("\"\(key)\"".utf8), in: view) == nil,
             let close = view.lastIndex(where: { !isWhitespace($0) }), view[close] == UInt8(ascii: "}"),

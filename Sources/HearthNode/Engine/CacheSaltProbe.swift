@@ -17,7 +17,7 @@ public enum CacheSaltProbe {
     public static func run(on engine: some Engine, model: ServedModel) async -> CacheSaltProbeResult {
         let nonce = randomHex(bytes: 16)
         // Longer than a few cache blocks (vLLM hashes blocks of 16 tokens; only whole blocks are reused).
-        let filler = (0..<24).map { "Line \($0) of a cache probe that no client ever sends." }.joined(separator: " ")
+        let filler = (0..<6).map { "Line \($0) of a cache probe that no client ever sends." }.joined(separator: " ")
         let prompt = "Hearth cache-salt probe \(nonce). \(filler)"
         let first = randomHex(bytes: 32)
         let second = randomHex(bytes: 32)

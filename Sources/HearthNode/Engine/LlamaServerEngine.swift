@@ -40,6 +40,8 @@ public final class LlamaServerEngine: Engine, Service {
     private let client: HTTPClient
     private let logger: Logger
     private let state = Mutex(State())
+    /// Which slot holds which cache partition: llama-server has no salt, so the node pins partitions to slots.
+    private let partitions: Mutex<SlotPartitions>
     private let started = ReadyFlag()
     private let lifecycle: AsyncStream<LifecycleEvent>.Continuation
 
@@ -61,6 +63,7 @@ public final class LlamaServerEngine: Engine, Service {
         self.configuration = configuration
         self.client = client
         self.logger = logger
+        self.partitions = Mutex(SlotPartitions(slots: configuration.slots))
         (lifecycleEvents, lifecycle) = AsyncStream.makeStream()
     }
 
@@ -90,6 +93,7 @@ public final class LlamaServerEngine: Engine, Service {
                     $0.restarts += 1
                     $0.inner = nil
                 }
+                partitions.withLock { $0.forgetAll() }
             }
         } onGracefulShutdown: {
             self.stopProcess()
@@ -166,8 +170,10 @@ public final class LlamaServerEngine: Engine, Service {
         return [ServedModel(id: configuration.modelName, contextTokens: configuration.contextTokensPerSlot)]
     }
 
-    /// llama.cpp's server has no `cache_salt`: known without a probe (and saying so is always the safe answer).
-    public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? { .ignored }
+    /// llama.cpp's server has no `cache_salt`, but this node gives it one by construction (``SlotPartitions``:
+    /// a slot's cache is reused only by the partition that filled it), so it honours salts without a probe at every
+    /// start; `LlamaCacheIsolationTests` runs ``CacheSaltProbe`` against the real engine to show it.
+    public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? { .honoured }
 
     public func isHealthy() async -> Bool {
         guard let inner = try? current() else { return false }
@@ -179,7 +185,12 @@ public final class LlamaServerEngine: Engine, Service {
         onHead: (StreamHead) async throws -> Void,
         onData: (ByteBuffer) async throws -> Void
     ) async throws {
-        try await current().run(request, onHead: onHead, onData: onData)
+        let engine = try current()
+        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body)) }
+        defer { partitions.withLock { $0.release(assignment.slot) } }
+        var pinned = request
+        pinned.body = Self.pinned(request.body, to: assignment)
+        try await engine.run(pinned, onHead: onHead, onData: onData)
     }
 }
 
