@@ -27,7 +27,18 @@ enum EngineRequestBody {
             return reencoded(fields, allowed: allowed, maxTokens: limitsSent.isEmpty ? nil : maxTokens)
         }
         let members = scanned.members
-        if !mustRewrite, members.count == fields.count, !members.contains(where: \.escapedKey) { return nil }
+        // `stream_options` is the one nested object the gateway reads (`include_usage`) and the node sets: it reaches
+        // the engine with that key alone, once, unescaped, or is written anew.
+        let options = fields["stream_options"] as? [String: Any]
+        let optionsAsSent =
+            options.map { options in
+                members.last {
+                    $0.key.count == 14
+                        && String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0.key]), as: UTF8.self) == "stream_options"
+                }
+                .map { isCanonical(UnsafeRawBufferPointer(rebasing: bytes[$0.value]), options: options) } ?? false
+            } ?? true
+        if !mustRewrite, optionsAsSent, members.count == fields.count, !members.contains(where: \.escapedKey) { return nil }
 
         var names: [String] = []
         names.reserveCapacity(members.count)
@@ -49,6 +60,10 @@ enum EngineRequestBody {
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: name.utf8)
             out.append(contentsOf: "\":".utf8)
+            if name == "stream_options", let options, !optionsAsSent {
+                out.append(contentsOf: "{\"include_usage\":\(options["include_usage"] as? Bool ?? false)}".utf8)
+                continue
+            }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[member.value]))
         }
         if let maxTokens, !limitsSent.isEmpty {
@@ -57,6 +72,12 @@ enum EngineRequestBody {
         }
         out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    /// Whether a `stream_options` object holds `include_usage` at most, each key once and unescaped.
+    private static func isCanonical(_ value: UnsafeRawBufferPointer, options: [String: Any]) -> Bool {
+        guard let members = JSONObjectMembers(value)?.members, members.count == options.count else { return false }
+        return options.keys.allSatisfy { $0 == "include_usage" } && !members.contains(where: \.escapedKey)
     }
 
     /// A key written with escapes, decoded as JSON decodes it (an undecodable one never matches an allowed name).
