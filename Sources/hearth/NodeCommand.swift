@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HearthCore
-import HearthGateway
 import HearthIdentity
 import HearthNode
 import HearthPanel
@@ -41,28 +40,9 @@ struct NodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try Self.parseAddress(gateway)
-        if let nodeId, !GatewayIdentity.isWellFormed(NodeID(nodeId)) {
+        if let nodeId, !NodeIdentifier.isWellFormed(nodeId) {
             throw ValidationError("--node-id must be 1-128 of A-Z a-z 0-9 . _ -")
         }
-    }
-
-    /// The node's id: the flag, else the one this data directory keeps, else a new random one kept there.
-    static func resolveNodeID(_ flag: String?, dataDirectory: String) throws -> String {
-        let path = dataDirectory + "/node-id"
-        let kept = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let id = flag ?? kept.flatMap({ GatewayIdentity.isWellFormed(NodeID($0)) ? $0 : nil }) {
-            if id != kept { try? writeID(id, to: path, directory: dataDirectory) }
-            return id
-        }
-        let id = "node-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        try writeID(id, to: path, directory: dataDirectory)
-        return id
-    }
-
-    private static func writeID(_ id: String, to path: String, directory: String) throws {
-        try FileManager.default.createDirectory(
-            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try SecretFile.write(id + "\n", to: path, mode: 0o644)
     }
 
     static func parseAddress(_ value: String) throws -> (host: String, port: Int) {
@@ -80,7 +60,7 @@ struct NodeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap(label: "hearth.node")
         let address = try Self.parseAddress(gateway)
-        let nodeId = try Self.resolveNodeID(self.nodeId, dataDirectory: dataDir)
+        let nodeId = try NodeIdentifier.resolve(self.nodeId, dataDirectory: dataDir).rawValue
         logger.notice("node id \(nodeId)")
         try await NodeAssembly.withHTTPClient { client in
             var identity: NodeIdentityConfiguration?

@@ -138,18 +138,7 @@ public final class GatewayIdentity: Sendable {
     public var missedHeartbeatTimeoutSeconds: Double { policy.withLock { $0.configuration.heartbeatTimeoutSeconds } }
 
     /// Whether `node` is an id Hearth accepts: 1-128 characters of `A-Z a-z 0-9 . _ -`.
-    public static func isWellFormed(_ node: NodeID) -> Bool {
-        let bytes = node.rawValue.utf8
-        return (1...128).contains(bytes.count)
-            && bytes.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                    UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                    true
-                default: false
-                }
-            }
-    }
+    public static func isWellFormed(_ node: NodeID) -> Bool { NodeIdentifier.isWellFormed(node.rawValue) }
 
     private var now: Double { Date().timeIntervalSince1970 }
 
