@@ -150,6 +150,17 @@ import Testing
         #expect(error.param == param, "\(error.message)")
     }
 
+    /// llama-server answers `"prompt": ["a", "b"]` with two completions: several prompts are several requests' work.
+    @Test(arguments: [#"["a","b"]"#, #"[1,"a"]"#, #"[[1,2],[3]]"#, "[1.5]", "[-1]", "[true]", "[]"])
+    func aCompletionTakesOnePrompt(prompt: String) throws {
+        let error = try #require(throws: OpenAIError.self) {
+            try parse(#"{"model":"m","prompt":"# + prompt + "}", endpoint: .completions)
+        }
+        #expect(error.param == "prompt")
+        #expect(try parse(#"{"model":"m","prompt":["one"]}"#, endpoint: .completions).promptCharacters == 3)
+        #expect(try parse(#"{"model":"m","prompt":[1,2,3]}"#, endpoint: .completions).promptCharacters == 12)
+    }
+
     @Test func completionsFieldsAreCheckedToo() throws {
         let error = try #require(throws: OpenAIError.self) {
             try parse(#"{"model":"m","prompt":"p","logprobs":true}"#, endpoint: .completions)

@@ -202,19 +202,17 @@ package enum CompletionRequestParser {
             var key = FNV1a()
             key.add(String(text.utf8.prefix(2048)) ?? "")
             return (text.utf8.count, 1, key.value)
+        case let parts as [Any] where parts.count == 1 && parts[0] is String:
+            return try measurePrompt(parts[0])
         case let parts as [Any] where !parts.isEmpty:
-            var characters = 0
-            for part in parts {
-                if let text = part as? String {
-                    characters += text.utf8.count
-                } else if part is NSNumber {
-                    characters += 4  // a token id
-                } else {
-                    throw OpenAIError.invalidRequest(
-                        "'prompt' must be a string or an array of strings or token ids.", param: "prompt", code: "invalid_type")
-                }
+            // One prompt per request: engines answer an array of several prompts with one completion each (llama-server
+            // and vLLM both do), a multiple of the work that the request's token limit was counted for.
+            guard parts.allSatisfy({ !isBool($0) && ($0 as? NSNumber).flatMap(integer).map { $0 >= 0 } == true }) else {
+                throw OpenAIError.invalidRequest(
+                    "'prompt' must be one prompt: a string or an array of token ids (send several prompts as separate requests).",
+                    param: "prompt", code: "invalid_value")
             }
-            return (characters, 1, nil)
+            return (parts.count.multipliedReportingOverflow(by: 4).partialValue, 1, nil)  // about four characters a token
         case nil:
             throw OpenAIError.invalidRequest("You must provide a prompt parameter.", param: "prompt", code: "missing_required_parameter")
         default:
