@@ -22,6 +22,10 @@ public struct GatewayConfiguration: Sendable {
     /// How many provable lies (``AnswerAudit/Lie``) within what window cost a node its standing (quarantine for
     /// misbehaviour). Default: 3 within 10 minutes.
     public var nodeConduct = NodeConduct()
+    /// What a request takes when no node can meet its class target: served best effort (default: slots respected,
+    /// a bounded wait, `X-Hearth-SLO: best-effort`) or refused (`strict`). A client overrides it per request with
+    /// `X-Hearth-SLO-Policy`.
+    public var defaultSLOPolicy: SLOPolicy = .bestEffort
     public var firstByteTimeout: Duration = .seconds(120)
     /// How long a client connection may send nothing while the gateway waits for it: a request head that is not
     /// complete, a body that stops, an idle keep-alive connection. Then it is closed (slowloris). Default 30 s.

@@ -137,7 +137,7 @@ struct GatewayAPITests {
         }
     }
 
-    @Test("a request no node can serve within its target waits in the queue, then gets 429 with Retry-After")
+    @Test("a strict request no node can serve within its target waits in the queue, then gets 429 with Retry-After")
     func saturated() async throws {
         // 50 ms a token: a running answer holds the only slot for about 13 s, far past a chat's 1 s target.
         let blocking = TestEngine(slots: 1, decodeStepSeconds: 0.05) { request, gate, emit in
@@ -149,7 +149,7 @@ struct GatewayAPITests {
             async let holder = fleet.post(json: chatBody(model: "test-model"))
             _ = await events.next()  // the node's only slot is taken, for as long as the gate stays shut
             let started = ContinuousClock.now
-            let refused = try await fleet.post(json: chatBody(model: "test-model"))
+            let refused = try await fleet.post(json: chatBody(model: "test-model"), headers: [("X-Hearth-SLO-Policy", "strict")])
             #expect(refused.status == 429)
             #expect(refused.headers["retry-after"] != nil)
             #expect(refused.error?["type"] as? String == "rate_limit_error")

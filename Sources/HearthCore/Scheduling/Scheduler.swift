@@ -10,6 +10,9 @@
 ///   frees (`now < arrival + target − best idle TTFT`) → `.queue(until:)`; the caller asks again as capacity frees;
 /// - otherwise → `.refuse(retryAfterSeconds:)` with the best candidate's predicted queueing time (≥ 1 s).
 /// - `batch` requests are placed only on spare capacity and otherwise queue until their (minutes-long) deadline.
+/// - A ``SLOPolicy/bestEffort`` request is not refused for a target no node can meet: it is placed with reason
+///   ``DecisionReason/bestEffort(predictedTTFT:target:)`` where a slot is free, and refused only for contention or
+///   after a bounded wait (see `bestEffort(_:candidate:placement:pool:fleet:target:now:)`).
 public struct Scheduler: Sendable {
     public var configuration: SchedulerConfiguration
     public private(set) var policy: any SchedulingPolicy
@@ -50,6 +53,9 @@ public struct Scheduler: Sendable {
         if request.taskClass == .batch { return .place(placement) }
 
         let target = configuration.targets[request.taskClass].ttftTarget(promptTokens: request.promptTokens)
+        if request.sloPolicy == .bestEffort {
+            return bestEffort(request, candidate: candidate, placement: placement, pool: pool, fleet: fleet, target: target, now: now)
+        }
         if candidate.bestIdleTTFT > target {
             return .refuse(retryAfterSeconds: nil, reason: .targetUnreachable(bestIdleTTFT: candidate.bestIdleTTFT, target: target))
         }
@@ -60,6 +66,37 @@ public struct Scheduler: Sendable {
         return .refuse(
             retryAfterSeconds: max(1, candidate.prediction.queueSeconds.rounded(.up)),
             reason: .queueDeadlinePassed(bestPredictedTTFT: candidate.prediction.ttftSeconds, target: target))
+    }
+
+    /// A request whose targets will be missed, served like an ordinary server's: while the target can still be met
+    /// once capacity frees, it queues for that as a strict one would; otherwise it goes to the chosen node if that
+    /// node has a free slot and admitting it keeps the requests already there within their decode target (or they
+    /// already missed it without this one); else it waits for that, up to ``SchedulerConfiguration/bestEffortQueueSeconds``.
+    private func bestEffort(
+        _ request: SchedulingRequest, candidate: Candidate, placement: Placement, pool: ModelPool, fleet: FleetState, target: Double,
+        now: Double
+    ) -> SchedulingDecision {
+        if candidate.bestIdleTTFT <= target, now < request.arrival + target - candidate.bestIdleTTFT {
+            return .queue(
+                until: request.arrival + target - candidate.bestIdleTTFT,
+                reason: .waitingForCapacity(bestPredictedTTFT: candidate.prediction.ttftSeconds, target: target))
+        }
+        let load = fleet.loads[candidate.nodeIndex]
+        let profile = pool.profiles[candidate.slot]
+        let running = load.runningSequences + load.waitingSequences
+        let engine = SimulatedEngineModel(profile: profile)
+        let tpotTarget = configuration.targets[request.taskClass].tpotSeconds
+        let pushesOthersPastTarget =
+            running > 0 && engine.interTokenSeconds(batchSize: min(profile.maxBatch, running + 1)) > tpotTarget
+            && engine.interTokenSeconds(batchSize: min(profile.maxBatch, running)) <= tpotTarget
+        if running < profile.maxBatch && !pushesOthersPastTarget {
+            var placement = placement
+            placement.reason = .bestEffort(predictedTTFT: candidate.prediction.ttftSeconds, target: target)
+            return .place(placement)
+        }
+        let deadline = request.arrival + configuration.bestEffortQueueSeconds
+        if now < deadline { return .queue(until: deadline, reason: .bestEffortWaitsForSlot) }
+        return .refuse(retryAfterSeconds: max(1, candidate.prediction.queueSeconds.rounded(.up)), reason: .bestEffortQueueFull)
     }
 
     private func batchQueue(_ request: SchedulingRequest, now: Double) -> SchedulingDecision {

@@ -12,11 +12,15 @@ public struct SchedulerConfiguration: Sendable {
     public var batchSpareFraction: Double
     /// Extra hard constraints, applied after the built-in ones.
     public var filters: [any NodeFilter]
+    /// Longest a best-effort request waits at the gateway for a slot (counted from its arrival) before it is
+    /// refused. Default 30 s: what a client of an ordinary, busy server would wait.
+    public var bestEffortQueueSeconds: Double
 
     public init(
         targets: ClassTargets = .default, maxCandidates: Int = 256, boundedLoadFactor: Double = 1.25,
-        batchSpareFraction: Double = 0.5, filters: [any NodeFilter] = []
+        batchSpareFraction: Double = 0.5, filters: [any NodeFilter] = [], bestEffortQueueSeconds: Double = 30
     ) {
+        self.bestEffortQueueSeconds = bestEffortQueueSeconds
         self.targets = targets
         self.maxCandidates = max(1, maxCandidates)
         self.boundedLoadFactor = boundedLoadFactor

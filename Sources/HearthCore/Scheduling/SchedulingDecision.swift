@@ -54,6 +54,18 @@ public enum DecisionReason: Sendable, Hashable, CustomStringConvertible {
     case waitingForCapacity(bestPredictedTTFT: Double, target: Double)
     case queueDeadlinePassed(bestPredictedTTFT: Double, target: Double)
     case batchWaitsForSpareCapacity
+    /// Placed although its targets will be missed (``SLOPolicy/bestEffort``): the predicted TTFT and the target.
+    case bestEffort(predictedTTFT: Double, target: Double)
+    /// A best-effort request waits for a slot (or for admitted requests to stop needing the node's speed).
+    case bestEffortWaitsForSlot
+    /// A best-effort request waited its bounded time and no slot freed.
+    case bestEffortQueueFull
+
+    /// Whether a placement was made knowing the targets will be missed.
+    public var isBestEffort: Bool {
+        if case .bestEffort = self { return true }
+        return false
+    }
 
     public var description: String {
         func ms(_ seconds: Double) -> String { "\(Int((seconds * 1000).rounded())) ms" }
@@ -75,6 +87,10 @@ public enum DecisionReason: Sendable, Hashable, CustomStringConvertible {
         case .queueDeadlinePassed(let ttft, let target):
             return "fleet saturated: best node predicts TTFT \(ms(ttft)), target \(ms(target))"
         case .batchWaitsForSpareCapacity: return "batch waits for spare capacity"
+        case .bestEffort(let ttft, let target):
+            return "best effort: predicted TTFT \(ms(ttft)) over target \(ms(target)), served anyway"
+        case .bestEffortWaitsForSlot: return "best effort: waiting for a free slot"
+        case .bestEffortQueueFull: return "best effort: no slot freed within the queue limit"
         }
     }
 }

@@ -10,11 +10,15 @@ public struct SchedulingRequest: Sendable, Hashable {
     public var sessionKey: UInt64?
     /// When the request reached the gateway, in the caller's seconds.
     public var arrival: Double
+    /// What the request takes when its targets cannot be met: a refusal (``SLOPolicy/strict``, the default of the
+    /// core and the simulator) or best-effort service (what the gateway gives clients unless they ask for strict).
+    public var sloPolicy: SLOPolicy
 
     public init(
         model: String, taskClass: TaskClass, promptTokens: Int, maxOutputTokens: Int,
-        prefixHashes: [UInt64] = [], sessionKey: UInt64? = nil, arrival: Double
+        prefixHashes: [UInt64] = [], sessionKey: UInt64? = nil, arrival: Double, sloPolicy: SLOPolicy = .strict
     ) {
+        self.sloPolicy = sloPolicy
         self.model = model
         self.taskClass = taskClass
         self.promptTokens = promptTokens
@@ -27,4 +31,14 @@ public struct SchedulingRequest: Sendable, Hashable {
     /// The key that affinity policies hash: the session key, else the first prefix block.
     @inlinable
     public var affinityKey: UInt64? { sessionKey ?? prefixHashes.first }
+}
+
+/// What a request takes when the scheduler predicts its targets will be missed.
+public enum SLOPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Refused (429/503 with `Retry-After`) unless the targets can still be met, as a strict SLO asks.
+    case strict
+    /// Served anyway on the node predicted fastest, like an ordinary server's request: slots respected, a bounded
+    /// wait for one, refused only for contention (admitting would push admitted requests past their targets) or
+    /// when the wait is over. The miss is stated (``DecisionReason/bestEffort(predictedTTFT:target:)``).
+    case bestEffort = "best-effort"
 }

@@ -8,8 +8,10 @@
 /// - completion tokens: at least the content-bearing events the gateway relayed (an engine never streams a
 ///   content delta without decoding a token) and at most ``completionTokenCeiling``, the `max_tokens` the
 ///   gateway let through (or the model's context when the client gave none).
-/// A claim outside its bounds is a lie: the bill uses the nearest bound, and the lie is reported so that the node
-/// loses standing (``NodeConduct``).
+/// A claim outside its bounds is never billed: the bill uses the gateway's own figure within them. Only a claim no
+/// honest engine makes (beyond ``lieSlack``: negative, more than twice a bound and a few tokens, or less than half of
+/// what was relayed) is a lie that costs the node standing (``NodeConduct``); an engine that counts an end-of-sequence
+/// token more, or a scripted engine that ignores `max_tokens`, is corrected, not punished.
 public struct AnswerAudit: Sendable, Equatable {
     public var promptTokenCeiling: Int
     public var completionTokenCeiling: Int
@@ -19,6 +21,8 @@ public struct AnswerAudit: Sendable, Equatable {
     public static let templateTokensFixed = 1024
     /// The largest count the gateway ever bills or adds up: far above any real answer, far below overflow.
     public static let countCeiling = 1 << 40
+    /// Tokens a claim may stray past a bound (on top of a factor of two) before it counts as a lie.
+    public static let lieSlack = 8
 
     public init(promptTokenCeiling: Int, completionTokenCeiling: Int) {
         self.promptTokenCeiling = Self.clamp(promptTokenCeiling, 1...Self.countCeiling)
@@ -74,7 +78,7 @@ public struct AnswerAudit: Sendable, Equatable {
     public func bill(claimedPrompt: Int?, claimedCompletion: Int?, relayed: Relayed, estimatedPromptTokens: Int) -> Bill {
         var lies: [Lie] = []
         if (claimedPrompt ?? 0) < 0 || (claimedCompletion ?? 0) < 0 { lies.append(.negativeTokens) }
-        if let claimedPrompt, claimedPrompt > promptTokenCeiling { lies.append(.promptTokensOverCeiling) }
+        if let claimedPrompt, Self.isFlagrantlyOver(claimedPrompt, promptTokenCeiling) { lies.append(.promptTokensOverCeiling) }
         // A claim inside the bounds is the engine's exact count; anything else falls back to the gateway's estimate.
         let prompt =
             if let claimedPrompt, (1...promptTokenCeiling).contains(claimedPrompt) {
@@ -85,10 +89,18 @@ public struct AnswerAudit: Sendable, Equatable {
         let floor = min(Self.clamp(relayed.contentEvents, 0...Self.countCeiling), completionTokenCeiling)
         let completion = Self.clamp(claimedCompletion ?? floor, floor...completionTokenCeiling)
         if let claimedCompletion {
-            if claimedCompletion > completionTokenCeiling { lies.append(.completionTokensOverMaximum) }
-            if claimedCompletion >= 0, claimedCompletion < floor { lies.append(.completionTokensUnderRelayed) }
+            if Self.isFlagrantlyOver(claimedCompletion, completionTokenCeiling) { lies.append(.completionTokensOverMaximum) }
+            if claimedCompletion >= 0, claimedCompletion < floor / 2, floor - claimedCompletion > Self.lieSlack {
+                lies.append(.completionTokensUnderRelayed)
+            }
         }
         return Bill(promptTokens: prompt, completionTokens: completion, lies: lies)
+    }
+
+    /// More than twice `bound` and ``lieSlack`` tokens (overflow-safe).
+    static func isFlagrantlyOver(_ claim: Int, _ bound: Int) -> Bool {
+        let (doubled, overflow) = bound.multipliedReportingOverflow(by: 2)
+        return !overflow && claim > doubled + lieSlack
     }
 
     /// Whether the gateway relays a response head with this status: a final status with a body (2xx but 204 and

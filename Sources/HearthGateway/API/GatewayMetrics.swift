@@ -43,6 +43,11 @@ package final class GatewayMetrics: Sendable {
         registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(max(0, completion)))
     }
 
+    /// A request was placed knowing its class target would be missed (best effort).
+    package func bestEffort(taskClass: String) {
+        registry.makeCounter(name: "hearth_best_effort_total", labels: [("class", taskClass)]).increment()
+    }
+
     /// A node told a provable lie (``AnswerAudit/Lie``).
     package func nodeLie(_ lie: String) {
         registry.makeCounter(name: "hearth_node_lies_total", labels: [("lie", lie)]).increment()

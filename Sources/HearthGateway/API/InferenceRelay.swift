@@ -120,7 +120,8 @@ final class InferenceRelay: Sendable {
                 maxOutputTokens: maxOutputTokens,
                 prefixHashes: [],
                 sessionKey: parsed.conversationKey,
-                arrival: scheduler.now
+                arrival: scheduler.now,
+                sloPolicy: try Self.sloPolicy(header: request.headers[.hearthSLOPolicy], default: configuration.defaultSLOPolicy)
             ),
             partitionKey: isolation.partitionKey(for: partition))
         let security = RequestSecurity(
@@ -153,8 +154,10 @@ final class InferenceRelay: Sendable {
             .hearthNode: first.session.id.rawValue,
             .hearthClass: taskClass.rawValue,
             .hearthDecision: first.reason,
+            .hearthSLO: first.bestEffort ? SLOPolicy.bestEffort.rawValue : "target",
             .hearthRequestID: ticket.requestID,
         ]
+        if first.bestEffort { metrics.bestEffort(taskClass: taskClass.rawValue) }
         if parsed.stream {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: it owns the attempts until the stream ends.
@@ -194,6 +197,8 @@ final class InferenceRelay: Sendable {
         var reason: String
         /// The scheduler's TTFT prediction when it placed this attempt (hedging compares it with another node's).
         var predictedTTFT: Double
+        /// Placed knowing the class target will be missed (``SLOPolicy/bestEffort``).
+        var bestEffort = false
         var session: NodeSession { reservation.session }
 
         /// Stops an attempt that never reached the client: its timer, its stream on the node, its reservation.
@@ -315,7 +320,7 @@ final class InferenceRelay: Sendable {
     func startAttempt(
         _ request: SchedulingRequest, body: ByteBuffer, excluding: Set<NodeID>, context: AttemptContext, hedge: Bool = false
     ) async throws -> Attempt {
-        let (reservation, reason, predictedTTFT) = try await place(
+        let (reservation, reason, predictedTTFT, bestEffort) = try await place(
             request, security: context.security, excluding: excluding, mayQueue: !hedge)
         let session = reservation.session
         if !hedge {
@@ -345,7 +350,8 @@ final class InferenceRelay: Sendable {
                 stream.fail(CancellationError())
             }
             return Attempt(
-                reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason, predictedTTFT: predictedTTFT)
+                reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason, predictedTTFT: predictedTTFT,
+                bestEffort: bestEffort)
         } catch {
             deadline.cancel()
             session.cancel(stream)
@@ -508,7 +514,7 @@ final class InferenceRelay: Sendable {
     /// `mayQueue` false: only a node that takes it now (a hedge never waits).
     func place(
         _ request: SchedulingRequest, security: RequestSecurity, excluding: Set<NodeID>, mayQueue: Bool = true
-    ) async throws -> (Reservation, String, predictedTTFT: Double) {
+    ) async throws -> (Reservation, String, predictedTTFT: Double, bestEffort: Bool) {
         let taskClass = request.taskClass
         if registry.nodeIDs.isEmpty {
             throw OpenAIError.noCapacity("No node is connected to this gateway.", retryAfterSeconds: 5, overloaded: false)
@@ -541,7 +547,10 @@ final class InferenceRelay: Sendable {
                     scheduler: scheduler,
                     claim: claim
                 )
-                return (reservation, Self.headerSafe(placement.reason.description), placement.prediction.ttftSeconds)
+                return (
+                    reservation, Self.headerSafe(placement.reason.description), placement.prediction.ttftSeconds,
+                    placement.reason.isBestEffort
+                )
             case .queue(let until, let reason):
                 // Wait for a node to free capacity (or join), but never past the point where the target is lost;
                 // a retry waits up to its own deadline (its work is already owed; it adds no load while waiting).
@@ -575,6 +584,17 @@ final class InferenceRelay: Sendable {
                 )
             }
         }
+    }
+
+    /// The client's `X-Hearth-SLO-Policy` (`strict` or `best-effort`), or the gateway's default.
+    static func sloPolicy(header: String?, default fallback: SLOPolicy) throws -> SLOPolicy {
+        guard let header else { return fallback }
+        guard let policy = SLOPolicy(rawValue: header.lowercased()) else {
+            throw OpenAIError.invalidRequest(
+                "X-Hearth-SLO-Policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")).",
+                param: "X-Hearth-SLO-Policy", code: "invalid_value")
+        }
+        return policy
     }
 
     /// Seconds from a prediction (built on node-declared profiles: never trusted to be finite or sane) within
@@ -874,4 +894,8 @@ extension HTTPField.Name {
     static let hearthClass = HTTPField.Name("X-Hearth-Class")!
     static let hearthDecision = HTTPField.Name("X-Hearth-Decision")!
     static let hearthRequestID = HTTPField.Name("X-Request-Id")!
+    /// `best-effort` when the request was served knowing its class target would be missed, else `target`.
+    static let hearthSLO = HTTPField.Name("X-Hearth-SLO")!
+    /// `strict` or `best-effort`: what the client wants when its target cannot be met.
+    static let hearthSLOPolicy = HTTPField.Name("X-Hearth-SLO-Policy")!
 }

@@ -32,6 +32,14 @@ import Testing
         #expect(bill.lies == [.promptTokensOverCeiling])
     }
 
+    @Test func aClaimJustPastABoundIsCorrectedNotPunished() {
+        // An engine that counts its end-of-sequence token, or ignores max_tokens by a little: billed at the bound.
+        let over = audit.bill(claimedPrompt: 300, claimedCompletion: 104, relayed: .init(contentEvents: 100), estimatedPromptTokens: 300)
+        #expect(over == .init(promptTokens: 300, completionTokens: 100, lies: []))
+        let under = audit.bill(claimedPrompt: 300, claimedCompletion: 30, relayed: .init(contentEvents: 34), estimatedPromptTokens: 300)
+        #expect(under == .init(promptTokens: 300, completionTokens: 34, lies: []))
+    }
+
     @Test func underBillingBelowWhatWasRelayedIsALie() {
         let bill = audit.bill(claimedPrompt: 300, claimedCompletion: 0, relayed: .init(contentEvents: 40), estimatedPromptTokens: 300)
         #expect(bill.completionTokens == 40)
