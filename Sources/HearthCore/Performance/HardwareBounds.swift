@@ -8,7 +8,8 @@
 /// - a decode step is no shorter than reading the weights once at peak memory bandwidth.
 ///
 /// A GPU name Hearth does not know counts as the fastest it knows (it cannot be bounded below what we have not
-/// measured). No GPUs at all is a CPU-only node, as ``GPUSpec/cpuNode`` scaled by its cores.
+/// measured). No GPUs at all is a CPU-only node, bounded by a server CPU's matrix units and memory channels (not
+/// ``GPUSpec/cpuNode``'s nominal figures, which model a typical CPU node: a bound must hold for the best one).
 public struct HardwareBounds: Sendable, Hashable {
     /// Highest prefill rate for any model, tokens per second.
     public var maximumPrefillTokensPerSecond: Double
@@ -33,6 +34,11 @@ public struct HardwareBounds: Sendable, Hashable {
     public static let slotsPerCPUCore = 16
     /// CPU cores counted at most (a 256-core server; more is a lie, and counts as this).
     public static let maximumCPUCores = 256
+    /// Peak int8 throughput of 16 server cores with matrix units (Intel AMX: 2,048 int8 operations per cycle per core
+    /// at 2 GHz is about 4 TOPS a core), TOPS.
+    public static let cpuTOPSPer16Cores = 64.0
+    /// Peak memory bandwidth behind 16 server cores (8 channels of DDR5-4800), GB/s.
+    public static let cpuBandwidthGBpsPer16Cores = 307.2
 
     public init(maximumPrefillTokensPerSecond: Double, minimumDecodeStepSeconds: Double, maximumSlots: Int, maximumDrawWatts: Double?) {
         self.maximumPrefillTokensPerSecond = maximumPrefillTokensPerSecond
@@ -49,8 +55,8 @@ public struct HardwareBounds: Sendable, Hashable {
             // (the reference is already modest, and a bound must never be tighter than an honest machine).
             let sockets = Double(min(max(cpuCores, 16), Self.maximumCPUCores)) / 16
             self.init(
-                maximumPrefillTokensPerSecond: Self.prefillRate(tflops: GPUSpec.cpuNode.denseTFLOPS * sockets),
-                minimumDecodeStepSeconds: Self.decodeStep(bandwidthGBps: GPUSpec.cpuNode.memoryBandwidthGBps * sockets),
+                maximumPrefillTokensPerSecond: Self.prefillRate(tflops: Self.cpuTOPSPer16Cores * sockets),
+                minimumDecodeStepSeconds: Self.decodeStep(bandwidthGBps: Self.cpuBandwidthGBpsPer16Cores * sockets),
                 maximumSlots: max(1, min(max(cpuCores, 1), Self.maximumCPUCores)) * Self.slotsPerCPUCore,
                 maximumDrawWatts: nil)
             return

@@ -9,7 +9,7 @@ import Testing
         let h100s = HardwareBounds(gpuNames: ["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"], cpuCores: 64)
         #expect(cpu.maximumPrefillTokensPerSecond < l4.maximumPrefillTokensPerSecond)
         #expect(l4.maximumPrefillTokensPerSecond < h100s.maximumPrefillTokensPerSecond)
-        #expect(cpu.minimumDecodeStepSeconds > l4.minimumDecodeStepSeconds)
+        #expect(cpu.minimumDecodeStepSeconds > h100s.minimumDecodeStepSeconds)
         #expect(cpu.maximumSlots == 32 && l4.maximumSlots == 256 && h100s.maximumSlots == 512)
         #expect(l4.maximumDrawWatts == 472 && h100s.maximumDrawWatts == 1_800 && cpu.maximumDrawWatts == nil)
         // An L40S is not an L4; an unknown GPU counts as the fastest known one.
