@@ -40,7 +40,10 @@ public final class NodeAgent: Service {
         self.configuration = configuration
         self.engine = engine
         self.power = power
-        link = LinkMonitor(configuration: configuration.linkQuality)
+        var linkQuality = configuration.linkQuality
+        // A gateway on this machine: the link cannot be the bottleneck, only a busy host can look like one.
+        if LinkMonitor.isLoopback(configuration.gatewayHost) && !configuration.judgesLoopbackLink { linkQuality.judgesLink = false }
+        link = LinkMonitor(configuration: linkQuality)
         let fixed = (configuration.gatewayHost, configuration.gatewayPort)
         self.locateGateway = locateGateway ?? { fixed }
         var logger = logger

@@ -22,6 +22,9 @@ public struct NodeAgentConfiguration: Sendable {
     public var renewalCheckInterval: Duration = .seconds(30)
     /// When the node's link to the gateway counts as degraded (then it takes no new work) and when as recovered.
     public var linkQuality = LinkQualityEstimator.Configuration()
+    /// Whether a link to a gateway on this machine may drain the node. Default false: loopback cannot be the
+    /// bottleneck, only a busy host can look like one. Tests that script a bad link on loopback set it.
+    public var judgesLoopbackLink = false
 
     public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
         self.nodeID = nodeID

@@ -61,3 +61,24 @@ import Testing
         }
     }
 }
+
+/// Issue 12: a node whose gateway is on loopback is never drained for its link, however its busy host delays echoes.
+@Suite struct LoopbackLinkTests {
+    @Test func aLoopbackLinkIsMeasuredButNeverDrainsTheNode() async throws {
+        // The hopeless thresholds above, without the opt-in to judging loopback: measured and reported, not acted on.
+        let hopeless = LinkQualityEstimator.Thresholds(rttSeconds: -1, jitterSeconds: -1, lossFraction: -1)
+        let strict = LinkQualityEstimator.Configuration(degrade: hopeless, recover: hopeless, enterHoldSeconds: 0, exitHoldSeconds: 3600)
+        let node = TestNodeSpec(id: "loop", engine: LinkQualityTests.answering(), linkQuality: strict, judgesLoopbackLink: false)
+        try await withTestFleet(nodes: [node]) { fleet throws in
+            var measured = 0
+            for await (from, beat) in fleet.gateway.registry.heartbeats() where from == NodeID("loop") {
+                #expect(beat.link?.degraded == false)
+                if beat.link?.rttMilliseconds != nil { measured += 1 }
+                if measured == 3 { break }
+            }
+            #expect(fleet.gateway.registry.scheduler.isAdmitting(NodeID("loop")))
+            let answer = try await fleet.post(json: chatBody(model: "test-model"))
+            #expect(answer.status == 200)
+        }
+    }
+}

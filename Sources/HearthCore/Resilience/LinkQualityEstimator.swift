@@ -6,6 +6,11 @@
 /// bad for ``Configuration/enterHoldSeconds`` and ``Action/restore`` once when it has been good again for
 /// ``Configuration/exitHoldSeconds``. "Bad" uses the ``Configuration/degrade`` thresholds, "good" the lower
 /// ``Configuration/recover`` ones, so a link hovering at a threshold never flaps.
+///
+/// Only the link's own evidence counts: a probe answered late because the node's host was busy (its heartbeat
+/// timer fired late, ``Sample/hostStall(seconds:)``) has the stall taken off its RTT, and a probe lost while the
+/// host was stalling is not a lost probe; a link that cannot be the bottleneck (loopback,
+/// ``Configuration/judgesLink`` false) is measured and reported but never drains the node.
 public struct LinkQualityEstimator: Sendable {
     public struct Thresholds: Sendable, Hashable {
         public var rttSeconds: Double
@@ -34,14 +39,20 @@ public struct LinkQualityEstimator: Sendable {
         public var jitterGain: Double
         public var lossGain: Double
         public var bandwidthGain: Double
+        /// False for a link that cannot be the problem (the gateway on loopback): measured, reported, never drained.
+        public var judgesLink: Bool
+        /// How long a host stall explains late and missing echoes. Default 10 s.
+        public var stallMemorySeconds: Double
 
         public init(
             degrade: Thresholds = Thresholds(rttSeconds: 0.25, jitterSeconds: 0.1, lossFraction: 0.05, minBandwidthBytesPerSecond: 50_000),
             recover: Thresholds = Thresholds(
                 rttSeconds: 0.15, jitterSeconds: 0.05, lossFraction: 0.01, minBandwidthBytesPerSecond: 100_000),
             enterHoldSeconds: Double = 10, exitHoldSeconds: Double = 60, rttGain: Double = 0.125, jitterGain: Double = 0.25,
-            lossGain: Double = 0.1, bandwidthGain: Double = 0.25
+            lossGain: Double = 0.1, bandwidthGain: Double = 0.25, judgesLink: Bool = true, stallMemorySeconds: Double = 10
         ) {
+            self.judgesLink = judgesLink
+            self.stallMemorySeconds = stallMemorySeconds
             self.degrade = degrade
             self.recover = recover
             self.enterHoldSeconds = enterHoldSeconds
@@ -62,6 +73,9 @@ public struct LinkQualityEstimator: Sendable {
         case transfer(bytes: Int, seconds: Double)
         /// Periodic: lets holds expire without samples.
         case tick
+        /// The node's own host ran `seconds` late (a timer fired that much after its time): CPU starvation, which
+        /// delays echoes without the link being at fault.
+        case hostStall(seconds: Double)
     }
 
     public enum Action: Sendable, Hashable {
@@ -82,6 +96,8 @@ public struct LinkQualityEstimator: Sendable {
     public private(set) var isDegraded = false
     private var badSince: Double?
     private var goodSince: Double?
+    /// The largest recent host stall and when it was seen.
+    private var stall: (seconds: Double, at: Double)?
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -89,7 +105,12 @@ public struct LinkQualityEstimator: Sendable {
 
     public mutating func handle(_ sample: Sample, now: Double) -> [Action] {
         switch sample {
-        case .rtt(let seconds) where seconds.isFinite && seconds >= 0:
+        case .hostStall(let seconds) where seconds.isFinite && seconds > 0:
+            let recent = recentStall(now: now)
+            stall = (max(seconds, recent), now)
+        case .rtt(let measured) where measured.isFinite && measured >= 0:
+            // What the host's own stall explains is not the link's.
+            let seconds = max(0, measured - recentStall(now: now))
             if let srtt = estimate.rttSeconds, let rttvar = estimate.jitterSeconds {
                 estimate.jitterSeconds = (1 - configuration.jitterGain) * rttvar + configuration.jitterGain * abs(srtt - seconds)
                 estimate.rttSeconds = (1 - configuration.rttGain) * srtt + configuration.rttGain * seconds
@@ -98,6 +119,8 @@ public struct LinkQualityEstimator: Sendable {
                 estimate.jitterSeconds = seconds / 2
             }
             estimate.lossFraction *= 1 - configuration.lossGain
+        case .lost where recentStall(now: now) > 0:
+            break  // the echo may be sitting unread behind a starved host
         case .lost:
             estimate.lossFraction = (1 - configuration.lossGain) * estimate.lossFraction + configuration.lossGain
         case .transfer(let bytes, let seconds) where seconds > 0 && bytes > 0:
@@ -112,6 +135,12 @@ public struct LinkQualityEstimator: Sendable {
         return evaluate(now: now)
     }
 
+    /// The stall that still explains delays at `now` (0 when none is recent).
+    private func recentStall(now: Double) -> Double {
+        guard let stall, now - stall.at <= configuration.stallMemorySeconds else { return 0 }
+        return stall.seconds
+    }
+
     private func exceeds(_ t: Thresholds) -> Bool {
         if let rtt = estimate.rttSeconds, rtt > t.rttSeconds { return true }
         if let jitter = estimate.jitterSeconds, jitter > t.jitterSeconds { return true }
@@ -121,6 +150,7 @@ public struct LinkQualityEstimator: Sendable {
     }
 
     private mutating func evaluate(now: Double) -> [Action] {
+        guard configuration.judgesLink else { return [] }
         if !isDegraded {
             guard exceeds(configuration.degrade) else {
                 badSince = nil

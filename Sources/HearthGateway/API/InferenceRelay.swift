@@ -621,13 +621,16 @@ final class InferenceRelay: Sendable {
         var splicer: SSEStreamSplicer?
         var delivered = ReplayBuffer(limit: configuration.maximumReplayBytes)
         while true {
+            // The gateway's own timing of this attempt: its profile is refitted from it, not from the node's claims.
+            var observed = ObservedAnswer(firstByteAt: nil, contentEvents: nil)
             let outcome = await pump(
-                attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, context: context, to: &writer)
+                attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, observed: &observed, context: context,
+                to: &writer)
             prefetched = nil
             switch outcome {
             case .completed(let end):
                 attempt.session.finish(attempt.stream)
-                attempt.reservation.release(end: end, afterHandOff: true)
+                attempt.reservation.release(end: end, afterHandOff: true, observed: observed)
                 retryBudget.withLock { $0.recordSuccess(now: scheduler.now) }
                 var usage = end?.usage
                 if splicer == nil, context.attempts > 1 {
@@ -650,7 +653,7 @@ final class InferenceRelay: Sendable {
                 return
             case .clientGone(let end):
                 attempt.session.cancel(attempt.stream)
-                attempt.reservation.release(end: end, afterHandOff: true)
+                attempt.reservation.release(end: end, afterHandOff: true, observed: observed)
                 context.ticket.finish(outcome: .cancelled, status: 499, usage: end?.usage)
                 return
             case .failed(let failure):
@@ -695,13 +698,18 @@ final class InferenceRelay: Sendable {
     /// Forwards one attempt's events until it ends, fails or the client leaves.
     private func pump(
         _ attempt: Attempt, prefetched: Result<StreamEvent?, any Error>?, splicer: inout SSEStreamSplicer?,
-        delivered: inout ReplayBuffer, context: AttemptContext, to writer: inout any ResponseBodyWriter
+        delivered: inout ReplayBuffer, observed: inout ObservedAnswer, context: AttemptContext, to writer: inout any ResponseBodyWriter
     ) async -> PumpOutcome {
         var pending = ByteBuffer()
         var scanner = SSEEventScanner(
             field: context.endpoint == .chatCompletions ? .content : .text, maximumEventBytes: configuration.maximumEventBytes)
-        // What the client got from this attempt is the floor of what its tenant is billed.
-        defer { if splicer == nil { context.ticket.relayed(AnswerAudit.Relayed(contentEvents: scanner.contentEvents)) } }
+        // What the client got from this attempt is the floor of what its tenant is billed, and times the node.
+        defer {
+            if splicer == nil {
+                context.ticket.relayed(AnswerAudit.Relayed(contentEvents: scanner.contentEvents))
+                observed.contentEvents = scanner.contentEvents
+            }
+        }
         var end: StreamEnd?
         // Re-armed after every event: a node that stops sending mid-answer (a hung engine, a link that holds bytes
         // without closing) is treated like a lost one once the class's gap is exceeded.
@@ -740,6 +748,8 @@ final class InferenceRelay: Sendable {
                         delivered.append(out)
                         pending.discardReadBytes()
                     }
+                    // The first token, as the gateway sees it (not the node's first byte: a role chunk is no token).
+                    if observed.firstByteAt == nil, splicer != nil || scanner.contentEvents > 0 { observed.firstByteAt = .now }
                     if out.readableBytes > 0 {
                         do { try await writer.write(out) } catch { return .clientGone(nil) }
                     }

@@ -1,3 +1,4 @@
+import Foundation
 import HearthCore
 import HearthProtocol
 import Synchronization
@@ -47,6 +48,11 @@ final class LinkMonitor: Sendable {
         }
     }
 
+    /// The node's host ran `seconds` late (its heartbeat timer fired late): delays it explains are not the link's.
+    func hostStalled(seconds: Double, at now: ContinuousClock.Instant) {
+        state.withLock { state in _ = state.estimator.handle(.hostStall(seconds: seconds), now: Self.seconds(now)) }
+    }
+
     /// The link carried `bytes` in `seconds` while it was the bottleneck (``LinkThroughputSampler``).
     func transferred(bytes: Int, seconds: Double, at now: ContinuousClock.Instant) {
         state.withLock { state in _ = state.estimator.handle(.transfer(bytes: bytes, seconds: seconds), now: Self.seconds(now)) }
@@ -61,6 +67,12 @@ final class LinkMonitor: Sendable {
                 loss: estimate.lossFraction, bandwidthBytesPerSecond: estimate.bandwidthBytesPerSecond, degraded: state.estimator.isDegraded
             )
         }
+    }
+
+    /// Whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1.
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     private static let origin = ContinuousClock.now

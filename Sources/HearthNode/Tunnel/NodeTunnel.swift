@@ -171,8 +171,13 @@ final class NodeTunnel: Sendable {
                 }
             }
             var sequence: UInt64 = 0
+            var due: ContinuousClock.Instant?
             while !Task.isCancelled {
                 sequence += 1
+                // A heartbeat later than its time measures the host's own stall (a starved CPU), not the link.
+                let now = ContinuousClock.now
+                if let due, now - due > .milliseconds(20) { link.hostStalled(seconds: (now - due).seconds, at: now) }
+                due = now + interval
                 let energy = power?.takeEnergy(newTunnel: sequence == 1)
                 let beat = NodeHeartbeat(
                     sequence: sequence,

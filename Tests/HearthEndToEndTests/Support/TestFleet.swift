@@ -32,6 +32,8 @@ struct TestNodeSpec: Sendable {
     var tamper: (any TamperSensor)? = nil
     /// When the node judges its link degraded (default: the agent's own thresholds).
     var linkQuality: LinkQualityEstimator.Configuration? = nil
+    /// With `linkQuality`: whether the scripted link on loopback may drain the node (see `NodeAgentConfiguration`).
+    var judgesLoopbackLink = true
 }
 
 /// With `identities`, the fleet runs a fleet CA and mutual-TLS tunnels; every node enrolls first.
@@ -100,7 +102,11 @@ func withTestFleet<Result: Sendable>(
         )
         agentConfiguration.identity = nodeIdentities[spec.id]
         agentConfiguration.tamperSensor = spec.tamper
-        if let linkQuality = spec.linkQuality { agentConfiguration.linkQuality = linkQuality }
+        if let linkQuality = spec.linkQuality {
+            // A scripted link on loopback: judged like a real one.
+            agentConfiguration.linkQuality = linkQuality
+            agentConfiguration.judgesLoopbackLink = spec.judgesLoopbackLink
+        }
         agentConfiguration.initialReconnectDelay = .milliseconds(20)
         agentConfiguration.maximumReconnectDelay = .milliseconds(200)
         return NodeAgent(configuration: agentConfiguration, engine: spec.engine, logger: logger, power: spec.power) {
