@@ -80,12 +80,12 @@ public final class LlamaServerEngine: Engine, Service {
         try await withGracefulShutdownHandler {
             var first = true
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let process = try await launch()
+                let (process, exited) = try await launch()
                 if first {
                     first = false
                     started.set()
                 }
-                await waitForExit(process)
+                await exited.wait()
                 lifecycle.yield(.exited(status: process.terminationStatus))
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("llama-server exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
@@ -102,7 +102,9 @@ public final class LlamaServerEngine: Engine, Service {
         lifecycle.finish()
     }
 
-    private func launch() async throws -> Process {
+    /// Starts llama-server; the flag is set when it exits. Foundation's `terminationHandler` (its SIGCHLD source) sets
+    /// it: no thread waits in `waitUntilExit`, whose run loop spun a whole core on a dispatch thread (issue 12).
+    private func launch() async throws -> (Process, exited: ReadyFlag) {
         let port = try FreePort.find()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: configuration.binary)
@@ -114,6 +116,8 @@ public final class LlamaServerEngine: Engine, Service {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        let exited = ReadyFlag()
+        process.terminationHandler = { _ in exited.set() }
         try process.run()
         let engine = OpenAICompatibleEngine(
             baseURL: "http://127.0.0.1:\(port)",
@@ -138,16 +142,7 @@ public final class LlamaServerEngine: Engine, Service {
         state.withLock { $0.inner = engine }
         lifecycle.yield(.started(pid: process.processIdentifier, port: port))
         logger.info("llama-server ready", metadata: ["port": "\(port)", "pid": "\(process.processIdentifier)"])
-        return process
-    }
-
-    private func waitForExit(_ process: Process) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
+        return (process, exited)
     }
 
     private func stopProcess() {
