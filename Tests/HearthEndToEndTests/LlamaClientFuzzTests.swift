@@ -34,16 +34,7 @@ struct LlamaClientFuzzTests {
         #""\u0000\ud800""#, #"["min_p","top_k","nonsense"]"#,
     ]
 
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = GatewayFuzzTests.Generator
 
     static func body(_ rng: inout Generator) -> String {
         var members: [String: String] = [

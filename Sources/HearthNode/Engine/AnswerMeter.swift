@@ -240,6 +240,23 @@ struct AnswerMeter {
     /// Index of the first occurrence of `needle` in `haystack`.
     static func find(_ needle: [UInt8], in haystack: ByteBufferView) -> Int? {
         guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        // memchr to each candidate and memcmp on the buffer's own storage: every event is searched for several keys on
+        // the hot path, and libc's vectorised scans are several times faster than a byte loop through the view.
+        if let found = haystack.withContiguousStorageIfAvailable({ bytes -> Int? in
+            needle.withUnsafeBytes { pattern -> Int? in
+                guard let base = UnsafeRawPointer(bytes.baseAddress), let patternBase = pattern.baseAddress else { return nil }
+                var offset = 0
+                let last = bytes.count - pattern.count
+                while offset <= last, let hit = memchr(base + offset, Int32(first), last - offset + 1) {
+                    let at = UnsafeRawPointer(hit) - base
+                    if memcmp(base + at, patternBase, pattern.count) == 0 { return haystack.startIndex + at }
+                    offset = at + 1
+                }
+                return nil
+            }
+        }) {
+            return found
+        }
         var index = haystack.startIndex
         let last = haystack.endIndex - needle.count
         while index <= last {
