@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The idle cost of `hearth up` (gateway + 2 llama-server nodes): the hearth process's own CPU over 30 s once it is
+# ready, engines not included. Usage: scripts/bench-idle.sh [path/to/hearth]   (default .build/release/hearth)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${1:-.build/release/hearth}"
+data="$(mktemp -d /tmp/hearth-idle.XXXXXX)"
+port="${PORT:-18555}"
+"$bin" up --port "$port" --data-dir "$data" --no-demo --log-level error >"$data/log" 2>&1 &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)" = 200 ] && break
+  sleep 1
+done
+sleep 5
+t0=$(awk '{print $14+$15}' "/proc/$pid/stat"); sleep 30; t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+tck=$(getconf CLK_TCK)
+echo "$bin: hearth process CPU over 30 s idle: $(( (t1 - t0) * 1000 / tck )) ms ($(( (t1 - t0) * 10000 / tck / 30 )) basis points of a core)"
