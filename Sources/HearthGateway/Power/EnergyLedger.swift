@@ -15,14 +15,13 @@ final class EnergyLedger: Sendable {
     private let store: any FleetStore
     private let logger: Logger
     private let state = Mutex(State())
+    /// Batches taken from `pending` and not yet committed.
+    private let writers = BatchWriters()
 
     private struct State {
         var pending: [EnergyRecord] = []
         var dropped = 0
         var flushes = 0
-        /// Batches taken from `pending` and not yet committed.
-        var writing = 0
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     init(store: any FleetStore, logger: Logger, flushInterval: Duration = .seconds(1), maximumPending: Int = 100_000) {
@@ -55,7 +54,7 @@ final class EnergyLedger: Sendable {
     func flush() async throws -> Int {
         let batch = state.withLock { state -> [EnergyRecord] in
             defer { state.pending.removeAll(keepingCapacity: true) }
-            state.writing += 1
+            writers.begin()
             if !state.pending.isEmpty { state.flushes += 1 }
             return state.pending
         }
@@ -63,20 +62,8 @@ final class EnergyLedger: Sendable {
         if !batch.isEmpty {
             do { result = .success(try await store.recordEnergy(batch)) } catch { result = .failure(error) }
         }
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.writing -= 1
-            guard state.writing == 0 else { return [] }
-            defer { state.idleWaiters.removeAll() }
-            return state.idleWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-        await withCheckedContinuation { continuation in
-            let idle = state.withLock { state in
-                if state.writing > 0 { state.idleWaiters.append(continuation) }
-                return state.writing == 0
-            }
-            if idle { continuation.resume() }
-        }
+        writers.end()
+        await writers.waitUntilIdle()
         return try result.get()
     }
 

@@ -10,14 +10,13 @@ public final class UsageLedger: Service {
     private let store: any FleetStore
     private let logger: Logger
     private let state = Mutex(State())
+    /// Batches taken from `pending` and not yet committed.
+    private let writers = BatchWriters()
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
     private struct State {
         var pending: [UsageRecord] = []
-        /// Batches taken from `pending` and not yet committed.
-        var writing = 0
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     package init(store: any FleetStore, logger: Logger) {
@@ -36,27 +35,15 @@ public final class UsageLedger: Service {
     /// too) is committed. Tests call it before reading the store.
     public func flush() async throws {
         let batch = state.withLock { state in
-            state.writing += 1
+            writers.begin()
             defer { state.pending.removeAll(keepingCapacity: true) }
             return state.pending
         }
         var failure: (any Error)?
         do { try await store.appendUsage(batch) } catch { failure = error }
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.writing -= 1
-            guard state.writing == 0 else { return [] }
-            defer { state.idleWaiters.removeAll() }
-            return state.idleWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        writers.end()
         if let failure { throw failure }
-        await withCheckedContinuation { continuation in
-            let idle = state.withLock { state in
-                if state.writing > 0 { state.idleWaiters.append(continuation) }
-                return state.writing == 0
-            }
-            if idle { continuation.resume() }
-        }
+        await writers.waitUntilIdle()
     }
 
     public func run() async throws {
