@@ -89,7 +89,7 @@ struct ForgedTelemetryTests {
             ]
             for (label, frame) in forged {
                 try await liar.send(frame)
-                let answer = await frames.frame()
+                let answer = await frames.answer()
                 #expect(answer?.kind == .error, "\(label)")
                 let message = try answer.map { try $0.decodeJSON(TunnelErrorMessage.self).message } ?? ""
                 #expect(message.hasPrefix("invalid heartbeat"), "\(label): \(message)")
@@ -114,7 +114,7 @@ struct ForgedTelemetryTests {
                         EnergyInterval(start: now - 40 * 86_400, end: now - 40 * 86_400 + 60, wattHours: 1),  // weeks old
                     ]
                 })
-            let warning = try #require(await frames.frame())
+            let warning = try #require(await frames.answer())
             #expect(try warning.decodeJSON(TunnelErrorMessage.self).message.contains("dropped 7"))
             #expect(await reports.next()?.0 == NodeID("liar"))
             // Energy reaches the store in the ledger's next batch: write it now.
@@ -151,7 +151,7 @@ struct ForgedTelemetryTests {
                 try await liar.send(TunnelFrame(kind: .data, stream: stream, payload: ByteBuffer(string: #"{"leak":"\#(Self.canary)"}"#)))
                 try await liar.send(.json(.end, stream: stream, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil)))
                 for _ in 0..<2 {
-                    let answer = await frames.frame()
+                    let answer = await frames.answer()
                     #expect(answer?.kind == .cancel && answer?.stream == stream)
                 }
             }
@@ -166,7 +166,7 @@ struct ForgedTelemetryTests {
             oversized.writeInteger(TunnelFrameKind.data.rawValue)
             oversized.writeInteger(UInt32(1))
             try await liar.sendRaw(oversized)
-            let refusal = try #require(await frames.frame())
+            let refusal = try #require(await frames.answer())
             #expect(try refusal.decodeJSON(TunnelErrorMessage.self).code == .frameTooLarge)
             guard case .closed = await frames.next() else {
                 Issue.record("the gateway kept the liar's tunnel open")
@@ -244,5 +244,15 @@ struct ForgedTelemetryTests {
             honestReader.cancel()
             try await liar.channel.close()
         }
+    }
+}
+
+extension FrameReader {
+    /// The gateway's answer to what the node just sent: its power loop may send the node its limits at any time, and
+    /// those are no answer.
+    func answer() async -> TunnelFrame? {
+        var frame = await frame()
+        while frame?.kind == .powerLimit { frame = await self.frame() }
+        return frame
     }
 }
