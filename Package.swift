@@ -28,6 +28,10 @@ let panelTargets: [Target] = [
 ]
 
 let serverTargets: [Target] = [
+    // The node agent's engine processes: pidfds and close-on-exec pipes for Swift, and the guard that ties an engine's
+    // life to its agent's (Sources/hearth-engine-guard/main.c says how).
+    .target(name: "CHearthProcess"),
+    .executableTarget(name: "hearth-engine-guard"),
     .target(
         name: "HearthIdentity",
         dependencies: [
@@ -76,7 +80,7 @@ let serverTargets: [Target] = [
     .target(
         name: "HearthNode",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthPanel", "HearthIdentity",
+            "HearthCore", "HearthProtocol", "HearthTunnel", "HearthPanel", "HearthIdentity", "CHearthProcess",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
