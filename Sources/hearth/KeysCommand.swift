@@ -47,12 +47,21 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Requests in flight at once (0 or absent: unlimited, or unchanged).")
         var concurrency: Int?
 
+        @Option(
+            help: ArgumentHelp(
+                "When no node can meet a request's class target even idle: strict (refuse with 503) or best-effort (serve on the fastest node); 'default': the gateway's. A request's X-Hearth-SLO-Policy header or metadata.slo_policy overrides it.",
+                valueName: "policy"))
+        var sloPolicy: String?
+
         func validate() throws {
             guard !tenant.isEmpty, tenant.count <= 128, !tenant.contains(where: \.isNewline) else {
                 throw ValidationError("--tenant must be 1-128 characters on one line")
             }
             if let dataClass, DataClass(rawValue: dataClass) == nil {
                 throw ValidationError("--data-class must be one of \(DataClass.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let sloPolicy, sloPolicy != "default", SLOPolicy(rawValue: sloPolicy) == nil {
+                throw ValidationError("--slo-policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")), default")
             }
             for (name, value) in [("--rpm", rpm), ("--tpm", tpm), ("--concurrency", concurrency)] {
                 if let value, value < 0 { throw ValidationError("\(name) must be 0 or more") }
@@ -66,6 +75,7 @@ struct KeysCommand: AsyncParsableCommand {
             if let rpm { policy.requestsPerMinute = rpm == 0 ? nil : rpm }
             if let tpm { policy.tokensPerMinute = tpm == 0 ? nil : tpm }
             if let concurrency { policy.maxConcurrent = concurrency == 0 ? nil : concurrency }
+            if let sloPolicy { policy.sloPolicy = SLOPolicy(rawValue: sloPolicy) }
             try await database.upsertTenant(policy)
             let key = APIKeyAuthenticator.generateKey()
             let hash = APIKeyAuthenticator.hash(key)

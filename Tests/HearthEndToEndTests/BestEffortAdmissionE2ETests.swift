@@ -43,6 +43,47 @@ import Testing
         }
     }
 
+    @Test("metadata.slo_policy and the tenant's policy choose strict or best effort; the header wins; the usage row says which")
+    func policyFromMetadataAndTenant() async throws {
+        try await withTestFleet(nodes: [TestNodeSpec(id: "slow", engine: Self.slowEngine())]) { fleet in
+            let long = chatBody(model: "test-model", content: Self.longPrompt)
+            let strictByMetadata = try await fleet.post(
+                json: chatBody(
+                    model: "test-model", content: Self.longPrompt, extra: ["metadata": ["slo_policy": "strict"]]))
+            #expect(strictByMetadata.status == 503, "\(strictByMetadata.body)")
+            let badMetadata = try await fleet.post(json: chatBody(model: "test-model", extra: ["metadata": ["slo_policy": 7]]))
+            #expect(badMetadata.status == 400)
+            #expect(badMetadata.error?["param"] as? String == "metadata.slo_policy")
+
+            // A strict tenant is refused by default, and served when one request asks for best effort.
+            let strictKey = try await fleet.gateway.createAPIKey(for: TenantPolicy(tenant: "strict-tenant", sloPolicy: .strict))
+            let refused = try await fleet.post(json: long, apiKey: strictKey)
+            #expect(refused.status == 503, "\(refused.body)")
+            let servedByHeader = try await fleet.post(json: long, apiKey: strictKey, headers: [("X-Hearth-SLO-Policy", "best-effort")])
+            #expect(servedByHeader.status == 200, "\(servedByHeader.body)")
+            #expect(servedByHeader.headers["x-hearth-slo"] == "best-effort")
+            let servedByMetadata = try await fleet.post(
+                json: chatBody(model: "test-model", content: Self.longPrompt, extra: ["metadata": ["slo_policy": "best-effort"]]),
+                apiKey: strictKey)
+            #expect(servedByMetadata.status == 200, "\(servedByMetadata.body)")
+
+            // The usage row records how each request was placed.
+            let short = try await fleet.post(json: chatBody(model: "test-model"))
+            try await fleet.gateway.ledger.flush()
+            func row(_ response: CollectedResponse) async throws -> UsageRecord {
+                let id = try #require(response.headers["x-request-id"])
+                return try #require(try await fleet.gateway.store.usage(requestID: id).first)
+            }
+            let bestEffortRow = try await row(servedByHeader)
+            #expect(bestEffortRow.slo == "best-effort")
+            let targetRow = try await row(short)
+            #expect(targetRow.slo == "target")
+            let refusedRow = try await row(refused)
+            #expect(refusedRow.slo == nil)
+            #expect(refusedRow.outcome == .refused)
+        }
+    }
+
     @Test("concurrent best-effort streams take the node's slots in turn: none is refused")
     func concurrentStreamsWaitForSlotsInsteadOf429() async throws {
         let engine = Self.slowEngine(slots: 2)

@@ -1,4 +1,5 @@
 package import Foundation
+package import HearthCore
 
 /// The facts the gateway needs from an OpenAI completion request, after validation.
 ///
@@ -20,10 +21,14 @@ package struct CompletionRequest: Sendable, Equatable {
     package var turns: Int
     /// `X-Hearth-Task` header or `metadata.task`, as sent.
     package var declaredTask: String?
+    /// `metadata.slo_policy`, validated (the `X-Hearth-SLO-Policy` header, when sent, wins over it).
+    package var declaredSLOPolicy: SLOPolicy?
     /// Identifies a conversation across its turns: a hash of everything up to and including the first
     /// user message, which every later turn repeats. The scheduler keeps a session on the node that
     /// holds its KV cache.
     package var conversationKey: UInt64?
+    /// Hashes of the prompt's leading blocks, role boundaries included (``PromptPrefixHasher``), not yet salted.
+    package var prefixHashes: [UInt64] = []
     /// The body to send engines when it differs from the client's (fields dropped or mapped); nil: the client's bytes.
     package var engineBody: [UInt8]?
 
@@ -71,6 +76,7 @@ package enum CompletionRequestParser {
         }
         try validateForwardedFields(fields, endpoint: endpoint)
         var declaredTask = taskHeader
+        var declaredSLOPolicy: SLOPolicy?
         if let metadata = fields["metadata"], !(metadata is NSNull) {
             guard let metadata = metadata as? [String: Any] else {
                 throw OpenAIError.invalidRequest("'metadata' must be an object.", param: "metadata", code: "invalid_type")
@@ -80,6 +86,14 @@ package enum CompletionRequestParser {
                     throw OpenAIError.invalidRequest("'metadata.task' must be a string.", param: "metadata.task", code: "invalid_type")
                 }
                 declaredTask = declaredTask ?? task
+            }
+            if let policy = metadata["slo_policy"], !(policy is NSNull) {
+                guard let name = policy as? String, let known = SLOPolicy(rawValue: name.lowercased()) else {
+                    throw OpenAIError.invalidRequest(
+                        "'metadata.slo_policy' must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")).",
+                        param: "metadata.slo_policy", code: "invalid_value")
+                }
+                declaredSLOPolicy = known
             }
         }
 
@@ -97,7 +111,9 @@ package enum CompletionRequestParser {
             promptCharacters: characters,
             turns: turns,
             declaredTask: declaredTask,
+            declaredSLOPolicy: declaredSLOPolicy,
             conversationKey: key,
+            prefixHashes: prefixHashes(fields, endpoint: endpoint),
             engineBody: EngineRequestBody.rewrite(body, fields: fields, endpoint: endpoint, maxTokens: maxTokens)
         )
     }

@@ -118,10 +118,12 @@ final class InferenceRelay: Sendable {
                 taskClass: taskClass,
                 promptTokens: parsed.estimatedPromptTokens,
                 maxOutputTokens: maxOutputTokens,
-                prefixHashes: [],
+                prefixHashes: parsed.prefixHashes,
                 sessionKey: parsed.conversationKey,
                 arrival: scheduler.now,
-                sloPolicy: try Self.sloPolicy(header: request.headers[.hearthSLOPolicy], default: configuration.defaultSLOPolicy)
+                sloPolicy: try Self.sloPolicy(
+                    header: request.headers[.hearthSLOPolicy],
+                    default: parsed.declaredSLOPolicy ?? policy.sloPolicy ?? configuration.defaultSLOPolicy)
             ),
             partitionKey: isolation.partitionKey(for: partition))
         let security = RequestSecurity(
@@ -158,6 +160,7 @@ final class InferenceRelay: Sendable {
             .hearthRequestID: ticket.requestID,
         ]
         if first.bestEffort { metrics.bestEffort(taskClass: taskClass.rawValue) }
+        ticket.placed(bestEffort: first.bestEffort)
         if parsed.stream {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: it owns the attempts until the stream ends.
@@ -586,7 +589,8 @@ final class InferenceRelay: Sendable {
         }
     }
 
-    /// The client's `X-Hearth-SLO-Policy` (`strict` or `best-effort`), or the gateway's default.
+    /// The client's `X-Hearth-SLO-Policy` (`strict` or `best-effort`), or else `fallback`: the request's
+    /// `metadata.slo_policy`, the tenant's policy, the gateway's default, in that order.
     static func sloPolicy(header: String?, default fallback: SLOPolicy) throws -> SLOPolicy {
         guard let header else { return fallback }
         guard let policy = SLOPolicy(rawValue: header.lowercased()) else {

@@ -115,6 +115,9 @@ public struct UsageRecord: Sendable, Equatable {
     /// What the fleet computed over all attempts (nil when it equals what the client is billed for).
     public var computedPromptTokens: Int?
     public var computedCompletionTokens: Int?
+    /// How the request was placed: `target` (a node predicted to meet its class target), `best-effort` (none could,
+    /// even idle, and the request's policy let it run on the fastest node anyway); nil when it never reached a node.
+    public var slo: String?
 
     /// Whether the request moved to another node while it ran.
     public var failedOver: Bool { attempts > 1 }
@@ -135,8 +138,10 @@ public struct UsageRecord: Sendable, Equatable {
         createdAt: Date,
         attempts: Int = 1,
         computedPromptTokens: Int? = nil,
-        computedCompletionTokens: Int? = nil
+        computedCompletionTokens: Int? = nil,
+        slo: String? = nil
     ) {
+        self.slo = slo
         self.attempts = attempts
         self.computedPromptTokens = computedPromptTokens
         self.computedCompletionTokens = computedCompletionTokens

@@ -79,6 +79,10 @@ public final class SQLiteFleetStore: FleetStore {
                 t.add(column: "revoked_at", .double)
             }
         }
+        migrator.registerMigration("v4-slo") { db in
+            try db.alter(table: "usage") { t in t.add(column: "slo", .text) }
+            try db.alter(table: "tenant") { t in t.add(column: "slo_policy", .text) }
+        }
         return migrator
     }
 
@@ -147,15 +151,17 @@ public final class SQLiteFleetStore: FleetStore {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy,
+                      updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(tenant) DO UPDATE SET data_class = excluded.data_class,
                       requests_per_minute = excluded.requests_per_minute, tokens_per_minute = excluded.tokens_per_minute,
-                      max_concurrent = excluded.max_concurrent, updated_at = excluded.updated_at
+                      max_concurrent = excluded.max_concurrent, slo_policy = excluded.slo_policy,
+                      updated_at = excluded.updated_at
                     """,
                 arguments: [
                     policy.tenant, policy.dataClass.rawValue, policy.requestsPerMinute, policy.tokensPerMinute, policy.maxConcurrent,
-                    Date().timeIntervalSince1970,
+                    policy.sloPolicy?.rawValue, Date().timeIntervalSince1970,
                 ])
         }
     }
@@ -173,7 +179,8 @@ public final class SQLiteFleetStore: FleetStore {
                     db,
                     sql: """
                         SELECT k.tenant AS tenant, t.data_class AS data_class, t.requests_per_minute AS requests_per_minute,
-                          t.tokens_per_minute AS tokens_per_minute, t.max_concurrent AS max_concurrent
+                          t.tokens_per_minute AS tokens_per_minute, t.max_concurrent AS max_concurrent,
+                          t.slo_policy AS slo_policy
                         FROM api_key k LEFT JOIN tenant t ON t.tenant = k.tenant
                         WHERE k.key_hash = ? AND k.revoked_at IS NULL
                         """,
@@ -216,12 +223,15 @@ public final class SQLiteFleetStore: FleetStore {
     /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults).
     private static func tenantPolicy(_ row: Row) -> TenantPolicy {
         let dataClass: String? = row["data_class"]
+        let sloPolicy: String? = row["slo_policy"]
         return TenantPolicy(
             tenant: row["tenant"],
             // An unreadable class (a newer gateway's) is treated as the strictest one we know: fail closed.
             dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
             requestsPerMinute: row["requests_per_minute"], tokensPerMinute: row["tokens_per_minute"],
-            maxConcurrent: row["max_concurrent"])
+            maxConcurrent: row["max_concurrent"],
+            // An unreadable policy (a newer gateway's) is treated as strict: the tenant asked for more than best effort.
+            sloPolicy: sloPolicy.map { SLOPolicy(rawValue: $0) ?? .strict })
     }
 
     public func appendUsage(_ records: [UsageRecord]) async throws {
@@ -232,8 +242,8 @@ public final class SQLiteFleetStore: FleetStore {
                 sql: """
                     INSERT OR IGNORE INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens,
                       completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at,
-                      attempts, computed_prompt_tokens, computed_completion_tokens)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      attempts, computed_prompt_tokens, computed_completion_tokens, slo)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             for record in records {
@@ -242,7 +252,7 @@ public final class SQLiteFleetStore: FleetStore {
                     record.promptTokens, record.completionTokens, record.usageReportedByEngine,
                     record.outcome.rawValue, record.httpStatus, record.timeToFirstTokenMilliseconds,
                     record.totalMilliseconds, record.createdAt.timeIntervalSince1970,
-                    record.attempts, record.computedPromptTokens, record.computedCompletionTokens,
+                    record.attempts, record.computedPromptTokens, record.computedCompletionTokens, record.slo,
                 ])
                 if db.changesCount == 0 { duplicates.append(record.requestID) }
             }
@@ -280,7 +290,8 @@ public final class SQLiteFleetStore: FleetStore {
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             attempts: row["attempts"],
             computedPromptTokens: row["computed_prompt_tokens"],
-            computedCompletionTokens: row["computed_completion_tokens"]
+            computedCompletionTokens: row["computed_completion_tokens"],
+            slo: row["slo"]
         )
     }
 

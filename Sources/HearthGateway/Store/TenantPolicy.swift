@@ -13,11 +13,15 @@ public struct TenantPolicy: Sendable, Equatable {
     public var tokensPerMinute: Int?
     /// Requests in flight at once; nil: unlimited.
     public var maxConcurrent: Int?
+    /// What the tenant's requests get when no node can meet their class target (a request's own
+    /// `X-Hearth-SLO-Policy` or `metadata.slo_policy` overrides it); nil: the gateway's default.
+    public var sloPolicy: SLOPolicy?
 
     public init(
         tenant: String, dataClass: DataClass = .standard, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
-        maxConcurrent: Int? = nil
+        maxConcurrent: Int? = nil, sloPolicy: SLOPolicy? = nil
     ) {
+        self.sloPolicy = sloPolicy
         self.tenant = tenant
         self.dataClass = dataClass
         self.requestsPerMinute = requestsPerMinute

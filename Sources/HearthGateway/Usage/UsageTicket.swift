@@ -32,6 +32,8 @@ final class UsageTicket: Sendable {
         /// The context of the model on the node that ran the request: the completion ceiling without `max_tokens`.
         var contextTokens: Int?
         var relayed = AnswerAudit.Relayed()
+        /// How the node that serves was chosen (`target` or `best-effort`): the usage row's `slo`.
+        var slo: String?
         var onFinish: (@Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void)?
     }
 
@@ -69,6 +71,11 @@ final class UsageTicket: Sendable {
             $0.node = session.id
             $0.contextTokens = context
         }
+    }
+
+    /// The node that serves was placed for the class target (`bestEffort` false) or best-effort, the target already missed.
+    func placed(bestEffort: Bool) {
+        state.withLock { $0.slo = bestEffort ? SLOPolicy.bestEffort.rawValue : "target" }
     }
 
     /// The request moved to another node: the record names the last node and counts the attempts, with the
@@ -128,7 +135,8 @@ final class UsageTicket: Sendable {
             createdAt: Date(),
             attempts: state.attempts,
             computedPromptTokens: state.computed?.prompt,
-            computedCompletionTokens: state.computed?.completion
+            computedCompletionTokens: state.computed?.completion,
+            slo: state.slo
         )
         ledger.record(record)
         state.onFinish?(usage, state.node != nil)
