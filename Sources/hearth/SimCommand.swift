@@ -42,6 +42,12 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Fleet: mixed, cpu, l4, rtx-pro-6000 or h100.")
         var fleet: String = "mixed"
 
+        @Option(
+            help: ArgumentHelp(
+                "When no node could meet a request's target even idle: strict (refuse, the default here) or best-effort (serve on the fastest node, as the gateway does by default; counted apart from met and refused).",
+                valueName: "policy"))
+        var sloPolicy: String = SLOPolicy.strict.rawValue
+
         @Option(help: "Requests to generate when the trace file is absent (default: one hour's worth).")
         var generate: Int?
 
@@ -62,6 +68,9 @@ struct SimCommand: AsyncParsableCommand {
             }
             guard nodes > 0 else { throw ValidationError("--nodes must be positive") }
             guard loadScale > 0 else { throw ValidationError("--load-scale must be positive") }
+            guard let admission = SLOPolicy(rawValue: sloPolicy) else {
+                throw ValidationError("--slo-policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             guard let composition = FleetComposition.named(fleet) else { throw ValidationError("unknown fleet '\(fleet)'") }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, count: generate, seed: seed).repeated(max(1, `repeat`))
             if let source = loaded.generatedFrom {
@@ -70,9 +79,11 @@ struct SimCommand: AsyncParsableCommand {
                         "note: \(trace) is absent; generated \(loaded.requests.count) requests from the published statistics of \(source)\n"
                             .utf8))
             }
+            var configuration = SimulationConfiguration(loadScale: loadScale)
+            configuration.sloPolicy = admission
             let report = HearthSim.Replay(
                 trace: loaded, nodes: nodes, fleet: composition, policies: kinds, seed: seed,
-                configuration: SimulationConfiguration(loadScale: loadScale), showProgress: !quiet
+                configuration: configuration, showProgress: !quiet
             ).run()
             print(json ? try ReportRenderer.json(report) : ReportRenderer.text(report))
         }

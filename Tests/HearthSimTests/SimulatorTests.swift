@@ -93,6 +93,35 @@ import Testing
         let placed = slo.outcomes.filter { !$0.refused }
         #expect(Double(metSLO.count) >= 0.9 * Double(placed.count))
     }
+
+    @Test("best effort serves what strict refuses for an unreachable target, and reports it apart from met and refused")
+    func bestEffortIsReportedApart() {
+        // At 200 prompt tokens a second, 2,000-token prompts take 10 s to prefill, far past their class target: strict
+        // refuses every one; best effort serves them in the node's slots, within its bounded wait.
+        var slow = Self.profile
+        slow.prefillTokensPerSecond = 200
+        let node = NodeSnapshot(id: NodeID("slow"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [slow])
+        let slowPrompts = (0..<4).map { TraceRequest(arrival: Double($0), promptTokens: 2_000, outputTokens: 4) }
+        let quick = [TraceRequest(arrival: 100, promptTokens: 20, outputTokens: 4)]
+        func report(_ policy: SLOPolicy) -> PolicyReport {
+            var configuration = SimulationConfiguration()
+            configuration.sloPolicy = policy
+            var simulator = Simulator(
+                trace: Trace(path: "t", format: .generated, requests: slowPrompts + quick), nodes: [node], policy: .sloAware,
+                configuration: configuration)
+            var progress = ProgressReporter(label: "test", isEnabled: false)
+            return ReportBuilder.policyReport(simulator.run(progress: &progress))
+        }
+        let strict = report(.strict)
+        #expect(strict.refused == 4)
+        #expect(strict.best_effort == 0)
+        #expect(strict.met == 1)
+        let bestEffort = report(.bestEffort)
+        #expect(bestEffort.refused == 0)
+        #expect(bestEffort.best_effort == 4)
+        #expect(bestEffort.met == 1)
+        #expect(bestEffort.slo_attainment == strict.slo_attainment)
+    }
 }
 
 @Suite struct TraceTests {

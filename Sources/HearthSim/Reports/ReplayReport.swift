@@ -9,6 +9,10 @@ public struct ClassReport: Codable, Sendable, Hashable {
     public var ttft_p99_ms: Double
     public var tpot_p50_ms: Double
     public var tpot_p99_ms: Double
+    /// Requests that met both targets.
+    public var met: Int = 0
+    /// Requests served knowing their target would be missed (`--slo-policy best-effort`): neither met nor refused.
+    public var best_effort: Int = 0
 }
 
 /// One policy's figures over the whole trace.
@@ -28,6 +32,9 @@ public struct PolicyReport: Codable, Sendable, Hashable {
     /// Median |actual − predicted| TTFT of placed requests, ms (how well the scheduler foresaw it).
     public var ttft_prediction_error_p50_ms: Double
     public var classes: [String: ClassReport]
+    public var met: Int = 0
+    /// Requests served best effort (see ``ClassReport/best_effort``).
+    public var best_effort: Int = 0
 }
 
 /// The result of `hearth sim replay`.

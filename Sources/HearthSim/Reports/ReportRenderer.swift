@@ -15,16 +15,21 @@ public enum ReportRenderer {
         let fleet = report.fleet.sorted { $0.key < $1.key }.map { "\($0.value)×\($0.key)" }.joined(separator: ", ")
         out += "\(report.nodes) nodes (\(fleet)), \(report.requests) requests over \(fmt(report.duration_s, 1)) s"
         out += " (load scale \(fmt(report.load_scale, 2)), seed \(report.seed))\n\n"
-        let header = ["policy", "class", "requests", "SLO att.", "goodput/s", "refused", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"]
+        let header = [
+            "policy", "class", "requests", "SLO att.", "goodput/s", "refused", "best-effort", "TTFT p50", "TTFT p99", "TPOT p50",
+            "TPOT p99",
+        ]
         var rows: [[String]] = [header]
         for policy in report.policies {
             rows.append([
                 policy.policy, "all", "\(policy.requests)", pct(policy.slo_attainment), fmt(policy.goodput_rps, 2), "\(policy.refused)",
+                "\(policy.best_effort)",
                 msText(policy.ttft_p50_ms), msText(policy.ttft_p99_ms), msText(policy.tpot_p50_ms), msText(policy.tpot_p99_ms),
             ])
             for (name, c) in policy.classes.sorted(by: { $0.key < $1.key }) {
                 rows.append([
-                    "", name, "\(c.requests)", pct(c.slo_attainment), fmt(c.goodput_rps, 2), "\(c.refused)", msText(c.ttft_p50_ms),
+                    "", name, "\(c.requests)", pct(c.slo_attainment), fmt(c.goodput_rps, 2), "\(c.refused)", "\(c.best_effort)",
+                    msText(c.ttft_p50_ms),
                     msText(c.ttft_p99_ms), msText(c.tpot_p50_ms), msText(c.tpot_p99_ms),
                 ])
             }

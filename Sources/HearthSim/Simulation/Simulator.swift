@@ -10,6 +10,10 @@ public struct SimulationConfiguration: Sendable {
     public var retriesPerCompletion: Int
     /// Nodes that go down during the run (theft, power or link outage), in simulated (scaled) seconds.
     public var outages: [NodeOutage]
+    /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
+    /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
+    /// gateway's default), as `hearth sim replay --slo-policy` chooses.
+    public var sloPolicy: SLOPolicy = .strict
 
     public init(
         loadScale: Double = 1, classifier: TaskClassifier = TaskClassifier(), scheduler: SchedulerConfiguration = SchedulerConfiguration(),
@@ -61,6 +65,8 @@ public struct RequestOutcome: Sendable, Hashable {
     public var gatewayQueueSeconds: Double
     /// In flight on a node when it went down (see ``NodeOutage``); `node` is the node that was lost.
     public var lost: Bool = false
+    /// Placed knowing its target would be missed (``SLOPolicy/bestEffort``): served, but not counted as met.
+    public var bestEffort: Bool = false
 }
 
 /// The outcome of replaying a trace against a fleet with one policy.
@@ -206,7 +212,8 @@ public struct Simulator {
         let request = requests[r]
         return SchedulingRequest(
             model: model, taskClass: classes[r], promptTokens: request.promptTokens, maxOutputTokens: request.outputTokens,
-            prefixHashes: request.prefixHashes, sessionKey: request.sessionKey, arrival: request.arrival)
+            prefixHashes: request.prefixHashes, sessionKey: request.sessionKey, arrival: request.arrival,
+            sloPolicy: configuration.sloPolicy)
     }
 
     private mutating func arrive(_ r: Int, now: Double) {
@@ -220,6 +227,7 @@ public struct Simulator {
         let decision = scheduler.decide(schedulingRequest(r), fleet: fleet, now: now)
         switch decision {
         case .place(let placement):
+            outcomes[r].bestEffort = placement.reason.isBestEffort
             place(r, on: placement.nodeIndex, prediction: placement.prediction, now: now)
             return true
         case .queue:
