@@ -40,6 +40,9 @@ package final class FleetScheduler: Sendable {
         var assignedLabels: [NodeID: [String: String]] = [:]
         /// Bumped at every join: a claim from an earlier connection of the node releases nothing.
         var epochs: [NodeID: UInt64] = [:]
+        /// Nodes whose engine showed at join that it keeps cache partitions apart (``NodeHello/engineHonoursCacheSalt``):
+        /// only they reuse a partition's prompt cache, so only their placements are remembered as cached prefixes.
+        var cachingNodes: Set<NodeID> = []
     }
 
     /// One placed request's place in ``TenantOccupancy``; hand it back with ``finished(_:promptTokens:model:observed:claim:)``.
@@ -149,6 +152,11 @@ package final class FleetScheduler: Sendable {
             state.observations[hello.nodeID] = []
             state.claimedObservations.remove(hello.nodeID)
             state.bounds[hello.nodeID] = bounds
+            if hello.engineHonoursCacheSalt {
+                state.cachingNodes.insert(hello.nodeID)
+            } else {
+                state.cachingNodes.remove(hello.nodeID)
+            }
         }
     }
 
@@ -161,6 +169,7 @@ package final class FleetScheduler: Sendable {
             state.observations[id] = nil
             state.claimedObservations.remove(id)
             state.bounds[id] = nil
+            state.cachingNodes.remove(id)
             // Per connection: a node that comes back starts admitting and its heartbeats say again what is wrong.
             state.engineDown.remove(id)
             state.linkDegraded.remove(id)
@@ -229,13 +238,25 @@ package final class FleetScheduler: Sendable {
             state.outstanding[placement.node, default: Outstanding()].requests += 1
             state.outstanding[placement.node, default: Outstanding()].promptTokens += request.promptTokens
             Self.publishLoad(of: placement.node, in: &state, now: now)
-            if let key = request.affinityKey { state.fleet.recordPrefix([key], at: placement.nodeIndex) }
+            Self.remember(request, at: placement, in: &state)
             let claim = OccupancyClaim(
                 tenant: security.tenant, dataClass: security.dataClass, node: placement.node, epoch: state.epochs[placement.node] ?? 0)
             return (decision, claim)
         }
         if case .queue = result.0 { countQueued() }
         return result
+    }
+
+    /// What the node will hold once it has prefilled `request` (the simulator records the same at prefill): its session,
+    /// so that the conversation's next turn comes back, and, where the engine reuses the partition's prompt cache, its
+    /// prefix blocks, so that the next request sharing them (a system prompt, a document) is routed here and predicted
+    /// with them cached. The hashes are the partition-salted ones, and ``PrefixCache`` bounds what a node remembers
+    /// (least recently used out).
+    private static func remember(_ request: SchedulingRequest, at placement: Placement, in state: inout State) {
+        if let session = request.sessionKey { state.fleet.recordPrefix([session], at: placement.nodeIndex) }
+        // Elsewhere the engine prefills every prompt afresh: a remembered block would promise a hit that never comes.
+        guard state.cachingNodes.contains(placement.node) else { return }
+        state.fleet.recordPrefix(request.prefixHashes, at: placement.nodeIndex)
     }
 
     /// Whether any connected node serving `model` meets `dataClass`'s node requirements (trust, tamper window,
