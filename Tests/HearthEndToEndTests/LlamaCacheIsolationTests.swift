@@ -41,6 +41,7 @@ struct LlamaCacheIsolationTests {
             node.engine = recorder
             try await withTestFleet(nodes: [node]) { fleet in
                 let tenantB = try await fleet.gateway.createAPIKey(for: TenantPolicy(tenant: "tenant-b"))
+                var requestIDs: [String] = []
                 func send(_ key: String, stream: Bool) async throws {
                     let answer = try await fleet.post(
                         json: chatBody(
@@ -49,6 +50,7 @@ struct LlamaCacheIsolationTests {
                         apiKey: key)
                     #expect(answer.status == 200, "\(answer.body)")
                     for field in Self.cacheFields { #expect(!answer.body.contains(field), "\(field) reached a client") }
+                    requestIDs.append(try #require(answer.headers["x-request-id"]))
                 }
                 try await send(fleet.apiKey, stream: false)
                 try await send(fleet.apiKey, stream: false)
@@ -62,6 +64,14 @@ struct LlamaCacheIsolationTests {
                 #expect(hits[1] > 0, "tenant A's repeat hits its own cache: \(hits)")
                 #expect(hits[2] == 0, "tenant B never hits tenant A's cache: \(hits)")
                 #expect(hits[3] > 0 && hits[4] > 0, "each tenant's repeat hits its own: \(hits)")
+                // The operator's record keeps what the client never sees: each request's cached prompt tokens.
+                try await fleet.gateway.ledger.flush()
+                var recorded: [Int?] = []
+                for id in requestIDs { recorded.append(try await fleet.gateway.store.usage(requestID: id).first?.cachedPromptTokens) }
+                #expect(recorded == hits.map { Optional($0) }, "usage rows \(recorded), engine \(hits)")
+                #expect(
+                    String(decoding: fleet.gateway.metrics.render(), as: UTF8.self).contains(
+                        "hearth_tokens_total{kind=\"cached_prompt\"} \(hits.reduce(0, +))"))
             }
         }
     }

@@ -38,9 +38,11 @@ package final class GatewayMetrics: Sendable {
     }
 
     /// Counters only go up (Prometheus traps on a negative increment): a count below zero adds nothing.
-    package func tokens(prompt: Int, completion: Int) {
+    package func tokens(prompt: Int, completion: Int, cachedPrompt: Int = 0) {
         registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "prompt")]).increment(by: Int64(max(0, prompt)))
         registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "completion")]).increment(by: Int64(max(0, completion)))
+        // Prompt tokens engines served from their prompt cache (within a cache partition): operators' view of reuse.
+        registry.makeCounter(name: "hearth_tokens_total", labels: [("kind", "cached_prompt")]).increment(by: Int64(max(0, cachedPrompt)))
     }
 
     /// A request was placed knowing its class target would be missed (best effort).

@@ -118,6 +118,8 @@ public struct UsageRecord: Sendable, Equatable {
     /// How the request was placed: `target` (a node predicted to meet its class target), `best-effort` (none could,
     /// even idle, and the request's policy let it run on the fastest node anyway); nil when it never reached a node.
     public var slo: String?
+    /// Prompt tokens the engine served from its prompt cache, as the node reported (held within `promptTokens`).
+    public var cachedPromptTokens: Int?
 
     /// Whether the request moved to another node while it ran.
     public var failedOver: Bool { attempts > 1 }
@@ -139,9 +141,11 @@ public struct UsageRecord: Sendable, Equatable {
         attempts: Int = 1,
         computedPromptTokens: Int? = nil,
         computedCompletionTokens: Int? = nil,
-        slo: String? = nil
+        slo: String? = nil,
+        cachedPromptTokens: Int? = nil
     ) {
         self.slo = slo
+        self.cachedPromptTokens = cachedPromptTokens
         self.attempts = attempts
         self.computedPromptTokens = computedPromptTokens
         self.computedCompletionTokens = computedCompletionTokens

@@ -80,7 +80,10 @@ public final class SQLiteFleetStore: FleetStore {
             }
         }
         migrator.registerMigration("v4-slo") { db in
-            try db.alter(table: "usage") { t in t.add(column: "slo", .text) }
+            try db.alter(table: "usage") { t in
+                t.add(column: "slo", .text)
+                t.add(column: "cached_prompt_tokens", .integer)
+            }
             try db.alter(table: "tenant") { t in t.add(column: "slo_policy", .text) }
         }
         return migrator
@@ -242,8 +245,9 @@ public final class SQLiteFleetStore: FleetStore {
                 sql: """
                     INSERT OR IGNORE INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens,
                       completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at,
-                      attempts, computed_prompt_tokens, computed_completion_tokens, slo)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      attempts, computed_prompt_tokens, computed_completion_tokens, slo,
+                      cached_prompt_tokens)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             for record in records {
@@ -253,6 +257,7 @@ public final class SQLiteFleetStore: FleetStore {
                     record.outcome.rawValue, record.httpStatus, record.timeToFirstTokenMilliseconds,
                     record.totalMilliseconds, record.createdAt.timeIntervalSince1970,
                     record.attempts, record.computedPromptTokens, record.computedCompletionTokens, record.slo,
+                    record.cachedPromptTokens,
                 ])
                 if db.changesCount == 0 { duplicates.append(record.requestID) }
             }
@@ -291,7 +296,8 @@ public final class SQLiteFleetStore: FleetStore {
             attempts: row["attempts"],
             computedPromptTokens: row["computed_prompt_tokens"],
             computedCompletionTokens: row["computed_completion_tokens"],
-            slo: row["slo"]
+            slo: row["slo"],
+            cachedPromptTokens: row["cached_prompt_tokens"]
         )
     }
 

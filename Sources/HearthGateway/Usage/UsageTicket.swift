@@ -136,13 +136,14 @@ final class UsageTicket: Sendable {
             attempts: state.attempts,
             computedPromptTokens: state.computed?.prompt,
             computedCompletionTokens: state.computed?.completion,
-            slo: state.slo
+            slo: state.slo,
+            cachedPromptTokens: usage?.cachedPromptTokens
         )
         ledger.record(record)
         state.onFinish?(usage, state.node != nil)
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
-        metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens)
+        metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens, cachedPrompt: record.cachedPromptTokens ?? 0)
     }
 
     /// Longest model name a usage row keeps.
@@ -165,9 +166,11 @@ final class UsageTicket: Sendable {
             conduct?.lied(
                 node, lie, detail: "request \(requestID): claimed \(claim?.promptTokens ?? -1)+\(claim?.completionTokens ?? -1) tokens")
         }
+        // The node's cached-prompt count is only recorded, never billed: held within the billed prompt.
         return TokenUsage(
             promptTokens: bill.promptTokens, completionTokens: bill.completionTokens,
-            reportedByEngine: (claim?.reportedByEngine ?? false) && bill.lies.isEmpty)
+            reportedByEngine: (claim?.reportedByEngine ?? false) && bill.lies.isEmpty,
+            cachedPromptTokens: claim?.cachedPromptTokens.map { AnswerAudit.clamp($0, 0...max(0, bill.promptTokens)) })
     }
 }
 

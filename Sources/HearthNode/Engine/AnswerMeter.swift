@@ -315,7 +315,8 @@ struct AnswerMeter {
             let prompt = usage["prompt_tokens"] as? Int,
             let completion = usage["completion_tokens"] as? Int
         else { return nil }
-        return TokenUsage(promptTokens: prompt, completionTokens: completion, reportedByEngine: true)
+        let cached = (usage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int
+        return TokenUsage(promptTokens: prompt, completionTokens: completion, reportedByEngine: true, cachedPromptTokens: cached)
     }
 
     /// The request body to send the engine for a gateway's stream: the usage chunk requested (see

@@ -76,17 +76,22 @@ public struct TokenUsage: Codable, Sendable, Equatable {
     public var completionTokens: Int
     /// True when the engine reported the counts; false when the node estimated them.
     public var reportedByEngine: Bool
+    /// Prompt tokens the engine served from its prompt cache (`usage.prompt_tokens_details.cached_tokens`), when it
+    /// says. For the operator's record and metrics only: the node strips it from what the client sees.
+    public var cachedPromptTokens: Int?
 
-    public init(promptTokens: Int, completionTokens: Int, reportedByEngine: Bool) {
+    public init(promptTokens: Int, completionTokens: Int, reportedByEngine: Bool, cachedPromptTokens: Int? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.reportedByEngine = reportedByEngine
+        self.cachedPromptTokens = cachedPromptTokens
     }
 
     private enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
         case reportedByEngine = "reported_by_engine"
+        case cachedPromptTokens = "cached_prompt_tokens"
     }
 }
 
