@@ -8,7 +8,7 @@ struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Simulate a Hearth fleet on request traces.",
-        subcommands: [Replay.self, Bench.self, Power.self, Plan.self]
+        subcommands: [Replay.self, Bench.self, Power.self, Plan.self, Validate.self]
     )
 
     struct Replay: AsyncParsableCommand {

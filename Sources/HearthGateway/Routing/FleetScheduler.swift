@@ -16,9 +16,9 @@ package final class FleetScheduler: Sendable {
         var scheduler: Scheduler
         var outstanding: [NodeID: Outstanding] = [:]
         var slots: [NodeID: Int] = [:]
-        /// Samples since each node's last refit, and whether any of them rests on the node's own figures.
-        var observations: [NodeID: [CalibrationSample]] = [:]
-        var claimedObservations: Set<NodeID> = []
+        /// Each connected node's refit state per model (HearthCore's ``ProfileRefitter``): this shell feeds it answers
+        /// and installs the profiles it returns.
+        var refitters: [NodeID: [String: ProfileRefitter]] = [:]
         /// What each node's declared hardware can do at most: its profiles never promise more.
         var bounds: [NodeID: HardwareBounds] = [:]
         /// Profiles refitted from answers, per node and model: kept across reconnects, so a node cannot shed what its
@@ -59,8 +59,9 @@ package final class FleetScheduler: Sendable {
     private let attestedNodes: Set<NodeID>
     private let dataCentreNodes: Set<NodeID>
     private let isolationWaitSeconds: Double
-    /// Completed requests per node between profile refits from observed timings.
-    package static let refitEvery = 16
+    /// Completed requests per node between profile refits from observed timings while the profile holds (a drift
+    /// refits sooner: see ``ProfileRefitter``).
+    package static let refitEvery = ProfileRefitter.Configuration().refitEvery
 
     /// - Parameters:
     ///   - attestedNodes: nodes labelled `attestation=confidential-computing` (see ``GatewayConfiguration/attestedNodes``).
@@ -149,8 +150,7 @@ package final class FleetScheduler: Sendable {
             state.fleet.upsert(snapshot)
             state.outstanding[hello.nodeID] = Outstanding()
             state.slots[hello.nodeID] = hello.slots
-            state.observations[hello.nodeID] = []
-            state.claimedObservations.remove(hello.nodeID)
+            state.refitters[hello.nodeID] = [:]
             state.bounds[hello.nodeID] = bounds
             if hello.engineHonoursCacheSalt {
                 state.cachingNodes.insert(hello.nodeID)
@@ -166,8 +166,7 @@ package final class FleetScheduler: Sendable {
             state.occupancy.removeNode(id)
             state.outstanding[id] = nil
             state.slots[id] = nil
-            state.observations[id] = nil
-            state.claimedObservations.remove(id)
+            state.refitters[id] = nil
             state.bounds[id] = nil
             state.cachingNodes.remove(id)
             // Per connection: a node that comes back starts admitting and its heartbeats say again what is wrong.
@@ -303,9 +302,10 @@ package final class FleetScheduler: Sendable {
     /// A placed request ended; `observed` refines the node's profile from what it really took, and `claim` (from
     /// ``decide(_:security:excluding:)``) releases the tenant's place on the node.
     ///
-    /// Every ``refitEvery`` samples the profile is refitted, held within the node's ``HardwareBounds``; when any of
-    /// the samples rests on the node's own figures (``AnswerTiming/isClaimed``), the refit may only slow the profile
-    /// down: only the gateway's clock can find a node faster than it was thought.
+    /// The node's ``ProfileRefitter`` for `model` decides when the profile is refitted and to what: every
+    /// ``refitEvery`` samples, sooner when the answers drift from the profile's predictions, held within the node's
+    /// ``HardwareBounds``; samples resting on the node's own figures (``AnswerTiming/isClaimed``) may only slow the
+    /// profile down: only the gateway's clock can find a node faster than it was thought.
     package func finished(
         _ node: NodeID, promptTokens: Int, model: String, observed: AnswerTiming?, claim: OccupancyClaim? = nil
     ) {
@@ -317,28 +317,17 @@ package final class FleetScheduler: Sendable {
             state.outstanding[node]!.requests = max(0, state.outstanding[node]!.requests - 1)
             state.outstanding[node]!.promptTokens = max(0, state.outstanding[node]!.promptTokens - promptTokens)
             Self.publishLoad(of: node, in: &state, now: now)
-            guard let observed, let sample = observed.sample else { return }
-            state.observations[node, default: []].append(sample)
-            if observed.isClaimed { state.claimedObservations.insert(node) }
-            guard let samples = state.observations[node], samples.count >= Self.refitEvery,
-                let index = state.fleet.index(of: node)
-            else { return }
-            state.observations[node] = []
-            let anyClaimed = state.claimedObservations.remove(node) != nil
+            guard let observed, let index = state.fleet.index(of: node) else { return }
             var snapshot = state.fleet.snapshot(at: index)
-            guard let current = snapshot.profile(for: model),
-                var refined = NodeProfile.fit(
-                    model: model, samples: samples, maxBatch: current.maxBatch, prefixCacheBlocks: current.prefixCacheBlocks,
-                    linkRTTSeconds: current.linkRTTSeconds)
-            else { return }
-            refined.typicalOutputTokens = current.typicalOutputTokens
-            if let bounds = state.bounds[node] { refined = refined.clamped(to: bounds) }
-            if anyClaimed { refined = refined.noFaster(than: current) }
+            guard let current = snapshot.profile(for: model) else { return }
+            let fresh = ProfileRefitter(bounds: state.bounds[node])
+            guard let refined = state.refitters[node, default: [:]][model, default: fresh].observe(observed, current: current) else {
+                return
+            }
             // Kept without the power cap of the moment: the next power report sets that.
             var kept = refined
             kept.powerCapFactor = 1
             state.refitted[node, default: [:]][model] = kept
-            refined.powerCapFactor = current.powerCapFactor
             snapshot.profiles = snapshot.profiles.map { $0.model == model ? refined : $0 }
             state.fleet.upsert(snapshot)
         }

@@ -10,6 +10,9 @@ public struct SimulationConfiguration: Sendable {
     public var retriesPerCompletion: Int
     /// Nodes that go down during the run (theft, power or link outage), in simulated (scaled) seconds.
     public var outages: [NodeOutage]
+    /// Tokens per prefix-cache block: a matched block serves this many prompt tokens from cache. Mooncake's
+    /// `hash_ids` are 512-token blocks; engines that match cached prompts token by token are closer to small blocks.
+    public var prefixBlockTokens: Int = NodeProfile.blockTokens
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -285,7 +288,8 @@ public struct Simulator {
         running[n] += 1
         let request = requests[r]
         let matched = request.prefixHashes.isEmpty ? 0 : fleet.caches[n].matchedBlocks(request.prefixHashes)
-        let cached = SimulatedEngineModel.cachedTokens(matchedBlocks: matched, promptTokens: request.promptTokens)
+        let blockTokens = max(1, configuration.prefixBlockTokens)
+        let cached = max(0, min(min(matched, request.promptTokens / blockTokens + 1) * blockTokens, request.promptTokens - 1))
         outcomes[r].cachedTokens = cached
         let start = max(now, prefillFreeAt[n])
         let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached)

@@ -1,0 +1,78 @@
+public import HearthCore
+
+/// `hearth sim validate` without its HTTP client: every workload at every load level, replayed against the engine
+/// and through the simulator, compared request by request.
+public struct ValidationRun: Sendable {
+    public var workloads: [(name: String, requests: [ValidationRequest])]
+    /// Concurrent clients per load level.
+    public var concurrencies: [Int]
+    public var profile: NodeProfile
+    /// Total context the engine holds (all slots): the simulated prefix cache's size.
+    public var contextTokens: Int
+    public var configuration: SimulationConfiguration
+
+    public init(
+        workloads: [(name: String, requests: [ValidationRequest])], concurrencies: [Int], profile: NodeProfile, contextTokens: Int,
+        configuration: SimulationConfiguration = ValidationSimulation.validationConfiguration()
+    ) {
+        self.workloads = workloads
+        self.concurrencies = concurrencies
+        self.profile = profile
+        self.contextTokens = contextTokens
+        self.configuration = configuration
+    }
+
+    /// Rows in workload-then-load order and the overall row; `progress` hears each step as it starts.
+    public func run(client: any ValidationEngineClient, progress: @escaping @Sendable (String) -> Void = { _ in }) async
+        -> (rows: [ValidationRow], overall: ValidationRow?)
+    {
+        var rows: [ValidationRow] = []
+        var allObservations: [ValidationObservation] = []
+        var allSimulated: [Int: SimulatedTiming] = [:]
+        var level = 0
+        for workload in workloads {
+            for concurrency in concurrencies {
+                level += 1
+                progress("\(workload.name) at concurrency \(concurrency): \(workload.requests.count) requests")
+                // Fresh text per level: what an earlier level left in the engine's cache must not help this one.
+                let requests = Self.salted(workload.requests, level: level)
+                let observations = await ValidationReplayer(concurrency: concurrency).run(requests, client: client) { request, error in
+                    progress("request \(request.id) of \(request.workload) failed: \(error)")
+                }
+                let simulated = ValidationSimulation.simulate(
+                    requests: requests, observations: observations, profile: profile, contextTokens: contextTokens,
+                    configuration: configuration)
+                rows.append(
+                    ValidationComparison.row(
+                        workload: workload.name, concurrency: concurrency, requests: requests.count, observations: observations,
+                        simulated: simulated))
+                // Ids are unique per level only; the overall row keys them by level too.
+                for observation in observations {
+                    guard let timing = simulated[observation.id] else { continue }
+                    var keyed = observation
+                    keyed.id = level &* 1_000_000 &+ observation.id
+                    allObservations.append(keyed)
+                    allSimulated[keyed.id] = timing
+                }
+            }
+        }
+        let total = rows.reduce(0) { $0 + $1.requests }
+        var overall: ValidationRow?
+        if !rows.isEmpty {
+            overall = ValidationComparison.row(
+                workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allSimulated)
+            overall?.pairs = []
+        }
+        return (rows, overall)
+    }
+
+    /// `requests` with every segment key salted by `level`, so no two levels share prompt text.
+    static func salted(_ requests: [ValidationRequest], level: Int) -> [ValidationRequest] {
+        let salt = ValidationPromptText.mix(0x6C65_7665_6C, UInt64(truncatingIfNeeded: level))
+        return requests.map { request in
+            var copy = request
+            copy.segments = request.segments.map { PromptSegment(key: $0.key ^ salt, tokens: $0.tokens) }
+            return copy
+        }
+    }
+}
