@@ -1,11 +1,16 @@
 import Foundation
 public import HearthCore
 import HearthProtocol
+import Logging
 import NIOCore
 import NIOFoundationCompat
 
 /// Measures what an engine can do before the node registers: prefill time at two prompt lengths and
 /// decode step time at batch sizes 1 and 2, fitted into a ``NodeProfile`` the scheduler predicts from.
+///
+/// The measurements are repeated until two rounds in a row agree within 10 % (at most five rounds) and each is taken
+/// at its median over the rounds (``CalibrationRounds``): one round on a busy machine does not set the profile. What
+/// the profile still gets wrong, the gateway's refit from real answers corrects (``ProfileRefitter``).
 ///
 /// llama-server reports its own `timings` (prompt and decode milliseconds) in every answer; other
 /// engines are timed from outside (first byte and total time of a short streamed answer).
@@ -15,17 +20,27 @@ public enum EngineCalibration {
     static let outputTokens = 16
 
     public static func profile(for engine: any Engine, model: ServedModel) async -> NodeProfile? {
-        var samples: [CalibrationSample] = []
-        for words in promptWords {
-            if let sample = try? await measure(engine, model: model.id, words: words, batch: 1) { samples.append(sample) }
-        }
-        // Two at once: how much a second sequence slows each decode step.
+        var rounds = CalibrationRounds()
+        while !rounds.isDone { rounds.add(await round(engine, model: model.id)) }
+        Logger(label: "hearth.node.calibration").info(
+            "calibration rounds",
+            metadata: [
+                "model": "\(model.id)", "rounds": "\(rounds.rounds.count)", "stable": "\(rounds.isStable)",
+            ])
+        return NodeProfile.fit(model: model.id, samples: rounds.medianSamples, maxBatch: engine.slots, linkRTTSeconds: 0)
+    }
+
+    /// One round: each prompt length alone, then, on an engine with two slots or more, two short prompts at once (how
+    /// much a second sequence slows each decode step). Nil where a measurement failed.
+    static func round(_ engine: any Engine, model: String) async -> [CalibrationSample?] {
+        var samples: [CalibrationSample?] = []
+        for words in promptWords { samples.append(try? await measure(engine, model: model, words: words, batch: 1)) }
         if engine.slots > 1 {
-            async let first = try? measure(engine, model: model.id, words: promptWords[0], batch: 2)
-            async let second = try? measure(engine, model: model.id, words: promptWords[0], batch: 2)
-            for sample in await [first, second] { if let sample { samples.append(sample) } }
+            async let first = try? measure(engine, model: model, words: promptWords[0], batch: 2)
+            async let second = try? measure(engine, model: model, words: promptWords[0], batch: 2)
+            samples += await [first, second]
         }
-        return NodeProfile.fit(model: model.id, samples: samples, maxBatch: engine.slots, linkRTTSeconds: 0)
+        return samples
     }
 
     static func measure(_ engine: any Engine, model: String, words: Int, batch: Int) async throws -> CalibrationSample {
