@@ -120,7 +120,7 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
-            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity",
+            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity", "CHearthProcess",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),

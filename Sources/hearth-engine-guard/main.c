@@ -90,14 +90,23 @@ int main(int argc, char **argv) {
     if (index + 1 >= argc) return usage();
     char **engine_argv = argv + index + 1;
 
+    // The agent's thread blocks nearly every signal and its signal handling ignores SIGTERM, SIGINT and SIGPIPE; the
+    // guard and its engine inherit both across exec. An ignored signal never reaches a signalfd and an engine could
+    // not be stopped, so every disposition goes back to the default and the engine starts with nothing blocked.
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    sigset_t nothing;
+    sigemptyset(&nothing);
+
     // Signals arrive through a descriptor so that one poll loop, on one thread, sees everything.
-    sigset_t handled, previous;
+    sigset_t handled;
     sigemptyset(&handled);
     sigaddset(&handled, SIGCHLD);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGINT);
     sigaddset(&handled, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &handled, &previous) != 0) return 71;
+    if (sigprocmask(SIG_SETMASK, &handled, NULL) != 0) return 71;
     int signals = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signals < 0) {
         perror("hearth-engine-guard: signalfd");
@@ -123,7 +132,7 @@ int main(int argc, char **argv) {
         // The guard may have died between fork and prctl: then no signal would ever come.
         if (getppid() != guard) _exit(71);
         signal(SIGPIPE, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &previous, NULL);
+        sigprocmask(SIG_SETMASK, &nothing, NULL);
         int null = open("/dev/null", O_RDWR);
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(71);
         if (null > STDERR_FILENO) close(null);

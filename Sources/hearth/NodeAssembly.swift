@@ -93,6 +93,8 @@ struct NodeAssembly {
             )
             configuration.slots = options.slots
             configuration.threads = options.threads
+            // The node's own folder: its next run stops an engine this one leaves behind.
+            configuration.processRecordFile = identity.map { $0.credentials.directory + "/engine-processes" }
             let llama = LlamaServerEngine(configuration: configuration, client: client, logger: logger)
             services.append(llama)
             engine = llama

@@ -22,6 +22,11 @@ public struct LlamaServerConfiguration: Sendable {
     /// Context per slot, in tokens (llama-server splits `-c` between slots).
     public var contextTokensPerSlot = 2048
     public var startupTimeout: Duration = .seconds(60)
+    /// `hearth-engine-guard`, which ties the engine's life to this process's (nil: the one beside the executable).
+    public var guardBinary: String?
+    /// Where the agent records its engine process so that its next run stops it if this one dies without doing so
+    /// (``EngineLeftoverReaper``); nil records nothing and reaps nothing.
+    public var processRecordFile: String?
 
     public init(binary: String, model: String, modelName: String) {
         self.binary = binary
@@ -33,6 +38,10 @@ public struct LlamaServerConfiguration: Sendable {
 /// The embedded default engine: a `llama-server` process that this node owns. It starts the
 /// process on a free loopback port, waits for its health endpoint, restarts it if it dies and
 /// stops it on shutdown. Requests go to it through ``OpenAICompatibleEngine``.
+///
+/// The process runs under `hearth-engine-guard` (``EngineGuard``), so it dies with this agent even when the agent is
+/// SIGKILLed; with ``LlamaServerConfiguration/processRecordFile`` set, an engine an earlier run left anyway (its guard
+/// was killed too) is stopped before the first start (``EngineLeftoverReaper``).
 public final class LlamaServerEngine: Engine, Service {
     public let kind = "llama"
     public var slots: Int { configuration.slots }
@@ -54,7 +63,10 @@ public final class LlamaServerEngine: Engine, Service {
     }
 
     private struct State {
+        /// The guard; its exit status is the engine's.
         var process: Process?
+        var enginePID: Int32?
+        var lifeline: Lifeline?
         var inner: OpenAICompatibleEngine?
         var restarts = 0
     }
@@ -71,13 +83,16 @@ public final class LlamaServerEngine: Engine, Service {
     public var restarts: Int { state.withLock { $0.restarts } }
 
     /// The engine's process id while it runs (tests kill it to check the restart).
-    public var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
+    public var processIdentifier: Int32? { state.withLock { $0.enginePID } }
 
     /// Waits until the first start finished.
     public func ready() async { await started.wait() }
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
+            if let records = configuration.processRecordFile {
+                await EngineLeftoverReaper(path: records, logger: logger).reap()
+            }
             var first = true
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let (process, exited) = try await launch()
@@ -86,6 +101,10 @@ public final class LlamaServerEngine: Engine, Service {
                     started.set()
                 }
                 await exited.wait()
+                state.withLock { $0.lifeline?.cut() }
+                if let records = configuration.processRecordFile {
+                    EngineLeftoverReaper(path: records, logger: logger).forget()
+                }
                 lifecycle.yield(.exited(status: process.terminationStatus))
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("llama-server exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
@@ -102,23 +121,25 @@ public final class LlamaServerEngine: Engine, Service {
         lifecycle.finish()
     }
 
-    /// Starts llama-server; the flag is set when it exits. Foundation's `terminationHandler` (its SIGCHLD source) sets
-    /// it: no thread waits in `waitUntilExit`, whose run loop spun a whole core on a dispatch thread (issue 12).
+    /// Starts llama-server under its guard; the flag is set when it exits. Foundation's `terminationHandler` (its
+    /// SIGCHLD source) sets it: no thread waits in `waitUntilExit`, whose run loop spun a whole core on a dispatch
+    /// thread (issue 12).
     private func launch() async throws -> (Process, exited: ReadyFlag) {
+        let guardPath = try EngineGuard.locate(explicit: configuration.guardBinary)
         let port = try FreePort.find()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: configuration.binary)
-        process.arguments = [
+        let arguments = [
             "-m", configuration.model, "--host", "127.0.0.1", "--port", String(port),
             "-t", String(configuration.threads), "-np", String(configuration.slots),
             "-c", String(configuration.contextTokensPerSlot * configuration.slots),
             "--metrics", "--no-webui", "--alias", configuration.modelName, "--log-disable", "--no-slots", "--cache-ram", "0",
         ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
         let exited = ReadyFlag()
-        process.terminationHandler = { _ in exited.set() }
-        try process.run()
+        let launched = try await EngineGuard.launch(
+            guardPath: guardPath, binary: configuration.binary, arguments: arguments, onExit: { exited.set() })
+        let process = launched.process
+        if let records = configuration.processRecordFile {
+            EngineLeftoverReaper(path: records, logger: logger).remember(enginePID: launched.enginePID)
+        }
         let engine = OpenAICompatibleEngine(
             baseURL: "http://127.0.0.1:\(port)",
             kind: kind,
@@ -126,7 +147,11 @@ public final class LlamaServerEngine: Engine, Service {
             client: client,
             defaultContextTokens: configuration.contextTokensPerSlot
         )
-        state.withLock { $0.process = process }
+        state.withLock {
+            $0.process = process
+            $0.enginePID = launched.enginePID
+            $0.lifeline = launched.lifeline
+        }
         // Poll health until it answers: the process gives no other readiness signal.
         let deadline = ContinuousClock.now + configuration.startupTimeout
         while !(await engine.isHealthy()) {
@@ -140,16 +165,18 @@ public final class LlamaServerEngine: Engine, Service {
             try await Task.sleep(for: .milliseconds(50))
         }
         state.withLock { $0.inner = engine }
-        lifecycle.yield(.started(pid: process.processIdentifier, port: port))
-        logger.info("llama-server ready", metadata: ["port": "\(port)", "pid": "\(process.processIdentifier)"])
+        lifecycle.yield(.started(pid: launched.enginePID, port: port))
+        logger.info("llama-server ready", metadata: ["port": "\(port)", "pid": "\(launched.enginePID)"])
         return (process, exited)
     }
 
+    /// SIGTERM to the guard, which forwards it to the engine.
     private func stopProcess() {
         guard let process = state.withLock({ $0.process }), process.isRunning else { return }
         process.terminate()
         let pid = process.processIdentifier
-        // SIGKILL if it ignores SIGTERM for two seconds.
+        // SIGKILL if it ignores SIGTERM for two seconds: the guard dies, and the engine with it (its parent-death
+        // signal).
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
             if process.isRunning { kill(pid, SIGKILL) }
         }
