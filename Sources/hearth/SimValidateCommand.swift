@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import HearthCore
 import HearthNode
@@ -37,8 +37,14 @@ extension SimCommand {
         @Option(help: "Comma-separated load levels: concurrent clients.")
         var concurrency: String = "1,2,4"
 
-        @Option(help: "A NodeProfile JSON file to simulate with instead of calibrating the engine.")
+        @Option(help: "A profile JSON file (as --write-profile writes, or a bare NodeProfile) instead of calibrating.")
         var profile: String?
+
+        @Flag(help: "Calibrate with the node agent's own calibration (EngineCalibration) instead of the validation's probes.")
+        var nodeCalibration = false
+
+        @Option(help: "Rounds of the validation's calibration probes (medians are fitted).")
+        var calibrationRounds: Int = 2
 
         @Option(help: "Write the profile used (calibrated or read) to this file.")
         var writeProfile: String?
@@ -78,7 +84,8 @@ extension SimCommand {
             guard !levels.isEmpty else { throw ValidationError("--concurrency needs at least one level") }
             let chosen = try workloads.split(separator: ",").map { name -> ValidationWorkload in
                 guard let workload = ValidationWorkload(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("unknown workload '\(name)'; known: \(ValidationWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ValidationError(
+                        "unknown workload '\(name)'; known: \(ValidationWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 return workload
             }
@@ -87,7 +94,9 @@ extension SimCommand {
                 let props = await Self.llamaProps(client: client, base: base)
                 let slotCount = max(1, slots ?? props?.slots ?? 2)
                 let context = max(1, contextTokens ?? props?.contextTokens ?? 4096 * slotCount)
-                let (nodeProfile, source) = try await loadProfile(client: client, base: base, model: served, slots: slotCount)
+                let engine = EngineValidationClient(baseURL: base, model: served.id, apiKey: apiKey, client: client)
+                let (nodeProfile, source) = try await loadProfile(
+                    client: client, base: base, model: served, slots: slotCount, contextPerSlot: context / slotCount, engine: engine)
                 if let writeProfile {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -95,7 +104,6 @@ extension SimCommand {
                 }
                 let plan = try plannedWorkloads(chosen, contextTokens: context / slotCount)
                 let run = ValidationRun(workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context)
-                let engine = EngineValidationClient(baseURL: base, model: served.id, apiKey: apiKey, client: client)
                 let (rows, overall) = await run.run(client: engine) { step in
                     FileHandle.standardError.write(Data("validate: \(step)\n".utf8))
                 }
@@ -106,7 +114,8 @@ extension SimCommand {
             }
         }
 
-        func plannedWorkloads(_ chosen: [ValidationWorkload], contextTokens: Int) throws -> [(name: String, requests: [ValidationRequest])] {
+        func plannedWorkloads(_ chosen: [ValidationWorkload], contextTokens: Int) throws -> [(name: String, requests: [ValidationRequest])]
+        {
             if let trace {
                 let loaded = try TraceReader.read(path: trace)
                 // Leave room in one slot's context for the answer.
@@ -126,19 +135,34 @@ extension SimCommand {
             return first
         }
 
-        func loadProfile(client: HTTPClient, base: String, model: ServedModel, slots: Int) async throws -> (NodeProfile, String) {
+        func loadProfile(
+            client: HTTPClient, base: String, model: ServedModel, slots: Int, contextPerSlot: Int, engine: EngineValidationClient
+        ) async throws -> (ValidationProfile, String) {
             if let profile {
                 guard let data = FileManager.default.contents(atPath: profile) else { throw ValidationError("cannot read \(profile)") }
-                var read = try JSONDecoder().decode(NodeProfile.self, from: data)
-                read.model = model.id
+                var read: ValidationProfile
+                if let full = try? JSONDecoder().decode(ValidationProfile.self, from: data) {
+                    read = full
+                } else {
+                    read = ValidationProfile(node: try JSONDecoder().decode(NodeProfile.self, from: data))
+                }
+                read.node.model = model.id
                 return (read, "file")
             }
             FileHandle.standardError.write(Data("validate: calibrating \(model.id) at \(base)\n".utf8))
-            let engine = OpenAICompatibleEngine(baseURL: base, slots: slots, client: client)
-            guard let calibrated = await engine.calibrate(model) else {
-                throw ValidationError("calibration of \(base) failed (no usable prefill or decode sample)")
+            if nodeCalibration {
+                let node = OpenAICompatibleEngine(baseURL: base, slots: slots, client: client)
+                guard let calibrated = await node.calibrate(model) else {
+                    throw ValidationError("calibration of \(base) failed (no usable prefill or decode sample)")
+                }
+                return (ValidationProfile(node: calibrated), "node-calibrated")
             }
-            return (calibrated, "calibrated")
+            let calibration = ValidationCalibration(
+                rounds: calibrationRounds, maxPromptTokens: max(16, contextPerSlot / 2), slots: slots)
+            guard let calibrated = await calibration.run(model: model.id, client: engine) else {
+                throw ValidationError("calibration of \(base) failed (no usable prefill or decode figures)")
+            }
+            return (calibrated, "probe-calibrated")
         }
 
         /// llama-server's slot count and total context from `/props`, nil from other servers.

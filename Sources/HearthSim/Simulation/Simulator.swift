@@ -13,6 +13,13 @@ public struct SimulationConfiguration: Sendable {
     /// Tokens per prefix-cache block: a matched block serves this many prompt tokens from cache. Mooncake's
     /// `hash_ids` are 512-token blocks; engines that match cached prompts token by token are closer to small blocks.
     public var prefixBlockTokens: Int = NodeProfile.blockTokens
+    /// Whether a node's decoding sequences stand still while it prefills a prompt. Engines that put prompt and decode
+    /// tokens in one batch per step on one compute unit (llama.cpp on a CPU) spend a prefill's time on it alone;
+    /// false models a node whose prefill and decode overlap.
+    public var prefillStallsDecode = false
+    /// Seconds a decode step gains per token of context held by the sequences decoding (their attention reads);
+    /// a sequence's context counts as its prompt plus half its output.
+    public var decodeSecondsPerContextToken = 0.0
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -93,6 +100,7 @@ public struct Simulator {
     struct DecodeSequence {
         var request: Int32
         var finishMark: Double
+        var context: Double
     }
 
     private var fleet: FleetState
@@ -108,6 +116,8 @@ public struct Simulator {
     // Per node.
     private var engines: [SimulatedEngineModel]
     private var prefillFreeAt: [Double]
+    /// Start of the node's current unbroken run of prefills (which ends at `prefillFreeAt`).
+    private var prefillBusyFrom: [Double]
     private var running: [Int]
     private var decoding: [[DecodeSequence]]
     private var tokenClock: [Double]
@@ -157,6 +167,7 @@ public struct Simulator {
         let n = nodes.count
         engines = nodes.map { SimulatedEngineModel(profile: $0.profile(for: model) ?? $0.profiles[0]) }
         prefillFreeAt = Array(repeating: 0, count: n)
+        prefillBusyFrom = Array(repeating: 0, count: n)
         running = Array(repeating: 0, count: n)
         decoding = Array(repeating: [], count: n)
         tokenClock = Array(repeating: 0, count: n)
@@ -291,10 +302,15 @@ public struct Simulator {
         let blockTokens = max(1, configuration.prefixBlockTokens)
         let cached = max(0, min(min(matched, request.promptTokens / blockTokens + 1) * blockTokens, request.promptTokens - 1))
         outcomes[r].cachedTokens = cached
+        // Decode time so far counts under the old prefill run, before this prompt extends or replaces it.
+        advanceClock(n, to: now)
+        if now > prefillFreeAt[n] { prefillBusyFrom[n] = now }
         let start = max(now, prefillFreeAt[n])
         let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached)
         prefillFreeAt[n] = end
         events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
+        // A stalled decode finishes later now.
+        if configuration.prefillStallsDecode && !decoding[n].isEmpty { reschedule(n) }
     }
 
     private mutating func prefillDone(node n: Int, request r: Int, now: Double) {
@@ -313,7 +329,10 @@ public struct Simulator {
             return
         }
         advanceClock(n, to: now)
-        decoding[n].append(DecodeSequence(request: Int32(r), finishMark: tokenClock[n] + Double(request.outputTokens - 1)))
+        decoding[n].append(
+            DecodeSequence(
+                request: Int32(r), finishMark: tokenClock[n] + Double(request.outputTokens - 1),
+                context: Double(request.promptTokens) + Double(request.outputTokens) / 2))
         reschedule(n)
         refreshLoad(n, now: now)
     }
@@ -392,7 +411,7 @@ public struct Simulator {
 
     private mutating func advanceClock(_ n: Int, to now: Double) {
         let batch = decoding[n].count
-        if batch > 0 { tokenClock[n] += (now - clockTime[n]) / engines[n].interTokenSeconds(batchSize: batch) }
+        if batch > 0 { tokenClock[n] += max(0, now - clockTime[n] - stalledSeconds(n, from: clockTime[n], to: now)) / decodeStep(n) }
         clockTime[n] = now
     }
 
@@ -404,10 +423,35 @@ public struct Simulator {
         }
         var minMark = Double.infinity
         for sequence in decoding[n] where sequence.finishMark < minMark { minMark = sequence.finishMark }
-        let step = engines[n].interTokenSeconds(batchSize: decoding[n].count)
-        let time = clockTime[n] + max(0, minMark - tokenClock[n]) * step
+        let time = decodeFinish(n, after: max(0, minMark - tokenClock[n]) * decodeStep(n))
         nextCompletion[n] = time
         events.push(time: time, kind: .decodeCompletion, node: Int32(n), version: version[n])
+    }
+
+    /// One decode step of node `n` with the sequences now decoding.
+    private func decodeStep(_ n: Int) -> Double {
+        let step = engines[n].interTokenSeconds(batchSize: decoding[n].count)
+        guard configuration.decodeSecondsPerContextToken > 0 else { return step }
+        let context = decoding[n].reduce(0.0) { $0 + $1.context }
+        return step + configuration.decodeSecondsPerContextToken * context
+    }
+
+    /// Of the interval `from...to`, the seconds node `n`'s decode stands still for prefill (0 unless
+    /// ``SimulationConfiguration/prefillStallsDecode``). Only the current prefill run can overlap: the clock was
+    /// advanced when it began.
+    private func stalledSeconds(_ n: Int, from: Double, to: Double) -> Double {
+        guard configuration.prefillStallsDecode else { return 0 }
+        return max(0, min(to, prefillFreeAt[n]) - max(from, prefillBusyFrom[n]))
+    }
+
+    /// When node `n`'s decode, advanced to `clockTime[n]`, has run `seconds` more, stalls included.
+    func decodeFinish(_ n: Int, after seconds: Double) -> Double {
+        let clock = clockTime[n]
+        guard configuration.prefillStallsDecode else { return clock + seconds }
+        let stallStart = max(clock, prefillBusyFrom[n])
+        let stallEnd = prefillFreeAt[n]
+        guard stallEnd > stallStart, clock + seconds > stallStart else { return clock + seconds }
+        return clock + seconds + (stallEnd - stallStart)
     }
 
     private mutating func refreshLoad(_ n: Int, now: Double) {

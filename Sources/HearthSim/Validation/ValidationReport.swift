@@ -1,4 +1,4 @@
-public import HearthCore
+import HearthCore
 
 /// One workload at one load level: how many requests were sent and matched, and the error of each metric.
 public struct ValidationRow: Sendable, Hashable, Codable {
@@ -12,6 +12,21 @@ public struct ValidationRow: Sendable, Hashable, Codable {
     public var e2e: MetricComparison?
     /// Each matched request, real next to simulated (empty in the overall row).
     public var pairs: [ValidationPair] = []
+    /// The MAPEs of the simulator without the validation's model terms (``ValidationSimulation/baselineConfiguration()``).
+    public var baseline: ValidationErrors?
+}
+
+/// The three MAPEs of a row, percent.
+public struct ValidationErrors: Sendable, Hashable, Codable {
+    public var ttft: Double?
+    public var tpot: Double?
+    public var e2e: Double?
+
+    public init(_ row: ValidationRow) {
+        ttft = row.ttft?.mape
+        tpot = row.tpot?.mape
+        e2e = row.e2e?.mape
+    }
 }
 
 /// One request, real next to simulated.
@@ -65,7 +80,7 @@ public struct ValidationReport: Sendable, Codable {
     public var engineURL: String
     public var model: String
     /// The profile the simulator ran with.
-    public var profile: NodeProfile
+    public var profile: ValidationProfile
     public var profileSource: String
     public var contextTokens: Int
     public var rows: [ValidationRow]
@@ -73,7 +88,7 @@ public struct ValidationReport: Sendable, Codable {
     public var overall: ValidationRow?
 
     public init(
-        engineURL: String, model: String, profile: NodeProfile, profileSource: String, contextTokens: Int, rows: [ValidationRow],
+        engineURL: String, model: String, profile: ValidationProfile, profileSource: String, contextTokens: Int, rows: [ValidationRow],
         overall: ValidationRow?
     ) {
         self.engineURL = engineURL

@@ -1,4 +1,4 @@
-public import HearthCore
+import HearthCore
 
 /// `hearth sim validate` without its HTTP client: every workload at every load level, replayed against the engine
 /// and through the simulator, compared request by request.
@@ -6,20 +6,20 @@ public struct ValidationRun: Sendable {
     public var workloads: [(name: String, requests: [ValidationRequest])]
     /// Concurrent clients per load level.
     public var concurrencies: [Int]
-    public var profile: NodeProfile
+    public var profile: ValidationProfile
     /// Total context the engine holds (all slots): the simulated prefix cache's size.
     public var contextTokens: Int
     public var configuration: SimulationConfiguration
 
     public init(
-        workloads: [(name: String, requests: [ValidationRequest])], concurrencies: [Int], profile: NodeProfile, contextTokens: Int,
-        configuration: SimulationConfiguration = ValidationSimulation.validationConfiguration()
+        workloads: [(name: String, requests: [ValidationRequest])], concurrencies: [Int], profile: ValidationProfile, contextTokens: Int,
+        configuration: SimulationConfiguration? = nil
     ) {
         self.workloads = workloads
         self.concurrencies = concurrencies
         self.profile = profile
         self.contextTokens = contextTokens
-        self.configuration = configuration
+        self.configuration = configuration ?? ValidationSimulation.validationConfiguration(profile)
     }
 
     /// Rows in workload-then-load order and the overall row; `progress` hears each step as it starts.
@@ -29,6 +29,7 @@ public struct ValidationRun: Sendable {
         var rows: [ValidationRow] = []
         var allObservations: [ValidationObservation] = []
         var allSimulated: [Int: SimulatedTiming] = [:]
+        var allBaseline: [Int: SimulatedTiming] = [:]
         var level = 0
         for workload in workloads {
             for concurrency in concurrencies {
@@ -40,12 +41,21 @@ public struct ValidationRun: Sendable {
                     progress("request \(request.id) of \(request.workload) failed: \(error)")
                 }
                 let simulated = ValidationSimulation.simulate(
-                    requests: requests, observations: observations, profile: profile, contextTokens: contextTokens,
+                    requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
                     configuration: configuration)
-                rows.append(
+                var row = ValidationComparison.row(
+                    workload: workload.name, concurrency: concurrency, requests: requests.count, observations: observations,
+                    simulated: simulated)
+                // The same requests through the simulator as it was before validation: prefill and decode overlap,
+                // decode steps blind to context.
+                let baseline = ValidationSimulation.simulate(
+                    requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
+                    configuration: ValidationSimulation.baselineConfiguration())
+                row.baseline = ValidationErrors(
                     ValidationComparison.row(
                         workload: workload.name, concurrency: concurrency, requests: requests.count, observations: observations,
-                        simulated: simulated))
+                        simulated: baseline))
+                rows.append(row)
                 // Ids are unique per level only; the overall row keys them by level too.
                 for observation in observations {
                     guard let timing = simulated[observation.id] else { continue }
@@ -53,6 +63,7 @@ public struct ValidationRun: Sendable {
                     keyed.id = level &* 1_000_000 &+ observation.id
                     allObservations.append(keyed)
                     allSimulated[keyed.id] = timing
+                    allBaseline[keyed.id] = baseline[observation.id]
                 }
             }
         }
@@ -62,6 +73,9 @@ public struct ValidationRun: Sendable {
             overall = ValidationComparison.row(
                 workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allSimulated)
             overall?.pairs = []
+            overall?.baseline = ValidationErrors(
+                ValidationComparison.row(
+                    workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allBaseline))
         }
         return (rows, overall)
     }

@@ -7,6 +7,13 @@ public struct SimulatedTiming: Sendable, Hashable, Codable {
     public var e2e: Double
     /// Prompt tokens the simulated node served from its prefix cache.
     public var cachedTokens: Int
+
+    public init(ttft: Double, tpot: Double?, e2e: Double, cachedTokens: Int) {
+        self.ttft = ttft
+        self.tpot = tpot
+        self.e2e = e2e
+        self.cachedTokens = cachedTokens
+    }
 }
 
 /// Runs the requests a real engine served through the ``Simulator``: one node with the engine's profile, each
@@ -19,7 +26,7 @@ public enum ValidationSimulation {
     /// Simulated timings by request id; requests without an observation are not simulated.
     public static func simulate(
         requests: [ValidationRequest], observations: [ValidationObservation], profile: NodeProfile, contextTokens: Int,
-        configuration: SimulationConfiguration = validationConfiguration()
+        configuration: SimulationConfiguration
     ) -> [Int: SimulatedTiming] {
         let byID = Dictionary(requests.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let pairs = observations.compactMap { observation in byID[observation.id].map { (observation, $0) } }
@@ -51,8 +58,17 @@ public enum ValidationSimulation {
         return timings
     }
 
-    /// The simulator settings that describe one llama.cpp-style engine: fine prefix blocks, no targets enforced.
-    public static func validationConfiguration() -> SimulationConfiguration {
+    /// The simulator settings that describe one llama.cpp engine: fine prefix blocks, prefill holding up decode
+    /// (one batch per step on the same cores), decode steps that grow with context.
+    public static func validationConfiguration(_ profile: ValidationProfile) -> SimulationConfiguration {
+        var configuration = baselineConfiguration()
+        configuration.prefillStallsDecode = true
+        configuration.decodeSecondsPerContextToken = profile.decodeSecondsPerContextToken
+        return configuration
+    }
+
+    /// The simulator's defaults but for the prefix-block size (which the engine's cache sets, not the model).
+    public static func baselineConfiguration() -> SimulationConfiguration {
         var configuration = SimulationConfiguration()
         configuration.prefixBlockTokens = blockTokens
         return configuration

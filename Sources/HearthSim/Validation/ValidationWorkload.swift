@@ -69,7 +69,8 @@ public struct ValidationWorkloadGenerator: Sendable {
                     let output = tokens(32, 48)
                     requests.append(
                         ValidationRequest(
-                            id: id, workload: workload.rawValue, conversation: conversation, segments: history + [user], outputTokens: output,
+                            id: id, workload: workload.rawValue, conversation: conversation, segments: history + [user],
+                            outputTokens: output,
                             taskClass: .chat))
                     id += 1
                     // The next turn resends this one and an answer of the length generated.
@@ -83,7 +84,8 @@ public struct ValidationWorkloadGenerator: Sendable {
                     let ask = PromptSegment(key: Self.key(workload, 1, document, question), tokens: tokens(16, 32))
                     requests.append(
                         ValidationRequest(
-                            id: id, workload: workload.rawValue, conversation: document, segments: [text, ask], outputTokens: tokens(16, 24),
+                            id: id, workload: workload.rawValue, conversation: document, segments: [text, ask],
+                            outputTokens: tokens(16, 24),
                             taskClass: .document))
                     id += 1
                 }
@@ -117,7 +119,9 @@ public struct ValidationWorkloadGenerator: Sendable {
                 segments.append(PromptSegment(key: hash, tokens: take))
                 covered += take
             }
-            if covered < prompt { segments.append(PromptSegment(key: ValidationPromptText.mix(0x7472_6163_65, UInt64(index)), tokens: prompt - covered)) }
+            if covered < prompt {
+                segments.append(PromptSegment(key: ValidationPromptText.mix(0x7472_6163_65, UInt64(index)), tokens: prompt - covered))
+            }
             var conversation = index
             if let session = request.sessionKey {
                 if let known = conversationOfSession[session] {

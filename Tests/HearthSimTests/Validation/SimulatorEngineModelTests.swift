@@ -1,0 +1,72 @@
+import HearthCore
+import HearthSim
+import Testing
+
+/// The simulator's terms for llama.cpp-style engines: prefill holding up decode, context-dependent decode steps and
+/// fine prefix blocks. Each is off by default; these tests pin what turning it on changes.
+@Suite struct SimulatorEngineModelTests {
+    static let profile = NodeProfile(
+        model: "m", prefillTokensPerSecond: 10_000, decodeBaseSeconds: 0.010, decodePerSequenceSeconds: 0.0005, maxBatch: 4,
+        prefixCacheBlocks: 64, linkRTTSeconds: 0.02)
+
+    func run(_ requests: [TraceRequest], _ configuration: SimulationConfiguration) -> SimulationResult {
+        let node = NodeSnapshot(id: NodeID("n"), models: [ServedModel(id: "m", contextTokens: 32_768)], profiles: [Self.profile])
+        var simulator = Simulator(
+            trace: Trace(path: "t", format: .generated, requests: requests), nodes: [node], policy: .leastLoaded,
+            configuration: configuration)
+        var progress = ProgressReporter(label: "test", isEnabled: false)
+        return simulator.run(progress: &progress)
+    }
+
+    /// A decoding request, then a 2000-token prompt (0.2 s of prefill) with a one-token answer arriving mid-decode.
+    let stallTrace = [
+        TraceRequest(arrival: 0, promptTokens: 10, outputTokens: 101, declaredClass: .chat),
+        TraceRequest(arrival: 0.05, promptTokens: 2000, outputTokens: 1, declaredClass: .chat),
+    ]
+
+    @Test func prefillHoldsUpDecodeWhenItStalls() throws {
+        let overlapping = run(stallTrace, SimulationConfiguration())
+        var configuration = SimulationConfiguration()
+        configuration.prefillStallsDecode = true
+        let stalled = run(stallTrace, configuration)
+        // Overlapping: the decode never notices the prefill (batch 1 throughout).
+        #expect(abs(overlapping.outcomes[0].tpot - 0.0105) < 1e-9)
+        // Stalled: the 100 decode steps take 0.2 s longer in all.
+        #expect(abs((stalled.outcomes[0].tpot - overlapping.outcomes[0].tpot) * 100 - 0.2) < 1e-9)
+        // The prefilled request itself is not slowed.
+        #expect(abs(stalled.outcomes[1].ttft - overlapping.outcomes[1].ttft) < 1e-9)
+    }
+
+    @Test func prefillBeforeDecodeStartsDoesNotStallIt() {
+        var configuration = SimulationConfiguration()
+        configuration.prefillStallsDecode = true
+        // The long prompt ends before the short request starts decoding: nothing to stall.
+        let trace = [
+            TraceRequest(arrival: 0, promptTokens: 2000, outputTokens: 1, declaredClass: .chat),
+            TraceRequest(arrival: 0.5, promptTokens: 10, outputTokens: 101, declaredClass: .chat),
+        ]
+        #expect(abs(run(trace, configuration).outcomes[1].tpot - 0.0105) < 1e-9)
+    }
+
+    @Test func decodeStepsGrowWithContext() {
+        var configuration = SimulationConfiguration()
+        configuration.decodeSecondsPerContextToken = 1e-5
+        let result = run([TraceRequest(arrival: 0, promptTokens: 1000, outputTokens: 101, declaredClass: .chat)], configuration)
+        // Context: 1000 prompt tokens plus half of 101 output tokens.
+        #expect(abs(result.outcomes[0].tpot - (0.0105 + 1e-5 * 1050.5)) < 1e-9)
+    }
+
+    @Test func smallPrefixBlocksServeTheirOwnSizeFromCache() {
+        var configuration = SimulationConfiguration()
+        configuration.prefixBlockTokens = 16
+        let hashes: [UInt64] = [1, 2, 3]
+        let trace = [
+            TraceRequest(arrival: 0, promptTokens: 50, outputTokens: 2, prefixHashes: hashes, declaredClass: .chat),
+            TraceRequest(arrival: 1, promptTokens: 60, outputTokens: 2, prefixHashes: hashes + [4], declaredClass: .chat),
+        ]
+        let result = run(trace, configuration)
+        #expect(result.outcomes[1].cachedTokens == 48)
+        // With the default 512-token blocks, three matched blocks would claim all but one prompt token.
+        #expect(run(trace, SimulationConfiguration()).outcomes[1].cachedTokens == 59)
+    }
+}

@@ -1,0 +1,88 @@
+import HearthCore
+import HearthSim
+import Synchronization
+import Testing
+
+/// A fake engine: answers at once with timings derived from the request, and records what was in flight.
+final class RecordingClient: ValidationEngineClient {
+    struct State {
+        var inFlight: [Int: Int] = [:]
+        var maxInFlight = 0
+        var order: [Int] = []
+        var failures: Set<Int> = []
+    }
+
+    let state = Mutex(State())
+
+    init(failing: Set<Int> = []) {
+        state.withLock { $0.failures = failing }
+    }
+
+    struct Refused: Error {}
+
+    func send(_ request: ValidationRequest, sentAt: Double) async throws -> ValidationObservation {
+        let fails = state.withLock { state -> Bool in
+            state.inFlight[request.conversation, default: 0] += 1
+            state.maxInFlight = max(state.maxInFlight, state.inFlight.values.reduce(0, +))
+            state.order.append(request.id)
+            return state.failures.contains(request.id)
+        }
+        await Task.yield()
+        state.withLock { $0.inFlight[request.conversation, default: 0] -= 1 }
+        if fails { throw Refused() }
+        return ValidationObservation(
+            id: request.id, sentAt: sentAt, ttft: 0.01 * Double(request.promptTokens),
+            e2e: 0.01 * Double(request.promptTokens + request.outputTokens),
+            promptTokens: request.promptTokens, cachedTokens: 0, completionTokens: request.outputTokens)
+    }
+}
+
+@Suite struct ValidationReplayerTests {
+    @Test func conversationsKeepTheirOrderAndConcurrencyIsBounded() async {
+        let requests = ValidationWorkloadGenerator(shape: .smoke, seed: 3).generate(.chatReuse)
+        let client = RecordingClient()
+        let observed = await ValidationReplayer(concurrency: 2).run(requests, client: client)
+        #expect(Set(observed.map(\.id)) == Set(requests.map(\.id)))
+        let state = client.state.withLock { $0 }
+        #expect(state.maxInFlight <= 2)
+        // No conversation ever has two requests in flight, and turns go in order.
+        #expect(state.inFlight.values.allSatisfy { $0 == 0 })
+        for conversation in ValidationReplayer.conversations(requests) {
+            let positions = conversation.map { request in state.order.firstIndex(of: request.id) ?? -1 }
+            #expect(positions == positions.sorted())
+        }
+    }
+
+    @Test func failedRequestsAreReportedAndLeftOut() async {
+        let requests = ValidationWorkloadGenerator(shape: .smoke, seed: 3).generate(.codeDecode)
+        let failed = Mutex<[Int]>([])
+        let observed = await ValidationReplayer(concurrency: 1).run(requests, client: RecordingClient(failing: [1])) { request, _ in
+            failed.withLock { $0.append(request.id) }
+        }
+        #expect(failed.withLock { $0 } == [1])
+        #expect(!observed.map(\.id).contains(1))
+        #expect(observed.count == requests.count - 1)
+    }
+
+    @Test func aRunHasARowPerWorkloadAndLevelWithFiniteErrors() async throws {
+        let generator = ValidationWorkloadGenerator(shape: .smoke, seed: 3)
+        let profile = ValidationProfile(
+            node: NodeProfile(
+                model: "m", prefillTokensPerSecond: 100, decodeBaseSeconds: 0.01, decodePerSequenceSeconds: 0, maxBatch: 4),
+            decodeSecondsPerContextToken: 1e-6)
+        let run = ValidationRun(
+            workloads: ValidationWorkload.allCases.map { (name: $0.rawValue, requests: generator.generate($0)) }, concurrencies: [1, 2],
+            profile: profile, contextTokens: 8192)
+        let (rows, overall) = await run.run(client: RecordingClient())
+        #expect(rows.map(\.workload) == ["chat-reuse", "chat-reuse", "document-prefill", "document-prefill", "code-decode", "code-decode"])
+        #expect(rows.map(\.concurrency) == [1, 2, 1, 2, 1, 2])
+        for row in rows + [try #require(overall)] {
+            #expect(row.matched == row.requests)
+            for metric in [row.ttft, row.tpot, row.e2e] {
+                let value = try #require(metric)
+                #expect(value.mape.isFinite)
+            }
+            #expect(row.baseline?.e2e?.isFinite == true)
+        }
+    }
+}
