@@ -24,6 +24,8 @@ build:
 release:
 	scripts/bootstrap.sh
 	swift build -c release --product hearth
+	# The node agent runs each engine under this guard, which it looks for beside the hearth binary.
+	swift build -c release --product hearth-engine-guard
 
 bench: release
 	scripts/bench-gateway.sh

@@ -8,6 +8,8 @@ export HEARTH_CACHE="${HEARTH_CACHE:-$HOME/.cache/hearth}"
 scripts/install-engine.sh
 BIN=.build/release/hearth
 [ -x "$BIN" ] || swift build -c release --product hearth
+# hearth runs its engines under hearth-engine-guard, which it looks for beside itself.
+[ -x "$(dirname "$BIN")/hearth-engine-guard" ] || swift build -c release --product hearth-engine-guard
 ENGINE_PORT="${ENGINE_PORT:-18600}"
 GATEWAY_PORT="${GATEWAY_PORT:-18601}"
 DATA="$(mktemp -d /tmp/hearth-bench.XXXXXX)"

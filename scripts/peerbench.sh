@@ -9,6 +9,8 @@ PEERBENCH="${PEERBENCH:-$(cd .. && pwd)/shared/peerbench}"
 [ -f "$PEERBENCH/run.sh" ] || { echo "peerbench not found at $PEERBENCH" >&2; exit 1; }
 BIN="$(pwd)/.build/release/hearth"
 [ -x "$BIN" ] || swift build -c release --product hearth
+# hearth runs its engines under hearth-engine-guard, which it looks for beside itself.
+[ -x "$(dirname "$BIN")/hearth-engine-guard" ] || swift build -c release --product hearth-engine-guard
 DATA="$(mktemp -d /tmp/hearth-peerbench.XXXXXX)"
 export PB_AUTH="${PB_AUTH:-hearth-peerbench-key}"
 export EXTRA_TARGET_NAME="${EXTRA_TARGET_NAME:-hearth}"
