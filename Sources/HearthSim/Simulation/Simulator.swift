@@ -20,6 +20,9 @@ public struct SimulationConfiguration: Sendable {
     /// Seconds a decode step gains per token of context held by the sequences decoding (their attention reads);
     /// a sequence's context counts as its prompt plus half its output.
     public var decodeSecondsPerContextToken = 0.0
+    /// Seconds a prompt's prefill gains per pair of (token computed, token before it): attention over the cached
+    /// prefix and over the prompt's own earlier tokens, which makes long prompts cost more per token.
+    public var prefillSecondsPerContextToken = 0.0
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -306,7 +309,9 @@ public struct Simulator {
         advanceClock(n, to: now)
         if now > prefillFreeAt[n] { prefillBusyFrom[n] = now }
         let start = max(now, prefillFreeAt[n])
-        let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached)
+        let computed = Double(max(1, request.promptTokens - cached))
+        let attention = configuration.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
+        let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
         prefillFreeAt[n] = end
         events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
         // A stalled decode finishes later now.

@@ -5,15 +5,27 @@ public struct ValidationProfile: Sendable, Hashable, Codable {
     public var node: NodeProfile
     /// See ``SimulationConfiguration/decodeSecondsPerContextToken``.
     public var decodeSecondsPerContextToken: Double
+    /// See ``SimulationConfiguration/prefillSecondsPerContextToken``.
+    public var prefillSecondsPerContextToken: Double
 
-    public init(node: NodeProfile, decodeSecondsPerContextToken: Double = 0) {
+    public init(node: NodeProfile, decodeSecondsPerContextToken: Double = 0, prefillSecondsPerContextToken: Double = 0) {
         self.node = node
         self.decodeSecondsPerContextToken = decodeSecondsPerContextToken.isFinite ? max(0, decodeSecondsPerContextToken) : 0
+        self.prefillSecondsPerContextToken = prefillSecondsPerContextToken.isFinite ? max(0, prefillSecondsPerContextToken) : 0
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            node: try container.decode(NodeProfile.self, forKey: .node),
+            decodeSecondsPerContextToken: try container.decodeIfPresent(Double.self, forKey: .decodeSecondsPerContextToken) ?? 0,
+            prefillSecondsPerContextToken: try container.decodeIfPresent(Double.self, forKey: .prefillSecondsPerContextToken) ?? 0)
     }
 
     enum CodingKeys: String, CodingKey {
         case node
         case decodeSecondsPerContextToken = "decode_s_per_context_token"
+        case prefillSecondsPerContextToken = "prefill_s_per_context_token"
     }
 }
 
@@ -49,7 +61,9 @@ public struct ValidationCalibration: Sendable {
         }
         let long = min(512, maxPromptTokens)
         for _ in 0..<rounds {
-            for prompt in [32, min(256, maxPromptTokens), long] { probes.append(Probe(requests: [request(prompt: prompt, output: 2)])) }
+            for prompt in Set([32, min(128, maxPromptTokens), min(256, maxPromptTokens), long, min(768, maxPromptTokens)]).sorted() {
+                probes.append(Probe(requests: [request(prompt: prompt, output: 2)]))
+            }
             for batch in Set([1, min(2, slots), min(4, slots)]).sorted() {
                 probes.append(Probe(requests: (0..<batch).map { _ in request(prompt: 16, output: 48) }))
             }
@@ -104,36 +118,37 @@ public struct ValidationCalibration: Sendable {
         }
         let prefillPoints = prefill.map { (x: Double($0.key), y: median($0.value)) }
         let decodePoints = decode.map { DecodePoint(batch: $0.key[0], context: median($0.value.contexts), step: median($0.value.steps)) }
-        guard let line = linearFit(prefillPoints), line.slope > 0, let step = fitDecode(decodePoints) else { return nil }
+        // Prefill: overhead + tokens / rate + attention × tokens² / 2 (each token attends to those before it).
+        guard
+            let prefillFit = fitNonNegative(prefillPoints.map { [1, $0.x, $0.x * $0.x / 2] }, prefillPoints.map(\.y), dropOrder: [2, 0]),
+            prefillFit[1] > 0,
+            let step = fitNonNegative(
+                decodePoints.map { [1, Double($0.batch), $0.context] }, decodePoints.map(\.step), dropOrder: [2, 1])
+        else { return nil }
         let node = NodeProfile(
-            model: model, prefillTokensPerSecond: 1 / line.slope, prefillOverheadSeconds: max(0, line.intercept),
-            decodeBaseSeconds: step.base, decodePerSequenceSeconds: step.perSequence, maxBatch: slots, linkRTTSeconds: 0)
-        return ValidationProfile(node: node, decodeSecondsPerContextToken: step.perContextToken)
+            model: model, prefillTokensPerSecond: 1 / prefillFit[1], prefillOverheadSeconds: prefillFit[0],
+            decodeBaseSeconds: step[0], decodePerSequenceSeconds: step[1], maxBatch: slots, linkRTTSeconds: 0)
+        return ValidationProfile(node: node, decodeSecondsPerContextToken: step[2], prefillSecondsPerContextToken: prefillFit[2])
     }
 
-    /// Least squares `step = base + perSequence × batch + perContextToken × context`, coefficients kept ≥ 0 (a
-    /// negative one is dropped and the rest refitted).
-    static func fitDecode(_ points: [DecodePoint]) -> (base: Double, perSequence: Double, perContextToken: Double)? {
-        guard !points.isEmpty else { return nil }
-        var use = [true, true, true]
+    /// Least squares over the columns of `rows`, coefficients kept ≥ 0: a negative one is dropped (set to 0) and the
+    /// rest refitted; when the points cannot tell every column apart, columns go in `dropOrder` first.
+    static func fitNonNegative(_ rows: [[Double]], _ values: [Double], dropOrder: [Int]) -> [Double]? {
+        guard let width = rows.first?.count, width > 0 else { return nil }
+        var use = [Bool](repeating: true, count: width)
         while true {
-            let columns = (0..<3).filter { use[$0] }
-            let rows = points.map { point -> [Double] in
-                let all = [1, Double(point.batch), point.context]
-                return columns.map { all[$0] }
-            }
+            let columns = (0..<width).filter { use[$0] }
             guard !columns.isEmpty else { return nil }
-            if let solution = leastSquares(rows, points.map(\.step)) {
+            if let solution = leastSquares(rows.map { row in columns.map { row[$0] } }, values) {
                 if let negative = zip(columns, solution).first(where: { $0.1 < 0 })?.0 {
                     use[negative] = false
                     continue
                 }
-                var coefficients = [0.0, 0.0, 0.0]
+                var coefficients = [Double](repeating: 0, count: width)
                 for (column, value) in zip(columns, solution) { coefficients[column] = value }
-                return (coefficients[0], coefficients[1], coefficients[2])
+                return coefficients
             }
-            // Too few distinct points for every column: drop the context term first, then the batch term.
-            guard let drop = [2, 1].first(where: { use[$0] }) else { return nil }
+            guard let drop = dropOrder.first(where: { use[$0] }) ?? columns.last else { return nil }
             use[drop] = false
         }
     }
@@ -161,12 +176,6 @@ public struct ValidationCalibration: Sendable {
         }
         let solution = (0..<width).map { a[$0][width] / a[$0][$0] }
         return solution.allSatisfy(\.isFinite) ? solution : nil
-    }
-
-    static func linearFit(_ points: [(x: Double, y: Double)]) -> (intercept: Double, slope: Double)? {
-        if points.count == 1, let only = points.first, only.x > 0 { return (0, only.y / only.x) }
-        guard let solution = leastSquares(points.map { [1, $0.x] }, points.map(\.y)) else { return nil }
-        return (solution[0], solution[1])
     }
 
     static func median(_ values: [Double]) -> Double {

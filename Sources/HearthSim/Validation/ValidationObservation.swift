@@ -13,6 +13,10 @@ public struct ValidationObservation: Sendable, Hashable, Codable {
     public var cachedTokens: Int?
     /// Tokens generated, as the engine reported (else the content events counted).
     public var completionTokens: Int
+    /// Which of the replayer's clients sent it (a closed loop: each client sends after its previous answer ended).
+    public var client: Int = 0
+    /// Seconds from the end of this client's previous answer to sending this request; nil for a client's first.
+    public var gap: Double?
 
     public init(id: Int, sentAt: Double, ttft: Double, e2e: Double, promptTokens: Int, cachedTokens: Int?, completionTokens: Int) {
         self.id = id

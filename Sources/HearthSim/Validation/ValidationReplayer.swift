@@ -31,14 +31,19 @@ public struct ValidationReplayer: Sendable {
         let queue = ConversationQueue(Self.conversations(requests))
         let start = ContinuousClock.now
         return await withTaskGroup(of: [ValidationObservation].self) { group in
-            for _ in 0..<concurrency {
+            for worker in 0..<concurrency {
                 group.addTask {
                     var observed: [ValidationObservation] = []
+                    var previousEnd: Double?
                     while let conversation = await queue.next() {
                         for request in conversation {
                             let sentAt = (ContinuousClock.now - start).seconds
                             do {
-                                observed.append(try await client.send(request, sentAt: sentAt))
+                                var observation = try await client.send(request, sentAt: sentAt)
+                                observation.client = worker
+                                observation.gap = previousEnd.map { max(0, sentAt - $0) }
+                                previousEnd = observation.sentAt + observation.e2e
+                                observed.append(observation)
                             } catch {
                                 onFailure(request, error)
                             }

@@ -31,12 +31,47 @@ public enum ValidationSimulation {
         let byID = Dictionary(requests.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let pairs = observations.compactMap { observation in byID[observation.id].map { (observation, $0) } }
             .sorted { $0.0.sentAt < $1.0.sentAt }
-        let observed = pairs.map(\.0)
-        guard let start = observed.first?.sentAt else { return [:] }
+        guard let start = pairs.first?.0.sentAt else { return [:] }
+        // Closed loop: a client sends when its previous answer ends, so a request arrives at the simulated end of its
+        // client's previous one plus the gap the real client left. Arrivals depend on earlier answers only, so
+        // iterating from the real send times settles (at worst after one pass per request).
+        var arrivals = pairs.map { $0.0.sentAt - start }
+        var previous = [Int?](repeating: nil, count: pairs.count)
+        var lastOfClient: [Int: Int] = [:]
+        for (index, pair) in pairs.enumerated() {
+            if pair.0.gap != nil { previous[index] = lastOfClient[pair.0.client] }
+            lastOfClient[pair.0.client] = index
+        }
+        var timings: [Int: SimulatedTiming] = [:]
+        for _ in 0...pairs.count {
+            timings = simulateOnce(
+                pairs: pairs, arrivals: arrivals, profile: profile, contextTokens: contextTokens, configuration: configuration)
+            var next = arrivals
+            for index in pairs.indices {
+                guard let before = previous[index], let gap = pairs[index].0.gap,
+                    let ended = timings[pairs[before].0.id].map({ arrivals[before] + $0.e2e })
+                else { continue }
+                next[index] = ended + gap
+            }
+            if zip(next, arrivals).allSatisfy({ abs($0 - $1) < 1e-9 }) { break }
+            arrivals = next
+        }
+        return timings
+    }
+
+    /// One simulator run with the given arrivals (seconds from the first, in `pairs` order).
+    static func simulateOnce(
+        pairs: [(ValidationObservation, ValidationRequest)], arrivals: [Double], profile: NodeProfile, contextTokens: Int,
+        configuration: SimulationConfiguration
+    ) -> [Int: SimulatedTiming] {
         let block = max(1, configuration.prefixBlockTokens)
-        let traceRequests = pairs.map { observation, request in
-            TraceRequest(
-                arrival: observation.sentAt - start, promptTokens: max(1, observation.promptTokens),
+        // The simulator wants arrivals sorted; keep which pair each trace request is.
+        let order = pairs.indices.sorted { arrivals[$0] < arrivals[$1] }
+        let observed = order.map { pairs[$0].0 }
+        let traceRequests = order.map { index -> TraceRequest in
+            let (observation, request) = pairs[index]
+            return TraceRequest(
+                arrival: arrivals[index], promptTokens: max(1, observation.promptTokens),
                 outputTokens: max(1, observation.completionTokens),
                 prefixHashes: ValidationPromptText.blockHashes(request.segments, blockTokens: block), declaredClass: request.taskClass)
         }
@@ -59,11 +94,12 @@ public enum ValidationSimulation {
     }
 
     /// The simulator settings that describe one llama.cpp engine: fine prefix blocks, prefill holding up decode
-    /// (one batch per step on the same cores), decode steps that grow with context.
+    /// (one batch per step on the same cores), prefill and decode that grow with context.
     public static func validationConfiguration(_ profile: ValidationProfile) -> SimulationConfiguration {
         var configuration = baselineConfiguration()
         configuration.prefillStallsDecode = true
         configuration.decodeSecondsPerContextToken = profile.decodeSecondsPerContextToken
+        configuration.prefillSecondsPerContextToken = profile.prefillSecondsPerContextToken
         return configuration
     }
 

@@ -56,6 +56,24 @@ import Testing
         #expect(abs(result.outcomes[0].tpot - (0.0105 + 1e-5 * 1050.5)) < 1e-9)
     }
 
+    @Test func prefillGrowsWithTheContextItAttendsTo() {
+        var configuration = SimulationConfiguration()
+        configuration.prefixBlockTokens = 16
+        configuration.prefillSecondsPerContextToken = 1e-6
+        let hashes: [UInt64] = [1, 2]
+        let trace = [
+            TraceRequest(arrival: 0, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
+            TraceRequest(arrival: 1, promptTokens: 132, outputTokens: 1, prefixHashes: hashes, declaredClass: .chat),
+            TraceRequest(arrival: 2, promptTokens: 132, outputTokens: 1, prefixHashes: hashes + [3], declaredClass: .chat),
+        ]
+        let result = run(trace, configuration)
+        // Uncached: 1000 tokens at 10k/s plus 1000²/2 pairs.
+        #expect(abs(result.outcomes[0].ttft - (0.1 + 1e-6 * 500_000 + 0.02)) < 1e-9)
+        // 32 cached: the 100 computed tokens attend to the 32 and to each other.
+        #expect(result.outcomes[2].cachedTokens == 32)
+        #expect(abs(result.outcomes[2].ttft - (0.01 + 1e-6 * 100 * (32 + 50) + 0.02)) < 1e-9)
+    }
+
     @Test func smallPrefixBlocksServeTheirOwnSizeFromCache() {
         var configuration = SimulationConfiguration()
         configuration.prefixBlockTokens = 16

@@ -3,14 +3,15 @@ import HearthSim
 import Testing
 
 @Suite struct ValidationCalibrationTests {
-    /// Answers every probe from a known engine: prefill 0.05 s + 1/200 s per token, decode step
+    /// Answers every probe from a known engine: prefill 0.05 s + 1/200 s per token + 10 µs per token pair, decode step
     /// 2 ms + 12 ms × batch + 15 µs per context token.
     func observe(_ probe: ValidationCalibration.Probe) -> [ValidationObservation] {
         let batch = probe.requests.count
         let context = probe.requests.reduce(0) { $0 + $1.promptTokens + $1.outputTokens / 2 }
         let step = 0.002 + 0.012 * Double(batch) + 15e-6 * Double(context)
         return probe.requests.map { request in
-            let ttft = 0.05 + Double(request.promptTokens) / 200
+            let tokens = Double(request.promptTokens)
+            let ttft = 0.05 + tokens / 200 + 1e-5 * tokens * tokens / 2
             return ValidationObservation(
                 id: request.id, sentAt: 0, ttft: ttft, e2e: ttft + step * Double(request.outputTokens - 1),
                 promptTokens: request.promptTokens, cachedTokens: 0, completionTokens: request.outputTokens)
@@ -25,6 +26,7 @@ import Testing
             ValidationCalibration.fit(model: "m", probes: probes, observations: probes.map(observe), slots: 4))
         #expect(abs(fitted.node.prefillTokensPerSecond - 200) < 1e-6)
         #expect(abs(fitted.node.prefillOverheadSeconds - 0.05) < 1e-9)
+        #expect(abs(fitted.prefillSecondsPerContextToken - 1e-5) < 1e-12)
         #expect(abs(fitted.node.decodeBaseSeconds - 0.002) < 1e-9)
         #expect(abs(fitted.node.decodePerSequenceSeconds - 0.012) < 1e-9)
         #expect(abs(fitted.decodeSecondsPerContextToken - 15e-6) < 1e-12)

@@ -47,6 +47,15 @@ final class RecordingClient: ValidationEngineClient {
         #expect(state.maxInFlight <= 2)
         // No conversation ever has two requests in flight, and turns go in order.
         #expect(state.inFlight.values.allSatisfy { $0 == 0 })
+        // Each client's first request has no gap, its later ones the time since its previous answer ended.
+        for client in 0..<2 {
+            let sent = observed.filter { $0.client == client }.sorted { $0.sentAt < $1.sentAt }
+            #expect(sent.first?.gap == nil)
+            for (before, after) in zip(sent, sent.dropFirst()) {
+                let gap = after.gap ?? -1
+                #expect(abs(gap - max(0, after.sentAt - before.sentAt - before.e2e)) < 1e-9)
+            }
+        }
         for conversation in ValidationReplayer.conversations(requests) {
             let positions = conversation.map { request in state.order.firstIndex(of: request.id) ?? -1 }
             #expect(positions == positions.sorted())
@@ -84,5 +93,40 @@ final class RecordingClient: ValidationEngineClient {
             }
             #expect(row.baseline?.e2e?.isFinite == true)
         }
+    }
+}
+
+@Suite struct ValidationSimulationTests {
+    static let profile = NodeProfile(
+        model: "m", prefillTokensPerSecond: 1000, decodeBaseSeconds: 0.01, decodePerSequenceSeconds: 0, maxBatch: 4, linkRTTSeconds: 0)
+
+    func request(_ id: Int) -> ValidationRequest {
+        ValidationRequest(
+            id: id, workload: "w", conversation: id, segments: [PromptSegment(key: UInt64(id), tokens: 100)], outputTokens: 11,
+            taskClass: .code)
+    }
+
+    @Test func aClosedLoopClientSendsWhenItsSimulatedAnswerEnds() throws {
+        // One client, two requests: the real engine was fast (the second went out at 0.15 s), the simulated one
+        // takes 0.1 s prefill + 10 × 0.01 s decode = 0.2 s, so the second arrives at 0.2 s plus the 0.05 s gap and never
+        // overlaps the first.
+        var first = ValidationObservation(id: 0, sentAt: 0, ttft: 0.05, e2e: 0.1, promptTokens: 100, cachedTokens: 0, completionTokens: 11)
+        first.client = 0
+        var second = ValidationObservation(
+            id: 1, sentAt: 0.15, ttft: 0.05, e2e: 0.1, promptTokens: 100, cachedTokens: 0, completionTokens: 11)
+        second.client = 0
+        second.gap = 0.05
+        let simulated = ValidationSimulation.simulate(
+            requests: [request(0), request(1)], observations: [first, second], profile: Self.profile, contextTokens: 4096,
+            configuration: ValidationSimulation.validationConfiguration(ValidationProfile(node: Self.profile)))
+        let timing = try #require(simulated[1])
+        #expect(abs(timing.ttft - 0.1) < 1e-9)
+        #expect(abs(try #require(timing.tpot) - 0.01) < 1e-9)
+        // Open loop (no gap recorded) it would arrive mid-decode and wait behind nothing but share the node.
+        second.gap = nil
+        let open = ValidationSimulation.simulate(
+            requests: [request(0), request(1)], observations: [first, second], profile: Self.profile, contextTokens: 4096,
+            configuration: ValidationSimulation.validationConfiguration(ValidationProfile(node: Self.profile)))
+        #expect(try #require(open[0]).e2e > 0.2 + 1e-6)
     }
 }

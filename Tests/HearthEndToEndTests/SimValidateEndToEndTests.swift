@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `hearth sim validate` against the real llama-server: a smoke-sized run at three load levels must report every
+/// workload at every level, every request matched, and finite errors. Skipped where the engine is not installed.
+@Suite(.serialized) struct SimValidateEndToEndTests {
+    static let cache = ProcessInfo.processInfo.environment["HEARTH_CACHE"] ?? (NSHomeDirectory() + "/.cache/hearth")
+    static let binary = cache + "/bin/llama-server"
+    static let model = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    static var engineInstalled: Bool {
+        FileManager.default.isExecutableFile(atPath: binary) && FileManager.default.fileExists(atPath: model)
+    }
+
+    /// The `hearth` executable `swift build --build-tests` put beside the test bundle.
+    static var hearth: String? {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hearth").path
+        let candidates = [beside, FileManager.default.currentDirectoryPath + "/.build/debug/hearth"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    @Test(.enabled(if: engineInstalled, "llama-server or the model is not installed (scripts/install-engine.sh)"))
+    func smokeRunReportsEveryRowWithFiniteErrors() async throws {
+        let hearth = try #require(Self.hearth, "the hearth executable is not built beside the tests")
+        let port = try Self.freePort()
+        let engine = Process()
+        engine.executableURL = URL(fileURLWithPath: Self.binary)
+        engine.arguments = [
+            "-m", Self.model, "--host", "127.0.0.1", "--port", String(port), "-t", "1", "-np", "2", "-c", "4096",
+            "--no-webui", "--alias", "smollm2", "--log-disable", "--cache-ram", "0",
+        ]
+        engine.standardOutput = FileHandle.nullDevice
+        engine.standardError = FileHandle.nullDevice
+        try engine.run()
+        defer {
+            engine.terminate()
+            engine.waitUntilExit()
+        }
+        let url = "http://127.0.0.1:\(port)"
+        try await Self.waitForHealth(url)
+
+        let output = try await Self.run(
+            hearth,
+            [
+                "sim", "validate", "--engine-url", url, "--smoke", "--concurrency", "1,2,4", "--calibration-rounds", "1", "--json",
+            ])
+        let report = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+        let rows = try #require(report["rows"] as? [[String: Any]])
+        let cells = rows.map { "\($0["workload"] ?? "?")@\($0["concurrency"] ?? "?")" }
+        #expect(
+            Set(cells) == Set(["chat-reuse", "document-prefill", "code-decode"].flatMap { w in [1, 2, 4].map { "\(w)@\($0)" } }))
+        for row in rows + [try #require(report["overall"] as? [String: Any])] {
+            let requests = try #require(row["requests"] as? Int)
+            #expect(requests > 0)
+            #expect(row["matched"] as? Int == requests)
+            for metric in ["ttft", "tpot", "e2e"] {
+                let values = try #require(row[metric] as? [String: Any], "\(metric) missing in \(row["workload"] ?? "?")")
+                for key in ["mape_percent", "real_p50_s", "sim_p50_s", "real_p99_s", "sim_p99_s"] {
+                    let value = try #require(values[key] as? Double)
+                    #expect(value.isFinite && value >= 0, "\(metric).\(key) = \(value)")
+                }
+            }
+        }
+    }
+
+    /// Polls the engine's health endpoint: llama-server gives no other sign that its model is loaded.
+    static func waitForHealth(_ url: String) async throws {
+        guard let health = URL(string: url + "/health") else { throw Failure(description: "bad URL \(url)") }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let (_, response) = try? await URLSession.shared.data(from: health),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw Failure(description: "llama-server at \(url) not healthy within 60 s")
+    }
+
+    /// Runs `path` with `arguments` and returns its standard output; throws when it exits non-zero.
+    static func run(_ path: String, _ arguments: [String]) async throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        try process.run()
+        // Drain both pipes while it runs so a full pipe never blocks it.
+        async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
+        async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
+        let (data, log) = await (out, err)
+        var status: Int32 = -1
+        for await code in exited.stream {
+            status = code
+            break
+        }
+        guard status == 0 else {
+            throw Failure(description: "hearth exited \(status): \(String(decoding: log.suffix(2000), as: UTF8.self))")
+        }
+        return data
+    }
+
+    /// A port the kernel just handed out for a listening socket, closed again for llama-server to take.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Failure(description: "bind() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
