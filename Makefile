@@ -5,7 +5,7 @@
 HEARTH_CACHE ?= $(HOME)/.cache/hearth
 export HEARTH_CACHE
 
-.PHONY: up test test-core build release bench peerbench format
+.PHONY: up test test-core build release bench bench-tasks peerbench format
 
 up: release
 	scripts/install-engine.sh
@@ -29,6 +29,10 @@ release:
 
 bench: release
 	scripts/bench-gateway.sh
+
+# Chat, document Q&A and code at once: two nodes through Hearth vs one llama-server with its prompt cache.
+bench-tasks: release
+	scripts/bench-tasks.sh $(ARGS)
 
 peerbench: release
 	scripts/peerbench.sh

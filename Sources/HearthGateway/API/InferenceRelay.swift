@@ -558,19 +558,24 @@ final class InferenceRelay: Sendable {
                 // Wait for a node to free capacity (or join), but never past the point where the target is lost;
                 // a retry waits up to its own deadline (its work is already owed; it adds no load while waiting).
                 let wait = max(until, retryDeadline) - scheduler.now
-                guard mayQueue, wait > 0, await capacity.wait(seconds: Self.finiteSeconds(wait)) else {
-                    if case .noEligibleNode = reason {
-                        // Held back by batch isolation: never say whose work holds the nodes.
-                        throw OpenAIError.noCapacity(
-                            "Every node that can serve this \(security.dataClass.rawValue) request is running another tenant's isolated work.",
-                            retryAfterSeconds: 1, overloaded: true)
-                    }
-                    throw OpenAIError.noCapacity(
-                        "No node can meet the \(taskClass.rawValue) target now: \(reason.description)",
-                        retryAfterSeconds: 1,
-                        overloaded: true
-                    )
+                if mayQueue, wait > 0 {
+                    if await capacity.wait(seconds: Self.finiteSeconds(wait)) { continue }
+                    // A best-effort request whose target was lost while it waited is decided again: it is placed best
+                    // effort where a slot is free, or waits for one within its bounded queue, rather than refused
+                    // for a target it has already given up on.
+                    if request.sloPolicy == .bestEffort, case .waitingForCapacity = reason { continue }
                 }
+                if case .noEligibleNode = reason {
+                    // Held back by batch isolation: never say whose work holds the nodes.
+                    throw OpenAIError.noCapacity(
+                        "Every node that can serve this \(security.dataClass.rawValue) request is running another tenant's isolated work.",
+                        retryAfterSeconds: 1, overloaded: true)
+                }
+                throw OpenAIError.noCapacity(
+                    "No node can meet the \(taskClass.rawValue) target now: \(reason.description)",
+                    retryAfterSeconds: 1,
+                    overloaded: true
+                )
             case .refuse(let retryAfter, let reason):
                 if case .noNodeServesModel = reason { throw OpenAIError.modelNotFound(request.model) }
                 if case .noEligibleNode = reason, retryAfter == nil,
