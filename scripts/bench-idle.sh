@@ -8,7 +8,8 @@ data="$(mktemp -d /tmp/hearth-idle.XXXXXX)"
 port="${PORT:-18555}"
 "$bin" up --port "$port" --data-dir "$data" --no-demo --log-level error >"$data/log" 2>&1 &
 pid=$!
-trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+# SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored, so hearth never saw it.
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)" = 200 ] && break
   sleep 1

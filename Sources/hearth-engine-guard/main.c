@@ -30,15 +30,15 @@
 
 static const char *name = "hearth-engine-guard";
 
-/// Closes every inherited descriptor above standard error: a pipe end the agent meant for another child must not be
-/// held open here (it would keep that child's end-of-file from ever arriving).
-static void close_inherited_descriptors(void) {
+/// Closes the descriptors from `first` to `last` (inclusive).
+static void close_descriptors(unsigned first, unsigned last) {
+    if (first > last) return;
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+    if (syscall(SYS_close_range, first, last, 0U) == 0) return;
 #endif
     long max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 1048576) max = 1048576;
-    for (int fd = 3; fd < max; fd++) close(fd);
+    for (long fd = first; fd < max && fd <= (long)last; fd++) close((int)fd);
 }
 
 static long long now_ms(void) {
@@ -71,7 +71,10 @@ static void exit_like(int status) {
 }
 
 int main(int argc, char **argv) {
-    close_inherited_descriptors();
+    // The guard keeps what it inherited: the agent's spawner (Foundation's Process) closes everything else but the
+    // socket by which it learns that the guard exited; closing that here made it wait for the guard in a blocking
+    // waitpid that stalled every other child's exit. The lifeline's other end is close-on-exec in the agent, so it
+    // is never among them. The engine, below, inherits nothing above standard error.
 
     long grace_ms = 2000;
     int index = 1;
@@ -136,6 +139,9 @@ int main(int argc, char **argv) {
         int null = open("/dev/null", O_RDWR);
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(71);
         if (null > STDERR_FILENO) close(null);
+        // Nothing the guard inherited (the agent's socket, a stray pipe end) may live on in the engine.
+        close_descriptors(3, (unsigned)exec_error[1] - 1);
+        close_descriptors((unsigned)exec_error[1] + 1, ~0U);
         execvp(engine_argv[0], engine_argv);
         int error = errno;
         ssize_t ignored = write(exec_error[1], &error, sizeof error);

@@ -33,7 +33,8 @@ struct EngineGuardTests {
             await exited.wait()
             watchdog.cancel()
         }
-        return Run(launched: launched, exited: exited, engine: try ChildProcesses.pidfd(launched.enginePID))
+        // No pidfd for an engine that already ended (a short script): its wait then never sees an exit.
+        return Run(launched: launched, exited: exited, engine: (try? ChildProcesses.pidfd(launched.enginePID)) ?? -1)
     }
 
     /// Bounds a test's waits: a guard still running after a minute is SIGKILLed (its engine dies with it), which ends
@@ -118,6 +119,18 @@ struct EngineGuardTests {
                 guardPath: try ChildProcesses.built(EngineGuard.binaryName), binary: "/nonexistent/engine", arguments: [],
                 onExit: {})
         }
+    }
+
+    @Test("one guard running does not delay seeing another's exit (the guard keeps Foundation's exit socket)")
+    func exitsAreSeenWhileAnotherGuardRuns() async throws {
+        let long = try await Self.start("sleep", ["1000"])
+        let short = try await Self.start("sh", ["-c", "exit 5"])
+        // Foundation waited for the first guard in a blocking waitpid when the guard closed its socket, and saw the
+        // second exit only once the first ended (here: when the watchdog killed it a minute later).
+        #expect(await short.termination() == (.exit, 5))
+        #expect(ChildProcesses.isRunning(long.launched.enginePID))
+        long.launched.lifeline.cut()
+        #expect(await long.termination() == (.uncaughtSignal, SIGTERM))
     }
 
     @Test("a missing guard is a clear error")
