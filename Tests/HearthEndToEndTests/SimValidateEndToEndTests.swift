@@ -42,10 +42,8 @@ import Testing
         engine.standardOutput = FileHandle.nullDevice
         engine.standardError = FileHandle.nullDevice
         try engine.run()
-        defer {
-            engine.terminate()
-            engine.waitUntilExit()
-        }
+        // SIGKILL, and no waitUntilExit (its run loop spins a core; llama-server may linger on SIGTERM).
+        defer { kill(engine.processIdentifier, SIGKILL) }
         let url = "http://127.0.0.1:\(port)"
         try await Self.waitForHealth(url)
 
@@ -93,22 +91,26 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
+        // Files, not pipes: nothing to drain while it runs.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-validate-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outPath = directory.appendingPathComponent("out").path
+        let errPath = directory.appendingPathComponent("err").path
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
         let exited = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
         try process.run()
-        // Drain both pipes while it runs so a full pipe never blocks it.
-        async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
-        async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
-        let (data, log) = await (out, err)
         var status: Int32 = -1
         for await code in exited.stream {
             status = code
             break
         }
+        let data = FileManager.default.contents(atPath: outPath) ?? Data()
+        let log = FileManager.default.contents(atPath: errPath) ?? Data()
         guard status == 0 else {
             throw Failure(description: "hearth exited \(status): \(String(decoding: log.suffix(2000), as: UTF8.self))")
         }
