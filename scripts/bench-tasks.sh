@@ -8,6 +8,8 @@ export HEARTH_CACHE="${HEARTH_CACHE:-$HOME/.cache/hearth}"
 scripts/install-engine.sh
 BIN="${HEARTH_BIN:-.build/release/hearth}"
 [ -x "$BIN" ] || swift build -c release --product hearth
+# hearth runs its engines under hearth-engine-guard, which it looks for beside itself.
+[ -x "$(dirname "$BIN")/hearth-engine-guard" ] || swift build -c release --product hearth-engine-guard
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); $BIN"
 exec python3 scripts/bench_tasks.py --hearth "$BIN" --llama-server "$HEARTH_CACHE/bin/llama-server" \
   --model "$HEARTH_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$@"
