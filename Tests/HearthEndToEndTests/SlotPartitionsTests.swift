@@ -43,29 +43,6 @@ import Testing
         #expect(slots.assign(partition: "a").reuse == false, "a restarted engine holds nothing")
     }
 
-    @Test func aPartitionsRequestGoesToTheSlotHoldingItsPromptsStart() {
-        var slots = SlotPartitions(slots: 3)
-        func prompt(_ document: String, _ question: String) -> [UInt8] {
-            let body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\(document) \(question)\"}]}"
-            return SlotPartitions.promptBytes(of: ByteBuffer(string: body))
-        }
-        let documentA = String(repeating: "alpha ", count: 40)
-        let documentB = String(repeating: "beta ", count: 40)
-        let a = slots.assign(partition: "t", prompt: prompt(documentA, "first?"))
-        slots.release(a.slot)
-        let b = slots.assign(partition: "t", prompt: prompt(documentB, "first?"))
-        slots.release(b.slot)
-        #expect(a.slot != b.slot, "an unrelated prompt takes an empty slot, keeping A's cache")
-        #expect(!b.reuse)
-        // Before, any idle slot of the partition was taken: B's second question went to A's slot and read B again.
-        let bAgain = slots.assign(partition: "t", prompt: prompt(documentB, "second?"))
-        slots.release(bAgain.slot)
-        #expect(bAgain == .init(slot: b.slot, reuse: true))
-        let aAgain = slots.assign(partition: "t", prompt: prompt(documentA, "second?"))
-        #expect(aAgain == .init(slot: a.slot, reuse: true))
-        #expect(SlotPartitions.promptBytes(of: ByteBuffer(string: #"{"model":"m"}"#)).isEmpty)
-    }
-
     @Test func theBodyIsPinnedAndTheSaltRead() throws {
         let salt = String(repeating: "c0", count: 32)
         let body = ByteBuffer(

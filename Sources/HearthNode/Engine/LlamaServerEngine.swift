@@ -208,8 +208,7 @@ public final class LlamaServerEngine: Engine, Service {
         onData: (ByteBuffer) async throws -> Void
     ) async throws {
         let engine = try current()
-        let prompt = SlotPartitions.promptBytes(of: request.body)
-        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body), prompt: prompt) }
+        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body)) }
         defer { partitions.withLock { $0.release(assignment.slot) } }
         var pinned = request
         pinned.body = Self.pinned(request.body, to: assignment)

@@ -1,5 +1,3 @@
-import NIOCore
-
 /// Gives llama-server a cache salt it does not have: which slot serves which cache partition.
 ///
 /// llama.cpp keeps each slot's last prompt and reuses it for the next request on that slot (`cache_prompt`), and by
@@ -19,8 +17,6 @@ struct SlotPartitions {
         var partition: String?
         var running = 0
         var lastUsed: UInt64 = 0
-        /// The start of the last prompt the slot read (``promptBytes(of:)``): what its KV cache holds.
-        var prompt: [UInt8] = []
     }
 
     private var slots: [Slot]
@@ -31,27 +27,19 @@ struct SlotPartitions {
     }
 
     /// Pins a request of `partition` (nil: none known, never reuses) to a slot. Reuse only on an idle slot whose last
-    /// request was the same partition's, the one whose cached prompt shares the longest start with `prompt` (a
-    /// conversation's next turn, another question over the same document); else the least recently used idle slot,
-    /// else the least recently used slot (llama-server queues the request there), without reuse.
-    mutating func assign(partition: String?, prompt: [UInt8] = []) -> Assignment {
+    /// request was the same partition's; else the least recently used idle slot, else the least recently used slot
+    /// (llama-server queues the request there), without reuse.
+    mutating func assign(partition: String?) -> Assignment {
         tick &+= 1
-        let own = slots.indices.filter { slots[$0].running == 0 && partition != nil && slots[$0].partition == partition }
-        let shared = own.map { (index: $0, length: Self.commonPrefixLength(slots[$0].prompt, prompt)) }
-        let best = shared.max { $0.length != $1.length ? $0.length < $1.length : slots[$0.index].lastUsed < slots[$1.index].lastUsed }
-        // A slot of this partition holding an unrelated prompt is kept for its own next request while an empty slot is free.
-        let empty = slots.indices.first { slots[$0].running == 0 && slots[$0].partition == nil }
-        if let best, prompt.isEmpty || best.length >= Self.unrelatedPromptBytes || empty == nil {
-            slots[best.index].running += 1
-            slots[best.index].lastUsed = tick
-            slots[best.index].prompt = prompt
-            return Assignment(slot: best.index, reuse: true)
+        if let partition, let index = slots.indices.first(where: { slots[$0].running == 0 && slots[$0].partition == partition }) {
+            slots[index].running += 1
+            slots[index].lastUsed = tick
+            return Assignment(slot: index, reuse: true)
         }
         let idle = slots.indices.filter { slots[$0].running == 0 }
         let candidates = idle.isEmpty ? Array(slots.indices) : idle
-        let index = empty ?? candidates.min { slots[$0].lastUsed < slots[$1].lastUsed } ?? 0
+        let index = candidates.min { slots[$0].lastUsed < slots[$1].lastUsed } ?? 0
         slots[index].partition = partition
-        slots[index].prompt = partition == nil ? [] : prompt
         slots[index].running += 1
         slots[index].lastUsed = tick
         return Assignment(slot: index, reuse: false)
@@ -65,32 +53,6 @@ struct SlotPartitions {
 
     /// The engine restarted: every slot is empty.
     mutating func forgetAll() {
-        for index in slots.indices {
-            slots[index].partition = nil
-            slots[index].prompt = []
-        }
-    }
-
-    /// Bytes of a prompt's start kept per slot to compare with the next request's.
-    static let promptBytesKept = 64 * 1024
-    /// A shared start shorter than this (a chat template's opening) does not make two prompts related.
-    static let unrelatedPromptBytes = 64
-
-    /// The body from its `"messages"` (or `"prompt"`) key on, up to ``promptBytesKept``: the part whose start the
-    /// engine's cache can reuse. Empty when the body has neither key.
-    static func promptBytes(of body: ByteBuffer) -> [UInt8] {
-        let view = body.readableBytesView
-        guard
-            let start = AnswerMeter.find(Array(#""messages""#.utf8), in: view)
-                ?? AnswerMeter.find(Array(#""prompt""#.utf8), in: view)
-        else { return [] }
-        return Array(view[start..<min(view.endIndex, start + promptBytesKept)])
-    }
-
-    static func commonPrefixLength(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        var length = 0
-        let limit = min(a.count, b.count)
-        while length < limit && a[length] == b[length] { length += 1 }
-        return length
+        for index in slots.indices { slots[index].partition = nil }
     }
 }
