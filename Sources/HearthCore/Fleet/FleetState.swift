@@ -26,6 +26,9 @@ public struct FleetState: Sendable {
 
     public func labels(at index: Int) -> [String: String] { labelSets[index] }
 
+    /// The profile the node at `index` has for `model`, without building its whole snapshot.
+    public func profile(at index: Int, for model: String) -> NodeProfile? { profiles[index].first { $0.model == model } }
+
     /// The model's pool, or nil when no node serves it.
     public func pool(for model: String) -> ModelPool? {
         guard let p = poolIndexByModel[model] else { return nil }

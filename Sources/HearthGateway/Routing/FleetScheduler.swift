@@ -317,13 +317,14 @@ package final class FleetScheduler: Sendable {
             state.outstanding[node]!.requests = max(0, state.outstanding[node]!.requests - 1)
             state.outstanding[node]!.promptTokens = max(0, state.outstanding[node]!.promptTokens - promptTokens)
             Self.publishLoad(of: node, in: &state, now: now)
-            guard let observed, let index = state.fleet.index(of: node) else { return }
-            var snapshot = state.fleet.snapshot(at: index)
-            guard let current = snapshot.profile(for: model) else { return }
+            guard let observed, let index = state.fleet.index(of: node), let current = state.fleet.profile(at: index, for: model)
+            else { return }
             let fresh = ProfileRefitter(bounds: state.bounds[node])
             guard let refined = state.refitters[node, default: [:]][model, default: fresh].observe(observed, current: current) else {
                 return
             }
+            // The node's snapshot is built only when its profile changes, not at every answer.
+            var snapshot = state.fleet.snapshot(at: index)
             // Kept without the power cap of the moment: the next power report sets that.
             var kept = refined
             kept.powerCapFactor = 1
