@@ -61,7 +61,7 @@ struct KeysCommand: AsyncParsableCommand {
                 throw ValidationError("--data-class must be one of \(DataClass.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if let sloPolicy, sloPolicy != "default", SLOPolicy(rawValue: sloPolicy) == nil {
-                throw ValidationError("--slo-policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")), default")
+                throw ValidationError("--slo-policy must be one of \(SLOPolicy.names), default")
             }
             for (name, value) in [("--rpm", rpm), ("--tpm", tpm), ("--concurrency", concurrency)] {
                 if let value, value < 0 { throw ValidationError("\(name) must be 0 or more") }

@@ -69,7 +69,7 @@ struct SimCommand: AsyncParsableCommand {
             guard nodes > 0 else { throw ValidationError("--nodes must be positive") }
             guard loadScale > 0 else { throw ValidationError("--load-scale must be positive") }
             guard let admission = SLOPolicy(rawValue: sloPolicy) else {
-                throw ValidationError("--slo-policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError("--slo-policy must be one of \(SLOPolicy.names)")
             }
             guard let composition = FleetComposition.named(fleet) else { throw ValidationError("unknown fleet '\(fleet)'") }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, count: generate, seed: seed).repeated(max(1, `repeat`))

@@ -41,4 +41,7 @@ public enum SLOPolicy: String, Sendable, Hashable, CaseIterable {
     /// wait for one, refused only for contention (admitting would push admitted requests past their targets) or
     /// when the wait is over. The miss is stated (``DecisionReason/bestEffort(predictedTTFT:target:)``).
     case bestEffort = "best-effort"
+
+    /// The policies' names as clients and operators write them, for error messages: "strict, best-effort".
+    public static let names = allCases.map(\.rawValue).joined(separator: ", ")
 }

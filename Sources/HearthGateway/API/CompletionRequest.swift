@@ -90,7 +90,7 @@ package enum CompletionRequestParser {
             if let policy = metadata["slo_policy"], !(policy is NSNull) {
                 guard let name = policy as? String, let known = SLOPolicy(rawValue: name.lowercased()) else {
                     throw OpenAIError.invalidRequest(
-                        "'metadata.slo_policy' must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")).",
+                        "'metadata.slo_policy' must be one of \(SLOPolicy.names).",
                         param: "metadata.slo_policy", code: "invalid_value")
                 }
                 declaredSLOPolicy = known

@@ -600,7 +600,7 @@ final class InferenceRelay: Sendable {
         guard let header else { return fallback }
         guard let policy = SLOPolicy(rawValue: header.lowercased()) else {
             throw OpenAIError.invalidRequest(
-                "X-Hearth-SLO-Policy must be one of \(SLOPolicy.allCases.map(\.rawValue).joined(separator: ", ")).",
+                "X-Hearth-SLO-Policy must be one of \(SLOPolicy.names).",
                 param: "X-Hearth-SLO-Policy", code: "invalid_value")
         }
         return policy
