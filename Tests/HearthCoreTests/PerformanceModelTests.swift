@@ -64,6 +64,20 @@ import Testing
         #expect(abs(p.tpotSeconds - (0.010 + 0.0005 * 4)) < 1e-12)
     }
 
+    @Test("matched blocks are credited at the request's block size: the gateway's 64-token blocks")
+    func cachedTokensFollowTheRequestsBlockSize() {
+        let profile = Fixtures.profile()
+        let p = PerformanceModel.predict(promptTokens: 330, matchedBlocks: 5, blockTokens: 64, load: NodeLoad(), profile: profile, now: 0)
+        #expect(p.cachedTokens == 320)
+        // All blocks of an exact repeat: every token but the one the engine always computes.
+        #expect(SimulatedEngineModel.cachedTokens(matchedBlocks: 6, blockTokens: 64, promptTokens: 330) == 329)
+        var request = Fixtures.request(prompt: 330, hashes: [1, 2, 3, 4, 5, 6])
+        request.prefixBlockTokens = 64
+        var fleet = FleetState(nodes: [Fixtures.node("a")])
+        fleet.recordPrefix([1, 2, 3, 4, 5], at: 0)
+        #expect(PerformanceModel.predict(request, fleet: fleet, nodeIndex: 0, profile: profile, now: 0).cachedTokens == 320)
+    }
+
     @Test func prefixCacheIsLRU() {
         var cache = PrefixCache(capacity: 3)
         cache.insert([1, 2, 3])

@@ -61,6 +61,33 @@ import Testing
         #expect(Self.common(first, second) == document.utf8.count / PromptPrefixHasher.blockBytes)
     }
 
+    @Test("the gateway's 64-token blocks give questions over a document shorter than one 512-token block shared keys")
+    func routingBlocksFindAShortDocument() {
+        let document = String(repeating: "The boiler is serviced each May. ", count: 40)  // 1,320 bytes, about 330 tokens
+        func question(_ text: String, blockTokens: Int) -> [UInt64] {
+            PromptPrefixHasher.hashes(
+                messages: [(role: "user", text: "Document:\n" + document + "\n\n" + text)], blockTokens: blockTokens,
+                maxBlocks: PromptPrefixHasher.routingMaxBlocks)
+        }
+        let coarse = (question("Who services it?", blockTokens: 512), question("When?", blockTokens: 512))
+        #expect(Self.common(coarse.0, coarse.1) == 0, "one partial block each, which the questions make differ")
+        let fine = (
+            question("Who services it?", blockTokens: PromptPrefixHasher.routingBlockTokens),
+            question("When?", blockTokens: PromptPrefixHasher.routingBlockTokens)
+        )
+        // Everything up to the question: the role boundary (6 bytes), "Document:\n", the document and "\n\n".
+        let sharedBytes = 6 + 10 + document.utf8.count + 2
+        #expect(Self.common(fine.0, fine.1) == sharedBytes / (PromptPrefixHasher.routingBlockTokens * PromptPrefixHasher.bytesPerToken))
+        #expect(fine.0.count == (sharedBytes + "Who services it?".utf8.count + 255) / 256)
+        // The bound is the same 128 KiB of prompt at either block size.
+        let long = String(repeating: "y", count: 200_000)
+        #expect(
+            PromptPrefixHasher.hashes(
+                text: long, blockTokens: PromptPrefixHasher.routingBlockTokens, maxBlocks: PromptPrefixHasher.routingMaxBlocks
+            ).count
+                * PromptPrefixHasher.routingBlockTokens == PromptPrefixHasher.defaultMaxBlocks * NodeProfile.blockTokens)
+    }
+
     @Test func turnTwoOfAChatRepeatsTurnOnesFullBlocks() {
         let question = String(repeating: "Please summarise the attached minutes. ", count: 80)
         let turn1 = Self.chat(("system", "Be brief."), ("user", question))

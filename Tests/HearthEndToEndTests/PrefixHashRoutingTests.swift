@@ -13,8 +13,14 @@ import Testing
 /// Every request is held at its engine until all are placed, so each decision sees the load of the ones before it:
 /// without affinity a request goes to the least busy node.
 @Suite struct PrefixHashRoutingTests {
-    /// About 1,250 tokens: two full 512-token blocks.
+    /// About 1,250 tokens.
     static let systemPrompt = String(repeating: "You answer for the Hartley & Sons help desk, politely. ", count: 90)
+    /// Bytes of a gateway prefix block (64 tokens of 4 bytes).
+    static let blockBytes = PromptPrefixHasher.routingBlockTokens * PromptPrefixHasher.bytesPerToken
+    /// Tokens the gateway credits as cached when two chats share this system prompt and then differ in their user turn:
+    /// the whole blocks of the system message's boundary (`0x00 system 0x01`, 8 bytes), its text and the user
+    /// message's boundary (6 bytes).
+    static let sharedSystemPromptTokens = (8 + systemPrompt.utf8.count + 6) / blockBytes * PromptPrefixHasher.routingBlockTokens
 
     static func chat(system: String = systemPrompt, _ question: String) -> [String: Any] {
         chatBody(
@@ -80,9 +86,11 @@ import Testing
             #expect(answers.allSatisfy { $0.status == 200 }, "\(answers.map(\.body))")
             let nodes = answers.map { $0.headers["x-hearth-node"] ?? "-" }
             let home = nodes[0]
-            // Different users (different sessions) of one system prompt: routed by its blocks, its 1,024 tokens cached.
+            // Different users (different sessions) of one system prompt: routed by its blocks, its tokens cached.
             #expect(nodes[0..<3].allSatisfy { $0 == home }, "\(nodes)")
-            for answer in answers[1..<3] { #expect(Self.cachedTokens(answer) == 1024, "\(answer.headers["x-hearth-decision"] ?? "")") }
+            for answer in answers[1..<3] {
+                #expect(Self.cachedTokens(answer) == Self.sharedSystemPromptTokens, "\(answer.headers["x-hearth-decision"] ?? "")")
+            }
             #expect(Self.cachedTokens(answers[0]) == nil)
             // Prompts that share nothing go where the margin is best: the two idle nodes, one each.
             #expect(Set(nodes[3...]).count == 2 && !nodes[3...].contains(home), "\(nodes)")
@@ -109,7 +117,7 @@ import Testing
             #expect(Self.cachedTokens(answers[1]) == nil, "\(answers[1].headers["x-hearth-decision"] ?? "")")
             // Tenant A's next user does.
             #expect(nodes[2] == nodes[0], "\(nodes)")
-            #expect(Self.cachedTokens(answers[2]) == 1024)
+            #expect(Self.cachedTokens(answers[2]) == Self.sharedSystemPromptTokens)
         }
     }
 
@@ -129,7 +137,34 @@ import Testing
             let nodes = answers.map { $0.headers["x-hearth-node"] ?? "-" }
             #expect(nodes[1] != nodes[0], "an unrelated prompt spreads: \(nodes)")
             #expect(nodes[2] == nodes[0], "\(nodes)")
-            #expect(Self.cachedTokens(answers[2]) == 1024, "\(answers[2].headers["x-hearth-decision"] ?? "")")
+            // The 1,100 shared tokens' whole 64-token blocks (the first prompt's partial 17th block ends sooner).
+            #expect(Self.cachedTokens(answers[2]) == 1100 / 64 * 64, "\(answers[2].headers["x-hearth-decision"] ?? "")")
+        }
+    }
+
+    @Test("questions over a document shorter than 512 tokens, each its own conversation, go to the node that read it")
+    func questionsOverAShortDocumentFollowIt() async throws {
+        let starts = StartCounter()
+        let gate = TestGate()
+        try await withTestFleet(nodes: Self.nodes(honoursSalts: true, starts: starts, gate: gate)) { fleet in
+            let document = String(repeating: "The boiler is serviced each May by Hartley & Sons. ", count: 26)  // about 330 tokens
+            func question(_ text: String, over document: String) -> [String: Any] {
+                chatBody(model: "test-model", extra: ["messages": [["role": "user", "content": "Document:\n\(document)\n\n\(text)"]]])
+            }
+            let other = String(repeating: "Clause 4: the tenant pays the water rates quarterly. ", count: 25)
+            let answers = try await Self.holdAll(
+                [
+                    (path: "/v1/chat/completions", body: question("Who services the boiler?", over: document), key: nil),
+                    (path: "/v1/chat/completions", body: question("Who pays the water rates?", over: other), key: nil),
+                    (path: "/v1/chat/completions", body: question("In which month?", over: document), key: nil),
+                ], fleet: fleet, starts: starts, gate: gate)
+            #expect(answers.allSatisfy { $0.status == 200 }, "\(answers.map(\.body))")
+            let nodes = answers.map { $0.headers["x-hearth-node"] ?? "-" }
+            #expect(nodes[1] != nodes[0], "another document spreads: \(nodes)")
+            #expect(nodes[2] == nodes[0], "\(nodes)")
+            // The user message's boundary, "Document:\n", the document and "\n\n": whole 64-token blocks of them.
+            let shared = (6 + 10 + document.utf8.count + 2) / Self.blockBytes * PromptPrefixHasher.routingBlockTokens
+            #expect(Self.cachedTokens(answers[2]) == shared, "\(answers[2].headers["x-hearth-decision"] ?? "")")
         }
     }
 

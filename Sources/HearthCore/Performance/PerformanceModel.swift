@@ -8,10 +8,11 @@
 public enum PerformanceModel {
     @inlinable
     public static func predict(
-        promptTokens: Int, matchedBlocks: Int, load: NodeLoad, profile: NodeProfile, now: Double
+        promptTokens: Int, matchedBlocks: Int, blockTokens: Int = NodeProfile.blockTokens, load: NodeLoad,
+        profile: NodeProfile, now: Double
     ) -> Prediction {
         let engine = SimulatedEngineModel(profile: profile)
-        let cached = SimulatedEngineModel.cachedTokens(matchedBlocks: matchedBlocks, promptTokens: promptTokens)
+        let cached = SimulatedEngineModel.cachedTokens(matchedBlocks: matchedBlocks, blockTokens: blockTokens, promptTokens: promptTokens)
         let elapsed = max(0, now - load.asOf)
         let backlog = max(0, load.prefillBacklogSeconds - elapsed)
         var slotWait = 0.0
@@ -32,6 +33,8 @@ public enum PerformanceModel {
         -> Prediction
     {
         let matched = fleet.matchedBlocks(request.prefixHashes, at: nodeIndex)
-        return predict(promptTokens: request.promptTokens, matchedBlocks: matched, load: fleet.loads[nodeIndex], profile: profile, now: now)
+        return predict(
+            promptTokens: request.promptTokens, matchedBlocks: matched, blockTokens: request.prefixBlockTokens,
+            load: fleet.loads[nodeIndex], profile: profile, now: now)
     }
 }

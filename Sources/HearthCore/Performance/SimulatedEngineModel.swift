@@ -14,10 +14,11 @@ public struct SimulatedEngineModel: Sendable, Hashable {
         self.profile = profile
     }
 
-    /// Prompt tokens served from cache when `matchedBlocks` leading blocks are cached (at least one token is always computed).
+    /// Prompt tokens served from cache when `matchedBlocks` leading blocks of `blockTokens` are cached (at least one
+    /// token is always computed).
     @inlinable
-    public static func cachedTokens(matchedBlocks: Int, promptTokens: Int) -> Int {
-        max(0, min(matchedBlocks * NodeProfile.blockTokens, promptTokens - 1))
+    public static func cachedTokens(matchedBlocks: Int, blockTokens: Int = NodeProfile.blockTokens, promptTokens: Int) -> Int {
+        max(0, min(matchedBlocks.multipliedReportingOverflow(by: max(1, blockTokens)).partialValue, promptTokens - 1))
     }
 
     /// Seconds of prefill for a prompt of which `cachedTokens` are already in cache.

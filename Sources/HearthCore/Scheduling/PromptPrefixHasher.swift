@@ -1,9 +1,12 @@
 /// Chained hashes of a prompt's leading blocks: the `prefixHashes` that prefix-affinity routing and the fleet's
 /// ``PrefixCache`` work on, computed from the prompt the gateway parsed.
 ///
-/// - A block is ``NodeProfile/blockTokens`` (512) tokens, the simulator's and the performance model's block
-///   (matched blocks × 512 = cached tokens). The gateway has no tokenizer, so a block is 512 × ``bytesPerToken``
-///   = 2,048 bytes of the prompt, the same four bytes a token that its prompt-token estimate assumes.
+/// - A block is `blockTokens` tokens: ``NodeProfile/blockTokens`` (512, the traces' block) by default, and
+///   ``routingBlockTokens`` (64) at the gateway, so that a document shorter than 512 tokens still gives the next
+///   question over it a key to the node that read it. The request says which (``SchedulingRequest/prefixBlockTokens``),
+///   and the performance model credits matched blocks × that many cached tokens. The gateway has no tokenizer, so a
+///   block is `blockTokens` × ``bytesPerToken`` bytes of the prompt (256 at the gateway), the same four bytes a token
+///   that its prompt-token estimate assumes.
 /// - Block *i*'s hash covers blocks 0…*i*: one running state absorbs the whole byte stream and each block's hash
 ///   is that state at the block's end, so two prompts share exactly their leading hashes up to the first block
 ///   where they differ. The last, partial block is hashed too (with its length), so an exact repeat matches in full,
@@ -11,8 +14,9 @@
 /// - A chat is hashed as the chat template sees it, with its role boundaries: every message is opened by
 ///   `0x00, role, 0x01`, so the same text under another role, or split differently between messages, hashes
 ///   differently. Prompt text and token-id prompts are separate kinds and never match each other or a chat.
-/// - The work is bounded: at most `maxBlocks` blocks (``defaultMaxBlocks``: 64, 128 KiB, 32K tokens) are hashed;
-///   the rest of the prompt is not read. A cached prefix longer than that is under-counted, never over-counted.
+/// - The work is bounded: at most `maxBlocks` blocks (``defaultMaxBlocks``: 64 of 512 tokens; at the gateway
+///   ``routingMaxBlocks``: 512 of 64 tokens; either way 128 KiB, 32K tokens) are hashed; the rest of the prompt is not
+///   read. A cached prefix longer than that is under-counted, never over-counted.
 ///
 /// Not a cryptographic hash: a tenant can craft collisions within its own prompts. The gateway mixes every hash
 /// with the request's cache-partition key (``CacheIsolation/isolate(_:partitionKey:)``) before routing, so no
@@ -30,12 +34,19 @@ public struct PromptPrefixHasher: Sendable {
 
     /// The bytes of prompt text a token stands for (the gateway's prompt-token estimate uses the same figure).
     public static let bytesPerToken = 4
-    /// Bytes in a block: ``NodeProfile/blockTokens`` tokens of ``bytesPerToken`` bytes (a multiple of 8).
+    /// Bytes in a default block: ``NodeProfile/blockTokens`` tokens of ``bytesPerToken`` bytes.
     public static let blockBytes = NodeProfile.blockTokens * bytesPerToken
     /// Blocks hashed at most by default: 128 KiB of prompt, 32K tokens.
     public static let defaultMaxBlocks = 64
+    /// The gateway's block: fine enough that a short document or a shared system prompt of a few hundred tokens is
+    /// whole blocks before the part that differs (the question, the user's turn).
+    public static let routingBlockTokens = 64
+    /// The gateway's bound: 128 KiB of prompt, as ``defaultMaxBlocks`` of the default block.
+    public static let routingMaxBlocks = 512
 
     private let maxBlocks: Int
+    /// This hasher's block in bytes (a multiple of 8, so a block always ends where a word does).
+    private let blockSize: Int
     private var hashes: [UInt64] = []
     private var state: UInt64
     /// Bytes not yet absorbed (fewer than 8), little-endian, and how many; `pendingCount == blockFill % 8`.
@@ -44,8 +55,10 @@ public struct PromptPrefixHasher: Sendable {
     /// Bytes of the current block seen so far.
     private var blockFill = 0
 
-    public init(kind: Kind, maxBlocks: Int = PromptPrefixHasher.defaultMaxBlocks) {
+    /// `blockTokens` is rounded up to an even count (eight bytes), at least 2.
+    public init(kind: Kind, blockTokens: Int = NodeProfile.blockTokens, maxBlocks: Int = PromptPrefixHasher.defaultMaxBlocks) {
         self.maxBlocks = max(0, maxBlocks)
+        blockSize = max(2, blockTokens + blockTokens % 2) * Self.bytesPerToken
         state = Self.finalise(kind.rawValue)
         hashes.reserveCapacity(min(self.maxBlocks, 8))
     }
@@ -80,7 +93,7 @@ public struct PromptPrefixHasher: Sendable {
         while i < count, !isFull {
             if pendingCount == 0 && count - i >= 8 {
                 // Whole words up to the block's end or the input's, whichever comes first: the fast path.
-                let words = min((count - i) / 8, (Self.blockBytes - blockFill) / 8)
+                let words = min((count - i) / 8, (blockSize - blockFill) / 8)
                 for w in 0..<words {
                     absorb(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i + w * 8, as: UInt64.self)))
                 }
@@ -98,7 +111,7 @@ public struct PromptPrefixHasher: Sendable {
                 }
             }
             // Blocks are a multiple of 8 bytes, so a block ends where a word does: nothing is pending here.
-            if blockFill == Self.blockBytes {
+            if blockFill == blockSize {
                 hashes.append(Self.finalise(state))
                 blockFill = 0
             }
@@ -122,8 +135,10 @@ public struct PromptPrefixHasher: Sendable {
     }
 
     /// The hashes of a chat: `(role, text)` per message, in order.
-    public static func hashes(messages: [(role: String, text: String)], maxBlocks: Int = defaultMaxBlocks) -> [UInt64] {
-        var hasher = PromptPrefixHasher(kind: .chat, maxBlocks: maxBlocks)
+    public static func hashes(
+        messages: [(role: String, text: String)], blockTokens: Int = NodeProfile.blockTokens, maxBlocks: Int = defaultMaxBlocks
+    ) -> [UInt64] {
+        var hasher = PromptPrefixHasher(kind: .chat, blockTokens: blockTokens, maxBlocks: maxBlocks)
         for message in messages where !hasher.isFull {
             hasher.beginMessage(role: message.role)
             hasher.append(message.text)
@@ -132,8 +147,8 @@ public struct PromptPrefixHasher: Sendable {
     }
 
     /// The hashes of a completion prompt's text.
-    public static func hashes(text: String, maxBlocks: Int = defaultMaxBlocks) -> [UInt64] {
-        var hasher = PromptPrefixHasher(kind: .text, maxBlocks: maxBlocks)
+    public static func hashes(text: String, blockTokens: Int = NodeProfile.blockTokens, maxBlocks: Int = defaultMaxBlocks) -> [UInt64] {
+        var hasher = PromptPrefixHasher(kind: .text, blockTokens: blockTokens, maxBlocks: maxBlocks)
         hasher.append(text)
         return hasher.finish()
     }

@@ -45,7 +45,8 @@ public struct SLOAwarePolicy: SchedulingPolicy {
             if isBatch && Double(load.outstanding + 1) > spare * Double(profile.maxBatch) { return }
             let matched = fleet.matchedBlocks(hashes, at: index)
             let p = PerformanceModel.predict(
-                promptTokens: request.promptTokens, matchedBlocks: matched, load: load, profile: profile, now: context.now)
+                promptTokens: request.promptTokens, matchedBlocks: matched, blockTokens: request.prefixBlockTokens, load: load,
+                profile: profile, now: context.now)
             let margin = min((ttftRemaining - p.ttftSeconds) / ttftTarget, (tpotTarget - p.tpotSeconds) / tpotTarget)
             bestIdle = min(bestIdle, p.ttftSeconds - p.queueSeconds)
             if margin > bestMargin {

@@ -4,8 +4,11 @@ public struct SchedulingRequest: Sendable, Hashable {
     public var taskClass: TaskClass
     public var promptTokens: Int
     public var maxOutputTokens: Int
-    /// Hashes of the prompt's leading 512-token blocks, in order (empty when unknown).
+    /// Hashes of the prompt's leading blocks of ``prefixBlockTokens`` tokens, in order (empty when unknown).
     public var prefixHashes: [UInt64]
+    /// Tokens a prefix block stands for: ``NodeProfile/blockTokens`` (512, the traces' block) unless the hashes were
+    /// made finer (the gateway's ``PromptPrefixHasher/routingBlockTokens``). Matched blocks × this = cached tokens.
+    public var prefixBlockTokens: Int
     /// A stable key for a multi-turn conversation (for example a hash of its first message), if known.
     public var sessionKey: UInt64?
     /// When the request reached the gateway, in the caller's seconds.
@@ -16,8 +19,10 @@ public struct SchedulingRequest: Sendable, Hashable {
 
     public init(
         model: String, taskClass: TaskClass, promptTokens: Int, maxOutputTokens: Int,
-        prefixHashes: [UInt64] = [], sessionKey: UInt64? = nil, arrival: Double, sloPolicy: SLOPolicy = .strict
+        prefixHashes: [UInt64] = [], prefixBlockTokens: Int = NodeProfile.blockTokens, sessionKey: UInt64? = nil,
+        arrival: Double, sloPolicy: SLOPolicy = .strict
     ) {
+        self.prefixBlockTokens = max(1, prefixBlockTokens)
         self.sloPolicy = sloPolicy
         self.model = model
         self.taskClass = taskClass

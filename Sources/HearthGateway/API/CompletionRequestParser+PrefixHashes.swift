@@ -2,10 +2,19 @@ import Foundation
 import HearthCore
 
 extension CompletionRequestParser {
+    /// Tokens per prefix block at the gateway: fine enough that a few-hundred-token document or system prompt is whole
+    /// blocks before the question or turn that differs, so the next request over it finds the node that read it.
+    static let prefixBlockTokens = PromptPrefixHasher.routingBlockTokens
+
+    private static func hasher(_ kind: PromptPrefixHasher.Kind) -> PromptPrefixHasher {
+        PromptPrefixHasher(kind: kind, blockTokens: prefixBlockTokens, maxBlocks: PromptPrefixHasher.routingMaxBlocks)
+    }
+
     /// The prompt's prefix-block hashes (``PromptPrefixHasher``), read from the fields ``parse(_:endpoint:taskHeader:)``
     /// has already validated: a chat's messages (role and text, text parts in order), or a completion's prompt text or
-    /// token ids. Only the first ``PromptPrefixHasher/defaultMaxBlocks`` blocks are read. Not yet salted: the relay mixes
-    /// in the cache partition's key (``CacheIsolation/isolate(_:partitionKey:)``) before the scheduler sees them.
+    /// token ids, in blocks of ``prefixBlockTokens``. Only the first ``PromptPrefixHasher/routingMaxBlocks`` blocks are
+    /// read. Not yet salted: the relay mixes in the cache partition's key (``CacheIsolation/isolate(_:partitionKey:)``)
+    /// before the scheduler sees them.
     static func prefixHashes(_ fields: [String: Any], endpoint: CompletionRequest.Endpoint) -> [UInt64] {
         switch endpoint {
         case .chatCompletions: chatPrefixHashes(fields["messages"] as? [Any] ?? [])
@@ -14,7 +23,7 @@ extension CompletionRequestParser {
     }
 
     private static func chatPrefixHashes(_ messages: [Any]) -> [UInt64] {
-        var hasher = PromptPrefixHasher(kind: .chat)
+        var hasher = hasher(.chat)
         for case let message as [String: Any] in messages {
             guard !hasher.isFull, let role = message["role"] as? String else { break }
             hasher.beginMessage(role: role)
@@ -35,11 +44,13 @@ extension CompletionRequestParser {
     private static func promptPrefixHashes(_ prompt: Any?) -> [UInt64] {
         switch prompt {
         case let text as String:
-            return PromptPrefixHasher.hashes(text: text)
+            var hasher = hasher(.text)
+            hasher.append(text)
+            return hasher.finish()
         case let parts as [Any] where parts.count == 1 && parts[0] is String:
             return promptPrefixHashes(parts[0])
         case let ids as [Any]:
-            var hasher = PromptPrefixHasher(kind: .tokens)
+            var hasher = hasher(.tokens)
             for case let id as NSNumber in ids {
                 guard !hasher.isFull else { break }
                 hasher.append(token: UInt32(truncatingIfNeeded: id.int64Value))

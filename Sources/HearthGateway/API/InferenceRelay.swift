@@ -119,6 +119,7 @@ final class InferenceRelay: Sendable {
                 promptTokens: parsed.estimatedPromptTokens,
                 maxOutputTokens: maxOutputTokens,
                 prefixHashes: parsed.prefixHashes,
+                prefixBlockTokens: CompletionRequestParser.prefixBlockTokens,
                 sessionKey: parsed.conversationKey,
                 arrival: scheduler.now,
                 sloPolicy: try Self.sloPolicy(
