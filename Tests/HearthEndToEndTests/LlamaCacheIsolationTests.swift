@@ -75,6 +75,34 @@ struct LlamaCacheIsolationTests {
             }
         }
     }
+
+    @Test("one tenant's two documents keep their slots: each next question reads only the question, not its document again")
+    func questionsOverTwoDocumentsHitTheirOwnSlots() async throws {
+        try await LlamaSupport.withClient { client in
+            let (spec, engine) = try LlamaSupport.node(id: "llama", slots: 3, client: client)
+            let recorder = CacheHitRecorder(inner: engine)
+            var node = spec
+            node.engine = recorder
+            try await withTestFleet(nodes: [node]) { fleet in
+                let documents = [
+                    "tenant:a " + String(repeating: "The boiler at Elm Street is serviced each May by Hartley & Sons. ", count: 6),
+                    "tenant:a " + String(repeating: "Clause four: the tenant pays the water rates every quarter. ", count: 6),
+                ]
+                for (document, question) in [(0, "Who?"), (1, "Who pays?"), (0, "When?"), (1, "How often?")] {
+                    let answer = try await fleet.post(
+                        json: chatBody(model: LlamaSupport.modelName, content: documents[document] + "\n\n" + question, maxTokens: 2))
+                    #expect(answer.status == 200, "\(answer.body)")
+                }
+                let hits = recorder.hits
+                #expect(hits.count == 4, "\(hits)")
+                guard hits.count == 4 else { return }
+                #expect(hits[0] == 0 && hits[1] == 0, "first questions read their documents: \(hits)")
+                // Each document is about 100 tokens: the next question over it finds them cached in its own slot,
+                // although the other document's question ran in between.
+                #expect(hits[2] >= 80 && hits[3] >= 80, "\(hits)")
+            }
+        }
+    }
 }
 
 /// Wraps an engine and reads, from its raw answers (before the node redacts them), how many prompt tokens it found

@@ -43,6 +43,34 @@ import Testing
         #expect(slots.assign(partition: "a").reuse == false, "a restarted engine holds nothing")
     }
 
+    @Test func aPartitionsRequestGoesToTheSlotHoldingItsPromptsStart() {
+        var slots = SlotPartitions(slots: 3)
+        // The two encodings of each prompt alternate, as the gateway's JSON encoder may order keys either way.
+        var flip = false
+        func prompt(_ document: String, _ question: String) -> [UInt64] {
+            flip.toggle()
+            let message =
+                flip ? #"{"role":"user","content":"\#(document) \#(question)"}"# : #"{"content":"\#(document) \#(question)","role":"user"}"#
+            return SlotPartitions.promptHashes(of: ByteBuffer(string: #"{"model":"m","messages":[\#(message)]}"#))
+        }
+        let documentA = String(repeating: "alpha ", count: 40)
+        let documentB = String(repeating: "beta ", count: 40)
+        let a = slots.assign(partition: "t", prompt: prompt(documentA, "first?"))
+        slots.release(a.slot)
+        let b = slots.assign(partition: "t", prompt: prompt(documentB, "first?"))
+        slots.release(b.slot)
+        #expect(a.slot != b.slot, "an unrelated prompt takes an empty slot, keeping A's cache")
+        #expect(!b.reuse)
+        // Before, any idle slot of the partition was taken: B's second question went to A's slot and read B again.
+        let bAgain = slots.assign(partition: "t", prompt: prompt(documentB, "second?"))
+        slots.release(bAgain.slot)
+        #expect(bAgain == .init(slot: b.slot, reuse: true))
+        let aAgain = slots.assign(partition: "t", prompt: prompt(documentA, "second?"))
+        #expect(aAgain == .init(slot: a.slot, reuse: true))
+        #expect(SlotPartitions.promptHashes(of: ByteBuffer(string: #"{"model":"m"}"#)).isEmpty)
+        #expect(SlotPartitions.promptHashes(of: ByteBuffer(string: "not json")).isEmpty)
+    }
+
     @Test func theBodyIsPinnedAndTheSaltRead() throws {
         let salt = String(repeating: "c0", count: 32)
         let body = ByteBuffer(

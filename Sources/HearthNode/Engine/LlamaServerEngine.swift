@@ -208,7 +208,8 @@ public final class LlamaServerEngine: Engine, Service {
         onData: (ByteBuffer) async throws -> Void
     ) async throws {
         let engine = try current()
-        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body)) }
+        let prompt = SlotPartitions.promptHashes(of: request.body)
+        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body), prompt: prompt) }
         defer { partitions.withLock { $0.release(assignment.slot) } }
         var pinned = request
         pinned.body = Self.pinned(request.body, to: assignment)
