@@ -23,6 +23,14 @@ public struct SimulationConfiguration: Sendable {
     /// Seconds a prompt's prefill gains per pair of (token computed, token before it): attention over the cached
     /// prefix and over the prompt's own earlier tokens, which makes long prompts cost more per token.
     public var prefillSecondsPerContextToken = 0.0
+    /// Prompt tokens one prefill batch may compute (llama.cpp's `n_batch`, 2,048 by default); 0: prompts are
+    /// prefilled one after another. With a batch, prompts that reach a node while it is busy (or within
+    /// ``prefillBatchWindowSeconds`` of a batch's start) are prefilled together and get their first token together,
+    /// when the whole batch ends: the engine builds one batch per step from every slot with prompt left.
+    public var prefillBatchTokens = 0
+    /// How late after a batch started a prompt still joins it: requests that arrive together, within one of the
+    /// engine's scheduling passes.
+    public var prefillBatchWindowSeconds = 0.005
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -121,6 +129,9 @@ public struct Simulator {
     private var prefillFreeAt: [Double]
     /// Start of the node's current unbroken run of prefills (which ends at `prefillFreeAt`).
     private var prefillBusyFrom: [Double]
+    /// Per node, the prefill batches not yet done, oldest first (``SimulationConfiguration/prefillBatchTokens``).
+    private var prefillBatches: [[PrefillBatch]]
+    private var prefillBatchVersion: UInt32 = 0
     private var running: [Int]
     private var decoding: [[DecodeSequence]]
     private var tokenClock: [Double]
@@ -171,6 +182,7 @@ public struct Simulator {
         engines = nodes.map { SimulatedEngineModel(profile: $0.profile(for: model) ?? $0.profiles[0]) }
         prefillFreeAt = Array(repeating: 0, count: n)
         prefillBusyFrom = Array(repeating: 0, count: n)
+        prefillBatches = Array(repeating: [], count: n)
         running = Array(repeating: 0, count: n)
         decoding = Array(repeating: [], count: n)
         tokenClock = Array(repeating: 0, count: n)
@@ -199,7 +211,12 @@ public struct Simulator {
                 let event = events.pop()!
                 eventCount += 1
                 switch event.kind {
-                case .prefillDone: prefillDone(node: Int(event.node), request: Int(event.request), now: event.time)
+                case .prefillDone:
+                    if event.request >= 0 {
+                        prefillDone(node: Int(event.node), request: Int(event.request), now: event.time)
+                    } else {
+                        prefillBatchDone(node: Int(event.node), version: event.version, now: event.time)
+                    }
                 case .decodeCompletion: decodeCompletion(node: Int(event.node), version: event.version, now: event.time)
                 case .nodeDown: nodeDown(Int(event.node), now: event.time)
                 case .nodeUp: nodeUp(Int(event.node), now: event.time)
@@ -311,11 +328,46 @@ public struct Simulator {
         let start = max(now, prefillFreeAt[n])
         let computed = Double(max(1, request.promptTokens - cached))
         let attention = configuration.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
-        let end = start + engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
-        prefillFreeAt[n] = end
-        events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
+        let seconds = engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
+        if configuration.prefillBatchTokens > 0 {
+            batchPrefill(r, on: n, computedTokens: Int(computed), seconds: seconds, now: now)
+        } else {
+            let end = start + seconds
+            prefillFreeAt[n] = end
+            events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
+        }
         // A stalled decode finishes later now.
         if configuration.prefillStallsDecode && !decoding[n].isEmpty { reschedule(n) }
+    }
+
+    /// Puts a prompt into the node's last prefill batch if that has not started (or started within the window) and
+    /// has room, else into a new batch after it. The node's prefill time is the same either way; what changes is
+    /// when each prompt's first token appears: at its batch's end.
+    private mutating func batchPrefill(_ r: Int, on n: Int, computedTokens: Int, seconds: Double, now: Double) {
+        prefillBatchVersion &+= 1
+        if var last = prefillBatches[n].last, last.start > now || now - last.start <= configuration.prefillBatchWindowSeconds,
+            last.tokens + computedTokens <= configuration.prefillBatchTokens
+        {
+            last.end += seconds
+            last.tokens += computedTokens
+            last.members.append(Int32(r))
+            last.version = prefillBatchVersion
+            prefillBatches[n][prefillBatches[n].count - 1] = last
+            prefillFreeAt[n] = last.end
+        } else {
+            let start = max(now, prefillFreeAt[n])
+            prefillBatches[n].append(
+                PrefillBatch(start: start, end: start + seconds, tokens: computedTokens, members: [Int32(r)], version: prefillBatchVersion))
+            prefillFreeAt[n] = start + seconds
+        }
+        // A batch that grew announces its new end; the event for its old end no longer matches its version.
+        events.push(time: prefillFreeAt[n], kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
+    }
+
+    private mutating func prefillBatchDone(node n: Int, version: UInt32, now: Double) {
+        guard let batch = prefillBatches[n].first, batch.version == version else { return }
+        prefillBatches[n].removeFirst()
+        for member in batch.members { prefillDone(node: n, request: Int(member), now: now) }
     }
 
     private mutating func prefillDone(node n: Int, request r: Int, now: Double) {
@@ -389,6 +441,7 @@ public struct Simulator {
         decoding[n].removeAll()
         running[n] = 0
         prefillFreeAt[n] = now
+        prefillBatches[n].removeAll()
         nextCompletion[n] = .infinity
         refreshLoad(n, now: now)
     }
@@ -474,4 +527,16 @@ public struct Simulator {
 
 extension EventQueue {
     var peekTime: Double? { isEmpty ? nil : firstTime }
+}
+
+/// Prompts a node prefills in one batch (``SimulationConfiguration/prefillBatchTokens``): they start together and
+/// their first tokens appear together, at `end`.
+private struct PrefillBatch {
+    var start: Double
+    var end: Double
+    /// Prompt tokens computed in the batch (cached ones are not).
+    var tokens: Int
+    var members: [Int32]
+    /// Changes whenever the batch grows, so that only the event for its latest end completes it.
+    var version: UInt32
 }

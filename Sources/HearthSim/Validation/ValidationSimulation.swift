@@ -93,11 +93,15 @@ public enum ValidationSimulation {
         return timings
     }
 
+    /// llama-server's default `n_batch`: prompt tokens it computes in one step, across its slots.
+    public static let llamaBatchTokens = 2048
+
     /// The simulator settings that describe one llama.cpp engine: fine prefix blocks, prefill holding up decode
-    /// (one batch per step on the same cores), prefill and decode that grow with context.
+    /// (one batch per step on the same cores; prompts that wait together are prefilled together), prefill and decode that grow with context.
     public static func validationConfiguration(_ profile: ValidationProfile) -> SimulationConfiguration {
         var configuration = baselineConfiguration()
         configuration.prefillStallsDecode = true
+        configuration.prefillBatchTokens = llamaBatchTokens
         configuration.decodeSecondsPerContextToken = profile.decodeSecondsPerContextToken
         configuration.prefillSecondsPerContextToken = profile.prefillSecondsPerContextToken
         return configuration

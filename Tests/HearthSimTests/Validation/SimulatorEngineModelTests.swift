@@ -48,6 +48,30 @@ import Testing
         #expect(abs(run(trace, configuration).outcomes[1].tpot - 0.0105) < 1e-9)
     }
 
+    @Test("prompts that wait together are prefilled in one batch and get their first tokens together")
+    func promptsThatWaitTogetherArePrefilledTogether() {
+        // A and B arrive together (B 2 ms late, within the window): one batch of 0.2 s. C arrives once that batch has
+        // run for 50 ms, so it opens the next batch, which D joins before it starts.
+        let trace = [
+            TraceRequest(arrival: 0, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
+            TraceRequest(arrival: 0.002, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
+            TraceRequest(arrival: 0.05, promptTokens: 500, outputTokens: 1, declaredClass: .chat),
+            TraceRequest(arrival: 0.06, promptTokens: 500, outputTokens: 1, declaredClass: .chat),
+        ]
+        let oneByOne = run(trace, SimulationConfiguration()).outcomes.map(\.ttft)
+        var configuration = SimulationConfiguration()
+        configuration.prefillBatchTokens = 2048
+        let batched = run(trace, configuration).outcomes.map(\.ttft)
+        // One by one the prefills end at 0.1, 0.2, 0.25 and 0.3 s; batched at 0.2, 0.2, 0.3 and 0.3 s.
+        let later = zip(batched, oneByOne).map { $0 - $1 }
+        for (delay, expected) in zip(later, [0.1, 0, 0.05, 0]) { #expect(abs(delay - expected) < 1e-9, "\(later)") }
+        // A batch holds at most `prefillBatchTokens` computed tokens: B no longer fits with A and opens the next
+        // batch, which C joins (ending both at 0.25 s); D fits nowhere and runs alone after them.
+        configuration.prefillBatchTokens = 1500
+        let bounded = zip(run(trace, configuration).outcomes.map(\.ttft), oneByOne).map { $0 - $1 }
+        for (delay, expected) in zip(bounded, [0, 0.05, 0, 0]) { #expect(abs(delay - expected) < 1e-9, "\(bounded)") }
+    }
+
     @Test func decodeStepsGrowWithContext() {
         var configuration = SimulationConfiguration()
         configuration.decodeSecondsPerContextToken = 1e-5
