@@ -6,13 +6,17 @@ extension Gateway {
     /// once, never stored).
     public func createAPIKey(for policy: TenantPolicy) async throws -> String {
         try await store.upsertTenant(policy)
+        // The tenant's other keys may be cached with its old policy.
+        authenticator.invalidateAll()
         return try await createAPIKey(tenant: policy.tenant)
     }
 
     /// Revokes the key with this hash: the next request with it gets 401.
     @discardableResult
     public func revokeAPIKey(hash: String) async throws -> Bool {
-        try await store.revokeAPIKey(hash: hash, at: Date())
+        let revoked = try await store.revokeAPIKey(hash: hash, at: Date())
+        authenticator.invalidateAll()
+        return revoked
     }
 
     /// Sets gateway-assigned security labels on a node (`trust-state`, `last-tamper-at`); see

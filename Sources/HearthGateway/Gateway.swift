@@ -28,6 +28,8 @@ public final class Gateway: Sendable {
 
     /// Node identities (fleet CA, mTLS tunnel, enrollment, admin API); nil: plain tunnels (tests, development).
     public let identity: GatewayIdentity?
+    /// API keys to tenant policies, cached (``APIKeyAuthenticator``); emptied when keys or policies change here.
+    let authenticator: APIKeyAuthenticator
 
     public init(configuration: GatewayConfiguration, store: any FleetStore, identity: GatewayIdentity? = nil, logger: Logger) {
         self.configuration = configuration
@@ -51,10 +53,13 @@ public final class Gateway: Sendable {
         self.power = power
         let openADR = configuration.openADR.map { OpenADRClient(configuration: $0, coordinator: power, logger: logger) }
         self.openADR = openADR
+        let authenticator = APIKeyAuthenticator(
+            store: store, maximumStaleness: configuration.apiKeyCacheSeconds, clock: configuration.tenantClock)
+        self.authenticator = authenticator
         let relay = InferenceRelay(
             registry: registry,
             scheduler: registry.scheduler,
-            authenticator: APIKeyAuthenticator(store: store),
+            authenticator: authenticator,
             ledger: ledger,
             metrics: metrics,
             configuration: configuration,

@@ -85,8 +85,12 @@ public struct GatewayConfiguration: Sendable {
     /// Let `standard` tenants keep prompt-cache reuse on engines without a salt (llama.cpp), accepting the
     /// cross-tenant timing leak that carries. Default false.
     public var standardMayShareOnSaltlessEngines = false
-    /// The clock behind per-tenant rate limits (a manual clock in tests).
+    /// The clock behind per-tenant rate limits and the API-key cache (a manual clock in tests).
     public var tenantClock: any Clock<Duration> = ContinuousClock()
+    /// How long a key's tenant policy is served from memory before the store is read again: the most a key revoked
+    /// (or a policy changed) by another process, such as `hearth keys revoke`, keeps working. 0 reads the store on
+    /// every request. Changes made through this gateway take effect at once.
+    public var apiKeyCacheSeconds: Double = 1
 
     public init() {}
 }

@@ -297,20 +297,37 @@ import Testing
 
     // MARK: keys
 
-    @Test func aRevokedKeyIsRefusedAtOnce() async throws {
-        try await withTestFleet(nodes: [TestNodeSpec(id: "n", engine: Self.answering())]) { fleet in
+    @Test("a key revoked through the gateway is refused at once; one revoked from another process within apiKeyCacheSeconds")
+    func aRevokedKeyIsRefusedAtOnceOrWithinTheCacheBound() async throws {
+        let clock = ManualClock()
+        try await withTestFleet(nodes: [TestNodeSpec(id: "n", engine: Self.answering())], configure: { $0.tenantClock = clock }) { fleet in
             let key = try await fleet.gateway.createAPIKey(for: TenantPolicy(tenant: "gone"))
             #expect(try await fleet.post(json: Self.body("gone"), apiKey: key).status == 200)
             let record = try #require(try await fleet.gateway.store.apiKeys().first { $0.tenant == "gone" })
             #expect(record.revokedAt == nil)
-            // Revoked in the store directly, as `hearth keys revoke` does from another process.
+            // Revoked in the store directly, as `hearth keys revoke` does from another process: the key's policy
+            // is served from memory until it is a second old (the default bound), then the store says no.
             #expect(try await fleet.gateway.store.revokeAPIKey(hash: record.keyHash, at: Date()))
+            clock.advance(by: .milliseconds(900))
+            #expect(try await fleet.post(json: Self.body("gone"), apiKey: key).status == 200, "within the stated bound")
+            clock.advance(by: .milliseconds(100))
             let refused = try await fleet.post(json: Self.body("gone"), apiKey: key)
             #expect(refused.status == 401)
             #expect(refused.error?["code"] as? String == "invalid_api_key")
             #expect(!refused.body.contains(key))
             #expect(try await fleet.gateway.store.apiKeys().first { $0.tenant == "gone" }?.revokedAt != nil)
             #expect(try await fleet.post(json: Self.body("tenant-a")).status == 200)
+
+            // Through the gateway: refused from the next request on, with no time passing.
+            let second = try await fleet.gateway.createAPIKey(for: TenantPolicy(tenant: "gone-too"))
+            #expect(try await fleet.post(json: Self.body("gone-too"), apiKey: second).status == 200)
+            let secondHash = try #require(try await fleet.gateway.store.apiKeys().first { $0.tenant == "gone-too" }?.keyHash)
+            #expect(try await fleet.gateway.revokeAPIKey(hash: secondHash))
+            #expect(try await fleet.post(json: Self.body("gone-too"), apiKey: second).status == 401)
+            // A key is never cached as unknown: one created by another process works from its first request.
+            let outside = APIKeyAuthenticator.generateKey()
+            try await fleet.gateway.store.addAPIKey(hash: APIKeyAuthenticator.hash(outside), tenant: "later", createdAt: Date())
+            #expect(try await fleet.post(json: Self.body("later"), apiKey: outside).status == 200)
         }
     }
 }

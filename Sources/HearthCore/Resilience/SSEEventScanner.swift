@@ -1,4 +1,4 @@
-/// Finds whole server-sent events in a node's stream as it arrives, in time proportional to the new bytes, and
+/// Finds whole server-sent events (ended by a blank line: `\n\n` or `\r\n\r\n`) in a node's stream as it arrives, in time proportional to the new bytes, and
 /// counts the events that carry answer text.
 ///
 /// The relay passes only whole events to the client (a node that dies mid-event never tears the client's stream),
@@ -49,7 +49,9 @@ public struct SSEEventScanner: Sendable {
                 } else {
                     newline = true
                 }
-            } else {
+            } else if pending[index] != UInt8(ascii: "\r") {
+                // A carriage return neither ends nor continues a line here: `\r\n` line ends count as `\n`, so
+                // an engine that ends its events with `\r\n\r\n` is relayed event by event, not at its end.
                 newline = false
             }
             index += 1

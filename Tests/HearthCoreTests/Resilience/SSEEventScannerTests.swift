@@ -33,6 +33,20 @@ import Testing
         #expect(result.contentEvents == 2)
     }
 
+    @Test("events that end in CRLF blank lines are relayed one by one, not held until the stream ends")
+    func crlfEventsAreWholeEvents() {
+        let hello = #"data: {"choices":[{"delta":{"content":"Hel"}}]}"# + "\r\n\r\n"
+        let lo = #"data: {"choices":[{"delta":{"content":"lo"}}]}"# + "\r\n\r\n"
+        let partial = #"data: {"choices":[{"delta":{"content":"!"}}]}"# + "\r\n"
+        // Byte by byte (a Character would keep "\r\n" together), so a boundary is split at every possible place.
+        let result = Self.relay((hello + lo + partial).unicodeScalars.map { String($0) })
+        #expect(result.relayed == hello + lo)
+        #expect(result.pending == partial)
+        #expect(result.contentEvents == 2)
+        // A line ended by CRLF followed by one ended by LF is a blank line too, as the SSE grammar allows.
+        #expect(Self.relay(["data: x\r\n\n", "data: y\n\r\n"]).relayed == "data: x\r\n\ndata: y\n\r\n")
+    }
+
     @Test func aPartialEventWaitsForItsBlankLine() {
         let result = Self.relay(["data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"cho", "ices\"", ":[]}\n"], field: .text)
         #expect(result.relayed == "data: {\"choices\":[{\"text\":\"a\"}]}\n\n")
