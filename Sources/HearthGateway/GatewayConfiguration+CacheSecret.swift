@@ -1,4 +1,5 @@
 public import Foundation
+import HearthCore
 
 extension GatewayConfiguration {
     /// 32 bytes from the system's secure generator.
@@ -21,7 +22,7 @@ extension GatewayConfiguration {
             if bytes.count >= 32 && index == hex.count { return bytes }
         }
         let secret = randomCacheSecret()
-        let text = secret.map { String(format: "%02x", $0) }.joined() + "\n"
+        let text = Hex.encode(secret) + "\n"
         guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }

@@ -21,7 +21,7 @@ public enum CertificateFacts {
 
     /// SHA-256 of the SubjectPublicKeyInfo DER, lowercase hex (HearthCore's ``Attestation/keyFingerprint``).
     public static func fingerprint(of key: Certificate.PublicKey) -> String {
-        SHA256.hash(data: Array(key.subjectPublicKeyInfoBytes)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(key.subjectPublicKeyInfoBytes)))
     }
 
     public static func fingerprint(of certificate: Certificate) -> String { fingerprint(of: certificate.publicKey) }

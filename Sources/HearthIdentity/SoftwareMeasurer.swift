@@ -25,7 +25,7 @@ public final class SoftwareMeasurer: Sendable {
         defer { try? handle.close() }
         var hasher = SHA256()
         while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(hasher.finalize())
         cache.withLock { $0[path] = (size, modified, digest) }
         return digest
     }

@@ -36,7 +36,7 @@ public struct SoftwareMeasurement: Sendable, Hashable, Codable {
 
     /// One digest over the three, the value an allowed set lists: SHA-256 of `agent:engine:model` (lowercased).
     public var digest: String {
-        SHA256Digest.hex(SHA256Digest.hash(Array("\(agent.lowercased()):\(engine.lowercased()):\(model.lowercased())".utf8)))
+        Hex.encode(SHA256Digest.hash(Array("\(agent.lowercased()):\(engine.lowercased()):\(model.lowercased())".utf8)))
     }
 }
 

@@ -65,7 +65,7 @@ public struct CacheIsolation: Sendable {
 
     /// The engine cache salt: lowercase hex of HMAC-SHA-256(secret, partition).
     public func salt(for partition: Partition) -> String {
-        SHA256Digest.hex(mac(partition))
+        Hex.encode(mac(partition))
     }
 
     /// The 64-bit key that routing mixes into prefix hashes and session keys for this partition.

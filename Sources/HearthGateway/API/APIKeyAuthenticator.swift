@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HearthCore
 import Synchronization
 
 /// Resolves `Authorization: Bearer <key>` to its tenant's ``TenantPolicy``, by the key's SHA-256 hash.
@@ -40,26 +41,15 @@ package final class APIKeyAuthenticator: Sendable {
     package static func hash(_ key: some StringProtocol) -> String {
         var key = String(key)
         let digest = key.withUTF8 { SHA256.hash(data: $0) }
-        // One string of 64 hex digits written in place: this runs on every request.
-        return String(unsafeUninitializedCapacity: 2 * SHA256.byteCount) { out in
-            var index = 0
-            for byte in digest {
-                out[index] = hexDigits[Int(byte >> 4)]
-                out[index + 1] = hexDigits[Int(byte & 0x0F)]
-                index += 2
-            }
-            return index
-        }
+        return Hex.encode(digest)
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
     private static let bearer = Array("bearer ".utf8)
 
     /// Creates a fresh random key for `tenant`, stores its hash and returns the key.
     package static func generateKey() -> String {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return "hearth-" + bytes.map { String(format: "%02x", $0) }.joined()
+        return "hearth-" + Hex.random(bytes: 24, using: &generator)
     }
 
     /// The tenant's policy for a raw `Authorization` header value; 401 for a missing, unknown or revoked key.

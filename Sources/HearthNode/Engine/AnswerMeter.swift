@@ -1,4 +1,5 @@
 import Foundation
+import HearthCore
 import HearthProtocol
 import NIOCore
 import NIOFoundationCompat
@@ -377,7 +378,7 @@ struct AnswerMeter {
 
     private static func randomSalt() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return Hex.random(bytes: 32, using: &generator)
     }
 
     /// The request body to send the engine: asks for the usage chunk on a stream so the node can

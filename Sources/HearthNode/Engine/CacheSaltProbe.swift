@@ -80,6 +80,6 @@ public enum CacheSaltProbe {
 
     private static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return Hex.random(bytes: bytes, using: &generator)
     }
 }
