@@ -42,6 +42,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds a node may take to produce the first byte of an answer (504 after).")
     var firstByteTimeout: Int = 120
 
+    @Option(
+        help:
+            "Seconds an API key's tenant policy is served from memory: the most a key revoked by `hearth keys revoke` keeps working (0: read the store on every request)."
+    )
+    var apiKeyCacheSeconds: Double = 1
+
     @Option(help: "Scheduling policy: slo-aware (default), least-loaded, prefix-affinity, round-robin.")
     var policy: SchedulingPolicyKind = .sloAware
 
@@ -80,6 +86,9 @@ struct GatewayCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 10-60000") }
         guard firstByteTimeout >= 1 else { throw ValidationError("--first-byte-timeout must be at least 1") }
+        guard apiKeyCacheSeconds.isFinite, (0...3600).contains(apiKeyCacheSeconds) else {
+            throw ValidationError("--api-key-cache-seconds must be between 0 and 3600")
+        }
         guard clientIdleTimeout.isFinite, (0.1...3600).contains(clientIdleTimeout) else {
             throw ValidationError("--client-idle-timeout must be 0.1-3600 seconds")
         }
@@ -102,6 +111,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.schedulingPolicy = policy
         configuration.maximumBodyBytes = maxBodyBytes
         configuration.firstByteTimeout = .seconds(firstByteTimeout)
+        configuration.apiKeyCacheSeconds = apiKeyCacheSeconds
         configuration.tunnel.host = tunnelHost
         configuration.tunnel.port = tunnelPort
         configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
