@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cost of the gateway's prompt prefix hashes (HearthCore's PromptPrefixHasher) per request, optimised build:
-# a chat prompt of 2 KB, 32 KB and 256 KB (hashing stops at 64 blocks, 128 KiB), beside Foundation's JSON parse of
+# a chat prompt of 2 KB, 32 KB and 256 KB (hashing stops at 128 KiB: 512 blocks of 64 tokens), beside Foundation's JSON parse of
 # the same body. Builds HearthCore's sources with the benchmark into one binary (no package target needed).
 # Usage: scripts/bench-prefix-hash.sh
 set -euo pipefail

@@ -2,14 +2,14 @@
 //
 // A chat of a system prompt and a short question, at 2 KB, 32 KB and 256 KB of prompt: the JSON body is parsed
 // once as the gateway parses it (Foundation's JSONSerialization), then the messages are hashed from the parsed
-// strings the way CompletionRequestParser.prefixHashes reads them. The parse is timed too, for scale, and a plain
+// strings the way CompletionRequestParser.prefixHashes reads them (64-token blocks; 512-token blocks beside them). The parse is timed too, for scale, and a plain
 // byte-at-a-time FNV-1a over the same bytes, for the choice of hash.
 import Foundation
 
 @main
 enum PrefixHashBench {
     static func main() throws {
-        print("prompt      blocks  hash ns/request  ns/byte  (FNV-1a ns/request)  JSON parse ns/request")
+        print("prompt      blocks  hash ns/request  ns/byte  (512-token blocks ns)  (FNV-1a ns/request)  JSON parse ns/request")
         for kilobytes in [2, 32, 256] {
             let system = String(
                 repeating: "You answer for the Hartley & Sons help desk, politely and briefly. ", count: kilobytes * 1024 / 67)
@@ -20,17 +20,24 @@ enum PrefixHashBench {
             let hashed = min(body.count, PromptPrefixHasher.defaultMaxBlocks * PromptPrefixHasher.blockBytes)
             let blocks = hash(fields).count
             let hashNs = measure { blackHole(hash(fields).last ?? 0) }
+            let coarseNs = measure {
+                blackHole(hash(fields, blockTokens: NodeProfile.blockTokens, maxBlocks: PromptPrefixHasher.defaultMaxBlocks).last ?? 0)
+            }
             let fnvNs = measure { blackHole(fnv(fields)) }
             let parseNs = measure { blackHole((try? JSONSerialization.jsonObject(with: body)) as? [String: Any] == nil ? 1 : 0) }
             print(
                 "\(String(kilobytes).padding(toLength: 4, withPad: " ", startingAt: 0)) KB     \(pad(blocks, 6))  \(pad(hashNs, 15))  "
-                    + "\(String(format: "%7.3f", Double(hashNs) / Double(hashed)))  \(pad(fnvNs, 19))  \(pad(parseNs, 21))")
+                    + "\(String(format: "%7.3f", Double(hashNs) / Double(hashed)))  \(pad(coarseNs, 21))  \(pad(fnvNs, 19))  \(pad(parseNs, 21))"
+            )
         }
     }
 
-    /// CompletionRequestParser.prefixHashes for a chat, as the gateway runs it.
-    static func hash(_ fields: [String: Any]) -> [UInt64] {
-        var hasher = PromptPrefixHasher(kind: .chat)
+    /// CompletionRequestParser.prefixHashes for a chat, as the gateway runs it: 64-token blocks, 128 KiB at most.
+    static func hash(
+        _ fields: [String: Any], blockTokens: Int = PromptPrefixHasher.routingBlockTokens,
+        maxBlocks: Int = PromptPrefixHasher.routingMaxBlocks
+    ) -> [UInt64] {
+        var hasher = PromptPrefixHasher(kind: .chat, blockTokens: blockTokens, maxBlocks: maxBlocks)
         for case let message as [String: Any] in fields["messages"] as? [Any] ?? [] {
             guard !hasher.isFull, let role = message["role"] as? String else { break }
             hasher.beginMessage(role: role)
