@@ -1,7 +1,9 @@
 /// The whole fleet as the scheduler sees it: node snapshots stored column-wise and indexed by model.
 ///
 /// Membership changes (``upsert(_:)``, ``remove(_:)``) rebuild the model index; live updates
-/// (``setLoad(_:at:)``, ``recordPrefix(_:at:)``, ``setPowerCapFactor(_:at:)``) are O(1) and in place.
+/// (``setLoad(_:at:)``, ``recordPrefix(_:at:)``, ``setPowerCapFactor(_:at:)``, ``setProfile(_:at:)``,
+/// ``setLinkRTT(_:at:)``, ``setLabels(_:at:)``) are O(1) in the fleet's size and in place: heartbeats, answers and
+/// power reports arrive at every node's pace, so none of them may cost the whole fleet.
 public struct FleetState: Sendable {
     public private(set) var ids: [NodeID] = []
     public private(set) var loads: [NodeLoad] = []
@@ -25,6 +27,9 @@ public struct FleetState: Sendable {
     public func index(of id: NodeID) -> Int? { indexByID[id] }
 
     public func labels(at index: Int) -> [String: String] { labelSets[index] }
+
+    /// The node's profiles, one per model, without building its whole snapshot.
+    public func profiles(at index: Int) -> [NodeProfile] { profiles[index] }
 
     /// The profile the node at `index` has for `model`, without building its whole snapshot.
     public func profile(at index: Int, for model: String) -> NodeProfile? { profiles[index].first { $0.model == model } }
@@ -97,6 +102,33 @@ public struct FleetState: Sendable {
     public mutating func setPowerCapFactor(_ factor: Double, at index: Int) {
         for j in profiles[index].indices { profiles[index][j].powerCapFactor = factor }
         for m in memberships[index] { pools[m.pool].profiles[m.slot].powerCapFactor = factor }
+    }
+
+    /// Replaces the node's profile of `profile.model` (a refit), in the node's pool too. A model the node serves
+    /// without a profile so far changes pool membership, and only then is the model index rebuilt.
+    public mutating func setProfile(_ profile: NodeProfile, at index: Int) {
+        guard let j = profiles[index].firstIndex(where: { $0.model == profile.model }),
+            let m = memberships[index].first(where: { pools[$0.pool].model == profile.model })
+        else {
+            var snapshot = snapshot(at: index)
+            snapshot.profiles.append(profile)
+            upsert(snapshot)
+            return
+        }
+        pools[m.pool].totalSlots += profile.maxBatch - profiles[index][j].maxBatch
+        profiles[index][j] = profile
+        pools[m.pool].profiles[m.slot] = profile
+    }
+
+    /// Sets the link round trip (seconds) of every model profile of a node.
+    public mutating func setLinkRTT(_ seconds: Double, at index: Int) {
+        for j in profiles[index].indices { profiles[index][j].linkRTTSeconds = seconds }
+        for m in memberships[index] { pools[m.pool].profiles[m.slot].linkRTTSeconds = seconds }
+    }
+
+    /// Replaces a node's labels (they are read per decision, not kept in the pools).
+    public mutating func setLabels(_ labels: [String: String], at index: Int) {
+        labelSets[index] = labels
     }
 
     private mutating func append(_ node: NodeSnapshot) {

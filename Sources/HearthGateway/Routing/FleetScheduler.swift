@@ -98,10 +98,10 @@ package final class FleetScheduler: Sendable {
             }
             state.assignedLabels[node] = assigned
             guard let index = state.fleet.index(of: node) else { return }
-            var snapshot = state.fleet.snapshot(at: index)
-            for key in snapshot.labels.keys where key != PowerCapFilter.labelKey { snapshot.labels[key] = nil }
-            snapshot.labels.merge(securityLabels(of: node, assigned: assigned)) { _, new in new }
-            state.fleet.upsert(snapshot)
+            var labels = state.fleet.labels(at: index)
+            for key in labels.keys where key != PowerCapFilter.labelKey { labels[key] = nil }
+            labels.merge(securityLabels(of: node, assigned: assigned)) { _, new in new }
+            state.fleet.setLabels(labels, at: index)
         }
     }
 
@@ -323,14 +323,11 @@ package final class FleetScheduler: Sendable {
             guard let refined = state.refitters[node, default: [:]][model, default: fresh].observe(observed, current: current) else {
                 return
             }
-            // The node's snapshot is built only when its profile changes, not at every answer.
-            var snapshot = state.fleet.snapshot(at: index)
             // Kept without the power cap of the moment: the next power report sets that.
             var kept = refined
             kept.powerCapFactor = 1
             state.refitted[node, default: [:]][model] = kept
-            snapshot.profiles = snapshot.profiles.map { $0.model == model ? refined : $0 }
-            state.fleet.upsert(snapshot)
+            state.fleet.setProfile(refined, at: index)
         }
     }
 
@@ -341,10 +338,10 @@ package final class FleetScheduler: Sendable {
     package func applyPower(_ node: NodeID, mode: PowerGovernor.Mode, capFraction: Double) -> Bool {
         state.withLock { state in
             guard let index = state.fleet.index(of: node) else { return false }
-            if state.fleet.labels(at: index)[PowerCapFilter.labelKey] != mode.rawValue {
-                var snapshot = state.fleet.snapshot(at: index)
-                snapshot.labels[PowerCapFilter.labelKey] = mode.rawValue
-                state.fleet.upsert(snapshot)
+            var labels = state.fleet.labels(at: index)
+            if labels[PowerCapFilter.labelKey] != mode.rawValue {
+                labels[PowerCapFilter.labelKey] = mode.rawValue
+                state.fleet.setLabels(labels, at: index)
             }
             let fraction = capFraction.isFinite ? min(1, max(0.05, capFraction)) : 0.05
             state.fleet.setPowerCapFactor(GPUPowerCurve.schedulerFactor(capFraction: fraction), at: index)
@@ -387,20 +384,14 @@ package final class FleetScheduler: Sendable {
             if changed { Self.refreshAdmitting(node, in: &state) }
             guard let milliseconds = link.rttMilliseconds, milliseconds.isFinite, let index = state.fleet.index(of: node) else { return }
             let seconds = min(10, max(0, milliseconds / 1000))
-            var snapshot = state.fleet.snapshot(at: index)
-            guard snapshot.profiles.contains(where: { abs($0.linkRTTSeconds - seconds) > 0.001 }) else { return }
-            snapshot.profiles = snapshot.profiles.map { profile in
-                var profile = profile
-                profile.linkRTTSeconds = seconds
-                return profile
-            }
-            state.fleet.upsert(snapshot)
+            guard state.fleet.profiles(at: index).contains(where: { abs($0.linkRTTSeconds - seconds) > 0.001 }) else { return }
+            state.fleet.setLinkRTT(seconds, at: index)
         }
     }
 
     /// The link round trip the scheduler predicts with for `node` (its first profile's).
     package func linkRTTSeconds(of node: NodeID) -> Double? {
-        state.withLock { state in state.fleet.index(of: node).flatMap { state.fleet.snapshot(at: $0).profiles.first?.linkRTTSeconds } }
+        state.withLock { state in state.fleet.index(of: node).flatMap { state.fleet.profiles(at: $0).first?.linkRTTSeconds } }
     }
 
     private static func refreshAdmitting(_ node: NodeID, in state: inout State) {
@@ -433,7 +424,7 @@ package final class FleetScheduler: Sendable {
     /// The profile the scheduler holds for `node` and `model` now.
     package func profile(of node: NodeID, model: String) -> NodeProfile? {
         state.withLock { state in
-            state.fleet.index(of: node).flatMap { state.fleet.snapshot(at: $0).profile(for: model) }
+            state.fleet.index(of: node).flatMap { state.fleet.profile(at: $0, for: model) }
         }
     }
 
@@ -442,7 +433,7 @@ package final class FleetScheduler: Sendable {
         let slots = state.slots[node] ?? 1
         let running = min(outstanding.requests, slots)
         let waiting = outstanding.requests - running
-        let profile = state.fleet.snapshot(at: index).profiles.first
+        let profile = state.fleet.profiles(at: index).first
         let averagePrompt = outstanding.requests > 0 ? outstanding.promptTokens / outstanding.requests : 0
         // Prefill still ahead: the waiting requests' prompts (running ones are assumed past prefill).
         let backlog = profile.map { Double(waiting * averagePrompt) / $0.prefillTokensPerSecond } ?? 0
