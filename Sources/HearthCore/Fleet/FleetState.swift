@@ -111,6 +111,7 @@ public struct FleetState: Sendable {
             let m = memberships[index].first(where: { pools[$0.pool].model == profile.model })
         else {
             var snapshot = snapshot(at: index)
+            snapshot.profiles.removeAll { $0.model == profile.model }
             snapshot.profiles.append(profile)
             upsert(snapshot)
             return

@@ -37,5 +37,12 @@ import Testing
         fleet.setProfile(other, at: 0)
         #expect(fleet.pool(for: "other")?.count == 1)
         #expect(fleet.profiles(at: 0).map(\.model) == [Fixtures.model, "other"])
+        // A refit of a profile whose model the node does not serve replaces it; the node never holds two.
+        var unserved = Fixtures.profile()
+        unserved.model = "gone"
+        fleet.setProfile(unserved, at: 0)
+        unserved.prefillTokensPerSecond = 1
+        fleet.setProfile(unserved, at: 0)
+        #expect(fleet.profiles(at: 0).filter { $0.model == "gone" } == [unserved])
     }
 }
