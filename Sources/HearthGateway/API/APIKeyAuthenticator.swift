@@ -21,7 +21,9 @@ package final class APIKeyAuthenticator: Sendable {
     private let maximumStaleness: Double
     /// Seconds on the gateway's tenant clock.
     private let now: @Sendable () -> Double
-    private let cache = Mutex<[String: Entry]>([:])
+    /// The cached keys, and how many times they were all forgotten: a store read that began before the last
+    /// ``invalidateAll()`` is not cached (it may hold the policy of a key revoked meanwhile).
+    private let cache = Mutex<(entries: [String: Entry], generation: UInt64)>(([:], 0))
     /// Keys held at most; past it, stale entries go, then all (a flood of valid keys only costs store reads).
     private static let capacity = 65_536
 
@@ -34,7 +36,10 @@ package final class APIKeyAuthenticator: Sendable {
 
     /// Forgets every cached key: the next request with each reads the store again.
     package func invalidateAll() {
-        cache.withLock { $0.removeAll(keepingCapacity: true) }
+        cache.withLock { cache in
+            cache.entries.removeAll(keepingCapacity: true)
+            cache.generation &+= 1
+        }
     }
 
     /// The hex SHA-256 of a key, as stored.
@@ -66,20 +71,22 @@ package final class APIKeyAuthenticator: Sendable {
         }
         let hash = Self.hash(Substring(authorization.utf8.dropFirst(scheme.count)).trimmingCharacters(in: .whitespaces))
         let time = now()
-        if maximumStaleness > 0, let entry = cache.withLock({ $0[hash] }), time - entry.readAt < maximumStaleness {
-            return entry.policy
+        let (cached, generation) = cache.withLock { ($0.entries[hash], $0.generation) }
+        if maximumStaleness > 0, let cached, time - cached.readAt < maximumStaleness {
+            return cached.policy
         }
         guard let policy = try await store.tenantPolicy(forKeyHash: hash) else {
-            cache.withLock { _ = $0.removeValue(forKey: hash) }
+            cache.withLock { _ = $0.entries.removeValue(forKey: hash) }
             throw OpenAIError.unauthorized("Incorrect API key provided.")
         }
         guard maximumStaleness > 0 else { return policy }
         cache.withLock { cache in
-            if cache.count >= Self.capacity {
-                cache = cache.filter { time - $0.value.readAt < maximumStaleness }
-                if cache.count >= Self.capacity { cache.removeAll() }
+            guard cache.generation == generation else { return }
+            if cache.entries.count >= Self.capacity {
+                cache.entries = cache.entries.filter { time - $0.value.readAt < maximumStaleness }
+                if cache.entries.count >= Self.capacity { cache.entries.removeAll() }
             }
-            cache[hash] = Entry(policy: policy, readAt: time)
+            cache.entries[hash] = Entry(policy: policy, readAt: time)
         }
         return policy
     }
