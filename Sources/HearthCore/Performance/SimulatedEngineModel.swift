@@ -18,7 +18,9 @@ public struct SimulatedEngineModel: Sendable, Hashable {
     /// token is always computed).
     @inlinable
     public static func cachedTokens(matchedBlocks: Int, blockTokens: Int = NodeProfile.blockTokens, promptTokens: Int) -> Int {
-        max(0, min(matchedBlocks.multipliedReportingOverflow(by: max(1, blockTokens)).partialValue, promptTokens - 1))
+        let block = max(1, blockTokens)
+        // Blocks past the prompt's own count change nothing, and clamping first keeps the product from overflowing.
+        return max(0, min(min(max(0, matchedBlocks), promptTokens / block + 1) * block, promptTokens - 1))
     }
 
     /// Seconds of prefill for a prompt of which `cachedTokens` are already in cache.

@@ -319,20 +319,19 @@ public struct Simulator {
         running[n] += 1
         let request = requests[r]
         let matched = request.prefixHashes.isEmpty ? 0 : fleet.caches[n].matchedBlocks(request.prefixHashes)
-        let blockTokens = max(1, configuration.prefixBlockTokens)
-        let cached = max(0, min(min(matched, request.promptTokens / blockTokens + 1) * blockTokens, request.promptTokens - 1))
+        let cached = SimulatedEngineModel.cachedTokens(
+            matchedBlocks: matched, blockTokens: configuration.prefixBlockTokens, promptTokens: request.promptTokens)
         outcomes[r].cachedTokens = cached
         // Decode time so far counts under the old prefill run, before this prompt extends or replaces it.
         advanceClock(n, to: now)
         if now > prefillFreeAt[n] { prefillBusyFrom[n] = now }
-        let start = max(now, prefillFreeAt[n])
         let computed = Double(max(1, request.promptTokens - cached))
         let attention = configuration.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
         let seconds = engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
         if configuration.prefillBatchTokens > 0 {
             batchPrefill(r, on: n, computedTokens: Int(computed), seconds: seconds, now: now)
         } else {
-            let end = start + seconds
+            let end = max(now, prefillFreeAt[n]) + seconds
             prefillFreeAt[n] = end
             events.push(time: end, kind: .prefillDone, node: Int32(n), request: Int32(r))
         }
