@@ -88,6 +88,8 @@ extension InferenceRelay {
         primary.session.cancel(primary.stream)
         primary.reservation.release(end: nil, afterHandOff: true)
         winner.attempt.reservation.handOff()
+        // The hedge's node now serves: a failure from here on excludes it, not the primary alone.
+        context.placed(on: winner.attempt.session.id)
         context.ticket.assign(winner.attempt.session)
         if !context.track(winner.attempt.stream) { winner.attempt.stream.fail(ClientGone()) }
         logger.notice(
