@@ -5,7 +5,7 @@
 HEARTH_CACHE ?= $(HOME)/.cache/hearth
 export HEARTH_CACHE
 
-.PHONY: up test test-core build release bench bench-tasks peerbench format
+.PHONY: up test test-core build release bench bench-tasks peerbench throughput-smoke format
 
 up: release
 	scripts/install-engine.sh
@@ -36,6 +36,10 @@ bench-tasks: release
 
 peerbench: release
 	scripts/peerbench.sh
+
+# Hearth against nginx as a reference proxy, same run; fails on a data-path regression (part of make test).
+throughput-smoke: release
+	scripts/throughput-smoke/run.sh
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift
