@@ -2,7 +2,8 @@
 public enum TunnelProtocol {
     /// The version this build speaks. A peer that sends another version is refused with
     /// ``TunnelErrorCode/versionMismatch`` rather than half understood.
-    public static let version = 1
+    /// 2: `open`, `head` and `end` carry their fixed binary layouts (HearthTunnel's `StreamMessageCodec`), not JSON.
+    public static let version = 2
 
     /// Bytes of frame header after the length prefix: kind (1) and stream id (4).
     public static let headerBytes = 5

@@ -10,13 +10,13 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case heartbeat = 3
     /// either way: ``TunnelErrorMessage`` (JSON). On stream 0 it concerns the connection, else one stream.
     case error = 4
-    /// gateway → node: opens a request stream. Payload: ``StreamOpenCodec`` (header JSON + request body).
+    /// gateway → node: opens a request stream. Payload: the binary ``StreamOpen`` header + request body (HearthTunnel's `StreamMessageCodec`).
     case open = 5
-    /// node → gateway: ``StreamHead`` (JSON), the engine's status and content type.
+    /// node → gateway: ``StreamHead`` (binary, `StreamMessageCodec`), the engine's status and content type.
     case head = 6
     /// node → gateway: response body bytes, counted against the stream's flow-control window.
     case data = 7
-    /// node → gateway: ``StreamEnd`` (JSON), the last frame of a stream (usage, or the failure).
+    /// node → gateway: ``StreamEnd`` (binary, `StreamMessageCodec`), the last frame of a stream (usage, or the failure).
     case end = 8
     /// gateway → node: stop this stream now (client gone, deadline passed). Empty payload.
     case cancel = 9

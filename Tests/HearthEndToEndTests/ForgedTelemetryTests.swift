@@ -147,9 +147,10 @@ struct ForgedTelemetryTests {
             #expect(await registry.next() == .registered(NodeID("liar")))
             // Stream ids are per tunnel: the honest node's stream 1 is not the liar's to answer.
             for stream in UInt32(1)...4 {
-                try await liar.send(.json(.head, stream: stream, StreamHead(status: 200, contentType: "application/json")))
+                try await liar.send(StreamMessageCodec.head(StreamHead(status: 200, contentType: "application/json"), stream: stream))
                 try await liar.send(TunnelFrame(kind: .data, stream: stream, payload: ByteBuffer(string: #"{"leak":"\#(Self.canary)"}"#)))
-                try await liar.send(.json(.end, stream: stream, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil)))
+                try await liar.send(
+                    StreamMessageCodec.end(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil), stream: stream))
                 for _ in 0..<2 {
                     let answer = await frames.answer()
                     #expect(answer?.kind == .cancel && answer?.stream == stream)
@@ -234,9 +235,10 @@ struct ForgedTelemetryTests {
             #expect(held.count <= 2, "the liar holds \(held.count) requests with 2 slots")
             engine.gate.open()
             for stream in held {
-                try await liar.send(.json(.head, stream: stream, StreamHead(status: 200, contentType: "application/json")))
+                try await liar.send(StreamMessageCodec.head(StreamHead(status: 200, contentType: "application/json"), stream: stream))
                 for chunk in TestEngine.json(text: "late") { try await liar.send(TunnelFrame(kind: .data, stream: stream, payload: chunk)) }
-                try await liar.send(.json(.end, stream: stream, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil)))
+                try await liar.send(
+                    StreamMessageCodec.end(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil), stream: stream))
             }
             let statuses = try await client.value
             #expect(statuses.count == requests && statuses.allSatisfy { $0 == 200 }, "\(statuses)")

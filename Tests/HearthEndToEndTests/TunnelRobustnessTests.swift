@@ -102,7 +102,7 @@ struct TunnelRobustnessTests {
             try await client.send(request)
             let open = try #require(await frames.next())
             #expect(open.kind == .open)
-            try await node.send(.json(.head, stream: open.stream, StreamHead(status: 200, contentType: "text/event-stream")))
+            try await node.send(StreamMessageCodec.head(StreamHead(status: 200, contentType: "text/event-stream"), stream: open.stream))
             // 32 MiB ignoring the window: far more than socket buffers can hide.
             let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 << 10)
             for _ in 0..<512 {
@@ -128,7 +128,7 @@ struct TunnelRobustnessTests {
             #expect(await frames.next()?.kind == .welcome)
             async let response = fleet.post(json: chatBody(model: "test-model"))
             let open = try #require(await frames.next())
-            try await node.send(.json(.head, stream: open.stream, StreamHead(status: 200, contentType: "application/json")))
+            try await node.send(StreamMessageCodec.head(StreamHead(status: 200, contentType: "application/json"), stream: open.stream))
             for _ in 0..<3 {
                 try await node.send(TunnelFrame(kind: .data, stream: open.stream, payload: ByteBuffer(repeating: 0x20, count: 60_000)))
             }

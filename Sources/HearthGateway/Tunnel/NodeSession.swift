@@ -141,7 +141,7 @@ package final class NodeSession: Sendable {
         do {
             switch frame.kind {
             case .head:
-                let head = try frame.decodeJSON(StreamHead.self)
+                let head = try StreamMessageCodec.decodeHead(frame)
                 guard AnswerAudit.isRelayableStatus(head.status), AnswerAudit.isRelayableContentType(head.contentType, status: head.status)
                 else {
                     onLie(self, .unrelayableHead, "status \(head.status)")
@@ -152,7 +152,7 @@ package final class NodeSession: Sendable {
                 try stream.receiveHead(head)
             case .data: try stream.receive(.data(frame.payload))
             default:
-                try stream.receive(.end(try frame.decodeJSON(StreamEnd.self)))
+                try stream.receive(.end(try StreamMessageCodec.decodeEnd(frame)))
                 finish(stream)
             }
         } catch let error as TunnelErrorMessage {

@@ -50,7 +50,7 @@ final class NodeTunnel: Sendable {
             let end = StreamEnd(
                 usage: nil, engineTimeToFirstTokenMilliseconds: nil,
                 error: TunnelErrorMessage(code: .handedBack, message: "node \(configuration.nodeID) is draining for power"))
-            channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)
+            channel.writeAndFlush(StreamMessageCodec.end(end, stream: id), promise: nil)
         }
     }
 
@@ -84,7 +84,7 @@ final class NodeTunnel: Sendable {
             let why = powerRefuses ? "power" : "its link to the gateway is degraded"
             let refusal = TunnelErrorMessage(code: .notAdmitting, message: "node \(configuration.nodeID) is not admitting (\(why))")
             channel.writeAndFlush(
-                TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: refusal)),
+                StreamMessageCodec.end(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: refusal), stream: id),
                 promise: nil)
             return
         }
@@ -94,7 +94,7 @@ final class NodeTunnel: Sendable {
         } catch {
             let message = (error as? TunnelErrorMessage) ?? TunnelErrorMessage(code: .malformedFrame, message: "\(error)")
             channel.writeAndFlush(
-                TunnelFrame.json(.end, stream: id, StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: message)),
+                StreamMessageCodec.end(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: message), stream: id),
                 promise: nil)
             return
         }
@@ -118,7 +118,7 @@ final class NodeTunnel: Sendable {
         var failure: TunnelErrorMessage?
         do {
             try await engine.run(request) { head in
-                channel.writeAndFlush(TunnelFrame.json(.head, stream: id, head), promise: nil)
+                channel.writeAndFlush(StreamMessageCodec.head(head, stream: id), promise: nil)
             } onData: { chunk in
                 if let forward = meter.take(chunk) {
                     if firstToken == nil, meter.sawFirstContent { firstToken = .now - started }
@@ -142,7 +142,7 @@ final class NodeTunnel: Sendable {
             engineTimeToFirstTokenMilliseconds: firstToken?.milliseconds,
             error: failure
         )
-        channel.writeAndFlush(TunnelFrame.json(.end, stream: id, end), promise: nil)
+        channel.writeAndFlush(StreamMessageCodec.end(end, stream: id), promise: nil)
     }
 
     /// Sends bytes in data frames, waiting for window when the gateway has not consumed enough.

@@ -52,12 +52,13 @@ final class LyingNode: Sendable {
     // MARK: lies
 
     static func head(_ stream: UInt32, status: Int = 200, contentType: String = "text/event-stream") -> TunnelFrame {
-        .json(.head, stream: stream, StreamHead(status: status, contentType: contentType))
+        StreamMessageCodec.head(StreamHead(status: status, contentType: contentType), stream: stream)
     }
 
     static func end(_ stream: UInt32, prompt: Int?, completion: Int?, ttftMilliseconds: Double? = nil) -> TunnelFrame {
         let usage = prompt.map { TokenUsage(promptTokens: $0, completionTokens: completion ?? 0, reportedByEngine: true) }
-        return .json(.end, stream: stream, StreamEnd(usage: usage, engineTimeToFirstTokenMilliseconds: ttftMilliseconds, error: nil))
+        return StreamMessageCodec.end(
+            StreamEnd(usage: usage, engineTimeToFirstTokenMilliseconds: ttftMilliseconds, error: nil), stream: stream)
     }
 
     /// One chat chunk event with `text` as its content.
