@@ -22,7 +22,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Gateway HTTP port (0 picks a free one).")
     var port: Int = 8080
 
-    @Option(help: "Node agents to start (with --engine openai: one per --engine-urls entry instead).")
+    @Option(help: "Node agents to start: 1-64, or up to 256 with --engine sim (with --engine openai: one per --engine-urls entry instead).")
     var nodes: Int = 2
 
     @Option(help: "Folder for the fleet database and the development API key.")
@@ -43,7 +43,11 @@ struct UpCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
-        guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
+        // Simulated nodes cost no engine process: a fleet of them measures the gateway at fleet size.
+        let maximumNodes = engine.engine == .sim ? 256 : 64
+        guard (1...maximumNodes).contains(nodes) else {
+            throw ValidationError("--nodes must be between 1 and \(maximumNodes) with --engine \(engine.engine.rawValue)")
+        }
     }
 
     func run() async throws {
