@@ -73,14 +73,14 @@ struct TunnelFrameCodecTests {
     func openFrame() throws {
         let header = StreamOpen(path: "/v1/chat/completions", stream: true, clientWantsUsageChunk: false, requestID: "r1")
         let body = ByteBuffer(string: #"{"model":"m","unknown_field":[1,2,3]}"#)
-        let frame = StreamOpenCodec.encode(header, body: body, stream: 3)
-        let decoded = try StreamOpenCodec.decode(frame)
+        let frame = StreamMessageCodec.open(header, body: body, stream: 3)
+        let decoded = try StreamMessageCodec.decodeOpen(frame)
         #expect(decoded.header == header)
         #expect(decoded.body == body)
 
         var truncated = frame
         truncated.payload = frame.payload.getSlice(at: frame.payload.readerIndex, length: 6)!
-        #expect { try StreamOpenCodec.decode(truncated) } throws: { ($0 as? TunnelErrorMessage)?.code == .malformedFrame }
+        #expect { try StreamMessageCodec.decodeOpen(truncated) } throws: { ($0 as? TunnelErrorMessage)?.code == .malformedFrame }
     }
 
     @Test("error codes from a newer peer decode as other")

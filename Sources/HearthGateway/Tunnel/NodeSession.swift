@@ -66,7 +66,7 @@ package final class NodeSession: Sendable {
             state.streams[id] = stream
             return stream
         }
-        channel.writeAndFlush(StreamOpenCodec.encode(header, body: body, stream: stream.id), promise: nil)
+        channel.writeAndFlush(StreamMessageCodec.open(header, body: body, stream: stream.id), promise: nil)
         return stream
     }
 

@@ -90,7 +90,7 @@ final class NodeTunnel: Sendable {
         }
         let decoded: (header: StreamOpen, body: ByteBuffer)
         do {
-            decoded = try StreamOpenCodec.decode(frame)
+            decoded = try StreamMessageCodec.decodeOpen(frame)
         } catch {
             let message = (error as? TunnelErrorMessage) ?? TunnelErrorMessage(code: .malformedFrame, message: "\(error)")
             channel.writeAndFlush(

@@ -39,7 +39,7 @@ final class LyingNode: Sendable {
         Task { [node] in
             var sent = 0
             for await frame in node.frames where frame.kind == .open {
-                let header = (try? StreamOpenCodec.decode(frame))?.header
+                let header = (try? StreamMessageCodec.decodeOpen(frame))?.header
                 for reply in answer(Opened(stream: frame.stream, wantsStream: header?.stream ?? false)) {
                     guard (try? await node.send(reply)) != nil else { return sent }
                     sent += 1
