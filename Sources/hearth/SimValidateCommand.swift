@@ -6,6 +6,7 @@ import HearthNode
 import HearthSim
 import NIOCore
 import NIOFoundationCompat
+import Synchronization
 
 extension SimCommand {
     /// `hearth sim validate`: the simulator held against a real engine.
@@ -22,8 +23,14 @@ extension SimCommand {
                 """
         )
 
-        @Option(help: "Base URL of an OpenAI-compatible engine (llama-server) or of a Hearth gateway.")
-        var engineURL: String
+        @Option(help: "Base URL of an OpenAI-compatible engine (llama-server) or of a Hearth gateway (not with --replay).")
+        var engineURL: String?
+
+        @Option(help: "Write what the engine did (profile, requests, timings) to this file, for --replay.")
+        var record: String?
+
+        @Option(help: "Simulate a run that --record wrote again, without an engine (with --profile: another profile).")
+        var replay: String?
 
         @Option(help: "Trace file (Azure CSV, Mooncake JSONL or BurstGPT CSV) to replay instead of the built-in workloads.")
         var trace: String?
@@ -71,6 +78,11 @@ extension SimCommand {
         var json = false
 
         func run() async throws {
+            if let replay {
+                guard engineURL == nil, record == nil else { throw ValidationError("--replay takes no --engine-url or --record") }
+                return try replayRecording(at: replay)
+            }
+            guard let engineURL else { throw ValidationError("--engine-url is needed (or --replay FILE)") }
             let base = engineURL.hasSuffix("/") ? String(engineURL.dropLast()) : engineURL
             guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
                 throw ValidationError("--engine-url must be an http(s) URL")
@@ -97,21 +109,65 @@ extension SimCommand {
                 let engine = EngineValidationClient(baseURL: base, model: served.id, apiKey: apiKey, client: client)
                 let (nodeProfile, source) = try await loadProfile(
                     client: client, base: base, model: served, slots: slotCount, contextPerSlot: context / slotCount, engine: engine)
-                if let writeProfile {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    try encoder.encode(nodeProfile).write(to: URL(fileURLWithPath: writeProfile))
-                }
+                if let writeProfile { try Self.encoder.encode(nodeProfile).write(to: URL(fileURLWithPath: writeProfile)) }
                 let plan = try plannedWorkloads(chosen, contextTokens: context / slotCount)
                 let run = ValidationRun(workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context)
-                let (rows, overall) = await run.run(client: engine) { step in
-                    FileHandle.standardError.write(Data("validate: \(step)\n".utf8))
+                let levels = Mutex<[ValidationRecording.Level]>([])
+                let (rows, overall) = await run.run(
+                    client: engine,
+                    progress: { step in FileHandle.standardError.write(Data("validate: \(step)\n".utf8)) },
+                    record: { level in levels.withLock { $0.append(level) } })
+                if let record {
+                    let recording = ValidationRecording(
+                        engineURL: base, model: served.id, contextTokens: context, profile: nodeProfile, profileSource: source,
+                        levels: levels.withLock { $0 })
+                    try Self.encoder.encode(recording).write(to: URL(fileURLWithPath: record))
                 }
                 let report = ValidationReport(
                     engineURL: base, model: served.id, profile: nodeProfile, profileSource: source, contextTokens: context, rows: rows,
                     overall: overall)
                 print(json ? try ValidationRenderer.json(report) : ValidationRenderer.text(report))
             }
+        }
+
+        static var encoder: JSONEncoder {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return encoder
+        }
+
+        /// `--replay`: the recorded run through the simulator again, with the recorded profile or `--profile`.
+        func replayRecording(at path: String) throws {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            let recording: ValidationRecording
+            do {
+                recording = try JSONDecoder().decode(ValidationRecording.self, from: data)
+            } catch {
+                throw ValidationError("\(path) is not a recording of hearth sim validate: \(error)")
+            }
+            guard recording.version == ValidationRecording.version else {
+                throw ValidationError("\(path) is recording version \(recording.version); this hearth reads \(ValidationRecording.version)")
+            }
+            var profile = recording.profile
+            var source = recording.profileSource + ", recorded"
+            if let path = self.profile {
+                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+                profile = try Self.readProfile(data)
+                profile.node.model = recording.model
+                source = "file"
+            }
+            let run = ValidationRun(workloads: [], concurrencies: [], profile: profile, contextTokens: recording.contextTokens)
+            let (rows, overall) = run.compare(recording.levels)
+            let report = ValidationReport(
+                engineURL: recording.engineURL, model: recording.model, profile: profile, profileSource: source,
+                contextTokens: recording.contextTokens, rows: rows, overall: overall)
+            print(json ? try ValidationRenderer.json(report) : ValidationRenderer.text(report))
+        }
+
+        /// A profile as --write-profile writes it, or a bare NodeProfile.
+        static func readProfile(_ data: Data) throws -> ValidationProfile {
+            if let full = try? JSONDecoder().decode(ValidationProfile.self, from: data) { return full }
+            return ValidationProfile(node: try JSONDecoder().decode(NodeProfile.self, from: data))
         }
 
         func plannedWorkloads(_ chosen: [ValidationWorkload], contextTokens: Int) throws -> [(name: String, requests: [ValidationRequest])]
@@ -140,12 +196,7 @@ extension SimCommand {
         ) async throws -> (ValidationProfile, String) {
             if let profile {
                 guard let data = FileManager.default.contents(atPath: profile) else { throw ValidationError("cannot read \(profile)") }
-                var read: ValidationProfile
-                if let full = try? JSONDecoder().decode(ValidationProfile.self, from: data) {
-                    read = full
-                } else {
-                    read = ValidationProfile(node: try JSONDecoder().decode(NodeProfile.self, from: data))
-                }
+                var read = try Self.readProfile(data)
                 read.node.model = model.id
                 return (read, "file")
             }

@@ -9,7 +9,8 @@ import Testing
 #endif
 
 /// `hearth sim validate` against the real llama-server: a smoke-sized run at three load levels must report every
-/// workload at every level, every request matched, and finite errors. Skipped where the engine is not installed.
+/// workload at every level, every request matched, and finite errors, and its `--record` file, `--replay`ed with the
+/// engine gone, must give the same figures. Skipped where the engine is not installed.
 @Suite(.serialized) struct SimValidateEndToEndTests {
     static let cache = ProcessInfo.processInfo.environment["HEARTH_CACHE"] ?? (NSHomeDirectory() + "/.cache/hearth")
     static let binary = cache + "/bin/llama-server"
@@ -47,12 +48,23 @@ import Testing
         let url = "http://127.0.0.1:\(port)"
         try await Self.waitForHealth(url)
 
+        let recording = FileManager.default.temporaryDirectory.appendingPathComponent("validate-\(port).json").path
+        defer { try? FileManager.default.removeItem(atPath: recording) }
         let output = try await Self.run(
             hearth,
             [
                 "sim", "validate", "--engine-url", url, "--smoke", "--concurrency", "1,2,4", "--calibration-rounds", "1", "--json",
+                "--record", recording,
             ])
         let report = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+        // The recording, simulated again without the engine, gives the same report.
+        kill(engine.processIdentifier, SIGKILL)
+        let replayed = try await Self.run(hearth, ["sim", "validate", "--replay", recording, "--json"])
+        let again = try #require(try JSONSerialization.jsonObject(with: replayed) as? [String: Any])
+        #expect(
+            NSDictionary(dictionary: again["overall"] as? [String: Any] ?? [:])
+                == NSDictionary(dictionary: report["overall"] as? [String: Any] ?? [:]))
+        #expect((again["rows"] as? [Any])?.count == (report["rows"] as? [Any])?.count)
         let rows = try #require(report["rows"] as? [[String: Any]])
         let cells = rows.map { "\($0["workload"] ?? "?")@\($0["concurrency"] ?? "?")" }
         #expect(

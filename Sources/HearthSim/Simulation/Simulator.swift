@@ -26,11 +26,13 @@ public struct SimulationConfiguration: Sendable {
     /// Prompt tokens one prefill batch may compute (llama.cpp's `n_batch`, 2,048 by default); 0: prompts are
     /// prefilled one after another. With a batch, prompts that reach a node while it is busy (or within
     /// ``prefillBatchWindowSeconds`` of a batch's start) are prefilled together and get their first token together,
-    /// when the whole batch ends: the engine builds one batch per step from every slot with prompt left.
+    /// when the whole batch ends: the engine builds one batch per step from every slot with prompt left. A prompt
+    /// that does not fit in the room a batch has left fills it and goes on in the next one, as llama.cpp splits it.
     public var prefillBatchTokens = 0
-    /// How late after a batch started a prompt still joins it: requests that arrive together, within one of the
-    /// engine's scheduling passes.
-    public var prefillBatchWindowSeconds = 0.005
+    /// How late after a batch started a prompt still joins it. 0 (the default): a batch that has started takes no
+    /// more prompts. That is what llama-server does, measured: of prompts sent at the same instant, the one its loop
+    /// saw first is prefilled alone, and the rest wait for the next step together.
+    public var prefillBatchWindowSeconds = 0.0
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -340,33 +342,57 @@ public struct Simulator {
     }
 
     /// Puts a prompt into the node's last prefill batch if that has not started (or started within the window) and
-    /// has room, else into a new batch after it. The node's prefill time is the same either way; what changes is
-    /// when each prompt's first token appears: at its batch's end.
+    /// has room, spilling what does not fit into new batches after it. The node's prefill time is the same either way;
+    /// what changes is when each prompt's first token appears: at the end of the batch that holds its last token.
     private mutating func batchPrefill(_ r: Int, on n: Int, computedTokens: Int, seconds: Double, now: Double) {
-        prefillBatchVersion &+= 1
-        if var last = prefillBatches[n].last, last.start > now || now - last.start <= configuration.prefillBatchWindowSeconds,
-            last.tokens + computedTokens <= configuration.prefillBatchTokens
+        let capacity = configuration.prefillBatchTokens
+        var tokensLeft = max(1, computedTokens)
+        var secondsLeft = seconds
+        /// Takes up to `room` of the prompt's tokens, with their share of its prefill time.
+        func take(_ room: Int) -> (tokens: Int, seconds: Double) {
+            let tokens = min(room, tokensLeft)
+            let share = secondsLeft * Double(tokens) / Double(tokensLeft)
+            tokensLeft -= tokens
+            secondsLeft -= share
+            return (tokens, share)
+        }
+        if var last = prefillBatches[n].last,
+            last.start > now || now - last.start < configuration.prefillBatchWindowSeconds,
+            last.tokens < capacity
         {
-            last.end += seconds
-            last.tokens += computedTokens
-            last.members.append(Int32(r))
+            let part = take(capacity - last.tokens)
+            last.end += part.seconds
+            last.tokens += part.tokens
+            if tokensLeft == 0 { last.members.append(Int32(r)) }
+            prefillBatchVersion &+= 1
             last.version = prefillBatchVersion
             prefillBatches[n][prefillBatches[n].count - 1] = last
             prefillFreeAt[n] = last.end
-        } else {
-            let start = max(now, prefillFreeAt[n])
-            prefillBatches[n].append(
-                PrefillBatch(start: start, end: start + seconds, tokens: computedTokens, members: [Int32(r)], version: prefillBatchVersion))
-            prefillFreeAt[n] = start + seconds
+            // A batch that grew announces its new end; the event for its old end no longer matches its version.
+            events.push(time: last.end, kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
         }
-        // A batch that grew announces its new end; the event for its old end no longer matches its version.
-        events.push(time: prefillFreeAt[n], kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
+        while tokensLeft > 0 {
+            let start = max(now, prefillFreeAt[n])
+            let part = take(capacity)
+            prefillBatchVersion &+= 1
+            let batch = PrefillBatch(
+                start: start, end: start + part.seconds, tokens: part.tokens, members: tokensLeft == 0 ? [Int32(r)] : [],
+                version: prefillBatchVersion)
+            prefillBatches[n].append(batch)
+            prefillFreeAt[n] = batch.end
+            events.push(time: batch.end, kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
+        }
     }
 
     private mutating func prefillBatchDone(node n: Int, version: UInt32, now: Double) {
-        guard let batch = prefillBatches[n].first, batch.version == version else { return }
-        prefillBatches[n].removeFirst()
-        for member in batch.members { prefillDone(node: n, request: Int(member), now: now) }
+        // A batch's event whose version is gone is stale (the batch grew). Batches end in order, so one ending also
+        // ends any before it whose event, at the same instant, has not come up yet.
+        guard let index = prefillBatches[n].firstIndex(where: { $0.version == version }) else { return }
+        let done = prefillBatches[n][...index]
+        prefillBatches[n].removeFirst(index + 1)
+        for batch in done {
+            for member in batch.members { prefillDone(node: n, request: Int(member), now: now) }
+        }
     }
 
     private mutating func prefillDone(node n: Int, request r: Int, now: Double) {

@@ -52,17 +52,23 @@ public struct ValidationCalibration: Sendable {
     public func probes(seed: UInt64 = 0xCA11) -> [Probe] {
         var probes: [Probe] = []
         var id = 0
-        func request(prompt: Int, output: Int) -> ValidationRequest {
+        func request(prompt: Int, output: Int, after prefix: PromptSegment? = nil) -> ValidationRequest {
             defer { id += 1 }
+            let fresh = PromptSegment(key: ValidationPromptText.mix(seed, UInt64(id)), tokens: prompt)
             return ValidationRequest(
-                id: id, workload: "calibration", conversation: id,
-                segments: [PromptSegment(key: ValidationPromptText.mix(seed, UInt64(id)), tokens: prompt)], outputTokens: output,
-                taskClass: .chat)
+                id: id, workload: "calibration", conversation: id, segments: (prefix.map { [$0] } ?? []) + [fresh],
+                outputTokens: output, taskClass: .chat)
         }
         let long = min(512, maxPromptTokens)
         for _ in 0..<rounds {
             for prompt in Set([32, min(128, maxPromptTokens), min(256, maxPromptTokens), long, min(768, maxPromptTokens)]).sorted() {
                 probes.append(Probe(requests: [request(prompt: prompt, output: 2)]))
+            }
+            // Short prompts after a cached prefix, as a conversation's later turns and a document's later questions
+            // are: their cost is mostly attention over the prefix, which fresh prompts alone cannot separate from the
+            // per-prompt overhead.
+            if let prefix = probes.last?.requests.first?.segments.first, maxPromptTokens >= prefix.tokens + 128 {
+                for added in [16, 128] { probes.append(Probe(requests: [request(prompt: added, output: 2, after: prefix)])) }
             }
             for batch in Set([1, min(2, slots), min(4, slots)]).sorted() {
                 probes.append(Probe(requests: (0..<batch).map { _ in request(prompt: 16, output: 48) }))
@@ -100,14 +106,15 @@ public struct ValidationCalibration: Sendable {
     public static func fit(
         model: String, probes: [Probe], observations: [[ValidationObservation]], slots: Int
     ) -> ValidationProfile? {
-        var prefill: [Int: [Double]] = [:]
+        var prefill: [[Int]: [Double]] = [:]
         var decode: [[Int]: (contexts: [Double], steps: [Double])] = [:]
         for (probe, observed) in zip(probes, observations) {
             let batch = observed.count
             guard batch > 0, batch == probe.requests.count else { continue }
             if batch == 1, let only = observed.first, only.ttft.isFinite, only.ttft > 0 {
-                let uncached = max(1, only.promptTokens - (only.cachedTokens ?? 0))
-                if only.completionTokens <= 2 { prefill[uncached, default: []].append(only.ttft) }
+                let cached = min(max(0, only.cachedTokens ?? 0), max(0, only.promptTokens - 1))
+                let computed = max(1, only.promptTokens - cached)
+                if only.completionTokens <= 2 { prefill[[computed, cached], default: []].append(only.ttft) }
             }
             let steps = observed.compactMap(\.tpot).filter { $0.isFinite && $0 > 0 }
             guard steps.count == batch, observed.allSatisfy({ $0.completionTokens > 8 }) else { continue }
@@ -116,19 +123,32 @@ public struct ValidationCalibration: Sendable {
             decode[[batch, context / 16], default: ([], [])].contexts.append(Double(context))
             decode[[batch, context / 16], default: ([], [])].steps.append(contentsOf: steps)
         }
-        let prefillPoints = prefill.map { (x: Double($0.key), y: median($0.value)) }
+        let prefillPoints = prefill.map { (computed: Double($0.key[0]), cached: Double($0.key[1]), y: median($0.value)) }
         let decodePoints = decode.map { DecodePoint(batch: $0.key[0], context: median($0.value.contexts), step: median($0.value.steps)) }
-        // Prefill: overhead + tokens / rate + attention × tokens² / 2 (each token attends to those before it).
+        // Prefill: overhead + computed / rate + attention × computed × (cached + computed / 2) (each computed token
+        // attends to the cached prefix and to the computed ones before it), the simulator's own terms.
+        // Both fits weigh each point by its size (relative error), as the validation's MAPE does: otherwise the longest
+        // prompts decide the fit, and every short prompt's overhead is off by the error they leave.
         guard
-            let prefillFit = fitNonNegative(prefillPoints.map { [1, $0.x, $0.x * $0.x / 2] }, prefillPoints.map(\.y), dropOrder: [2, 0]),
+            let prefillFit = fitRelative(
+                prefillPoints.map { [1, $0.computed, $0.computed * ($0.cached + $0.computed / 2)] }, prefillPoints.map(\.y),
+                dropOrder: [2, 0]),
             prefillFit[1] > 0,
-            let step = fitNonNegative(
+            let step = fitRelative(
                 decodePoints.map { [1, Double($0.batch), $0.context] }, decodePoints.map(\.step), dropOrder: [2, 1])
         else { return nil }
         let node = NodeProfile(
             model: model, prefillTokensPerSecond: 1 / prefillFit[1], prefillOverheadSeconds: prefillFit[0],
             decodeBaseSeconds: step[0], decodePerSequenceSeconds: step[1], maxBatch: slots, linkRTTSeconds: 0)
         return ValidationProfile(node: node, decodeSecondsPerContextToken: step[2], prefillSecondsPerContextToken: prefillFit[2])
+    }
+
+    /// ``fitNonNegative(_:_:dropOrder:)`` minimising relative rather than absolute errors (each row divided by its
+    /// value); values must be positive.
+    static func fitRelative(_ rows: [[Double]], _ values: [Double], dropOrder: [Int]) -> [Double]? {
+        guard values.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        return fitNonNegative(
+            zip(rows, values).map { row, value in row.map { $0 / value } }, values.map { _ in 1 }, dropOrder: dropOrder)
     }
 
     /// Least squares over the columns of `rows`, coefficients kept ≥ 0: a negative one is dropped (set to 0) and the

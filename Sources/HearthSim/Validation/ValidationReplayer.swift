@@ -4,11 +4,18 @@ import HearthCore
 ///
 /// Each client takes the next conversation and sends its requests one after another, so a conversation's later
 /// turns follow its earlier ones as a real user's would; `concurrency` clients run side by side.
+///
+/// Clients start `startStaggerSeconds` apart. Requests sent at the same instant to an idle llama-server reach its loop
+/// in an order no client can see: the first is prefilled alone and the rest wait for the next step together, so which
+/// prompt waits would be chance, and the simulator (given equal send times) could only guess it. Staggered starts make
+/// the order the one the client chose, for the engine and the simulator alike.
 public struct ValidationReplayer: Sendable {
     public var concurrency: Int
+    public var startStaggerSeconds: Double
 
-    public init(concurrency: Int) {
+    public init(concurrency: Int, startStaggerSeconds: Double = 0.025) {
         self.concurrency = max(1, concurrency)
+        self.startStaggerSeconds = startStaggerSeconds.isFinite ? max(0, startStaggerSeconds) : 0
     }
 
     /// The conversations of `requests` in first-appearance order, each in request order.
@@ -32,7 +39,9 @@ public struct ValidationReplayer: Sendable {
         let start = ContinuousClock.now
         return await withTaskGroup(of: [ValidationObservation].self) { group in
             for worker in 0..<concurrency {
+                let startDelay = Duration.seconds(startStaggerSeconds * Double(worker))
                 group.addTask {
+                    if startDelay > .zero { try? await Task.sleep(until: start + startDelay) }
                     var observed: [ValidationObservation] = []
                     var previousEnd: Double?
                     while let conversation = await queue.next() {

@@ -22,49 +22,63 @@ public struct ValidationRun: Sendable {
         self.configuration = configuration ?? ValidationSimulation.validationConfiguration(profile)
     }
 
-    /// Rows in workload-then-load order and the overall row; `progress` hears each step as it starts.
-    public func run(client: any ValidationEngineClient, progress: @escaping @Sendable (String) -> Void = { _ in }) async
-        -> (rows: [ValidationRow], overall: ValidationRow?)
-    {
+    /// Rows in workload-then-load order and the overall row; `progress` hears each step as it starts. `record`, when
+    /// given, receives what the engine did at every level, for ``compare(_:)`` to simulate again later.
+    public func run(
+        client: any ValidationEngineClient, progress: @escaping @Sendable (String) -> Void = { _ in },
+        record: ((ValidationRecording.Level) -> Void)? = nil
+    ) async -> (rows: [ValidationRow], overall: ValidationRow?) {
+        var levels: [ValidationRecording.Level] = []
+        for workload in workloads {
+            for concurrency in concurrencies {
+                progress("\(workload.name) at concurrency \(concurrency): \(workload.requests.count) requests")
+                // Fresh text per level: what an earlier level left in the engine's cache must not help this one.
+                let requests = Self.salted(workload.requests, level: levels.count + 1)
+                let observations = await ValidationReplayer(concurrency: concurrency).run(requests, client: client) { request, error in
+                    progress("request \(request.id) of \(request.workload) failed: \(error)")
+                }
+                let level = ValidationRecording.Level(
+                    workload: workload.name, concurrency: concurrency, requests: requests, observations: observations)
+                record?(level)
+                levels.append(level)
+            }
+        }
+        return compare(levels)
+    }
+
+    /// Simulates every level's requests as the engine received them and compares, request by request: rows in the
+    /// levels' order and the overall row.
+    public func compare(_ levels: [ValidationRecording.Level]) -> (rows: [ValidationRow], overall: ValidationRow?) {
         var rows: [ValidationRow] = []
         var allObservations: [ValidationObservation] = []
         var allSimulated: [Int: SimulatedTiming] = [:]
         var allBaseline: [Int: SimulatedTiming] = [:]
-        var level = 0
-        for workload in workloads {
-            for concurrency in concurrencies {
-                level += 1
-                progress("\(workload.name) at concurrency \(concurrency): \(workload.requests.count) requests")
-                // Fresh text per level: what an earlier level left in the engine's cache must not help this one.
-                let requests = Self.salted(workload.requests, level: level)
-                let observations = await ValidationReplayer(concurrency: concurrency).run(requests, client: client) { request, error in
-                    progress("request \(request.id) of \(request.workload) failed: \(error)")
-                }
-                let simulated = ValidationSimulation.simulate(
-                    requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
-                    configuration: configuration)
-                var row = ValidationComparison.row(
-                    workload: workload.name, concurrency: concurrency, requests: requests.count, observations: observations,
-                    simulated: simulated)
-                // The same requests through the simulator as it was before validation: prefill and decode overlap,
-                // decode steps blind to context.
-                let baseline = ValidationSimulation.simulate(
-                    requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
-                    configuration: ValidationSimulation.baselineConfiguration())
-                row.baseline = ValidationErrors(
-                    ValidationComparison.row(
-                        workload: workload.name, concurrency: concurrency, requests: requests.count, observations: observations,
-                        simulated: baseline))
-                rows.append(row)
-                // Ids are unique per level only; the overall row keys them by level too.
-                for observation in observations {
-                    guard let timing = simulated[observation.id] else { continue }
-                    var keyed = observation
-                    keyed.id = level &* 1_000_000 &+ observation.id
-                    allObservations.append(keyed)
-                    allSimulated[keyed.id] = timing
-                    allBaseline[keyed.id] = baseline[observation.id]
-                }
+        for (index, level) in levels.enumerated() {
+            let (requests, observations) = (level.requests, level.observations)
+            let simulated = ValidationSimulation.simulate(
+                requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
+                configuration: configuration)
+            var row = ValidationComparison.row(
+                workload: level.workload, concurrency: level.concurrency, requests: requests.count, observations: observations,
+                simulated: simulated)
+            // The same requests through the simulator as it was before validation: prefill and decode overlap,
+            // decode steps blind to context.
+            let baseline = ValidationSimulation.simulate(
+                requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
+                configuration: ValidationSimulation.baselineConfiguration())
+            row.baseline = ValidationErrors(
+                ValidationComparison.row(
+                    workload: level.workload, concurrency: level.concurrency, requests: requests.count, observations: observations,
+                    simulated: baseline))
+            rows.append(row)
+            // Ids are unique per level only; the overall row keys them by level too.
+            for observation in observations {
+                guard let timing = simulated[observation.id] else { continue }
+                var keyed = observation
+                keyed.id = (index + 1) &* 1_000_000 &+ observation.id
+                allObservations.append(keyed)
+                allSimulated[keyed.id] = timing
+                allBaseline[keyed.id] = baseline[observation.id]
             }
         }
         let total = rows.reduce(0) { $0 + $1.requests }

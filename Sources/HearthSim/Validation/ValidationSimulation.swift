@@ -19,9 +19,9 @@ public struct SimulatedTiming: Sendable, Hashable, Codable {
 /// Runs the requests a real engine served through the ``Simulator``: one node with the engine's profile, each
 /// request arriving when the real client sent it, with the prompt and output lengths the engine reported.
 public enum ValidationSimulation {
-    /// Prefix-cache granularity for validation runs: llama-server matches cached prompts token by token, so the
-    /// simulator's blocks are kept small.
-    public static let blockTokens = 16
+    /// Prefix-cache granularity for validation runs: llama-server matches cached prompts token by token, and so does
+    /// the simulator here (16-token blocks left up to 15 tokens of every later turn to recompute, about 0.1 s each).
+    public static let blockTokens = 1
 
     /// Simulated timings by request id; requests without an observation are not simulated.
     public static func simulate(
@@ -33,30 +33,46 @@ public enum ValidationSimulation {
             .sorted { $0.0.sentAt < $1.0.sentAt }
         guard let start = pairs.first?.0.sentAt else { return [:] }
         // Closed loop: a client sends when its previous answer ends, so a request arrives at the simulated end of its
-        // client's previous one plus the gap the real client left. Arrivals depend on earlier answers only, so
-        // iterating from the real send times settles (at worst after one pass per request).
-        var arrivals = pairs.map { $0.0.sentAt - start }
+        // client's previous one plus the gap the real client left. Requests are settled in time order: with the settled
+        // ones simulated, the earliest arrival a pending request could have is exact, because only requests that
+        // arrive before an answer ends can change when it ends. (Iterating every arrival to a fixed point instead can
+        // oscillate and leave timings that belong to other arrivals.)
         var previous = [Int?](repeating: nil, count: pairs.count)
         var lastOfClient: [Int: Int] = [:]
         for (index, pair) in pairs.enumerated() {
             if pair.0.gap != nil { previous[index] = lastOfClient[pair.0.client] }
             lastOfClient[pair.0.client] = index
         }
-        var timings: [Int: SimulatedTiming] = [:]
-        for _ in 0...pairs.count {
-            timings = simulateOnce(
-                pairs: pairs, arrivals: arrivals, profile: profile, contextTokens: contextTokens, configuration: configuration)
-            var next = arrivals
-            for index in pairs.indices {
-                guard let before = previous[index], let gap = pairs[index].0.gap,
-                    let ended = timings[pairs[before].0.id].map({ arrivals[before] + $0.e2e })
-                else { continue }
-                next[index] = ended + gap
+        var arrivals = pairs.map { $0.0.sentAt - start }
+        var settled = previous.map { $0 == nil }
+        var timings = simulateSettled(
+            pairs, arrivals, settled, profile: profile, contextTokens: contextTokens, configuration: configuration)
+        while true {
+            var next: (index: Int, arrival: Double)?
+            for index in pairs.indices where !settled[index] {
+                guard let before = previous[index], settled[before], let gap = pairs[index].0.gap else { continue }
+                // A predecessor the simulator did not serve leaves its successor at the real send time.
+                let arrival = timings[pairs[before].0.id].map { arrivals[before] + $0.e2e + gap } ?? arrivals[index]
+                if next == nil || arrival < next!.arrival { next = (index, arrival) }
             }
-            if zip(next, arrivals).allSatisfy({ abs($0 - $1) < 1e-9 }) { break }
-            arrivals = next
+            guard let (index, arrival) = next else { break }
+            arrivals[index] = arrival
+            settled[index] = true
+            timings = simulateSettled(
+                pairs, arrivals, settled, profile: profile, contextTokens: contextTokens, configuration: configuration)
         }
         return timings
+    }
+
+    /// ``simulateOnce(pairs:arrivals:profile:contextTokens:configuration:)`` over the settled pairs only.
+    private static func simulateSettled(
+        _ pairs: [(ValidationObservation, ValidationRequest)], _ arrivals: [Double], _ settled: [Bool], profile: NodeProfile,
+        contextTokens: Int, configuration: SimulationConfiguration
+    ) -> [Int: SimulatedTiming] {
+        let chosen = pairs.indices.filter { settled[$0] }
+        return simulateOnce(
+            pairs: chosen.map { pairs[$0] }, arrivals: chosen.map { arrivals[$0] }, profile: profile, contextTokens: contextTokens,
+            configuration: configuration)
     }
 
     /// One simulator run with the given arrivals (seconds from the first, in `pairs` order).

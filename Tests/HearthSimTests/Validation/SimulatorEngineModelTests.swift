@@ -50,8 +50,8 @@ import Testing
 
     @Test("prompts that wait together are prefilled in one batch and get their first tokens together")
     func promptsThatWaitTogetherArePrefilledTogether() {
-        // A and B arrive together (B 2 ms late, within the window): one batch of 0.2 s. C arrives once that batch has
-        // run for 50 ms, so it opens the next batch, which D joins before it starts.
+        // A starts a batch alone; B, 2 ms late, finds it started and opens the next batch, which C and D join while it
+        // waits (A's batch runs until 0.1 s).
         let trace = [
             TraceRequest(arrival: 0, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
             TraceRequest(arrival: 0.002, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
@@ -59,17 +59,24 @@ import Testing
             TraceRequest(arrival: 0.06, promptTokens: 500, outputTokens: 1, declaredClass: .chat),
         ]
         let oneByOne = run(trace, SimulationConfiguration()).outcomes.map(\.ttft)
-        var configuration = SimulationConfiguration()
-        configuration.prefillBatchTokens = 2048
-        let batched = run(trace, configuration).outcomes.map(\.ttft)
-        // One by one the prefills end at 0.1, 0.2, 0.25 and 0.3 s; batched at 0.2, 0.2, 0.3 and 0.3 s.
-        let later = zip(batched, oneByOne).map { $0 - $1 }
-        for (delay, expected) in zip(later, [0.1, 0, 0.05, 0]) { #expect(abs(delay - expected) < 1e-9, "\(later)") }
-        // A batch holds at most `prefillBatchTokens` computed tokens: B no longer fits with A and opens the next
-        // batch, which C joins (ending both at 0.25 s); D fits nowhere and runs alone after them.
-        configuration.prefillBatchTokens = 1500
-        let bounded = zip(run(trace, configuration).outcomes.map(\.ttft), oneByOne).map { $0 - $1 }
-        for (delay, expected) in zip(bounded, [0, 0.05, 0, 0]) { #expect(abs(delay - expected) < 1e-9, "\(bounded)") }
+        func delays(batchTokens: Int, window: Double = 0) -> [Double] {
+            var configuration = SimulationConfiguration()
+            configuration.prefillBatchTokens = batchTokens
+            configuration.prefillBatchWindowSeconds = window
+            return zip(run(trace, configuration).outcomes.map(\.ttft), oneByOne).map { $0 - $1 }
+        }
+        func expect(_ delays: [Double], _ expected: [Double]) {
+            for (delay, value) in zip(delays, expected) { #expect(abs(delay - value) < 1e-9, "\(delays)") }
+        }
+        // One by one the prefills end at 0.1, 0.2, 0.25 and 0.3 s; batched at 0.1, then 0.3 for the other three.
+        expect(delays(batchTokens: 2048), [0, 0.1, 0.05, 0])
+        // With a window, B still joins A's batch (both end at 0.2 s), and C and D share the next.
+        expect(delays(batchTokens: 2048, window: 0.005), [0.1, 0, 0.05, 0])
+        // 1,500 tokens a batch: C fills B's batch (ending at 0.25 s); D runs alone after it.
+        expect(delays(batchTokens: 1500), [0, 0.05, 0, 0])
+        // 1,200 tokens a batch: C's first 200 tokens fill B's batch (ending at 0.22 s) and its other 300 open the next
+        // batch, which D joins; C and D get their first tokens when it ends, at 0.3 s.
+        expect(delays(batchTokens: 1200), [0, 0.02, 0.05, 0])
     }
 
     @Test func decodeStepsGrowWithContext() {

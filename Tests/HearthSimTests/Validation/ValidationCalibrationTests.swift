@@ -3,18 +3,20 @@ import HearthSim
 import Testing
 
 @Suite struct ValidationCalibrationTests {
-    /// Answers every probe from a known engine: prefill 0.05 s + 1/200 s per token + 10 µs per token pair, decode step
-    /// 2 ms + 12 ms × batch + 15 µs per context token.
+    /// Answers every probe from a known engine: prefill 0.05 s + 1/200 s per computed token + 10 µs per pair of a
+    /// computed token and one before it, decode step 2 ms + 12 ms × batch + 15 µs per context token. A prompt's leading
+    /// segment is cached when the prompt has more than one (the probes send that prefix alone first).
     func observe(_ probe: ValidationCalibration.Probe) -> [ValidationObservation] {
         let batch = probe.requests.count
         let context = probe.requests.reduce(0) { $0 + $1.promptTokens + $1.outputTokens / 2 }
         let step = 0.002 + 0.012 * Double(batch) + 15e-6 * Double(context)
         return probe.requests.map { request in
-            let tokens = Double(request.promptTokens)
-            let ttft = 0.05 + tokens / 200 + 1e-5 * tokens * tokens / 2
+            let cached = request.segments.count > 1 ? request.segments[0].tokens : 0
+            let computed = Double(request.promptTokens - cached)
+            let ttft = 0.05 + computed / 200 + 1e-5 * computed * (Double(cached) + computed / 2)
             return ValidationObservation(
                 id: request.id, sentAt: 0, ttft: ttft, e2e: ttft + step * Double(request.outputTokens - 1),
-                promptTokens: request.promptTokens, cachedTokens: 0, completionTokens: request.outputTokens)
+                promptTokens: request.promptTokens, cachedTokens: cached, completionTokens: request.outputTokens)
         }
     }
 
@@ -22,6 +24,8 @@ import Testing
         let calibration = ValidationCalibration(rounds: 2, maxPromptTokens: 2048, slots: 4)
         let probes = calibration.probes()
         #expect(Set(probes.map(\.requests.count)) == [1, 2, 4])
+        // Each round probes two short prompts after the 512-token prompt it sent just before.
+        #expect(probes.filter { $0.requests.first?.segments.count == 2 }.count == 4)
         let fitted = try #require(
             ValidationCalibration.fit(model: "m", probes: probes, observations: probes.map(observe), slots: 4))
         #expect(abs(fitted.node.prefillTokensPerSecond - 200) < 1e-6)

@@ -38,10 +38,22 @@ final class RecordingClient: ValidationEngineClient {
 }
 
 @Suite struct ValidationReplayerTests {
+    @Test("clients start a stagger apart, so an idle engine sees their first requests in a known order")
+    func clientsStartStaggered() async {
+        let requests = ValidationWorkloadGenerator(shape: .smoke, seed: 3).generate(.codeDecode)
+        let observed = await ValidationReplayer(concurrency: 3, startStaggerSeconds: 0.01).run(requests, client: RecordingClient())
+        #expect(Set(observed.map(\.id)) == Set(requests.map(\.id)))
+        // The test's client answers at once, so a later client may find the work done; those that sent waited their turn.
+        for client in 0..<3 {
+            guard let first = observed.filter({ $0.client == client }).map(\.sentAt).min() else { continue }
+            #expect(first >= 0.01 * Double(client))
+        }
+    }
+
     @Test func conversationsKeepTheirOrderAndConcurrencyIsBounded() async {
         let requests = ValidationWorkloadGenerator(shape: .smoke, seed: 3).generate(.chatReuse)
         let client = RecordingClient()
-        let observed = await ValidationReplayer(concurrency: 2).run(requests, client: client)
+        let observed = await ValidationReplayer(concurrency: 2, startStaggerSeconds: 0).run(requests, client: client)
         #expect(Set(observed.map(\.id)) == Set(requests.map(\.id)))
         let state = client.state.withLock { $0 }
         #expect(state.maxInFlight <= 2)
