@@ -64,9 +64,9 @@ public struct ValidationCalibration: Sendable {
             for prompt in Set([32, min(128, maxPromptTokens), min(256, maxPromptTokens), long, min(768, maxPromptTokens)]).sorted() {
                 probes.append(Probe(requests: [request(prompt: prompt, output: 2)]))
             }
-            // Short prompts after a cached prefix, as a conversation's later turns and a document's later questions
-            // are: their cost is mostly attention over the prefix, which fresh prompts alone cannot separate from the
-            // per-prompt overhead.
+            // Short prompts after a cached prefix (the longest fresh prompt, just sent, so still in a slot), as a
+            // conversation's later turns and a document's later questions are: their cost is mostly attention over the
+            // prefix, which fresh prompts alone cannot separate from the per-prompt overhead.
             if let prefix = probes.last?.requests.first?.segments.first, maxPromptTokens >= prefix.tokens + 128 {
                 for added in [16, 128] { probes.append(Probe(requests: [request(prompt: added, output: 2, after: prefix)])) }
             }

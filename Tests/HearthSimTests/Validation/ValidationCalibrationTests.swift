@@ -5,7 +5,7 @@ import Testing
 @Suite struct ValidationCalibrationTests {
     /// Answers every probe from a known engine: prefill 0.05 s + 1/200 s per computed token + 10 µs per pair of a
     /// computed token and one before it, decode step 2 ms + 12 ms × batch + 15 µs per context token. A prompt's leading
-    /// segment is cached when the prompt has more than one (the probes send that prefix alone first).
+    /// segment is cached when the prompt has more than one (the probes send that prefix alone just before).
     func observe(_ probe: ValidationCalibration.Probe) -> [ValidationObservation] {
         let batch = probe.requests.count
         let context = probe.requests.reduce(0) { $0 + $1.promptTokens + $1.outputTokens / 2 }
@@ -24,7 +24,7 @@ import Testing
         let calibration = ValidationCalibration(rounds: 2, maxPromptTokens: 2048, slots: 4)
         let probes = calibration.probes()
         #expect(Set(probes.map(\.requests.count)) == [1, 2, 4])
-        // Each round probes two short prompts after the 512-token prompt it sent just before.
+        // Each round probes two short prompts after the longest fresh prompt, sent just before (so still cached).
         #expect(probes.filter { $0.requests.first?.segments.count == 2 }.count == 4)
         let fitted = try #require(
             ValidationCalibration.fit(model: "m", probes: probes, observations: probes.map(observe), slots: 4))
