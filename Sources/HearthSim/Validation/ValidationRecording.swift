@@ -1,5 +1,3 @@
-public import HearthCore
-
 /// What a real engine did in a `hearth sim validate` run, kept so that the same run can be simulated again
 /// (`--record` writes it, `--replay` reads it): the profile calibrated then, and every level's requests and
 /// observations. Model changes are then compared on the same real timings, which on a shared machine vary more
