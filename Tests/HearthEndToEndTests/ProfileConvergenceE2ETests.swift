@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    /// A simulated engine running at `truth` that reports `truth` at join.
+    struct CalibratedEngine: Engine {
+        let inner = SimulatedEngine(
+            modelName: ProfileConvergenceE2ETests.model, slots: 2, timing: SimulatedEngineModel(profile: ProfileConvergenceE2ETests.truth),
+            clock: ContinuousClock())
+        var kind: String { inner.kind }
+        var slots: Int { inner.slots }
+        func models() async throws -> [ServedModel] { try await inner.models() }
+        func isHealthy() async -> Bool { true }
+        func calibrate(_ model: ServedModel) async -> NodeProfile? { ProfileConvergenceE2ETests.truth }
+        func run(_ request: EngineRequest, onHead: (StreamHead) async throws -> Void, onData: (ByteBuffer) async throws -> Void)
+            async throws
+        {
+            try await inner.run(request, onHead: onHead, onData: onData)
+        }
+    }
+
     /// What the gateway would time of answer `index` from an engine at `truth`: prompts from 200 to 3,200 tokens,
     /// 32 tokens out, alone on the node.
     static func answer(_ index: Int) -> AnswerTiming {
@@ -113,6 +130,32 @@ import Testing
             #expect(slo[firstTarget...].allSatisfy { $0 == "target" }, "\(slo)")
             let profile = try #require(fleet.gateway.registry.scheduler.profile(of: NodeID("busy"), model: Self.model))
             // The gateway's clock only adds to what the engine took (the tunnel, a busy test machine): never faster.
+            #expect(profile.prefillSeconds(tokens: 1_600) < Self.busyCalibration.prefillSeconds(tokens: 1_600) / 2, "\(profile)")
+        }
+    }
+
+    @Test("beside a node that always outscores it, a 3× slow profile is still explored, one request at a time, and corrected")
+    func anOutscoredNodeIsExploredUntilItsProfileIsRight() async throws {
+        let nodes = [
+            TestNodeSpec(id: "honest", engine: CalibratedEngine()), TestNodeSpec(id: "busy", engine: MiscalibratedEngine()),
+        ]
+        try await withTestFleet(nodes: nodes) { fleet in
+            // About 1,600 prompt tokens, one request at a time, each its own conversation (a session stays where its
+            // cache is): "honest" predicts 0.42 s, "busy" 1.26 s (over the 1.16 s target), so without exploring "busy"
+            // never gets one and keeps its wrong profile.
+            var served: [String] = []
+            var decisions: [String] = []
+            for index in 0..<16 {
+                let content = "conversation \(index): " + String(repeating: "word ", count: 1_280)
+                let response = try await fleet.post(json: chatBody(model: Self.model, content: content, stream: true, maxTokens: 8))
+                #expect(response.status == 200, "\(response.body)")
+                served.append(response.headers["x-hearth-node"] ?? "?")
+                decisions.append(response.headers["x-hearth-decision"] ?? "?")
+            }
+            let explored = decisions.filter { $0.hasPrefix("exploring") }.count
+            #expect(explored >= 1 && explored <= 2 * FleetScheduler.answersToConfirm, "\(decisions)")
+            #expect(served.contains("busy"), "\(served) \(decisions)")
+            let profile = try #require(fleet.gateway.registry.scheduler.profile(of: NodeID("busy"), model: Self.model))
             #expect(profile.prefillSeconds(tokens: 1_600) < Self.busyCalibration.prefillSeconds(tokens: 1_600) / 2, "\(profile)")
         }
     }

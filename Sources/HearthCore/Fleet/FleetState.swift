@@ -2,7 +2,7 @@
 ///
 /// Membership changes (``upsert(_:)``, ``remove(_:)``) rebuild the model index; live updates
 /// (``setLoad(_:at:)``, ``recordPrefix(_:at:)``, ``setPowerCapFactor(_:at:)``, ``setProfile(_:at:)``,
-/// ``setLinkRTT(_:at:)``, ``setLabels(_:at:)``) are O(1) in the fleet's size and in place: heartbeats, answers and
+/// ``setLinkRTT(_:at:)``, ``setLabels(_:at:)``, ``setProfileUnconfirmed(_:at:)``) are O(1) in the fleet's size and in place: heartbeats, answers and
 /// power reports arrive at every node's pace, so none of them may cost the whole fleet.
 public struct FleetState: Sendable {
     public private(set) var ids: [NodeID] = []
@@ -11,6 +11,7 @@ public struct FleetState: Sendable {
     private var models: [[ServedModel]] = []
     private var profiles: [[NodeProfile]] = []
     private var labelSets: [[String: String]] = []
+    private var unconfirmed: [Bool] = []
     private var indexByID: [NodeID: Int] = [:]
     private var pools: [ModelPool] = []
     private var poolIndexByModel: [String: Int] = [:]
@@ -27,6 +28,9 @@ public struct FleetState: Sendable {
     public func index(of id: NodeID) -> Int? { indexByID[id] }
 
     public func labels(at index: Int) -> [String: String] { labelSets[index] }
+
+    /// See ``NodeSnapshot/profileUnconfirmed``.
+    public func isProfileUnconfirmed(at index: Int) -> Bool { unconfirmed[index] }
 
     /// The node's profiles, one per model, without building its whole snapshot.
     public func profiles(at index: Int) -> [NodeProfile] { profiles[index] }
@@ -49,7 +53,7 @@ public struct FleetState: Sendable {
     public func snapshot(at index: Int) -> NodeSnapshot {
         NodeSnapshot(
             id: ids[index], models: models[index], profiles: profiles[index], load: loads[index],
-            prefixCache: caches[index], labels: labelSets[index])
+            prefixCache: caches[index], labels: labelSets[index], profileUnconfirmed: unconfirmed[index])
     }
 
     public var snapshots: [NodeSnapshot] { (0..<count).map(snapshot(at:)) }
@@ -62,6 +66,7 @@ public struct FleetState: Sendable {
             loads[i] = node.load
             caches[i] = node.prefixCache
             labelSets[i] = node.labels
+            unconfirmed[i] = node.profileUnconfirmed
         } else {
             append(node)
         }
@@ -132,6 +137,11 @@ public struct FleetState: Sendable {
         labelSets[index] = labels
     }
 
+    /// Marks whether answers have confirmed the node's profiles (read per decision, not kept in the pools).
+    public mutating func setProfileUnconfirmed(_ flag: Bool, at index: Int) {
+        unconfirmed[index] = flag
+    }
+
     private mutating func append(_ node: NodeSnapshot) {
         indexByID[node.id] = ids.count
         ids.append(node.id)
@@ -140,6 +150,7 @@ public struct FleetState: Sendable {
         loads.append(node.load)
         caches.append(node.prefixCache)
         labelSets.append(node.labels)
+        unconfirmed.append(node.profileUnconfirmed)
     }
 
     private mutating func rebuildPools() {

@@ -10,10 +10,13 @@ public struct NodeSnapshot: Sendable {
     public var prefixCache: PrefixCache
     /// Free-form attributes for pluggable ``NodeFilter``s (data class, site, tamper state…).
     public var labels: [String: String]
+    /// Whether no answer has confirmed the node's profiles yet (they come from its calibration at join, which a busy
+    /// machine can make pessimistic): the SLO-aware policy then explores it while it is idle (``DecisionReason/exploring(hopedMargin:)``).
+    public var profileUnconfirmed: Bool
 
     public init(
         id: NodeID, models: [ServedModel], profiles: [NodeProfile], load: NodeLoad = NodeLoad(),
-        prefixCache: PrefixCache? = nil, labels: [String: String] = [:]
+        prefixCache: PrefixCache? = nil, labels: [String: String] = [:], profileUnconfirmed: Bool = false
     ) {
         self.id = id
         self.models = models
@@ -21,6 +24,7 @@ public struct NodeSnapshot: Sendable {
         self.load = load
         self.prefixCache = prefixCache ?? PrefixCache(capacity: profiles.map(\.prefixCacheBlocks).max() ?? 0)
         self.labels = labels
+        self.profileUnconfirmed = profileUnconfirmed
     }
 
     public func profile(for model: String) -> NodeProfile? {

@@ -4,12 +4,19 @@
 /// against the request's class targets (time already queued counts against TTFT); the picker:
 /// 1. keeps a request on the node with the longest cached prefix (or holding its session) when that node
 ///    still meets the targets — KV reuse saves prefill for everyone;
-/// 2. otherwise takes the largest margin, which spreads load and prefers nodes fast enough for the class;
-/// 3. `batch` requests see only nodes with spare capacity (below `batchSpareFraction` of their slots), so
+/// 2. otherwise sends an interactive request to an idle node whose profile no answer has confirmed yet, if that node
+///    would meet the targets were its profile ``explorationOptimism`` times too slow (a node calibrated on a busy
+///    machine must meet some answers, or its profile is never corrected);
+/// 3. otherwise takes the largest margin, which spreads load and prefers nodes fast enough for the class;
+/// 4. `batch` requests see only nodes with spare capacity (below `batchSpareFraction` of their slots), so
 ///    they never take capacity interactive requests need.
 /// When no candidate meets the targets it returns the best one anyway and the ``Scheduler`` queues or refuses.
 /// The scan allocates nothing: it keeps only the best slots and builds one ``Candidate`` at the end.
 public struct SLOAwarePolicy: SchedulingPolicy {
+    /// How wrong an unconfirmed profile is assumed it may be when exploring: a node calibrated while its machine was
+    /// busy measured up to about 3× slow (``ProfileRefitter`` corrects that within a few answers).
+    public static let explorationOptimism = 3.0
+
     public init() {}
 
     public var kind: SchedulingPolicyKind { .sloAware }
@@ -35,6 +42,9 @@ public struct SLOAwarePolicy: SchedulingPolicy {
         var affinityCached = -1
         var affinityPrediction = bestPrediction
         var bestIdle = Double.infinity
+        var exploreSlot = -1
+        var exploreMargin = -Double.infinity
+        var explorePrediction = bestPrediction
 
         @inline(__always)
         func consider(_ slot: Int) {
@@ -53,6 +63,15 @@ public struct SLOAwarePolicy: SchedulingPolicy {
                 bestMargin = margin
                 bestSlot = slot
                 bestPrediction = p
+            }
+            if !isBatch && load.outstanding == 0 && fleet.isProfileUnconfirmed(at: index) {
+                let hope = Self.explorationOptimism
+                let hoped = min((ttftRemaining - p.ttftSeconds / hope) / ttftTarget, (tpotTarget - p.tpotSeconds / hope) / tpotTarget)
+                if hoped >= 0 && hoped > exploreMargin {
+                    exploreMargin = hoped
+                    exploreSlot = slot
+                    explorePrediction = p
+                }
             }
             guard margin >= 0 else { return }
             let cached = p.cachedTokens
@@ -76,6 +95,12 @@ public struct SLOAwarePolicy: SchedulingPolicy {
             return Candidate(
                 slot: affinitySlot, nodeIndex: pool.nodeIndices[affinitySlot], prediction: affinityPrediction, margin: affinityMargin,
                 reason: .sessionAffinity(cachedTokens: affinityPrediction.cachedTokens, margin: affinityMargin), bestIdleTTFT: bestIdle)
+        }
+        if exploreSlot >= 0 && exploreSlot != bestSlot {
+            // Its margin is the hoped one, so the scheduler places it rather than queueing on the profile in doubt.
+            return Candidate(
+                slot: exploreSlot, nodeIndex: pool.nodeIndices[exploreSlot], prediction: explorePrediction, margin: exploreMargin,
+                reason: .exploring(hopedMargin: exploreMargin), bestIdleTTFT: bestIdle)
         }
         guard bestSlot >= 0 else { return nil }
         return Candidate(

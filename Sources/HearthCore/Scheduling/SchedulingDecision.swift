@@ -48,6 +48,10 @@ public enum DecisionReason: Sendable, Hashable, CustomStringConvertible {
     case leastLoaded(utilisation: Double)
     case prefixAffinity(probes: Int)
     case spareCapacity
+    /// An idle node whose profile no answer has confirmed yet, which would meet the targets if the profile were as
+    /// wrong as calibration on a busy machine can make it (``SLOAwarePolicy/explorationOptimism``): a pessimistic
+    /// profile that another node always outscores would otherwise never meet the answers that correct it.
+    case exploring(hopedMargin: Double)
     case noNodeServesModel(String)
     case noEligibleNode
     case targetUnreachable(bestIdleTTFT: Double, target: Double)
@@ -78,6 +82,9 @@ public enum DecisionReason: Sendable, Hashable, CustomStringConvertible {
         case .prefixAffinity(let probes):
             return probes == 0 ? "prefix affinity (home node)" : "prefix affinity (home full, probe \(probes))"
         case .spareCapacity: return "batch on spare capacity"
+        case .exploring(let margin):
+            return
+                "exploring: no answer has confirmed this idle node's profile yet (margin if it is \(Int(SLOAwarePolicy.explorationOptimism))× too slow: \(Int((margin * 100).rounded()))%)"
         case .noNodeServesModel(let model): return "no node serves model \(model)"
         case .noEligibleNode: return "no eligible node (none admitting with enough context)"
         case .targetUnreachable(let ttft, let target):

@@ -24,6 +24,9 @@ package final class FleetScheduler: Sendable {
         /// Profiles refitted from answers, per node and model: kept across reconnects, so a node cannot shed what its
         /// answers showed by dialling again with a faster claim.
         var refitted: [NodeID: [String: NodeProfile]] = [:]
+        /// Answers timed since each node joined; its profile counts as confirmed (not explored) after
+        /// ``answersToConfirm``.
+        var answersSinceJoin: [NodeID: Int] = [:]
         /// Nodes the trust policy took out of service (quarantined, revoked); power reports cannot bring them back.
         var untrusted: Set<NodeID> = []
         /// Whether each node's power allows work.
@@ -62,6 +65,9 @@ package final class FleetScheduler: Sendable {
     /// Completed requests per node between profile refits from observed timings while the profile holds (a drift
     /// refits sooner: see ``ProfileRefitter``).
     package static let refitEvery = ProfileRefitter.Configuration().refitEvery
+    /// Timed answers after which a node's profile counts as confirmed and the SLO-aware policy stops exploring it:
+    /// as many as the refitter needs to see a drift, so a profile that was wrong has been corrected by then.
+    package static let answersToConfirm = max(1, (ProfileRefitter.Configuration().driftSamples + 1) / 2)
 
     /// - Parameters:
     ///   - attestedNodes: nodes labelled `attestation=confidential-computing` (see ``GatewayConfiguration/attestedNodes``).
@@ -139,7 +145,9 @@ package final class FleetScheduler: Sendable {
                 return profile
             },
             load: NodeLoad(asOf: now),
-            prefixCache: PrefixCache(capacity: 4096)
+            prefixCache: PrefixCache(capacity: 4096),
+            // A profile its answers already refitted is confirmed; one fresh from calibration is explored while idle.
+            profileUnconfirmed: refitted.isEmpty
         )
         state.withLock { state in
             var snapshot = snapshot
@@ -151,6 +159,7 @@ package final class FleetScheduler: Sendable {
             state.outstanding[hello.nodeID] = Outstanding()
             state.slots[hello.nodeID] = hello.slots
             state.refitters[hello.nodeID] = [:]
+            state.answersSinceJoin[hello.nodeID] = 0
             state.bounds[hello.nodeID] = bounds
             if hello.engineHonoursCacheSalt {
                 state.cachingNodes.insert(hello.nodeID)
@@ -167,6 +176,7 @@ package final class FleetScheduler: Sendable {
             state.outstanding[id] = nil
             state.slots[id] = nil
             state.refitters[id] = nil
+            state.answersSinceJoin[id] = nil
             state.bounds[id] = nil
             state.cachingNodes.remove(id)
             // Per connection: a node that comes back starts admitting and its heartbeats say again what is wrong.
@@ -319,6 +329,11 @@ package final class FleetScheduler: Sendable {
             Self.publishLoad(of: node, in: &state, now: now)
             guard let observed, let index = state.fleet.index(of: node), let current = state.fleet.profile(at: index, for: model)
             else { return }
+            if observed.sample != nil, state.fleet.isProfileUnconfirmed(at: index) {
+                let answers = state.answersSinceJoin[node, default: 0] + 1
+                state.answersSinceJoin[node] = answers
+                if answers >= Self.answersToConfirm { state.fleet.setProfileUnconfirmed(false, at: index) }
+            }
             let fresh = ProfileRefitter(bounds: state.bounds[node])
             guard let refined = state.refitters[node, default: [:]][model, default: fresh].observe(observed, current: current) else {
                 return
