@@ -17,8 +17,15 @@ import Testing
         return scheduler.decide(request, fleet: fleet, now: 0).placement
     }
 
+    /// A best-effort request (the gateway's default policy), `class` as given.
+    func request(_ taskClass: TaskClass = .chat) -> SchedulingRequest {
+        var request = Fixtures.request(taskClass)
+        request.sloPolicy = .bestEffort
+        return request
+    }
+
     @Test func anIdleUnconfirmedNodeIsExplored() throws {
-        let explored = try #require(placement(Fixtures.request(), in: fleet(bUnconfirmed: true)))
+        let explored = try #require(placement(request(), in: fleet(bUnconfirmed: true)))
         #expect(explored.node == NodeID("b"))
         guard case .exploring(let hoped) = explored.reason else {
             Issue.record("expected exploring, got \(explored.reason)")
@@ -30,7 +37,7 @@ import Testing
     }
 
     @Test func aConfirmedSlowerNodeIsNotExplored() throws {
-        let placed = try #require(placement(Fixtures.request(), in: fleet(bUnconfirmed: false)))
+        let placed = try #require(placement(request(), in: fleet(bUnconfirmed: false)))
         #expect(placed.node == NodeID("a"))
         guard case .bestMargin = placed.reason else {
             Issue.record("expected best margin, got \(placed.reason)")
@@ -40,14 +47,19 @@ import Testing
 
     @Test func onlyIdleNodesAreExploredAndOnlyForInteractiveRequests() throws {
         let busy = fleet(bUnconfirmed: true, bLoad: NodeLoad(runningSequences: 1))
-        #expect(try #require(placement(Fixtures.request(), in: busy)).node == NodeID("a"))
-        #expect(try #require(placement(Fixtures.request(.batch), in: fleet(bUnconfirmed: true))).node == NodeID("a"))
+        #expect(try #require(placement(request(), in: busy)).node == NodeID("a"))
+        #expect(try #require(placement(request(.batch), in: fleet(bUnconfirmed: true))).node == NodeID("a"))
+    }
+
+    @Test func strictRequestsAreNeverExplored() throws {
+        // Strict: its targets or a refusal. Node a meets them, so it gets the request.
+        #expect(try #require(placement(Fixtures.request(), in: fleet(bUnconfirmed: true))).node == NodeID("a"))
     }
 
     @Test func aNodeTooSlowEvenAtThreeTimesItsProfileIsNotExplored() throws {
         // 100 tokens/s: 10 s for the prompt, 3.3 s even if the profile were 3× too slow.
         let hopeless = fleet(bUnconfirmed: true, bRate: 100)
-        #expect(try #require(placement(Fixtures.request(), in: hopeless)).node == NodeID("a"))
+        #expect(try #require(placement(request(), in: hopeless)).node == NodeID("a"))
     }
 
     @Test func theFlagSurvivesOtherNodesLeaving() throws {

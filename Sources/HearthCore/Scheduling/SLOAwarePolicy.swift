@@ -4,7 +4,7 @@
 /// against the request's class targets (time already queued counts against TTFT); the picker:
 /// 1. keeps a request on the node with the longest cached prefix (or holding its session) when that node
 ///    still meets the targets — KV reuse saves prefill for everyone;
-/// 2. otherwise sends an interactive request to an idle node whose profile no answer has confirmed yet, if that node
+/// 2. otherwise sends an interactive best-effort request to an idle node whose profile no answer has confirmed yet, if that node
 ///    would meet the targets were its profile ``explorationOptimism`` times too slow (a node calibrated on a busy
 ///    machine must meet some answers, or its profile is never corrected);
 /// 3. otherwise takes the largest margin, which spreads load and prefers nodes fast enough for the class;
@@ -31,6 +31,8 @@ public struct SLOAwarePolicy: SchedulingPolicy {
         let tpotTarget = slo.tpotSeconds
         let spare = context.configuration.batchSpareFraction
         let isBatch = request.taskClass == .batch
+        // A strict request asked for its targets or a refusal: it never goes where the profile says they are missed.
+        let explores = !isBatch && request.sloPolicy == .bestEffort
         let hashes = request.prefixHashes
         let session = request.sessionKey
 
@@ -64,7 +66,7 @@ public struct SLOAwarePolicy: SchedulingPolicy {
                 bestSlot = slot
                 bestPrediction = p
             }
-            if !isBatch && load.outstanding == 0 && fleet.isProfileUnconfirmed(at: index) {
+            if explores && load.outstanding == 0 && fleet.isProfileUnconfirmed(at: index) {
                 let hope = Self.explorationOptimism
                 let hoped = min((ttftRemaining - p.ttftSeconds / hope) / ttftTarget, (tpotTarget - p.tpotSeconds / hope) / tpotTarget)
                 if hoped >= 0 && hoped > exploreMargin {
