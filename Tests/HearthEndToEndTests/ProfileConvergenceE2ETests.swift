@@ -27,8 +27,9 @@ import Testing
         return profile
     }
 
-    /// A simulated engine running at `truth` that reports `busyCalibration` at join.
-    struct MiscalibratedEngine: Engine {
+    /// A simulated engine running at `truth` that reports `calibration` at join.
+    struct EngineAtTruth: Engine {
+        var calibration: NodeProfile
         let inner = SimulatedEngine(
             modelName: ProfileConvergenceE2ETests.model, slots: 2, timing: SimulatedEngineModel(profile: ProfileConvergenceE2ETests.truth),
             clock: ContinuousClock())
@@ -36,7 +37,7 @@ import Testing
         var slots: Int { inner.slots }
         func models() async throws -> [ServedModel] { try await inner.models() }
         func isHealthy() async -> Bool { true }
-        func calibrate(_ model: ServedModel) async -> NodeProfile? { ProfileConvergenceE2ETests.busyCalibration }
+        func calibrate(_ model: ServedModel) async -> NodeProfile? { calibration }
         func run(_ request: EngineRequest, onHead: (StreamHead) async throws -> Void, onData: (ByteBuffer) async throws -> Void)
             async throws
         {
@@ -44,22 +45,8 @@ import Testing
         }
     }
 
-    /// A simulated engine running at `truth` that reports `truth` at join.
-    struct CalibratedEngine: Engine {
-        let inner = SimulatedEngine(
-            modelName: ProfileConvergenceE2ETests.model, slots: 2, timing: SimulatedEngineModel(profile: ProfileConvergenceE2ETests.truth),
-            clock: ContinuousClock())
-        var kind: String { inner.kind }
-        var slots: Int { inner.slots }
-        func models() async throws -> [ServedModel] { try await inner.models() }
-        func isHealthy() async -> Bool { true }
-        func calibrate(_ model: ServedModel) async -> NodeProfile? { ProfileConvergenceE2ETests.truth }
-        func run(_ request: EngineRequest, onHead: (StreamHead) async throws -> Void, onData: (ByteBuffer) async throws -> Void)
-            async throws
-        {
-            try await inner.run(request, onHead: onHead, onData: onData)
-        }
-    }
+    /// The node calibrated on a busy machine.
+    static var miscalibrated: EngineAtTruth { EngineAtTruth(calibration: busyCalibration) }
 
     /// What the gateway would time of answer `index` from an engine at `truth`: prompts from 200 to 3,200 tokens,
     /// 32 tokens out, alone on the node.
@@ -81,7 +68,7 @@ import Testing
 
     @Test("the gateway's scheduler: four timed answers bring a 3× slow profile within 15 %, and placements from best effort to target")
     func theSchedulersProfileConverges() async throws {
-        try await withTestFleet(nodes: [TestNodeSpec(id: "busy", engine: MiscalibratedEngine())]) { fleet in
+        try await withTestFleet(nodes: [TestNodeSpec(id: "busy", engine: Self.miscalibrated)]) { fleet in
             let scheduler = fleet.gateway.registry.scheduler
             let node = NodeID("busy")
             let security = RequestSecurity(tenant: "t", dataClass: .standard)
@@ -115,7 +102,7 @@ import Testing
 
     @Test("real streamed requests: the first is best effort, and within eight the header says target for good")
     func theHeaderFlipsToTarget() async throws {
-        try await withTestFleet(nodes: [TestNodeSpec(id: "busy", engine: MiscalibratedEngine())]) { fleet in
+        try await withTestFleet(nodes: [TestNodeSpec(id: "busy", engine: Self.miscalibrated)]) { fleet in
             // About 1,600 prompt tokens: 0.42 s on the engine, 1.26 s as calibrated, a 1.16 s target.
             let content = String(repeating: "word ", count: 1_280)
             var slo: [String] = []
@@ -137,7 +124,8 @@ import Testing
     @Test("beside a node that always outscores it, a 3× slow profile is still explored, one request at a time, and corrected")
     func anOutscoredNodeIsExploredUntilItsProfileIsRight() async throws {
         let nodes = [
-            TestNodeSpec(id: "honest", engine: CalibratedEngine()), TestNodeSpec(id: "busy", engine: MiscalibratedEngine()),
+            TestNodeSpec(id: "honest", engine: EngineAtTruth(calibration: Self.truth)),
+            TestNodeSpec(id: "busy", engine: Self.miscalibrated),
         ]
         try await withTestFleet(nodes: nodes) { fleet in
             // About 1,600 prompt tokens, one request at a time, each its own conversation (a session stays where its

@@ -2,8 +2,8 @@
 ///
 /// Membership changes (``upsert(_:)``, ``remove(_:)``) rebuild the model index; live updates
 /// (``setLoad(_:at:)``, ``recordPrefix(_:at:)``, ``setPowerCapFactor(_:at:)``, ``setProfile(_:at:)``,
-/// ``setLinkRTT(_:at:)``, ``setLabels(_:at:)``, ``setProfileUnconfirmed(_:at:)``) are O(1) in the fleet's size and in place: heartbeats, answers and
-/// power reports arrive at every node's pace, so none of them may cost the whole fleet.
+/// ``setLinkRTT(_:at:)``, ``setLabels(_:at:)``, ``setProfileUnconfirmed(_:at:)``) are O(1) in the fleet's size and in
+/// place: heartbeats, answers and power reports arrive at every node's pace, so none of them may cost the whole fleet.
 public struct FleetState: Sendable {
     public private(set) var ids: [NodeID] = []
     public private(set) var loads: [NodeLoad] = []

@@ -11,7 +11,8 @@ public struct NodeSnapshot: Sendable {
     /// Free-form attributes for pluggable ``NodeFilter``s (data class, site, tamper state…).
     public var labels: [String: String]
     /// Whether no answer has confirmed the node's profiles yet (they come from its calibration at join, which a busy
-    /// machine can make pessimistic): the SLO-aware policy then explores it while it is idle (``DecisionReason/exploring(hopedMargin:)``).
+    /// machine can make pessimistic): the SLO-aware policy then explores it while it is idle
+    /// (``DecisionReason/exploring(hopedMargin:)``).
     public var profileUnconfirmed: Bool
 
     public init(

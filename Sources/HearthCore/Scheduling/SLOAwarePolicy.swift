@@ -4,9 +4,9 @@
 /// against the request's class targets (time already queued counts against TTFT); the picker:
 /// 1. keeps a request on the node with the longest cached prefix (or holding its session) when that node
 ///    still meets the targets — KV reuse saves prefill for everyone;
-/// 2. otherwise sends an interactive best-effort request to an idle node whose profile no answer has confirmed yet, if that node
-///    would meet the targets were its profile ``explorationOptimism`` times too slow (a node calibrated on a busy
-///    machine must meet some answers, or its profile is never corrected);
+/// 2. otherwise sends an interactive best-effort request to an idle node whose profile no answer has confirmed yet,
+///    if that node would meet the targets were its profile ``explorationOptimism`` times too slow (a node calibrated
+///    on a busy machine must meet some answers, or its profile is never corrected);
 /// 3. otherwise takes the largest margin, which spreads load and prefers nodes fast enough for the class;
 /// 4. `batch` requests see only nodes with spare capacity (below `batchSpareFraction` of their slots), so
 ///    they never take capacity interactive requests need.
