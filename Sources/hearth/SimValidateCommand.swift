@@ -6,7 +6,6 @@ import HearthNode
 import HearthSim
 import NIOCore
 import NIOFoundationCompat
-import Synchronization
 
 extension SimCommand {
     /// `hearth sim validate`: the simulator held against a real engine.
@@ -112,15 +111,13 @@ extension SimCommand {
                 if let writeProfile { try Self.encoder.encode(nodeProfile).write(to: URL(fileURLWithPath: writeProfile)) }
                 let plan = try plannedWorkloads(chosen, contextTokens: context / slotCount)
                 let run = ValidationRun(workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context)
-                let levels = Mutex<[ValidationRecording.Level]>([])
-                let (rows, overall) = await run.run(
-                    client: engine,
-                    progress: { step in FileHandle.standardError.write(Data("validate: \(step)\n".utf8)) },
-                    record: { level in levels.withLock { $0.append(level) } })
+                let (rows, overall, measured) = await run.run(client: engine) { step in
+                    FileHandle.standardError.write(Data("validate: \(step)\n".utf8))
+                }
                 if let record {
                     let recording = ValidationRecording(
                         engineURL: base, model: served.id, contextTokens: context, profile: nodeProfile, profileSource: source,
-                        levels: levels.withLock { $0 })
+                        levels: measured)
                     try Self.encoder.encode(recording).write(to: URL(fileURLWithPath: record))
                 }
                 let report = ValidationReport(

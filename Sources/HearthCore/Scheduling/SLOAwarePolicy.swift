@@ -48,6 +48,12 @@ public struct SLOAwarePolicy: SchedulingPolicy {
         var exploreMargin = -Double.infinity
         var explorePrediction = bestPrediction
 
+        /// The share of the class targets a prediction leaves spare (negative: missed).
+        @inline(__always)
+        func targetMargin(ttft: Double, tpot: Double) -> Double {
+            min((ttftRemaining - ttft) / ttftTarget, (tpotTarget - tpot) / tpotTarget)
+        }
+
         @inline(__always)
         func consider(_ slot: Int) {
             guard context.isEligible(request, slot: slot, in: pool, fleet: fleet) else { return }
@@ -59,7 +65,7 @@ public struct SLOAwarePolicy: SchedulingPolicy {
             let p = PerformanceModel.predict(
                 promptTokens: request.promptTokens, matchedBlocks: matched, blockTokens: request.prefixBlockTokens, load: load,
                 profile: profile, now: context.now)
-            let margin = min((ttftRemaining - p.ttftSeconds) / ttftTarget, (tpotTarget - p.tpotSeconds) / tpotTarget)
+            let margin = targetMargin(ttft: p.ttftSeconds, tpot: p.tpotSeconds)
             bestIdle = min(bestIdle, p.ttftSeconds - p.queueSeconds)
             if margin > bestMargin {
                 bestMargin = margin
@@ -68,7 +74,7 @@ public struct SLOAwarePolicy: SchedulingPolicy {
             }
             if explores && load.outstanding == 0 && fleet.isProfileUnconfirmed(at: index) {
                 let hope = Self.explorationOptimism
-                let hoped = min((ttftRemaining - p.ttftSeconds / hope) / ttftTarget, (tpotTarget - p.tpotSeconds / hope) / tpotTarget)
+                let hoped = targetMargin(ttft: p.ttftSeconds / hope, tpot: p.tpotSeconds / hope)
                 if hoped >= 0 && hoped > exploreMargin {
                     exploreMargin = hoped
                     exploreSlot = slot

@@ -22,12 +22,11 @@ public struct ValidationRun: Sendable {
         self.configuration = configuration ?? ValidationSimulation.validationConfiguration(profile)
     }
 
-    /// Rows in workload-then-load order and the overall row; `progress` hears each step as it starts. `record`, when
-    /// given, receives what the engine did at every level, for ``compare(_:)`` to simulate again later.
-    public func run(
-        client: any ValidationEngineClient, progress: @escaping @Sendable (String) -> Void = { _ in },
-        record: ((ValidationRecording.Level) -> Void)? = nil
-    ) async -> (rows: [ValidationRow], overall: ValidationRow?) {
+    /// Rows in workload-then-load order, the overall row, and what the engine did at every level (for
+    /// ``compare(_:)`` to simulate again later); `progress` hears each step as it starts.
+    public func run(client: any ValidationEngineClient, progress: @escaping @Sendable (String) -> Void = { _ in }) async
+        -> (rows: [ValidationRow], overall: ValidationRow?, levels: [ValidationRecording.Level])
+    {
         var levels: [ValidationRecording.Level] = []
         for workload in workloads {
             for concurrency in concurrencies {
@@ -37,13 +36,13 @@ public struct ValidationRun: Sendable {
                 let observations = await ValidationReplayer(concurrency: concurrency).run(requests, client: client) { request, error in
                     progress("request \(request.id) of \(request.workload) failed: \(error)")
                 }
-                let level = ValidationRecording.Level(
-                    workload: workload.name, concurrency: concurrency, requests: requests, observations: observations)
-                record?(level)
-                levels.append(level)
+                levels.append(
+                    ValidationRecording.Level(
+                        workload: workload.name, concurrency: concurrency, requests: requests, observations: observations))
             }
         }
-        return compare(levels)
+        let (rows, overall) = compare(levels)
+        return (rows, overall, levels)
     }
 
     /// Simulates every level's requests as the engine received them and compares, request by request: rows in the

@@ -94,7 +94,8 @@ final class RecordingClient: ValidationEngineClient {
         let run = ValidationRun(
             workloads: ValidationWorkload.allCases.map { (name: $0.rawValue, requests: generator.generate($0)) }, concurrencies: [1, 2],
             profile: profile, contextTokens: 8192)
-        let (rows, overall) = await run.run(client: RecordingClient())
+        let (rows, overall, levels) = await run.run(client: RecordingClient())
+        #expect(levels.count == rows.count)
         #expect(rows.map(\.workload) == ["chat-reuse", "chat-reuse", "document-prefill", "document-prefill", "code-decode", "code-decode"])
         #expect(rows.map(\.concurrency) == [1, 2, 1, 2, 1, 2])
         for row in rows + [try #require(overall)] {
