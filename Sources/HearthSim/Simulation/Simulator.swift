@@ -33,6 +33,10 @@ public struct SimulationConfiguration: Sendable {
     /// more prompts. That is what llama-server does, measured: of prompts sent at the same instant, the one its loop
     /// saw first is prefilled alone, and the rest wait for the next step together.
     public var prefillBatchWindowSeconds = 0.0
+    /// Whether a prompt that reaches a decoding node waits for the decode step under way to end (llama.cpp's loop
+    /// builds each step's batch when the last one returns), and whether the step that prefills it also carries a
+    /// token of every sequence decoding (their share of the step's time). Only with ``prefillBatchTokens``.
+    public var prefillJoinsDecodeSteps = false
     /// What a request gets when no node could meet its class target even idle: refused (`strict`, the default here,
     /// so that policies are compared under admission control) or placed on the fastest node (`best-effort`, the
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
@@ -137,6 +141,9 @@ public struct Simulator {
     private var running: [Int]
     private var decoding: [[DecodeSequence]]
     private var tokenClock: [Double]
+    /// Per node, the token clock when decode last resumed at a step boundary (a prefill batch's end), so that the
+    /// fraction of the step under way is known (``SimulationConfiguration/prefillJoinsDecodeSteps``).
+    private var phaseClock: [Double]
     private var clockTime: [Double]
     private var waitingInteractive: [[Int32]]
     private var waitingBatch: [[Int32]]
@@ -188,6 +195,7 @@ public struct Simulator {
         running = Array(repeating: 0, count: n)
         decoding = Array(repeating: [], count: n)
         tokenClock = Array(repeating: 0, count: n)
+        phaseClock = Array(repeating: 0, count: n)
         clockTime = Array(repeating: 0, count: n)
         waitingInteractive = Array(repeating: [], count: n)
         waitingBatch = Array(repeating: [], count: n)
@@ -326,12 +334,13 @@ public struct Simulator {
         outcomes[r].cachedTokens = cached
         // Decode time so far counts under the old prefill run, before this prompt extends or replaces it.
         advanceClock(n, to: now)
-        if now > prefillFreeAt[n] { prefillBusyFrom[n] = now }
+        let ready = stepBoundary(n, now: now)
+        if ready > prefillFreeAt[n] { prefillBusyFrom[n] = ready }
         let computed = Double(max(1, request.promptTokens - cached))
         let attention = configuration.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
         let seconds = engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
         if configuration.prefillBatchTokens > 0 {
-            batchPrefill(r, on: n, computedTokens: Int(computed), seconds: seconds, now: now)
+            batchPrefill(r, on: n, computedTokens: Int(computed), seconds: seconds, now: now, ready: ready)
         } else {
             let end = max(now, prefillFreeAt[n]) + seconds
             prefillFreeAt[n] = end
@@ -344,7 +353,7 @@ public struct Simulator {
     /// Puts a prompt into the node's last prefill batch if that has not started (or started within the window) and
     /// has room, spilling what does not fit into new batches after it. The node's prefill time is the same either way;
     /// what changes is when each prompt's first token appears: at the end of the batch that holds its last token.
-    private mutating func batchPrefill(_ r: Int, on n: Int, computedTokens: Int, seconds: Double, now: Double) {
+    private mutating func batchPrefill(_ r: Int, on n: Int, computedTokens: Int, seconds: Double, now: Double, ready: Double) {
         let capacity = configuration.prefillBatchTokens
         var tokensLeft = max(1, computedTokens)
         var secondsLeft = seconds
@@ -372,12 +381,14 @@ public struct Simulator {
             events.push(time: last.end, kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
         }
         while tokensLeft > 0 {
-            let start = max(now, prefillFreeAt[n])
+            let start = max(ready, prefillFreeAt[n])
             let part = take(capacity)
+            // The sequences decoding get their token in this step too, at a decode step's cost.
+            let carried = configuration.prefillJoinsDecodeSteps && !decoding[n].isEmpty
             prefillBatchVersion &+= 1
             let batch = PrefillBatch(
-                start: start, end: start + part.seconds, tokens: part.tokens, members: tokensLeft == 0 ? [Int32(r)] : [],
-                version: prefillBatchVersion)
+                start: start, end: start + part.seconds + (carried ? decodeStep(n) : 0), tokens: part.tokens,
+                members: tokensLeft == 0 ? [Int32(r)] : [], version: prefillBatchVersion, carriesDecode: carried)
             prefillBatches[n].append(batch)
             prefillFreeAt[n] = batch.end
             events.push(time: batch.end, kind: .prefillDone, node: Int32(n), request: -1, version: prefillBatchVersion)
@@ -390,6 +401,14 @@ public struct Simulator {
         guard let index = prefillBatches[n].firstIndex(where: { $0.version == version }) else { return }
         let done = prefillBatches[n][...index]
         prefillBatches[n].removeFirst(index + 1)
+        if configuration.prefillJoinsDecodeSteps {
+            advanceClock(n, to: now)
+            let carried = done.filter(\.carriesDecode).count
+            tokenClock[n] += Double(carried)
+            phaseClock[n] = tokenClock[n]
+            // The decoding sequences are a token further on than their completion event assumed.
+            if carried > 0 { reschedule(n) }
+        }
         for batch in done {
             for member in batch.members { prefillDone(node: n, request: Int(member), now: now) }
         }
@@ -519,6 +538,16 @@ public struct Simulator {
         return step + configuration.decodeSecondsPerContextToken * context
     }
 
+    /// When node `n`'s engine can start its next step: now, unless it is in a decode step, which it finishes first
+    /// (``SimulationConfiguration/prefillJoinsDecodeSteps``). The clock must have been advanced to `now`.
+    private func stepBoundary(_ n: Int, now: Double) -> Double {
+        guard configuration.prefillJoinsDecodeSteps, !decoding[n].isEmpty, now >= prefillFreeAt[n] else { return now }
+        let stepsDone = tokenClock[n] - phaseClock[n]
+        let fraction = stepsDone - stepsDone.rounded(.down)
+        guard fraction > 1e-9 else { return now }
+        return now + (1 - fraction) * decodeStep(n)
+    }
+
     /// Of the interval `from...to`, the seconds node `n`'s decode stands still for prefill (0 unless
     /// ``SimulationConfiguration/prefillStallsDecode``). Only the current prefill run can overlap: the clock was
     /// advanced when it began.
@@ -564,4 +593,6 @@ private struct PrefillBatch {
     var members: [Int32]
     /// Changes whenever the batch grows, so that only the event for its latest end completes it.
     var version: UInt32
+    /// Whether the step also decoded a token of each sequence decoding when it was formed.
+    var carriesDecode = false
 }

@@ -113,11 +113,13 @@ public enum ValidationSimulation {
     public static let llamaBatchTokens = 2048
 
     /// The simulator settings that describe one llama.cpp engine: fine prefix blocks, prefill holding up decode
-    /// (one batch per step on the same cores; prompts that wait together are prefilled together), prefill and decode that grow with context.
+    /// (one batch per step on the same cores; prompts that wait together are prefilled together, after the decode
+    /// step under way, in a step that also decodes), prefill and decode that grow with context.
     public static func validationConfiguration(_ profile: ValidationProfile) -> SimulationConfiguration {
         var configuration = baselineConfiguration()
         configuration.prefillStallsDecode = true
         configuration.prefillBatchTokens = llamaBatchTokens
+        configuration.prefillJoinsDecodeSteps = true
         configuration.decodeSecondsPerContextToken = profile.decodeSecondsPerContextToken
         configuration.prefillSecondsPerContextToken = profile.prefillSecondsPerContextToken
         return configuration

@@ -79,6 +79,26 @@ import Testing
         expect(delays(batchTokens: 1200), [0, 0.02, 0.05, 0])
     }
 
+    @Test("a prompt reaching a decoding engine waits for the step under way, and its step decodes too")
+    func promptsJoinDecodeStepsAtTheirBoundaries() {
+        // A decodes in 10.5 ms steps from 1 ms on (boundaries at 1 + 10.5k ms); B's 1000-token prompt (0.1 s) arrives at
+        // 50 ms, mid-step.
+        let trace = [
+            TraceRequest(arrival: 0, promptTokens: 10, outputTokens: 101, declaredClass: .chat),
+            TraceRequest(arrival: 0.05, promptTokens: 1000, outputTokens: 1, declaredClass: .chat),
+        ]
+        var configuration = SimulationConfiguration()
+        configuration.prefillStallsDecode = true
+        configuration.prefillBatchTokens = 2048
+        let anywhere = run(trace, configuration).outcomes
+        configuration.prefillJoinsDecodeSteps = true
+        let atBoundaries = run(trace, configuration).outcomes
+        // B waits 3.5 ms for the step to end (at 53.5 ms), and its step carries A's token: 10.5 ms more.
+        #expect(abs(atBoundaries[1].ttft - anywhere[1].ttft - 0.014) < 1e-9)
+        // A stands still 10.5 ms longer but gains the token of B's step: it finishes when it did.
+        #expect(abs(atBoundaries[0].tpot - anywhere[0].tpot) < 1e-9)
+    }
+
     @Test func decodeStepsGrowWithContext() {
         var configuration = SimulationConfiguration()
         configuration.decodeSecondsPerContextToken = 1e-5
