@@ -52,6 +52,14 @@ extension SimCommand {
         @Option(help: "Rounds of the validation's calibration probes (medians are fitted).")
         var calibrationRounds: Int = 2
 
+        @Flag(
+            help: """
+                Simulate every level with the profile as calibrated. By default a few probes before each level check the \
+                engine's speed against the calibration, and the level is simulated with the profile scaled to it (the \
+                report shows the factors, and the error without them).
+                """)
+        var calibrateOnce = false
+
         @Option(help: "Write the profile used (calibrated or read) to this file.")
         var writeProfile: String?
 
@@ -110,7 +118,9 @@ extension SimCommand {
                     client: client, base: base, model: served, slots: slotCount, contextPerSlot: context / slotCount, engine: engine)
                 if let writeProfile { try Self.encoder.encode(nodeProfile).write(to: URL(fileURLWithPath: writeProfile)) }
                 let plan = try plannedWorkloads(chosen, contextTokens: context / slotCount)
-                let run = ValidationRun(workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context)
+                let run = ValidationRun(
+                    workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context,
+                    speedCheck: calibrateOnce ? nil : ValidationSpeedCheck(promptTokens: min(192, max(16, context / slotCount / 4))))
                 let (rows, overall, measured) = await run.run(client: engine) { step in
                     FileHandle.standardError.write(Data("validate: \(step)\n".utf8))
                 }
@@ -154,7 +164,13 @@ extension SimCommand {
                 source = "file"
             }
             let run = ValidationRun(workloads: [], concurrencies: [], profile: profile, contextTokens: recording.contextTokens)
-            let (rows, overall) = run.compare(recording.levels)
+            var levels = recording.levels
+            if calibrateOnce {
+                levels = levels.map {
+                    var level = $0; level.speed = nil; return level
+                }
+            }
+            let (rows, overall) = run.compare(levels)
             let report = ValidationReport(
                 engineURL: recording.engineURL, model: recording.model, profile: profile, profileSource: source,
                 contextTokens: recording.contextTokens, rows: rows, overall: overall)

@@ -10,12 +10,18 @@ public struct ValidationRecording: Sendable, Codable {
         /// The requests as sent (segment keys salted per level).
         public var requests: [ValidationRequest]
         public var observations: [ValidationObservation]
+        /// The engine's speed checked just before the level (nil: not checked, as in recordings from before checks).
+        public var speed: EngineSpeed?
 
-        public init(workload: String, concurrency: Int, requests: [ValidationRequest], observations: [ValidationObservation]) {
+        public init(
+            workload: String, concurrency: Int, requests: [ValidationRequest], observations: [ValidationObservation],
+            speed: EngineSpeed? = nil
+        ) {
             self.workload = workload
             self.concurrency = concurrency
             self.requests = requests
             self.observations = observations
+            self.speed = speed
         }
     }
 

@@ -19,15 +19,16 @@ public enum ValidationRenderer {
             "",
             "| workload | clients | matched | TTFT MAPE | TTFT p50 real/sim (s) | TTFT p99 real/sim (s) | TPOT MAPE "
                 + "| TPOT p50 real/sim (ms) | TPOT p99 real/sim (ms) | E2E MAPE | E2E p50 real/sim (s) | E2E p99 real/sim (s) "
-                + "| baseline MAPE TTFT/TPOT/E2E |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+                + "| engine time vs calibration, prefill/decode | calibrated-once MAPE TTFT/TPOT/E2E | baseline MAPE TTFT/TPOT/E2E |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in report.rows + (report.overall.map { [$0] } ?? []) {
             let clients = row.concurrency > 0 ? String(row.concurrency) : "all"
             lines.append(
                 "| \(row.workload) | \(clients) | \(row.matched)/\(row.requests) | "
                     + cells(row.ttft, scale: 1, digits: 2) + " | " + cells(row.tpot, scale: 1000, digits: 1) + " | "
-                    + cells(row.e2e, scale: 1, digits: 2) + " | " + baseline(row.baseline) + " |")
+                    + cells(row.e2e, scale: 1, digits: 2) + " | " + speed(row.speed) + " | " + errors(row.calibratedOnce) + " | "
+                    + errors(row.baseline) + " |")
         }
         return lines.joined(separator: "\n")
     }
@@ -38,7 +39,12 @@ public enum ValidationRenderer {
             + "\(format(m.realP99 * scale, digits))/\(format(m.simulatedP99 * scale, digits))"
     }
 
-    static func baseline(_ errors: ValidationErrors?) -> String {
+    static func speed(_ speed: EngineSpeed?) -> String {
+        guard let speed else { return "not checked" }
+        return "\(format(speed.prefill, 2))×/\(format(speed.decode, 2))×"
+    }
+
+    static func errors(_ errors: ValidationErrors?) -> String {
         guard let e = errors else { return "n/a" }
         return [e.ttft, e.tpot, e.e2e].map { $0.map { format($0, 1) + " %" } ?? "n/a" }.joined(separator: " / ")
     }

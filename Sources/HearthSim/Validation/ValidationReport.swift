@@ -14,6 +14,15 @@ public struct ValidationRow: Sendable, Hashable, Codable {
     public var pairs: [ValidationPair] = []
     /// The MAPEs of the simulator without the validation's model terms (``ValidationSimulation/baselineConfiguration()``).
     public var baseline: ValidationErrors?
+    /// The engine's speed checked before the level, which the simulated profile was scaled to (nil: not checked).
+    public var speed: EngineSpeed?
+    /// The MAPEs with the profile as calibrated, not scaled to ``speed`` (the same as the row's own when unchecked).
+    public var calibratedOnce: ValidationErrors?
+
+    enum CodingKeys: String, CodingKey {
+        case workload, concurrency, requests, matched, ttft, tpot, e2e, pairs, baseline, speed
+        case calibratedOnce = "calibrated_once"
+    }
 }
 
 /// The three MAPEs of a row, percent.

@@ -9,17 +9,21 @@ public struct ValidationRun: Sendable {
     public var profile: ValidationProfile
     /// Total context the engine holds (all slots): the simulated prefix cache's size.
     public var contextTokens: Int
-    public var configuration: SimulationConfiguration
+    /// The simulator's settings; nil: ``ValidationSimulation/validationConfiguration(_:)`` of each level's profile.
+    public var configuration: SimulationConfiguration?
+    /// Checks the engine's speed before every level (nil: the calibrated profile serves every level as it is).
+    public var speedCheck: ValidationSpeedCheck?
 
     public init(
         workloads: [(name: String, requests: [ValidationRequest])], concurrencies: [Int], profile: ValidationProfile, contextTokens: Int,
-        configuration: SimulationConfiguration? = nil
+        configuration: SimulationConfiguration? = nil, speedCheck: ValidationSpeedCheck? = ValidationSpeedCheck()
     ) {
         self.workloads = workloads
         self.concurrencies = concurrencies
         self.profile = profile
         self.contextTokens = contextTokens
-        self.configuration = configuration ?? ValidationSimulation.validationConfiguration(profile)
+        self.configuration = configuration
+        self.speedCheck = speedCheck
     }
 
     /// Rows in workload-then-load order, the overall row, and what the engine did at every level (for
@@ -30,6 +34,12 @@ public struct ValidationRun: Sendable {
         var levels: [ValidationRecording.Level] = []
         for workload in workloads {
             for concurrency in concurrencies {
+                var speed: EngineSpeed?
+                if let speedCheck {
+                    let checked = await speedCheck.run(level: levels.count + 1, profile: profile, client: client)
+                    progress("engine time vs calibration: prefill \(percent(checked.prefill)), decode \(percent(checked.decode))")
+                    speed = checked
+                }
                 progress("\(workload.name) at concurrency \(concurrency): \(workload.requests.count) requests")
                 // Fresh text per level: what an earlier level left in the engine's cache must not help this one.
                 let requests = Self.salted(workload.requests, level: levels.count + 1)
@@ -38,7 +48,7 @@ public struct ValidationRun: Sendable {
                 }
                 levels.append(
                     ValidationRecording.Level(
-                        workload: workload.name, concurrency: concurrency, requests: requests, observations: observations))
+                        workload: workload.name, concurrency: concurrency, requests: requests, observations: observations, speed: speed))
             }
         }
         let (rows, overall) = compare(levels)
@@ -52,32 +62,42 @@ public struct ValidationRun: Sendable {
         var allObservations: [ValidationObservation] = []
         var allSimulated: [Int: SimulatedTiming] = [:]
         var allBaseline: [Int: SimulatedTiming] = [:]
+        var allOnce: [Int: SimulatedTiming] = [:]
         for (index, level) in levels.enumerated() {
             let (requests, observations) = (level.requests, level.observations)
-            let simulated = ValidationSimulation.simulate(
-                requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
-                configuration: configuration)
-            var row = ValidationComparison.row(
-                workload: level.workload, concurrency: level.concurrency, requests: requests.count, observations: observations,
-                simulated: simulated)
-            // The same requests through the simulator as it was before validation: prefill and decode overlap,
-            // decode steps blind to context.
-            let baseline = ValidationSimulation.simulate(
-                requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
-                configuration: ValidationSimulation.baselineConfiguration())
-            row.baseline = ValidationErrors(
+            let speed = level.speed ?? .calibrated
+            let levelProfile = speed.applied(to: profile)
+            func simulated(_ profile: ValidationProfile, _ configuration: SimulationConfiguration) -> [Int: SimulatedTiming] {
+                ValidationSimulation.simulate(
+                    requests: requests, observations: observations, profile: profile.node, contextTokens: contextTokens,
+                    configuration: configuration)
+            }
+            func errors(_ timings: [Int: SimulatedTiming]) -> ValidationRow {
                 ValidationComparison.row(
                     workload: level.workload, concurrency: level.concurrency, requests: requests.count, observations: observations,
-                    simulated: baseline))
+                    simulated: timings)
+            }
+            let timings = simulated(levelProfile, configuration ?? ValidationSimulation.validationConfiguration(levelProfile))
+            var row = errors(timings)
+            // The same requests through the simulator as it was before validation: prefill and decode overlap,
+            // decode steps blind to context.
+            let baseline = simulated(levelProfile, ValidationSimulation.baselineConfiguration())
+            row.baseline = ValidationErrors(errors(baseline))
+            // And with the profile as calibrated, blind to the engine's drift since.
+            let once =
+                level.speed == nil ? timings : simulated(profile, configuration ?? ValidationSimulation.validationConfiguration(profile))
+            row.speed = level.speed
+            row.calibratedOnce = ValidationErrors(errors(once))
             rows.append(row)
             // Ids are unique per level only; the overall row keys them by level too.
             for observation in observations {
-                guard let timing = simulated[observation.id] else { continue }
+                guard let timing = timings[observation.id] else { continue }
                 var keyed = observation
                 keyed.id = (index + 1) &* 1_000_000 &+ observation.id
                 allObservations.append(keyed)
                 allSimulated[keyed.id] = timing
                 allBaseline[keyed.id] = baseline[observation.id]
+                allOnce[keyed.id] = once[observation.id]
             }
         }
         let total = rows.reduce(0) { $0 + $1.requests }
@@ -89,8 +109,16 @@ public struct ValidationRun: Sendable {
             overall?.baseline = ValidationErrors(
                 ValidationComparison.row(
                     workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allBaseline))
+            overall?.calibratedOnce = ValidationErrors(
+                ValidationComparison.row(
+                    workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allOnce))
         }
         return (rows, overall)
+    }
+
+    private func percent(_ factor: Double) -> String {
+        let change = Int(((factor - 1) * 100).rounded())
+        return change >= 0 ? "+\(change) %" : "\(change) %"
     }
 
     /// `requests` with every segment key salted by `level`, so no two levels share prompt text.

@@ -96,6 +96,9 @@ final class RecordingClient: ValidationEngineClient {
             profile: profile, contextTokens: 8192)
         let (rows, overall, levels) = await run.run(client: RecordingClient())
         #expect(levels.count == rows.count)
+        // Each level's speed was checked before it, and its row says what was found.
+        #expect(levels.allSatisfy { $0.speed != nil })
+        #expect(rows.map(\.speed) == levels.map(\.speed))
         #expect(rows.map(\.workload) == ["chat-reuse", "chat-reuse", "document-prefill", "document-prefill", "code-decode", "code-decode"])
         #expect(rows.map(\.concurrency) == [1, 2, 1, 2, 1, 2])
         for row in rows + [try #require(overall)] {
