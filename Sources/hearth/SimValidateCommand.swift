@@ -54,11 +54,10 @@ extension SimCommand {
 
         @Flag(
             help: """
-                Simulate every level with the profile as calibrated. By default a few probes before each level check the \
-                engine's speed against the calibration, and the level is simulated with the profile scaled to it (the \
-                report shows the factors, and the error without them).
+                Before each load level, time a few fresh prompts against the calibration and simulate the level with the \
+                profile scaled to what they show (the table shows the factors, and the error as calibrated).
                 """)
-        var calibrateOnce = false
+        var speedCheck = false
 
         @Option(help: "Write the profile used (calibrated or read) to this file.")
         var writeProfile: String?
@@ -120,7 +119,7 @@ extension SimCommand {
                 let plan = try plannedWorkloads(chosen, contextTokens: context / slotCount)
                 let run = ValidationRun(
                     workloads: plan, concurrencies: levels, profile: nodeProfile, contextTokens: context,
-                    speedCheck: calibrateOnce ? nil : ValidationSpeedCheck(promptTokens: min(192, max(16, context / slotCount / 4))))
+                    speedCheck: !speedCheck ? nil : ValidationSpeedCheck(promptTokens: min(192, max(16, context / slotCount / 4))))
                 let (rows, overall, measured) = await run.run(client: engine) { step in
                     FileHandle.standardError.write(Data("validate: \(step)\n".utf8))
                 }
@@ -164,13 +163,7 @@ extension SimCommand {
                 source = "file"
             }
             let run = ValidationRun(workloads: [], concurrencies: [], profile: profile, contextTokens: recording.contextTokens)
-            var levels = recording.levels
-            if calibrateOnce {
-                levels = levels.map {
-                    var level = $0; level.speed = nil; return level
-                }
-            }
-            let (rows, overall) = run.compare(levels)
+            let (rows, overall) = run.compare(recording.levels)
             let report = ValidationReport(
                 engineURL: recording.engineURL, model: recording.model, profile: profile, profileSource: source,
                 contextTokens: recording.contextTokens, rows: rows, overall: overall)

@@ -11,12 +11,12 @@ public struct ValidationRun: Sendable {
     public var contextTokens: Int
     /// The simulator's settings; nil: ``ValidationSimulation/validationConfiguration(_:)`` of each level's profile.
     public var configuration: SimulationConfiguration?
-    /// Checks the engine's speed before every level (nil: the calibrated profile serves every level as it is).
+    /// Checks the engine's speed before every level (nil, the default: the calibrated profile serves every level as it is).
     public var speedCheck: ValidationSpeedCheck?
 
     public init(
         workloads: [(name: String, requests: [ValidationRequest])], concurrencies: [Int], profile: ValidationProfile, contextTokens: Int,
-        configuration: SimulationConfiguration? = nil, speedCheck: ValidationSpeedCheck? = ValidationSpeedCheck()
+        configuration: SimulationConfiguration? = nil, speedCheck: ValidationSpeedCheck? = nil
     ) {
         self.workloads = workloads
         self.concurrencies = concurrencies

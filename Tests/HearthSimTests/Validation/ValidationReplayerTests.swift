@@ -93,7 +93,7 @@ final class RecordingClient: ValidationEngineClient {
             decodeSecondsPerContextToken: 1e-6)
         let run = ValidationRun(
             workloads: ValidationWorkload.allCases.map { (name: $0.rawValue, requests: generator.generate($0)) }, concurrencies: [1, 2],
-            profile: profile, contextTokens: 8192)
+            profile: profile, contextTokens: 8192, speedCheck: ValidationSpeedCheck())
         let (rows, overall, levels) = await run.run(client: RecordingClient())
         #expect(levels.count == rows.count)
         // Each level's speed was checked before it, and its row says what was found.
