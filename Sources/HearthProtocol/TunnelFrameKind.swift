@@ -6,7 +6,7 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case hello = 1
     /// gateway → node, stream 0: ``GatewayWelcome`` (JSON).
     case welcome = 2
-    /// node → gateway, stream 0: ``NodeHeartbeat`` (JSON).
+    /// node → gateway, stream 0: ``NodeHeartbeat`` (binary, HearthTunnel's `HeartbeatCodec`).
     case heartbeat = 3
     /// either way: ``TunnelErrorMessage`` (JSON). On stream 0 it concerns the connection, else one stream.
     case error = 4
@@ -32,6 +32,6 @@ public enum TunnelFrameKind: UInt8, Sendable, CaseIterable {
     case renewed = 14
     /// node → gateway, stream 0: HearthCore's `TamperReport` (JSON), sent at once when a tamper signal is found.
     case tamperReport = 15
-    /// gateway → node, stream 0: ``HeartbeatAck`` (JSON), sent the moment a heartbeat arrives: the node's RTT probe.
+    /// gateway → node, stream 0: the heartbeat's sequence (`UInt64`, `HeartbeatCodec`), sent the moment it arrives: the node's RTT probe.
     case heartbeatAck = 16
 }

@@ -125,7 +125,7 @@ public enum StreamMessageCodec {
 }
 
 extension ByteBuffer {
-    fileprivate mutating func writeField(_ text: String) {
+    mutating func writeField(_ text: String) {
         var utf8 = Array(text.utf8)
         if utf8.count > StreamMessageCodec.maximumStringBytes {
             // Cut at a character boundary so that the field stays valid UTF-8.
@@ -137,7 +137,7 @@ extension ByteBuffer {
         writeBytes(utf8)
     }
 
-    fileprivate mutating func readField(_ name: String) throws -> String {
+    mutating func readField(_ name: String) throws -> String {
         guard let length = readInteger(as: UInt16.self), let bytes = readSlice(length: Int(length)) else {
             throw StreamMessageCodec.malformed("\(name) runs past the frame")
         }
@@ -147,7 +147,7 @@ extension ByteBuffer {
         return text
     }
 
-    fileprivate mutating func readFlags(known: UInt8, frame: String) throws -> UInt8 {
+    mutating func readFlags(known: UInt8, frame: String) throws -> UInt8 {
         guard let flags = readInteger(as: UInt8.self) else { throw StreamMessageCodec.malformed("\(frame) frame is empty") }
         guard flags & ~known == 0 else { throw StreamMessageCodec.malformed("\(frame) frame has unknown flags \(flags)") }
         return flags
@@ -159,7 +159,7 @@ extension ByteBuffer {
         return Int(value)
     }
 
-    fileprivate func expectEnd(_ frame: String) throws {
+    func expectEnd(_ frame: String) throws {
         guard readableBytes == 0 else { throw StreamMessageCodec.malformed("\(frame) frame has \(readableBytes) bytes too many") }
     }
 }

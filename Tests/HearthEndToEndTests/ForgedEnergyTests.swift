@@ -54,7 +54,7 @@ struct ForgedEnergyTests {
 
             // A full draw beyond one L4 and its host is refused whole.
             try await liar.send(
-                .json(.heartbeat, NodeHeartbeat(sequence: 1, activeStreams: 0, engineHealthy: true, power: Self.power(full: 2_000))))
+                HeartbeatCodec.heartbeat(NodeHeartbeat(sequence: 1, activeStreams: 0, engineHealthy: true, power: Self.power(full: 2_000))))
             let refused = try #require(await Self.reply(frames))
             #expect(try refused.decodeJSON(TunnelErrorMessage.self).message.contains("declared hardware"))
 
@@ -62,8 +62,7 @@ struct ForgedEnergyTests {
             let a = EnergyInterval(start: now - 600, end: now - 540, wattHours: 5)  // 300 W
             let b = EnergyInterval(start: now - 540, end: now - 480, wattHours: 6)  // 360 W
             try await liar.send(
-                .json(
-                    .heartbeat,
+                HeartbeatCodec.heartbeat(
                     NodeHeartbeat(
                         sequence: 2, activeStreams: 0, engineHealthy: true, power: Self.power(full: 400),
                         energy: [
@@ -81,7 +80,7 @@ struct ForgedEnergyTests {
                 message.contains("dropped 5") && message.contains("4 out-of-order") && message.contains("1 more-than-the-hardware-draws"))
             // The declared full draw cannot grow within the tunnel.
             try await liar.send(
-                .json(.heartbeat, NodeHeartbeat(sequence: 3, activeStreams: 0, engineHealthy: true, power: Self.power(full: 450))))
+                HeartbeatCodec.heartbeat(NodeHeartbeat(sequence: 3, activeStreams: 0, engineHealthy: true, power: Self.power(full: 450))))
             #expect(try #require(await Self.reply(frames)).decodeJSON(TunnelErrorMessage.self).message.contains("rose"))
 
             try await fleet.gateway.power.flushEnergy()
@@ -97,8 +96,7 @@ struct ForgedEnergyTests {
             #expect(await Self.reply(againFrames)?.kind == .welcome)
             let fresh = EnergyInterval(start: b.end + 60, end: b.end + 120, wattHours: 4)
             try await again.send(
-                .json(
-                    .heartbeat,
+                HeartbeatCodec.heartbeat(
                     NodeHeartbeat(
                         sequence: 1, activeStreams: 0, engineHealthy: true, power: Self.power(full: 400),
                         energy: [a, EnergyInterval(start: b.start + 30, end: b.end + 30, wattHours: 6), fresh])))
@@ -127,8 +125,7 @@ struct ForgedEnergyTests {
             for i in 0..<20 {
                 let second = EnergyInterval(start: now - 100 + Int64(i), end: now - 99 + Int64(i), wattHours: 0.05)
                 try await flood.send(
-                    .json(
-                        .heartbeat,
+                    HeartbeatCodec.heartbeat(
                         NodeHeartbeat(
                             sequence: UInt64(i + 1), activeStreams: 0, engineHealthy: true, power: Self.power(full: 400), energy: [second]))
                 )
@@ -145,7 +142,7 @@ struct ForgedEnergyTests {
             // Then a flood: 2,000 heartbeats at once. The gateway reads what the pace allows and drops the rest unread.
             for i in 0..<2_000 {
                 flood.channel.write(
-                    TunnelFrame.json(.heartbeat, NodeHeartbeat(sequence: UInt64(100 + i), activeStreams: 0, engineHealthy: true)),
+                    HeartbeatCodec.heartbeat(NodeHeartbeat(sequence: UInt64(100 + i), activeStreams: 0, engineHealthy: true)),
                     promise: nil)
             }
             flood.channel.flush()
@@ -171,8 +168,7 @@ struct ForgedEnergyTests {
                 let minute = EnergyInterval(start: now - 900 + 120 * i, end: now - 840 + 120 * i, wattHours: 1)
                 let shifted = EnergyInterval(start: minute.start + 1, end: minute.end + 1, wattHours: 1)
                 try await liar.send(
-                    .json(
-                        .heartbeat,
+                    HeartbeatCodec.heartbeat(
                         NodeHeartbeat(sequence: UInt64(i + 1), activeStreams: 0, engineHealthy: true, energy: [minute, shifted])))
             }
             _ = try await Self.drain(liar, frames)

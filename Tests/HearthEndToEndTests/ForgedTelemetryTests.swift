@@ -51,7 +51,7 @@ struct ForgedTelemetryTests {
                 sequence += 1
                 var heartbeat = NodeHeartbeat(sequence: sequence, activeStreams: 0, engineHealthy: true, power: Self.power())
                 build(&heartbeat)
-                return .json(.heartbeat, heartbeat)
+                return HeartbeatCodec.heartbeat(heartbeat)
             }
             // One honest heartbeat first: it is applied (a power report comes out).
             try await liar.send(beat { _ in })
@@ -84,7 +84,7 @@ struct ForgedTelemetryTests {
                 ),
                 (
                     "a replayed sequence, saying the engine died",
-                    .json(.heartbeat, NodeHeartbeat(sequence: 11, activeStreams: 0, engineHealthy: false))
+                    HeartbeatCodec.heartbeat(NodeHeartbeat(sequence: 11, activeStreams: 0, engineHealthy: false))
                 ),
             ]
             for (label, frame) in forged {
@@ -191,9 +191,10 @@ struct ForgedTelemetryTests {
             var frames = liar.frames.makeAsyncIterator()
             #expect(await frames.next()?.kind == .welcome)
             // Forged load and power: streams below zero, a GPU fifty times faster than uncapped.
-            try await liar.send(.json(.heartbeat, NodeHeartbeat(sequence: 1, activeStreams: -1_000, engineHealthy: true)))
+            try await liar.send(HeartbeatCodec.heartbeat(NodeHeartbeat(sequence: 1, activeStreams: -1_000, engineHealthy: true)))
             try await liar.send(
-                .json(.heartbeat, NodeHeartbeat(sequence: 2, activeStreams: 0, engineHealthy: true, power: Self.power(capFraction: 50))))
+                HeartbeatCodec.heartbeat(
+                    NodeHeartbeat(sequence: 2, activeStreams: 0, engineHealthy: true, power: Self.power(capFraction: 50))))
             #expect(await frames.next()?.kind == .error)
             #expect(await frames.next()?.kind == .error)
 

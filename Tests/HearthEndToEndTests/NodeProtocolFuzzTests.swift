@@ -33,12 +33,17 @@ import Testing
         switch kind {
         case .hello: return json(RawNode.hello(id: "fuzz", model: "fuzz-model"))
         case .heartbeat:
-            return json(
+            let link = LinkReport(rttMilliseconds: 12, jitterMilliseconds: 1, loss: 0, degraded: false)
+            return HeartbeatCodec.heartbeat(
                 NodeHeartbeat(
                     sequence: UInt64.random(in: 0...1_000_000, using: &rng), activeStreams: Int.random(in: 0...4, using: &rng),
-                    engineHealthy: Bool.random(using: &rng), power: Bool.random(using: &rng) ? ForgedTelemetryTests.power() : nil))
-        case .head: return json(StreamHead(status: 200, contentType: "application/json"))
-        case .end: return json(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil))
+                    engineHealthy: Bool.random(using: &rng), power: Bool.random(using: &rng) ? ForgedTelemetryTests.power() : nil,
+                    energy: Bool.random(using: &rng) ? [EnergyInterval(start: 1_000, end: 1_060, wattHours: 5)] : nil,
+                    link: Bool.random(using: &rng) ? link : nil)
+            ).payload
+        case .head: return StreamMessageCodec.head(StreamHead(status: 200, contentType: "application/json"), stream: 1).payload
+        case .end:
+            return StreamMessageCodec.end(StreamEnd(usage: nil, engineTimeToFirstTokenMilliseconds: nil, error: nil), stream: 1).payload
         case .error: return json(TunnelErrorMessage(code: .other, message: "node says no"))
         case .data: return ByteBuffer(string: #"{"choices":[{"text":"\#(injected)"}]}"#)
         case .powerLimit: return json(PowerLimit(transformerBudgetWatts: 1, gridCapWatts: nil))

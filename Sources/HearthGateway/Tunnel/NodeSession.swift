@@ -99,9 +99,9 @@ package final class NodeSession: Sendable {
             // Over the tunnel's pace: not even decoded (a flood costs a counter, not a decode and a ledger write).
             let monotonic = Double(now.uptimeNanoseconds) / 1e9
             guard heartbeats.withLock({ $0.admit(at: monotonic) }) else { return }
-            let beat = try frame.decodeJSON(NodeHeartbeat.self)
+            let beat = try HeartbeatCodec.decodeHeartbeat(frame)
             // Echoed before anything else is done with it: the node times this round trip.
-            channel.writeAndFlush(TunnelFrame.json(.heartbeatAck, HeartbeatAck(sequence: beat.sequence)), promise: nil)
+            channel.writeAndFlush(HeartbeatCodec.ack(beat.sequence), promise: nil)
             let wallClock = Int64(Date().timeIntervalSince1970)
             switch heartbeats.withLock({ $0.check(beat, now: wallClock, monotonicSeconds: monotonic) }) {
             case .reject(let message):

@@ -64,8 +64,8 @@ final class NodeTunnel: Sendable {
                 stream.task.cancel()
             }
         case .heartbeatAck:
-            guard let ack = try? frame.decodeJSON(HeartbeatAck.self) else { return }
-            link.echoed(ack.sequence, at: .now)
+            guard let sequence = try? HeartbeatCodec.decodeAck(frame) else { return }
+            link.echoed(sequence, at: .now)
         case .windowUpdate:
             guard let increment = try? frame.windowIncrement() else { return }
             streams.withLock { $0[frame.stream] }?.credit.grant(increment)
@@ -189,7 +189,7 @@ final class NodeTunnel: Sendable {
                     link: link.report()
                 )
                 link.sent(sequence, at: .now, lossAfter: interval * 2)
-                channel.writeAndFlush(TunnelFrame.json(.heartbeat, beat), promise: nil)
+                channel.writeAndFlush(HeartbeatCodec.heartbeat(beat), promise: nil)
                 do { try await Task.sleep(for: interval) } catch { break }
             }
             group.cancelAll()

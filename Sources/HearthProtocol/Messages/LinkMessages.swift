@@ -1,12 +1,3 @@
-/// The gateway's echo of one heartbeat: the node times the round trip of its heartbeats to measure its link.
-public struct HeartbeatAck: Codable, Sendable, Equatable {
-    public var sequence: UInt64
-
-    public init(sequence: UInt64) {
-        self.sequence = sequence
-    }
-}
-
 /// A node's measurement of its link to the gateway, carried in its heartbeats.
 public struct LinkReport: Codable, Sendable, Equatable {
     /// Smoothed heartbeat round trip (absent until the first echo).
