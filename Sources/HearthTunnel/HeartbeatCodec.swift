@@ -6,7 +6,8 @@ public import NIOCore
 /// Same conventions as ``StreamMessageCodec``: big endian, numbers as `Float64` bits, a string as `length: UInt16` ·
 /// UTF-8, and anything malformed (short, long, unknown flags, a non-finite number) is `malformedFrame`.
 ///
-/// - `heartbeat`: `flags: UInt8` (1 engine healthy, 2 link follows, 4 power follows, 8 energy follows) · sequence
+/// - `heartbeat`: `flags: UInt8` (1 engine healthy, 2 link follows, 4 power follows, 8 energy follows, 16 echo
+///   wanted: the gateway answers only these with a `heartbeatAck`, HearthCore's `LinkProbePacer`) · sequence
 ///   `UInt64` · active streams `Int64` · [link] · [power] · [energy].
 ///   - link: `flags: UInt8` (1 RTT follows, 2 jitter follows, 4 bandwidth follows, 8 degraded) · loss · [RTT ms] ·
 ///     [jitter ms] · [bandwidth bytes/s].
@@ -18,8 +19,9 @@ public import NIOCore
 ///
 /// The layout says nothing of plausibility: a parsed heartbeat is still checked by the gateway's validator.
 public enum HeartbeatCodec {
-    public static func heartbeat(_ beat: NodeHeartbeat) -> TunnelFrame {
+    public static func heartbeat(_ beat: NodeHeartbeat, wantsEcho: Bool = true) -> TunnelFrame {
         var flags: UInt8 = beat.engineHealthy ? 1 : 0
+        if wantsEcho { flags |= 16 }
         if beat.link != nil { flags |= 2 }
         if beat.power != nil { flags |= 4 }
         // The count is a `UInt16`; how many a beat may hold is the gateway's validator's call, not the layout's.
@@ -68,7 +70,7 @@ public enum HeartbeatCodec {
 
     public static func decodeHeartbeat(_ frame: TunnelFrame) throws -> NodeHeartbeat {
         var payload = frame.payload
-        let flags = try payload.readFlags(known: 0b1111, frame: "heartbeat")
+        let flags = try payload.readFlags(known: 0b1_1111, frame: "heartbeat")
         guard let sequence = payload.readInteger(as: UInt64.self), let active = payload.readInteger(as: Int64.self) else {
             throw StreamMessageCodec.malformed("heartbeat is shorter than its sequence and stream count")
         }
@@ -119,6 +121,11 @@ public enum HeartbeatCodec {
         }
         try payload.expectEnd("heartbeat")
         return beat
+    }
+
+    /// Whether the node asks for this heartbeat's echo (read from a frame ``decodeHeartbeat(_:)`` accepted).
+    public static func wantsEcho(_ frame: TunnelFrame) -> Bool {
+        (frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt8.self) ?? 0) & 16 != 0
     }
 
     public static func ack(_ sequence: UInt64) -> TunnelFrame {

@@ -36,6 +36,10 @@ import Testing
             #expect(frame.kind == .heartbeat && frame.stream == 0)
             #expect(try HeartbeatCodec.decodeHeartbeat(frame) == beat)
         }
+        // Whether the node asks for an echo rides in the flags; the beat itself is the same either way.
+        let quiet = HeartbeatCodec.heartbeat(Self.beats[2], wantsEcho: false)
+        #expect(!HeartbeatCodec.wantsEcho(quiet) && HeartbeatCodec.wantsEcho(HeartbeatCodec.heartbeat(Self.beats[2])))
+        #expect(try HeartbeatCodec.decodeHeartbeat(quiet) == Self.beats[2])
         for sequence: UInt64 in [0, 1, .max] {
             let ack = HeartbeatCodec.ack(sequence)
             #expect(ack.kind == .heartbeatAck)
@@ -72,7 +76,7 @@ import Testing
     @Test func unknownFlagsNonFiniteNumbersAndHugeCountsAreMalformed() {
         func frame(_ bytes: [UInt8]) -> TunnelFrame { TunnelFrame(kind: .heartbeat, payload: ByteBuffer(bytes: bytes)) }
         let head = [UInt8](repeating: 0, count: 16)
-        #expect { try HeartbeatCodec.decodeHeartbeat(frame([16] + head)) } throws: { Self.isMalformed($0) }
+        #expect { try HeartbeatCodec.decodeHeartbeat(frame([32] + head)) } throws: { Self.isMalformed($0) }
         // A link with an unknown flag.
         #expect { try HeartbeatCodec.decodeHeartbeat(frame([2] + head + [16] + [UInt8](repeating: 0, count: 8))) } throws: {
             Self.isMalformed($0)

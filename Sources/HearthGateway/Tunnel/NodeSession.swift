@@ -100,8 +100,8 @@ package final class NodeSession: Sendable {
             let monotonic = Double(now.uptimeNanoseconds) / 1e9
             guard heartbeats.withLock({ $0.admit(at: monotonic) }) else { return }
             let beat = try HeartbeatCodec.decodeHeartbeat(frame)
-            // Echoed before anything else is done with it: the node times this round trip.
-            channel.writeAndFlush(HeartbeatCodec.ack(beat.sequence), promise: nil)
+            // Echoed, when the node asks, before anything else is done with it: the node times this round trip.
+            if HeartbeatCodec.wantsEcho(frame) { channel.writeAndFlush(HeartbeatCodec.ack(beat.sequence), promise: nil) }
             let wallClock = Int64(Date().timeIntervalSince1970)
             switch heartbeats.withLock({ $0.check(beat, now: wallClock, monotonicSeconds: monotonic) }) {
             case .reject(let message):

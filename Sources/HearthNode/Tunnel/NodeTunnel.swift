@@ -172,6 +172,7 @@ final class NodeTunnel: Sendable {
             }
             var sequence: UInt64 = 0
             var due: ContinuousClock.Instant?
+            var pacer = LinkProbePacer()
             while !Task.isCancelled {
                 sequence += 1
                 // A heartbeat later than its time measures the host's own stall (a starved CPU), not the link.
@@ -179,17 +180,19 @@ final class NodeTunnel: Sendable {
                 if let due, now - due > .milliseconds(20) { link.hostStalled(seconds: (now - due).seconds, at: now) }
                 due = now + interval
                 let energy = power?.takeEnergy(newTunnel: sequence == 1)
+                let active = streams.withLock { $0.count }
                 let beat = NodeHeartbeat(
                     sequence: sequence,
-                    activeStreams: streams.withLock { $0.count },
+                    activeStreams: active,
                     // A dead engine must not attract work: the gateway stops placing on a node that reports it.
                     engineHealthy: healthy.value.withLock { $0 },
                     power: power?.report(),
                     energy: energy?.isEmpty == false ? energy : nil,
                     link: link.report()
                 )
-                link.sent(sequence, at: .now, lossAfter: interval * 2)
-                channel.writeAndFlush(HeartbeatCodec.heartbeat(beat), promise: nil)
+                let probe = pacer.nextIsProbe(busy: active > 0, linkInDoubt: link.isInDoubt)
+                link.sent(sequence, probe: probe, at: .now, lossAfter: interval * 2)
+                channel.writeAndFlush(HeartbeatCodec.heartbeat(beat, wantsEcho: probe), promise: nil)
                 do { try await Task.sleep(for: interval) } catch { break }
             }
             group.cancelAll()

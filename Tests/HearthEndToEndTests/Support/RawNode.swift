@@ -14,11 +14,15 @@ final class RawNode: Sendable {
     private final class Inbox: ChannelInboundHandler, Sendable {
         typealias InboundIn = TunnelFrame
         let continuation: AsyncStream<TunnelFrame>.Continuation
-        init(_ continuation: AsyncStream<TunnelFrame>.Continuation) { self.continuation = continuation }
+        let keepsEchoes: Bool
+        init(_ continuation: AsyncStream<TunnelFrame>.Continuation, keepsEchoes: Bool) {
+            self.continuation = continuation
+            self.keepsEchoes = keepsEchoes
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            // The gateway echoes every heartbeat (the agent's link probe); a hand-driven node measures nothing.
+            // The gateway echoes the heartbeats that ask (the agent's link probe); most hand-driven nodes measure nothing.
             let frame = unwrapInboundIn(data)
-            if frame.kind != .heartbeatAck { continuation.yield(frame) }
+            if keepsEchoes || frame.kind != .heartbeatAck { continuation.yield(frame) }
         }
         func channelInactive(context: ChannelHandlerContext) { continuation.finish() }
         func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
@@ -30,7 +34,8 @@ final class RawNode: Sendable {
     }
 
     /// - Parameter tls: speak mutual TLS with these client settings (an enrolled node's, or a forged one's).
-    static func connect(port: Int, tls: NIOSSLContext? = nil) async throws -> RawNode {
+    /// - Parameter keepsEchoes: hand the gateway's heartbeat echoes to the test too.
+    static func connect(port: Int, tls: NIOSSLContext? = nil, keepsEchoes: Bool = false) async throws -> RawNode {
         let (frames, continuation) = AsyncStream<TunnelFrame>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -41,7 +46,7 @@ final class RawNode: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(TunnelFrameDecoder(maximumFrameBytes: 64 << 20)),
                         MessageToByteHandler(TunnelFrameEncoder()),
-                        Inbox(continuation),
+                        Inbox(continuation, keepsEchoes: keepsEchoes),
                     ])
                 }
             }
