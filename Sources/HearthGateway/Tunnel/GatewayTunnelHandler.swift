@@ -23,7 +23,6 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
     private let configuration: TunnelServerConfiguration
     private let logger: Logger
     private var session: NodeSession?
-    private var watchdog: RepeatedTask?
     private var helloDeadline: Scheduled<Void>?
 
     init(
@@ -96,7 +95,6 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
             missedHeartbeatsBeforeDead: configuration.missedHeartbeatsBeforeDead
         )
         context.writeAndFlush(wrapOutboundOut(.json(.welcome, welcome)), promise: nil)
-        startWatchdog(context: context, session: session)
         logger.info("node registered", metadata: ["node": "\(hello.nodeID)", "models": "\(hello.models.map(\.id))"])
 
         let hardware = String(decoding: (try? JSONEncoder().encode(hello.hardware)) ?? Data(), as: UTF8.self)
@@ -134,23 +132,6 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func startWatchdog(context: ChannelHandlerContext, session: NodeSession) {
-        let limit = configuration.heartbeatInterval * Int64(configuration.missedHeartbeatsBeforeDead)
-        let channel = context.channel
-        let logger = self.logger
-        watchdog = context.eventLoop.scheduleRepeatedTask(
-            initialDelay: configuration.heartbeatInterval,
-            delay: configuration.heartbeatInterval
-        ) { task in
-            guard session.silence(now: .now()) > limit else { return }
-            logger.warning("node missed its heartbeats; dropping it", metadata: ["node": "\(session.id)"])
-            let message = TunnelErrorMessage(code: .other, message: "no heartbeat for \(limit.nanoseconds / 1_000_000) ms")
-            channel.writeAndFlush(TunnelFrame.json(.error, message), promise: nil)
-            channel.close(promise: nil)
-            task.cancel()
-        }
-    }
-
     private func refuse(_ error: any Error, context: ChannelHandlerContext) {
         let message =
             (error as? TunnelErrorMessage)
@@ -169,8 +150,6 @@ final class GatewayTunnelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        watchdog?.cancel()
-        watchdog = nil
         helloDeadline?.cancel()
         helloDeadline = nil
         guard let session else { return }

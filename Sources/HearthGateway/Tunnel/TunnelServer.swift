@@ -72,8 +72,12 @@ public final class TunnelServer: Service {
             .get()
         let port = server.localAddress?.port ?? configuration.port
         logger.info("node tunnel endpoint listening", metadata: ["address": "\(configuration.host):\(port)"])
+        let watchdog = TunnelWatchdog.start(
+            registry: registry, interval: configuration.heartbeatInterval, missedBeforeDead: configuration.missedHeartbeatsBeforeDead,
+            logger: logger, on: server.eventLoop)
         await onBound(port)
         try? await gracefulShutdown()
+        watchdog.cancel()
         try? await server.close()
         for id in registry.nodeIDs {
             try? await registry.session(id)?.channel.close()
