@@ -16,7 +16,7 @@ public struct ValidationRow: Sendable, Hashable, Codable {
     public var baseline: ValidationErrors?
     /// The engine's speed checked before the level, which the simulated profile was scaled to (nil: not checked).
     public var speed: EngineSpeed?
-    /// The MAPEs with the profile as calibrated, not scaled to ``speed`` (the same as the row's own when unchecked).
+    /// The MAPEs with the profile as calibrated, not scaled to ``speed`` (nil when the speed was not checked).
     public var calibratedOnce: ValidationErrors?
 
     enum CodingKeys: String, CodingKey {

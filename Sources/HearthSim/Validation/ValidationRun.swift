@@ -87,7 +87,7 @@ public struct ValidationRun: Sendable {
             let once =
                 level.speed == nil ? timings : simulated(profile, configuration ?? ValidationSimulation.validationConfiguration(profile))
             row.speed = level.speed
-            row.calibratedOnce = ValidationErrors(errors(once))
+            if level.speed != nil { row.calibratedOnce = ValidationErrors(errors(once)) }
             rows.append(row)
             // Ids are unique per level only; the overall row keys them by level too.
             for observation in observations {
@@ -109,9 +109,12 @@ public struct ValidationRun: Sendable {
             overall?.baseline = ValidationErrors(
                 ValidationComparison.row(
                     workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allBaseline))
-            overall?.calibratedOnce = ValidationErrors(
-                ValidationComparison.row(
-                    workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allOnce))
+            // Only a run whose speed was checked has an error "as calibrated" that differs from its own.
+            if levels.contains(where: { $0.speed != nil }) {
+                overall?.calibratedOnce = ValidationErrors(
+                    ValidationComparison.row(
+                        workload: "all", concurrency: 0, requests: total, observations: allObservations, simulated: allOnce))
+            }
         }
         return (rows, overall)
     }
