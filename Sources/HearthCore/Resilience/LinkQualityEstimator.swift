@@ -94,6 +94,9 @@ public struct LinkQualityEstimator: Sendable {
     public let configuration: Configuration
     public private(set) var estimate = Estimate(rttSeconds: nil, jitterSeconds: nil, lossFraction: 0, bandwidthBytesPerSecond: nil)
     public private(set) var isDegraded = false
+    /// Whether the link should be probed at every heartbeat (``LinkProbePacer``): it is degraded, or it lost a probe
+    /// recently enough that the loss estimate has not decayed back to nothing.
+    public var isInDoubt: Bool { isDegraded || estimate.lossFraction > 0.001 }
     private var badSince: Double?
     private var goodSince: Double?
     /// The largest recent host stall and when it was seen.

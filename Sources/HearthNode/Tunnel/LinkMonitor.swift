@@ -21,15 +21,15 @@ final class LinkMonitor: Sendable {
         state = Mutex(State(estimator: LinkQualityEstimator(configuration: configuration)))
     }
 
-    /// Whether every heartbeat should probe the link: it is degraded, or has lost probes lately.
-    var isInDoubt: Bool { state.withLock { $0.estimator.isDegraded || $0.estimator.estimate.lossFraction > 0.001 } }
+    /// See ``LinkQualityEstimator/isInDoubt``.
+    var isInDoubt: Bool { state.withLock { $0.estimator.isInDoubt } }
 
     /// Whether the link is degraded now: new streams are refused (`not_admitting`) until it recovers.
     var isDegraded: Bool { state.withLock { $0.estimator.isDegraded } }
 
     /// A heartbeat left (a probe when it asked for an echo); earlier probes older than `lossAfter` without an echo are
     /// counted lost now (a late echo is then ignored).
-    func sent(_ sequence: UInt64, probe: Bool = true, at now: ContinuousClock.Instant, lossAfter: Duration) {
+    func sent(_ sequence: UInt64, probe: Bool, at now: ContinuousClock.Instant, lossAfter: Duration) {
         state.withLock { state in
             let overdue = state.outstanding.filter { now - $0.value > lossAfter }
             for (key, _) in overdue {

@@ -42,6 +42,12 @@ public struct SimulationConfiguration: Sendable {
     /// gateway's default), as `hearth sim replay --slo-policy` chooses.
     public var sloPolicy: SLOPolicy = .strict
 
+    /// What ``prefillSecondsPerContextToken`` adds to a prompt's prefill: each computed token attends to the cached
+    /// prefix and to the computed tokens before it.
+    public func prefillAttentionSeconds(computedTokens: Double, cachedTokens: Double) -> Double {
+        prefillSecondsPerContextToken * computedTokens * (cachedTokens + computedTokens / 2)
+    }
+
     public init(
         loadScale: Double = 1, classifier: TaskClassifier = TaskClassifier(), scheduler: SchedulerConfiguration = SchedulerConfiguration(),
         retriesPerCompletion: Int = 4, outages: [NodeOutage] = []
@@ -337,7 +343,7 @@ public struct Simulator {
         let ready = stepBoundary(n, now: now)
         if ready > prefillFreeAt[n] { prefillBusyFrom[n] = ready }
         let computed = Double(max(1, request.promptTokens - cached))
-        let attention = configuration.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
+        let attention = configuration.prefillAttentionSeconds(computedTokens: computed, cachedTokens: Double(cached))
         let seconds = engines[n].prefillSeconds(promptTokens: request.promptTokens, cachedTokens: cached) + attention
         if configuration.prefillBatchTokens > 0 {
             batchPrefill(r, on: n, computedTokens: Int(computed), seconds: seconds, now: now, ready: ready)

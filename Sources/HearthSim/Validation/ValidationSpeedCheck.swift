@@ -74,15 +74,16 @@ public struct ValidationSpeedCheck: Sendable {
         var prefillRatios: [Double] = []
         var decodeRatios: [Double] = []
         let node = profile.node
+        let simulated = ValidationSimulation.validationConfiguration(profile)
         for observation in observations {
             let cached = min(max(0, observation.cachedTokens ?? 0), max(0, observation.promptTokens - 1))
             let computed = Double(max(1, observation.promptTokens - cached))
             let prefill =
                 node.prefillSeconds(tokens: Int(computed))
-                + profile.prefillSecondsPerContextToken * computed * (Double(cached) + computed / 2)
+                + simulated.prefillAttentionSeconds(computedTokens: computed, cachedTokens: Double(cached))
             if observation.ttft.isFinite, observation.ttft > 0, prefill > 0 { prefillRatios.append(observation.ttft / prefill) }
             let context = Double(observation.promptTokens) + Double(observation.completionTokens) / 2
-            let step = node.decodeStepSeconds(batch: 1) + profile.decodeSecondsPerContextToken * context
+            let step = node.decodeStepSeconds(batch: 1) + simulated.decodeSecondsPerContextToken * context
             if let tpot = observation.tpot, tpot.isFinite, tpot > 0, step > 0, observation.completionTokens > 8 {
                 decodeRatios.append(tpot / step)
             }

@@ -27,4 +27,17 @@ import Testing
         var pacer = LinkProbePacer(idleEvery: 1, warmUpProbes: 0)
         #expect(pattern(&pacer, beats: 5) == [true, true, true, true, true])
     }
+
+    @Test func aLostProbePutsTheLinkInDoubtUntilEchoesWearItOff() {
+        var estimator = LinkQualityEstimator()
+        _ = estimator.handle(.rtt(seconds: 0.01), now: 0)
+        #expect(!estimator.isInDoubt)
+        _ = estimator.handle(.lost, now: 1)
+        #expect(estimator.isInDoubt && !estimator.isDegraded)
+        // Each echo decays the loss estimate by a tenth: 0.1 × 0.9^44 is under a thousandth.
+        for second in 2..<45 { _ = estimator.handle(.rtt(seconds: 0.01), now: Double(second)) }
+        #expect(estimator.isInDoubt)
+        _ = estimator.handle(.rtt(seconds: 0.01), now: 45)
+        #expect(!estimator.isInDoubt)
+    }
 }
