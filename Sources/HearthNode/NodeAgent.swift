@@ -221,6 +221,7 @@ public final class NodeAgent: Service {
         defer { currentChannel.withLock { $0 = nil } }
         let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, link: link, logger: logger)
         defer { tunnel.closed() }
+        inbox.routeStreamFrames { tunnel.handle($0) }
 
         let models = try await engine.models()
         let profiles = try await calibratedProfiles(models)

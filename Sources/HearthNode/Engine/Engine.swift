@@ -26,6 +26,9 @@ public protocol Engine: Sendable {
     /// Whether the engine keeps `cache_salt` partitions apart, as shown by trying it (``CacheSaltProbe``), or
     /// nil when not tested. The gateway sends tenants' salts only to engines that answered `honoured`.
     func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult?
+    /// Where to send `request` over plain HTTP/1.1, so that the node relays the answer on the tunnel's event loop
+    /// without a task per request (``EngineHTTPTarget``); nil to run it through ``run(_:onHead:onData:)``.
+    func httpTarget(for request: EngineRequest) -> EngineHTTPTarget?
 }
 
 extension Engine {
@@ -35,6 +38,9 @@ extension Engine {
 
     /// Untested by default: such an engine gets no prompt-cache sharing at all.
     public func probeCacheSalt(model: ServedModel) async -> CacheSaltProbeResult? { nil }
+
+    /// Engines that are not plain HTTP servers (the simulated one) run every request through `run`.
+    public func httpTarget(for request: EngineRequest) -> EngineHTTPTarget? { nil }
 }
 
 /// One request for an engine, as the gateway sent it.

@@ -215,6 +215,21 @@ public final class LlamaServerEngine: Engine, Service {
         pinned.body = Self.pinned(request.body, to: assignment)
         try await engine.run(pinned, onHead: onHead, onData: onData)
     }
+
+    /// The same slot choice as ``run(_:onHead:onData:)``; the slot is freed when the relay reports the answer over.
+    public func httpTarget(for request: EngineRequest) -> EngineHTTPTarget? {
+        guard let engine = try? current() else { return nil }
+        let prompt = SlotPartitions.promptHashes(of: request.body)
+        let assignment = partitions.withLock { $0.assign(partition: Self.cacheSalt(in: request.body), prompt: prompt) }
+        var pinned = request
+        pinned.body = Self.pinned(request.body, to: assignment)
+        guard var target = engine.httpTarget(for: pinned) else {
+            partitions.withLock { $0.release(assignment.slot) }
+            return nil
+        }
+        target.finished = { [self] in partitions.withLock { $0.release(assignment.slot) } }
+        return target
+    }
 }
 
 /// A one-shot flag that tasks can wait on.

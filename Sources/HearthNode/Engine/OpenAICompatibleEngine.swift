@@ -14,6 +14,8 @@ public struct OpenAICompatibleEngine: Engine {
     private let client: HTTPClient
     /// Used when the server does not say how long a context it takes.
     private let defaultContextTokens: Int
+    /// Set for a plain `http://` engine: its answers are relayed on the tunnel's event loop.
+    private let address: EngineHTTPAddress?
 
     public init(baseURL: String, kind: String = "openai", slots: Int, client: HTTPClient, defaultContextTokens: Int = 4096) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -21,6 +23,7 @@ public struct OpenAICompatibleEngine: Engine {
         self.slots = slots
         self.client = client
         self.defaultContextTokens = defaultContextTokens
+        address = EngineHTTPAddress(baseURL: self.baseURL)
     }
 
     public func models() async throws -> [ServedModel] {
@@ -55,6 +58,10 @@ public struct OpenAICompatibleEngine: Engine {
         }
         _ = try? await response.body.collect(upTo: 1 << 16)
         return response.status == .ok
+    }
+
+    public func httpTarget(for request: EngineRequest) -> EngineHTTPTarget? {
+        address.map { EngineHTTPTarget(host: $0.host, port: $0.port, path: $0.pathPrefix + request.path, body: request.body) }
     }
 
     public func run(

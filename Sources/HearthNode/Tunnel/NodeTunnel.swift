@@ -16,10 +16,24 @@ final class NodeTunnel: Sendable {
     private let power: PowerController?
     private let link: LinkMonitor
     private let handBackRegistration = Mutex<Int?>(nil)
+    /// Keep-alive connections to an HTTP engine, on the tunnel's event loop; made by the first request that needs one.
+    private let enginePool: NIOLoopBoundBox<EngineConnectionPool?>
 
-    private struct RunningStream {
-        var task: Task<Void, Never>
-        var credit: StreamCredit
+    /// A stream runs either as a relay on the tunnel's event loop (an HTTP engine) or as a task (any other engine).
+    private enum RunningStream {
+        case task(Task<Void, Never>, StreamCredit)
+        case relay(NIOLoopBound<EngineHTTPRelay>)
+
+        /// Stops the stream without an end frame. Safe from any thread.
+        func stop(on eventLoop: any EventLoop) {
+            switch self {
+            case .task(let task, let credit):
+                credit.cancel()
+                task.cancel()
+            case .relay(let relay):
+                eventLoop.execute { relay.value.cancel() }
+            }
+        }
     }
 
     init(
@@ -32,6 +46,7 @@ final class NodeTunnel: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.power = power
+        enginePool = NIOLoopBoundBox.makeEmptyBox(valueType: EngineConnectionPool.self, eventLoop: channel.eventLoop)
         let registration = power?.gate.onHandBack { [weak self] in self?.handBackAll() }
         handBackRegistration.withLock { $0 = registration }
     }
@@ -45,8 +60,7 @@ final class NodeTunnel: Sendable {
         guard !running.isEmpty else { return }
         logger.notice("handing running streams back to the gateway", metadata: ["streams": "\(running.count)"])
         for (id, stream) in running {
-            stream.credit.cancel()
-            stream.task.cancel()
+            stream.stop(on: channel.eventLoop)
             let end = StreamEnd(
                 usage: nil, engineTimeToFirstTokenMilliseconds: nil,
                 error: TunnelErrorMessage(code: .handedBack, message: "node \(configuration.nodeID) is draining for power"))
@@ -59,16 +73,17 @@ final class NodeTunnel: Sendable {
         case .open:
             open(frame)
         case .cancel:
-            if let stream = streams.withLock({ $0.removeValue(forKey: frame.stream) }) {
-                stream.credit.cancel()
-                stream.task.cancel()
-            }
+            streams.withLock({ $0.removeValue(forKey: frame.stream) })?.stop(on: channel.eventLoop)
         case .heartbeatAck:
             guard let sequence = try? HeartbeatCodec.decodeAck(frame) else { return }
             link.echoed(sequence, at: .now)
         case .windowUpdate:
             guard let increment = try? frame.windowIncrement() else { return }
-            streams.withLock { $0[frame.stream] }?.credit.grant(increment)
+            switch streams.withLock({ $0[frame.stream] }) {
+            case .task(_, let credit): credit.grant(increment)
+            case .relay(let relay): onEventLoop { relay.value.grant(increment) }
+            case nil: break
+            }
         case .error:
             let message = (try? frame.decodeJSON(TunnelErrorMessage.self))?.message ?? "unreadable error"
             logger.warning("gateway reported an error", metadata: ["stream": "\(frame.stream)", "error": "\(message)"])
@@ -98,23 +113,51 @@ final class NodeTunnel: Sendable {
                 promise: nil)
             return
         }
+        let request = EngineRequest(
+            path: decoded.header.path,
+            body: AnswerMeter.engineBody(for: decoded.body, header: decoded.header),
+            stream: decoded.header.stream
+        )
+        if let target = engine.httpTarget(for: request) {
+            onEventLoop { [self] in relay(stream: id, header: decoded.header, target: target) }
+            return
+        }
         let credit = StreamCredit(initial: TunnelProtocol.initialStreamWindow)
         let task = Task { [self] in
-            await run(stream: id, header: decoded.header, body: decoded.body, credit: credit)
+            await run(stream: id, header: decoded.header, request: request, credit: credit)
             _ = streams.withLock { $0.removeValue(forKey: id) }
         }
-        streams.withLock { $0[id] = RunningStream(task: task, credit: credit) }
+        streams.withLock { $0[id] = .task(task, credit) }
     }
 
-    private func run(stream id: UInt32, header: StreamOpen, body: ByteBuffer, credit: StreamCredit) async {
+    /// Runs the stream on the tunnel's event loop: no task, no thread hand-off between the engine and the tunnel.
+    private func relay(stream id: UInt32, header: StreamOpen, target: EngineHTTPTarget) {
+        let pool: EngineConnectionPool
+        if let existing = enginePool.value {
+            pool = existing
+        } else {
+            pool = EngineConnectionPool(eventLoop: channel.eventLoop, maximumIdle: max(4, engine.slots * 2))
+            enginePool.value = pool
+        }
+        let relay = EngineHTTPRelay(
+            stream: id, header: header, target: target, tunnel: channel, pool: pool, chunkBytes: configuration.dataChunkBytes,
+            logger: logger
+        ) { [self] id in
+            _ = streams.withLock { $0.removeValue(forKey: id) }
+        }
+        streams.withLock { $0[id] = .relay(NIOLoopBound(relay, eventLoop: channel.eventLoop)) }
+        relay.start()
+    }
+
+    private func onEventLoop(_ work: @escaping @Sendable () -> Void) {
+        if channel.eventLoop.inEventLoop { work() } else { channel.eventLoop.execute(work) }
+    }
+
+    private func run(stream id: UInt32, header: StreamOpen, request: EngineRequest, credit: StreamCredit) async {
         let started = ContinuousClock.now
         var meter = AnswerMeter(streaming: header.stream, forwardUsageChunk: header.clientWantsUsageChunk)
         var firstToken: Duration?
-        let request = EngineRequest(
-            path: header.path,
-            body: AnswerMeter.engineBody(for: body, header: header),
-            stream: header.stream
-        )
+        let body = request.body
         var failure: TunnelErrorMessage?
         do {
             try await engine.run(request) { head in
@@ -206,10 +249,9 @@ final class NodeTunnel: Sendable {
             defer { streams.removeAll() }
             return Array(streams.values)
         }
-        for stream in running {
-            stream.credit.cancel()
-            stream.task.cancel()
-        }
+        for stream in running { stream.stop(on: channel.eventLoop) }
+        let pool = enginePool
+        channel.eventLoop.execute { pool.value?.close() }
     }
 }
 
