@@ -24,7 +24,7 @@ pids+=($!)
   --api-key bench-key --no-demo --log-level error >"$DATA/up.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 200); do
-  curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null 2>&1 && break
+  curl -s "http://127.0.0.1:$GATEWAY_PORT/readyz" 2>/dev/null | grep -q '^ready: [1-9]' && break
   sleep 0.1
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -14,7 +14,8 @@ pid=$!
 # SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored, so hearth never saw it.
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)" = 200 ] && break
+  # Ready and a node connected: /readyz counts the nodes.
+  curl -s "http://127.0.0.1:$port/readyz" 2>/dev/null | grep -q '^ready: [1-9]' && break
   sleep 1
 done
 sleep 5

@@ -30,6 +30,8 @@ public final class Gateway: Sendable {
     public let identity: GatewayIdentity?
     /// API keys to tenant policies, cached (``APIKeyAuthenticator``); emptied when keys or policies change here.
     let authenticator: APIKeyAuthenticator
+    /// Whether this replica takes requests (false once it drains), and how many it serves.
+    package let admission = RequestAdmission()
 
     public init(configuration: GatewayConfiguration, store: any FleetStore, identity: GatewayIdentity? = nil, logger: Logger) {
         self.configuration = configuration
@@ -63,6 +65,7 @@ public final class Gateway: Sendable {
             ledger: ledger,
             metrics: metrics,
             configuration: configuration,
+            admission: admission,
             logger: logger
         )
         let addresses = self.addresses
@@ -79,7 +82,7 @@ public final class Gateway: Sendable {
             registry, heartbeatIntervalSeconds: Double(configuration.tunnel.heartbeatInterval.nanoseconds) / 1e9,
             missedHeartbeats: configuration.tunnel.missedHeartbeatsBeforeDead,
             protectedIdentities: configuration.attestedNodes.union(configuration.dataCentreNodes))
-        let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics, identity: identity)
+        let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics, identity: identity, admission: admission)
         AdminRoutes.add(to: router, identity: identity, registry: registry)
         let metricsPort = self.metricsPort
         let app = Application(
@@ -116,7 +119,10 @@ public final class Gateway: Sendable {
         }
         let identityTicks: [any Service] =
             identity.map { [IdentityTicker(identity: $0, interval: configuration.tunnel.heartbeatInterval)] } ?? []
-        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + metricsApp + [app]
+        // Last, so that the service group shuts it down first: requests in flight finish before the server and the
+        // tunnels close.
+        let drain = GatewayDrain(admission: admission, registry: registry, drainTime: configuration.drainTime, logger: logger)
+        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + metricsApp + [app, drain]
     }
 
     /// HTTP/1.1, inside TLS when the configuration has a certificate. A connection that sends nothing for
@@ -161,7 +167,8 @@ public final class Gateway: Sendable {
     public var connectedNodes: [NodeID] { registry.nodeIDs }
 
     private static func makeRouter(
-        relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics, identity: GatewayIdentity?
+        relay: InferenceRelay, registry: NodeRegistry, metrics: GatewayMetrics, identity: GatewayIdentity?,
+        admission: RequestAdmission
     ) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
@@ -179,11 +186,14 @@ public final class Gateway: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         router.get("/healthz") { _, _ in "ok\n" }
+        // Whether this replica takes requests: a load balancer must send work to a fresh replica before any node has
+        // dialled it (nodes pick gateways too), and must stop the moment it drains. The body counts the nodes.
         router.get("/readyz") { _, _ -> Response in
             let nodes = registry.nodeIDs.count
-            let body = ByteBuffer(string: nodes > 0 ? "ready: \(nodes) nodes\n" : "not ready: no node connected\n")
+            let draining = admission.isDraining
+            let body = ByteBuffer(string: draining ? "not ready: draining\n" : "ready: \(nodes) nodes\n")
             return Response(
-                status: nodes > 0 ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+                status: draining ? .serviceUnavailable : .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
         }
         // Metrics name nodes, their power and load: on the client port, operators only (a scrape config sends the key).
         router.get("/metrics") { request, _ -> Response in

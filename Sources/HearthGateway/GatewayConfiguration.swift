@@ -91,6 +91,9 @@ public struct GatewayConfiguration: Sendable {
     /// (or a policy changed) by another process, such as `hearth keys revoke`, keeps working. 0 reads the store on
     /// every request. Changes made through this gateway take effect at once.
     public var apiKeyCacheSeconds: Double = 1
+    /// On shutdown (SIGTERM, SIGINT) the gateway stops taking requests and lets those in flight finish for up to this
+    /// long before it closes the node tunnels (``GatewayDrain``). Default 30 s.
+    public var drainTime: Duration = .seconds(30)
 
     public init() {}
 }

@@ -266,6 +266,12 @@ public final class NodeAgent: Service {
                         }
                         continue
                     }
+                    if frame.kind == .goingAway {
+                        // The gateway drains: its streams here finish, then it closes the tunnel and the agent redials
+                        // (another replica, or this one restarted).
+                        logger.notice("gateway is shutting down; running streams finish, then the agent redials")
+                        continue
+                    }
                     if frame.kind == .renewed {
                         storeRenewal(frame)
                         continue

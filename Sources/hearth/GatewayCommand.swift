@@ -73,6 +73,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Address of the --metrics-port listener.")
     var metricsHost: String = "127.0.0.1"
 
+    @Option(
+        help:
+            "On SIGTERM or SIGINT: seconds to let requests in flight finish (new ones get 503 and /readyz answers 503 at once) before the gateway closes its node tunnels and exits."
+    )
+    var drainSeconds: Double = 30
+
     @Flag(help: "Race a second node for the first token when the placed one may miss its TTFT target (docs/RESILIENCE.md).")
     var hedge = false
 
@@ -93,6 +99,7 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ValidationError("--client-idle-timeout must be 0.1-3600 seconds")
         }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0-65535") }
+        guard drainSeconds.isFinite, (0...3600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0-3600") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
@@ -117,6 +124,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.tunnel.heartbeatInterval = .milliseconds(Int64(heartbeatMs))
         configuration.hedging.enabled = hedge
         configuration.clientIdleTimeout = .milliseconds(Int64(clientIdleTimeout * 1000))
+        configuration.drainTime = .milliseconds(Int64(drainSeconds * 1000))
         configuration.metricsListener = metricsPort.map { MetricsListener(host: metricsHost, port: $0) }
         if let powerSites {
             configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))

@@ -37,12 +37,17 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Do not stream a first answer once the nodes are up.")
     var noDemo = false
 
+    @Option(
+        help: "On SIGTERM or SIGINT: seconds to let requests in flight finish (new ones get 503) before the gateway and its nodes stop.")
+    var drainSeconds: Double = 30
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var power: PowerOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard drainSeconds.isFinite, (0...3600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be 0-3600") }
         // Simulated nodes cost no engine process: a fleet of them measures the gateway at fleet size.
         let maximumNodes = engine.engine == .sim ? 256 : 64
         guard (1...maximumNodes).contains(nodes) else {
@@ -59,13 +64,16 @@ struct UpCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.schedulingPolicy = policy
         configuration.tunnel.port = 0
+        configuration.drainTime = .milliseconds(Int64(drainSeconds * 1000))
         let identity = try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: "127.0.0.1", logger: logger)
         let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
         let (key, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: apiKey)
 
         try await NodeAssembly.withHTTPClient { client in
             let count = engine.engine == .openai ? engine.urls.count : nodes
-            var services: [any Service] = gateway.services
+            // The nodes first: the service group stops services in reverse order, so the gateway drains (its requests
+            // in flight finish on these nodes) before the nodes stop.
+            var services: [any Service] = []
             for index in 0..<count {
                 let nodeIdentity = try await FleetIdentitySetup.enrollLocalNode(
                     NodeID("node-\(index + 1)"), identity: identity, dataDirectory: dataDir)
@@ -86,6 +94,7 @@ struct UpCommand: AsyncParsableCommand {
                 )
                 services += node.services
             }
+            services += gateway.services
             let announcer = Announcer(
                 gateway: gateway,
                 nodes: count,

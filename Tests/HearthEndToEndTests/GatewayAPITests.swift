@@ -132,8 +132,9 @@ struct GatewayAPITests {
             #expect(response.status == 503)
             #expect(response.headers["retry-after"] != nil)
             #expect(response.error?["code"] as? String == "no_node_available")
+            // Ready all the same: a replica takes requests before nodes dial it (GatewayDrainTests).
             let ready = try await fleet.get("/readyz")
-            #expect(ready.status == 503)
+            #expect(ready.status == 200)
         }
     }
 

@@ -25,6 +25,8 @@ final class InferenceRelay: Sendable {
     private let limiter: TenantLimiter
     /// Prefix-cache partitions: the engine salt and the salted routing key of every request.
     private let isolation: CacheIsolation
+    /// Refuses requests once the replica drains, and counts those in flight for the drain.
+    private let admission: RequestAdmission
 
     init(
         registry: NodeRegistry,
@@ -33,6 +35,7 @@ final class InferenceRelay: Sendable {
         ledger: UsageLedger,
         metrics: GatewayMetrics,
         configuration: GatewayConfiguration,
+        admission: RequestAdmission = RequestAdmission(),
         logger: Logger
     ) {
         self.registry = registry
@@ -45,11 +48,19 @@ final class InferenceRelay: Sendable {
         self.retryBudget = Mutex(RetryBudget(configuration: configuration.retryBudget))
         self.limiter = TenantLimiter(clock: configuration.tenantClock)
         self.isolation = CacheIsolation(secret: configuration.cacheSecret)
+        self.admission = admission
     }
 
     func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
-        let policy = try await authenticator.policy(authorization: request.headers[.authorization])
+        guard let admitted = admission.enter(clientChannel) else { throw OpenAIError.draining }
+        let policy: TenantPolicy
+        do {
+            policy = try await authenticator.policy(authorization: request.headers[.authorization])
+        } catch {
+            admission.leave(admitted)
+            throw error
+        }
         let ticket = UsageTicket(
             requestID: "hearth-" + UUID().uuidString.lowercased(),
             tenant: policy.tenant,
@@ -58,6 +69,8 @@ final class InferenceRelay: Sendable {
             metrics: metrics,
             conduct: registry.conduct
         )
+        // In flight until its usage is settled, whichever way it ends (a stream: when its last byte is relayed).
+        ticket.onFinish { [admission] _, _ in admission.leave(admitted) }
         do {
             return try await relay(request, endpoint: endpoint, policy: policy, ticket: ticket, clientChannel: clientChannel)
         } catch var error as OpenAIError {

@@ -87,6 +87,11 @@ extension OpenAIError {
         )
     }
 
+    /// This replica is shutting down: the client (or the load balancer) should send the request to another one.
+    static let draining = OpenAIError(
+        status: .serviceUnavailable, message: "This gateway is shutting down; retry the request (another replica takes it).",
+        type: "service_unavailable", code: "gateway_draining", retryAfterSeconds: 1)
+
     static func nodeFailed(_ message: String) -> OpenAIError {
         OpenAIError(status: .badGateway, message: message, type: "api_error", code: "node_failed")
     }

@@ -34,7 +34,7 @@ final class UsageTicket: Sendable {
         var relayed = AnswerAudit.Relayed()
         /// How the node that serves was chosen (`target` or `best-effort`): the usage row's `slo`.
         var slo: String?
-        var onFinish: (@Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void)?
+        var onFinish: [@Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void] = []
     }
 
     init(
@@ -90,12 +90,12 @@ final class UsageTicket: Sendable {
         }
     }
 
-    /// Runs `hook` once when the ticket finishes (at once if it already has): the tenant's limits are released
-    /// there, on every path that ends a request.
+    /// Runs `hook` once when the ticket finishes (at once if it already has), after the hooks added before it: the
+    /// tenant's limits and the replica's in-flight count are released there, on every path that ends a request.
     func onFinish(_ hook: @escaping @Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void) {
         let finished = state.withLock { state -> (TokenUsage?, Bool)? in
             guard !state.finished else { return (nil, state.node != nil) }
-            state.onFinish = hook
+            state.onFinish.append(hook)
             return nil
         }
         if let (usage, ran) = finished { hook(usage, ran) }
@@ -140,7 +140,7 @@ final class UsageTicket: Sendable {
             cachedPromptTokens: usage?.cachedPromptTokens
         )
         ledger.record(record)
-        state.onFinish?(usage, state.node != nil)
+        for hook in state.onFinish { hook(usage, state.node != nil) }
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens, cachedPrompt: record.cachedPromptTokens ?? 0)

@@ -17,6 +17,9 @@ struct TestFleet: Sendable {
     let apiKey: String
     let client: HTTPClient
     let agents: [NodeAgent]
+    /// Starts the fleet's graceful shutdown, as SIGTERM does (the gateway drains first); `withTestFleet` still waits
+    /// for it to end after the body.
+    let shutDown: @Sendable () async -> Void
 
     var baseURL: String { addresses.baseURL }
 }
@@ -114,7 +117,8 @@ func withTestFleet<Result: Sendable>(
             return (addresses.host, addresses.tunnelPort)
         }
     }
-    let services: [any Service] = gateway.services + nodes.flatMap(\.services) + agents
+    // The nodes first: the group stops services in reverse order, so the gateway drains before its nodes stop.
+    let services: [any Service] = nodes.flatMap(\.services) + agents + gateway.services
     let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
     var clientConfiguration = HTTPClient.Configuration()
     clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
@@ -125,7 +129,10 @@ func withTestFleet<Result: Sendable>(
         do {
             let addresses = await gateway.ready()
             if waitForNodes { await gateway.waitForNodes(nodes.count) }
-            let result = try await body(TestFleet(gateway: gateway, addresses: addresses, apiKey: apiKey, client: client, agents: agents))
+            let fleet = TestFleet(
+                gateway: gateway, addresses: addresses, apiKey: apiKey, client: client, agents: agents,
+                shutDown: { await group.triggerGracefulShutdown() })
+            let result = try await body(fleet)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             try await client.shutdown()
