@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Hearth needs (SQLite headers for GRDB; libmosquitto for the panel client and the
-# mosquitto broker its tests start), only when missing.
+# mosquitto broker its tests start; PostgreSQL for the shared fleet store's tests), only when missing.
 set -euo pipefail
 need=()
 dpkg -s libmosquitto-dev >/dev/null 2>&1 || need+=(libmosquitto-dev)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+# PostgreSQL: the fleet store's tests start their own server from Debian's binaries (/usr/lib/postgresql/N/bin).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # ip netns and tc for the chaos harness (scripts/chaos), which CI runs when it is root.
 command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then

@@ -18,8 +18,10 @@ struct EnergyCommand: AsyncParsableCommand {
     @Option(help: "End of the period (exclusive), same formats.")
     var to: String
 
-    @Option(help: "Folder of the gateway's fleet database.")
+    @Option(help: "Folder of the gateway's fleet database (unless --store names a PostgreSQL one).")
     var dataDir: String = ".hearth"
+
+    @OptionGroup var fleetStore: FleetStoreOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -30,8 +32,12 @@ struct EnergyCommand: AsyncParsableCommand {
         }
         guard start < end else { throw ValidationError("--from must be before --to") }
         let path = dataDir + "/fleet.sqlite"
-        guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no fleet database at \(path)") }
-        let records = try await SQLiteFleetStore(path: path).energy(home: home, from: start, to: end)
+        guard fleetStore.store != nil || FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("no fleet database at \(path)")
+        }
+        let records = try await fleetStore.withStore(sqlitePath: path, logger: FleetStoreOptions.quietLogger) {
+            try await $0.energy(home: home, from: start, to: end)
+        }
         let total = records.reduce(0) { $0 + $1.wattHours } / 1000
         let formatter = ISO8601DateFormatter()
         if json {

@@ -85,6 +85,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(help: "Accept plain (unauthenticated) node tunnels instead of mutual TLS with the fleet CA. Development only.")
     var insecurePlainTunnel = false
 
+    @OptionGroup var fleetStore: FleetStoreOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -138,19 +140,20 @@ struct GatewayCommand: AsyncParsableCommand {
         let identity =
             insecurePlainTunnel
             ? nil : try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: tunnelHost, logger: logger)
-        let gateway = Gateway(
-            configuration: configuration, store: try SQLiteFleetStore(path: dataDir + "/fleet.sqlite"), identity: identity, logger: logger)
-        let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
-        let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: gateway.services.map { .init(service: $0) }
-                    + [.init(service: announce, successTerminationBehavior: .ignore)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
+        try await fleetStore.withStore(sqlitePath: dataDir + "/fleet.sqlite", logger: logger) { store in
+            let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
+            let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
+            let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: gateway.services.map { .init(service: $0) }
+                        + [.init(service: announce, successTerminationBehavior: .ignore)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
             )
-        )
-        try await group.run()
+            try await group.run()
+        }
     }
 }
 

@@ -16,13 +16,17 @@ struct KeysCommand: AsyncParsableCommand {
     )
 
     struct StoreOptions: ParsableArguments {
-        @Option(help: "The gateway's folder (its fleet database).")
+        @Option(help: "The gateway's folder (its fleet database, unless --store names a PostgreSQL one).")
         var dataDir: String = ".hearth"
 
-        func open() throws -> SQLiteFleetStore {
-            try FileManager.default.createDirectory(
-                atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            return try SQLiteFleetStore(path: dataDir + "/fleet.sqlite")
+        @OptionGroup var fleetStore: FleetStoreOptions
+
+        func withStore<Result: Sendable>(_ body: (any FleetStore) async throws -> Result) async throws -> Result {
+            if fleetStore.store == nil {
+                try FileManager.default.createDirectory(
+                    atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            return try await fleetStore.withStore(sqlitePath: dataDir + "/fleet.sqlite", logger: FleetStoreOptions.quietLogger, body)
         }
     }
 
@@ -69,7 +73,10 @@ struct KeysCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let database = try store.open()
+            try await store.withStore { database in try await create(in: database) }
+        }
+
+        private func create(in database: any FleetStore) async throws {
             var policy = try await database.tenantPolicy(named: tenant) ?? TenantPolicy(tenant: tenant)
             if let dataClass = dataClass.flatMap(DataClass.init(rawValue:)) { policy.dataClass = dataClass }
             if let rpm { policy.requestsPerMinute = rpm == 0 ? nil : rpm }
@@ -97,7 +104,7 @@ struct KeysCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let keys = try await store.open().apiKeys()
+            let keys = try await store.withStore { try await $0.apiKeys() }
             let formatter = ISO8601DateFormatter()
             if json {
                 let rows: [[String: Any]] = keys.map { key in
@@ -131,7 +138,10 @@ struct KeysCommand: AsyncParsableCommand {
         var id: String
 
         func run() async throws {
-            let database = try store.open()
+            try await store.withStore { database in try await revoke(in: database) }
+        }
+
+        private func revoke(in database: any FleetStore) async throws {
             let prefix = id.lowercased()
             guard prefix.count >= 6 else { throw ValidationError("give at least 6 characters of the key's id") }
             let matches = try await database.apiKeys().filter { $0.keyHash.hasPrefix(prefix) }

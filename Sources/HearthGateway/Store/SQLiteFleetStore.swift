@@ -239,7 +239,7 @@ public final class SQLiteFleetStore: FleetStore {
 
     public func appendUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        try await database.write { db in
+        let duplicates = try await database.write { db -> [String] in
             var duplicates: [String] = []
             let statement = try db.cachedStatement(
                 sql: """
@@ -261,9 +261,11 @@ public final class SQLiteFleetStore: FleetStore {
                 ])
                 if db.changesCount == 0 { duplicates.append(record.requestID) }
             }
-            // The rest of the batch stays written: a duplicate never costs another request its row.
-            if !duplicates.isEmpty { throw FleetStoreError.duplicateUsage(duplicates) }
+            return duplicates
         }
+        // Thrown after the transaction commits: the rest of the batch stays written, a duplicate never costs another
+        // request its row (thrown inside `write`, it would roll the whole batch back).
+        if !duplicates.isEmpty { throw FleetStoreError.duplicateUsage(duplicates) }
     }
 
     public func usage(requestID: String) async throws -> [UsageRecord] {

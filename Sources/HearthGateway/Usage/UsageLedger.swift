@@ -5,7 +5,9 @@ import Synchronization
 /// Buffers usage records and writes them to the ``FleetStore`` in batches, off the request path.
 ///
 /// Each record is taken from the buffer exactly once, by the writer loop or by ``flush()``, so no
-/// record is written twice; graceful shutdown flushes what is left so none is lost.
+/// record is written twice; graceful shutdown flushes what is left so none is lost. A batch the store could not
+/// take (its database restarting) goes back to the front of the buffer and is written with the next one: rows are
+/// idempotent by request id, so a batch that was in fact committed is only reported as duplicates.
 public final class UsageLedger: Service {
     private let store: any FleetStore
     private let logger: Logger
@@ -40,10 +42,32 @@ public final class UsageLedger: Service {
             return state.pending
         }
         var failure: (any Error)?
-        do { try await store.appendUsage(batch) } catch { failure = error }
+        do {
+            try await store.appendUsage(batch)
+        } catch let duplicates as FleetStoreError {
+            // Written before (a retried batch): nothing is missing.
+            logger.debug("usage rows already written", metadata: ["requests": "\(duplicates.requestIDs.count)"])
+        } catch {
+            failure = error
+            requeue(batch)
+        }
         writers.end()
         if let failure { throw failure }
         await writers.waitUntilIdle()
+    }
+
+    /// Rows kept for a store that refuses them, at most: past it the oldest are dropped (and logged), so an outage
+    /// of the database can cost rows but never the gateway's memory.
+    static let maximumPending = 1_000_000
+
+    private func requeue(_ batch: [UsageRecord]) {
+        let dropped = state.withLock { state -> Int in
+            state.pending.insert(contentsOf: batch, at: 0)
+            let excess = max(0, state.pending.count - Self.maximumPending)
+            state.pending.removeFirst(excess)
+            return excess
+        }
+        if dropped > 0 { logger.error("usage rows dropped: the store refused them for too long", metadata: ["rows": "\(dropped)"]) }
     }
 
     public func run() async throws {

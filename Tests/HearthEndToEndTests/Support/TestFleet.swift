@@ -50,6 +50,7 @@ func withTestFleet<Result: Sendable>(
     configure: (inout GatewayConfiguration) -> Void = { _ in },
     identities: TestIdentities? = nil,
     waitForNodes: Bool = true,
+    store givenStore: (any FleetStore)? = nil,
     _ body: (TestFleet) async throws -> Result
 ) async throws -> Result {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-test-\(UUID().uuidString)")
@@ -67,7 +68,8 @@ func withTestFleet<Result: Sendable>(
     // Tests read /metrics from the operators' listener (the client port asks for an operator key).
     configuration.metricsListener = MetricsListener(port: 0)
     configure(&configuration)
-    let store = try SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
+    // SQLite in the test's folder unless the test brings a store (PostgreSQL).
+    let store = try givenStore ?? SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
     var identity: GatewayIdentity?
     if let identities {
         var identityConfiguration = IdentityConfiguration(directory: directory.appendingPathComponent("gateway").path)
