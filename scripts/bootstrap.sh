@@ -8,6 +8,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 # PostgreSQL: the fleet store's tests start their own server from Debian's binaries (/usr/lib/postgresql/N/bin).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# HAProxy: deploy/haproxy/haproxy.cfg is checked with it, and the drain test runs gateways behind it.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# systemd-analyze checks deploy/systemd's units.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # ip netns and tc for the chaos harness (scripts/chaos), which CI runs when it is root.
 command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then

@@ -41,6 +41,10 @@ if ! swift test --skip-build --no-parallel --skip HearthCoreTests --skip HearthS
   exit 1
 fi
 
+# What deploy/ gives operators: the systemd units and the HAProxy configuration.
+echo "[test] deploy/: systemd-analyze verify and haproxy -c" >&2
+scripts/check-deploy.sh "$(swift build --show-bin-path)/hearth"
+
 # The data path's speed against a reference proxy measured in the same run (scripts/throughput-smoke/run.sh): a
 # regression of the shipped (release) gateway fails CI whatever this machine's speed.
 echo "[test] throughput smoke: Hearth and nginx in front of the same fake engines (release build)" >&2

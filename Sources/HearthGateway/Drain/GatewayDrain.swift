@@ -27,26 +27,33 @@ struct GatewayDrain: Service {
         }
         let waiting = admission.inFlight
         logger.notice("draining", metadata: ["in_flight": "\(waiting)", "drain_seconds": "\(drainTime)"])
-        let drained = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await admission.idle()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: drainTime)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if drained {
+        if await Self.first(of: { await admission.idle() }, within: drainTime) {
             logger.notice("drained: every request in flight finished")
         } else {
             logger.warning("drain time over; requests still in flight are cut", metadata: ["in_flight": "\(admission.inFlight)"])
             admission.cutRequestsInFlight()
             // Their usage is settled as the relays see their clients go; the server then stops without waiting on them.
-            await admission.idle()
+            // Bounded too: a request that never settles must not hold the replica up for ever (it is logged).
+            if await !Self.first(of: { await admission.idle() }, within: .seconds(5)) {
+                logger.error("requests still unsettled after the cut", metadata: ["in_flight": "\(admission.inFlight)"])
+            }
+        }
+    }
+
+    /// Whether `work` returns within `time` (it is cancelled otherwise; it must return when cancelled).
+    private static func first(of work: @escaping @Sendable () async -> Void, within time: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await work()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: time)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
     }
 }

@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// `withTestFleet` starts them, waits until every node registered, runs the body and shuts down.
 struct TestFleet: Sendable {
     let gateway: Gateway
-    let addresses: GatewayAddresses
+    var addresses: GatewayAddresses
     let apiKey: String
     let client: HTTPClient
     let agents: [NodeAgent]
@@ -67,6 +67,8 @@ func withTestFleet<Result: Sendable>(
     configuration.tunnel.missedHeartbeatsBeforeDead = 15
     // Tests read /metrics from the operators' listener (the client port asks for an operator key).
     configuration.metricsListener = MetricsListener(port: 0)
+    // A test's requests end with its body; one still running then is cut after this (not the 30 s default).
+    configuration.drainTime = .seconds(2)
     configure(&configuration)
     // SQLite in the test's folder unless the test brings a store (PostgreSQL).
     let store = try givenStore ?? SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)

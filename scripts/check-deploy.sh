@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Checks what deploy/ gives operators: the systemd units (systemd-analyze verify, with the ExecStart binary pointed
+# at this build) and the HAProxy configuration (haproxy -c). Run by scripts/test.sh.
+#   scripts/check-deploy.sh [path/to/hearth]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-$(pwd)/.build/debug/hearth}"
+[ -x "$BIN" ] || { echo "[check-deploy] no hearth binary at $BIN (swift build first)" >&2; exit 1; }
+work="$(mktemp -d /tmp/hearth-deploy.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+for unit in deploy/systemd/*.service; do
+  sed "s#/usr/local/bin/hearth#$BIN#g" "$unit" >"$work/$(basename "$unit")"
+done
+# verify prints problems and exits non-zero on errors; warnings are failures here too.
+out="$(systemd-analyze verify "$work"/*.service 2>&1 || echo "systemd-analyze failed")"
+if [ -n "$out" ]; then echo "$out" >&2; echo "[check-deploy] systemd units: FAILED" >&2; exit 1; fi
+echo "[check-deploy] systemd units: ok" >&2
+haproxy -c -q -f deploy/haproxy/haproxy.cfg
+echo "[check-deploy] haproxy.cfg: ok" >&2
