@@ -2,11 +2,12 @@ import AsyncHTTPClient
 import Foundation
 import HearthCore
 import HearthGateway
-import HearthNode
 import Logging
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import HearthNode
 
 /// Two gateways on one PostgreSQL store behind HAProxy, configured as `deploy/haproxy/haproxy.cfg` ships: one is told
 /// to stop while it serves a stream. The stream finishes, and no request sent meanwhile through HAProxy fails.
@@ -30,8 +31,10 @@ import Testing
         let engines = [Self.engine(), Self.engine()]
         try await TestPostgres.with { address in
             try await PostgresFleetStore.withStore(address, logger: Logger(label: "hearth.test.store")) { store in
-                try await withTestFleet(nodes: [TestNodeSpec(id: "a1", engine: engines[0])], store: store) { a in
-                    try await withTestFleet(nodes: [TestNodeSpec(id: "b1", engine: engines[1])], store: store) { b in
+                try await withTestFleet(nodes: [TestNodeSpec(id: "a1", engine: engines[0])], store: store, nodesOutliveTheGateway: true) {
+                    a in
+                    try await withTestFleet(nodes: [TestNodeSpec(id: "b1", engine: engines[1])], store: store, nodesOutliveTheGateway: true)
+                    { b in
                         try await TestHAProxy.with(servers: [a.addresses.httpPort, b.addresses.httpPort]) { proxy in
                             try await Self.drainOne(of: [a, b], behind: proxy, engines: engines)
                         }
@@ -81,7 +84,7 @@ struct TestHAProxy {
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("deploy/haproxy/haproxy.cfg")
         var configuration = try String(contentsOf: shipped, encoding: .utf8)
-        let port = try TestPostgres.freePort()
+        let port = try FreePort.find()
         configuration = configuration.replacingOccurrences(of: "bind :8080", with: "bind 127.0.0.1:\(port)")
         let lines = configuration.split(separator: "\n", omittingEmptySubsequences: false).filter {
             !$0.trimmingCharacters(in: .whitespaces).hasPrefix("server ")

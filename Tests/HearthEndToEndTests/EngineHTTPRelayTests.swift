@@ -129,13 +129,7 @@ import Testing
         }
         defer { Task { await engine.stop() } }
         try await withTestFleet(nodes: [TestNodeSpec(id: "n1", engine: engine.engine())]) { fleet in
-            let body = try JSONSerialization.data(withJSONObject: chatBody(model: "test-model", stream: true))
-            let connection = try await RawConnection.connect(host: "127.0.0.1", port: fleet.addresses.httpPort)
-            var request = ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            request.writeString("Authorization: Bearer \(fleet.apiKey)\r\nContent-Type: application/json\r\n")
-            request.writeString("Content-Length: \(body.count)\r\n\r\n")
-            request.writeBytes(body)
-            try await connection.send(request)
+            let connection = try await fleet.sendRawStreamingRequest()
             let firstPart = await connection.read(until: "first")
             #expect(firstPart.hasPrefix("HTTP/1.1 200"))
             var events = engine.events.makeAsyncIterator()

@@ -187,13 +187,7 @@ struct GatewayAPITests {
             try await gate.wait()
         }
         try await withTestFleet(nodes: [.init(id: "n1", engine: endless)]) { fleet in
-            let body = try JSONSerialization.data(withJSONObject: chatBody(model: "test-model", stream: true))
-            let connection = try await RawConnection.connect(host: "127.0.0.1", port: fleet.addresses.httpPort)
-            var request = ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            request.writeString("Authorization: Bearer \(fleet.apiKey)\r\nContent-Type: application/json\r\n")
-            request.writeString("Content-Length: \(body.count)\r\n\r\n")
-            request.writeBytes(body)
-            try await connection.send(request)
+            let connection = try await fleet.sendRawStreamingRequest()
             let firstPart = await connection.read(until: "first")
             #expect(firstPart.hasPrefix("HTTP/1.1 200"))
             try await connection.close()  // the client walks away mid-stream

@@ -23,7 +23,7 @@ import Testing
             try await gate.wait()
             for chunk in chunks.dropFirst() { try await emit(chunk) }
         }
-        try await withTestFleet(nodes: [TestNodeSpec(id: "n1", engine: engine)]) { fleet in
+        try await withTestFleet(nodes: [TestNodeSpec(id: "n1", engine: engine)], nodesOutliveTheGateway: true) { fleet in
             let answer = try await fleet.streamAndInterrupt(json: chatBody(model: "test-model", stream: true), after: "first") { _ in
                 await fleet.shutDown()
                 await fleet.gateway.admission.drainBegan()
@@ -52,7 +52,9 @@ import Testing
             try await emit(TestEngine.sse(words: ["first"], request: request)[0])
             try await gate.wait()
         }
-        try await withTestFleet(nodes: [TestNodeSpec(id: "n1", engine: engine)], configure: { $0.drainTime = .milliseconds(300) }) {
+        try await withTestFleet(
+            nodes: [TestNodeSpec(id: "n1", engine: engine)], configure: { $0.drainTime = .milliseconds(300) }, nodesOutliveTheGateway: true
+        ) {
             fleet in
             let answer = try? await fleet.streamAndInterrupt(json: chatBody(model: "test-model", stream: true), after: "first") { _ in
                 await fleet.shutDown()

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import HearthNode
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
@@ -33,7 +35,8 @@ import Testing
     @Test(.enabled(if: engineInstalled, "llama-server or the model is not installed (scripts/install-engine.sh)"))
     func smokeRunReportsEveryRowWithFiniteErrors() async throws {
         let hearth = try #require(Self.hearth, "the hearth executable is not built beside the tests")
-        let port = try Self.freePort()
+        // A port the kernel just handed out, closed again for llama-server to take.
+        let port = try FreePort.find()
         let engine = Process()
         engine.executableURL = URL(fileURLWithPath: Self.binary)
         engine.arguments = [
@@ -127,22 +130,5 @@ import Testing
             throw Failure(description: "hearth exited \(status): \(String(decoding: log.suffix(2000), as: UTF8.self))")
         }
         return data
-    }
-
-    /// A port the kernel just handed out for a listening socket, closed again for llama-server to take.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw Failure(description: "bind() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

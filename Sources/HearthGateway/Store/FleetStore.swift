@@ -61,6 +61,17 @@ public struct EnergyRecord: Sendable, Equatable {
     }
 }
 
+extension EnergyRecord {
+    /// The longest energy interval a store keeps, seconds (the tunnel refuses longer ones too).
+    static let longestIntervalSeconds = 3_600.0
+
+    /// Whole Unix seconds from a stored time (intervals are whole seconds; anything odd is clamped, never trapped).
+    static func wholeSeconds(_ value: Double) -> Int64 {
+        guard value.isFinite else { return 0 }
+        return Int64(max(-9e15, min(9e15, value.rounded())))
+    }
+}
+
 /// A node as the registry remembers it.
 public struct NodeRecord: Sendable, Equatable {
     public var id: NodeID

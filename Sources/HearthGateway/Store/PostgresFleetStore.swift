@@ -196,16 +196,14 @@ public final class PostgresFleetStore: FleetStore {
         return try await Self.firstPolicy(rows)
     }
 
-    /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults), read as
-    /// ``SQLiteFleetStore`` reads it: an unreadable class or policy (a newer gateway's) fails closed.
+    /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults).
     private static func firstPolicy(_ rows: PostgresRowSequence) async throws -> TenantPolicy? {
         for try await (tenant, dataClass, requests, tokens, concurrent, slo) in rows.decode(
             (String, String?, Int?, Int?, Int?, String?).self)
         {
             return TenantPolicy(
-                tenant: tenant, dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
-                requestsPerMinute: requests, tokensPerMinute: tokens, maxConcurrent: concurrent,
-                sloPolicy: slo.map { SLOPolicy(rawValue: $0) ?? .strict })
+                stored: tenant, dataClass: dataClass, requestsPerMinute: requests, tokensPerMinute: tokens,
+                maxConcurrent: concurrent, sloPolicy: slo)
         }
         return nil
     }
@@ -322,7 +320,7 @@ public final class PostgresFleetStore: FleetStore {
             for record in records {
                 let start = record.start.timeIntervalSince1970
                 let end = record.end.timeIntervalSince1970
-                let longest = SQLiteFleetStore.longestEnergyIntervalSeconds
+                let longest = EnergyRecord.longestIntervalSeconds
                 guard start.isFinite, end.isFinite, end > start, end - start <= longest else { continue }
                 // Another replica may record the same node at once: its rows are locked for the check and the insert.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(record.nodeID.rawValue)))", logger: logger)
@@ -334,9 +332,11 @@ public final class PostgresFleetStore: FleetStore {
                 var stored: [EnergyMeter.Interval] = []
                 for try await (storedStart, storedEnd, wattHours) in rows.decode((Double, Double, Double).self) {
                     stored.append(
-                        EnergyMeter.Interval(start: Self.seconds(storedStart), end: Self.seconds(storedEnd), wattHours: wattHours))
+                        EnergyMeter.Interval(
+                            start: EnergyRecord.wholeSeconds(storedStart), end: EnergyRecord.wholeSeconds(storedEnd), wattHours: wattHours))
                 }
-                let candidate = EnergyMeter.Interval(start: Self.seconds(start), end: Self.seconds(end), wattHours: record.wattHours)
+                let candidate = EnergyMeter.Interval(
+                    start: EnergyRecord.wholeSeconds(start), end: EnergyRecord.wholeSeconds(end), wattHours: record.wattHours)
                 // Each second of a node's draw is credited once: a resend is already there, an overlap is refused.
                 guard EnergyLedgerMerge.outcome(of: candidate, stored: stored) == .insert else { continue }
                 let inserted = try await connection.query(
@@ -350,12 +350,6 @@ public final class PostgresFleetStore: FleetStore {
             }
             return added
         }
-    }
-
-    /// Whole Unix seconds from a stored time (intervals are whole seconds; anything odd is clamped, never trapped).
-    private static func seconds(_ value: Double) -> Int64 {
-        guard value.isFinite else { return 0 }
-        return Int64(max(-9e15, min(9e15, value.rounded())))
     }
 
     public func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {

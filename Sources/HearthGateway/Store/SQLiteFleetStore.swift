@@ -225,16 +225,9 @@ public final class SQLiteFleetStore: FleetStore {
 
     /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults).
     private static func tenantPolicy(_ row: Row) -> TenantPolicy {
-        let dataClass: String? = row["data_class"]
-        let sloPolicy: String? = row["slo_policy"]
-        return TenantPolicy(
-            tenant: row["tenant"],
-            // An unreadable class (a newer gateway's) is treated as the strictest one we know: fail closed.
-            dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
-            requestsPerMinute: row["requests_per_minute"], tokensPerMinute: row["tokens_per_minute"],
-            maxConcurrent: row["max_concurrent"],
-            // An unreadable policy (a newer gateway's) is treated as strict: the tenant asked for more than best effort.
-            sloPolicy: sloPolicy.map { SLOPolicy(rawValue: $0) ?? .strict })
+        TenantPolicy(
+            stored: row["tenant"], dataClass: row["data_class"], requestsPerMinute: row["requests_per_minute"],
+            tokensPerMinute: row["tokens_per_minute"], maxConcurrent: row["max_concurrent"], sloPolicy: row["slo_policy"])
     }
 
     public func appendUsage(_ records: [UsageRecord]) async throws {
@@ -323,14 +316,16 @@ public final class SQLiteFleetStore: FleetStore {
             for record in records {
                 let start = record.start.timeIntervalSince1970
                 let end = record.end.timeIntervalSince1970
-                guard start.isFinite, end.isFinite, end > start, end - start <= Self.longestEnergyIntervalSeconds else { continue }
+                guard start.isFinite, end.isFinite, end > start, end - start <= EnergyRecord.longestIntervalSeconds else { continue }
                 let stored = try Row.fetchAll(
-                    neighbours, arguments: [record.nodeID.rawValue, start - Self.longestEnergyIntervalSeconds, end]
+                    neighbours, arguments: [record.nodeID.rawValue, start - EnergyRecord.longestIntervalSeconds, end]
                 ).map { row in
                     EnergyMeter.Interval(
-                        start: Self.seconds(row["interval_start"]), end: Self.seconds(row["interval_end"]), wattHours: row["watt_hours"])
+                        start: EnergyRecord.wholeSeconds(row["interval_start"]), end: EnergyRecord.wholeSeconds(row["interval_end"]),
+                        wattHours: row["watt_hours"])
                 }
-                let candidate = EnergyMeter.Interval(start: Self.seconds(start), end: Self.seconds(end), wattHours: record.wattHours)
+                let candidate = EnergyMeter.Interval(
+                    start: EnergyRecord.wholeSeconds(start), end: EnergyRecord.wholeSeconds(end), wattHours: record.wattHours)
                 // Each second of a node's draw is credited once: a resend is already there, an overlap is refused.
                 guard EnergyLedgerMerge.outcome(of: candidate, stored: stored) == .insert else { continue }
                 try insert.execute(arguments: [record.nodeID.rawValue, record.homeID, start, end, record.wattHours])
@@ -338,15 +333,6 @@ public final class SQLiteFleetStore: FleetStore {
             }
             return added
         }
-    }
-
-    /// The longest energy interval the ledger stores, seconds (the tunnel refuses longer ones too).
-    static let longestEnergyIntervalSeconds = 3_600.0
-
-    /// Whole Unix seconds from a stored time (intervals are whole seconds; anything odd is clamped, never trapped).
-    private static func seconds(_ value: Double) -> Int64 {
-        guard value.isFinite else { return 0 }
-        return Int64(max(-9e15, min(9e15, value.rounded())))
     }
 
     public func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {

@@ -28,6 +28,19 @@ public struct TenantPolicy: Sendable, Equatable {
         self.tokensPerMinute = tokensPerMinute
         self.maxConcurrent = maxConcurrent
     }
+
+    /// A policy as a store read it (a `tenant` row, or a key's row joined to it: absent columns are the defaults).
+    /// An unreadable class or SLO policy, written by a newer gateway, fails closed: the strictest class we know, and
+    /// `strict` (the tenant asked for more than best effort).
+    init(
+        stored tenant: String, dataClass: String?, requestsPerMinute: Int?, tokensPerMinute: Int?, maxConcurrent: Int?,
+        sloPolicy: String?
+    ) {
+        self.init(
+            tenant: tenant, dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
+            requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute, maxConcurrent: maxConcurrent,
+            sloPolicy: sloPolicy.map { SLOPolicy(rawValue: $0) ?? .strict })
+    }
 }
 
 /// A stored API key as operators see it: never the key, only a short id (the first 12 hex digits of its hash).

@@ -93,6 +93,19 @@ func chatBody(model: String, content: String = "Say hello.", stream: Bool = fals
 }
 
 extension TestFleet {
+    /// Sends a streamed chat request on a connection of its own, which the test may close mid-answer (a client that
+    /// walks away).
+    func sendRawStreamingRequest(model: String = "test-model") async throws -> RawConnection {
+        let body = try JSONSerialization.data(withJSONObject: chatBody(model: model, stream: true))
+        let connection = try await RawConnection.connect(host: "127.0.0.1", port: addresses.httpPort)
+        var request = ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        request.writeString("Authorization: Bearer \(apiKey)\r\nContent-Type: application/json\r\n")
+        request.writeString("Content-Length: \(body.count)\r\n\r\n")
+        request.writeBytes(body)
+        try await connection.send(request)
+        return connection
+    }
+
     /// Posts a streamed request, waits until the client has received text containing `marker`, runs `action`
     /// (the fault), then reads the rest of the stream.
     func streamAndInterrupt(json object: Any, after marker: String, _ action: @Sendable (_ node: String) async throws -> Void)

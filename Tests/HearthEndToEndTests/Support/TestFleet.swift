@@ -51,6 +51,7 @@ func withTestFleet<Result: Sendable>(
     identities: TestIdentities? = nil,
     waitForNodes: Bool = true,
     store givenStore: (any FleetStore)? = nil,
+    nodesOutliveTheGateway: Bool = false,
     _ body: (TestFleet) async throws -> Result
 ) async throws -> Result {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-test-\(UUID().uuidString)")
@@ -121,8 +122,10 @@ func withTestFleet<Result: Sendable>(
             return (addresses.host, addresses.tunnelPort)
         }
     }
-    // The nodes first: the group stops services in reverse order, so the gateway drains before its nodes stop.
-    let services: [any Service] = nodes.flatMap(\.services) + agents + gateway.services
+    // The group stops services in reverse order. A drain test puts the nodes first, so that the gateway drains while
+    // its nodes still serve (as `hearth up` does); the others stop the nodes first, as the tests were written for.
+    let nodeServices: [any Service] = nodes.flatMap(\.services) + agents
+    let services = nodesOutliveTheGateway ? nodeServices + gateway.services : gateway.services + nodeServices
     let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
     var clientConfiguration = HTTPClient.Configuration()
     clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256

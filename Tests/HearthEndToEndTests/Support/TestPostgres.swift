@@ -2,6 +2,8 @@ import Foundation
 import HearthGateway
 import Synchronization
 
+@testable import HearthNode
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -60,7 +62,7 @@ final class TestPostgres: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let runAs = getuid() == 0 ? "postgres" : nil
         if runAs != nil { try await run("/bin/chown", ["postgres:postgres", directory]) }
-        let port = try freePort()
+        let port = try FreePort.find()
         let server = TestPostgres(
             address: PostgresStoreAddress(host: "127.0.0.1", port: port, username: "hearth", database: "hearth", tls: .disable),
             directory: directory, binaries: binaries, runAs: runAs)
@@ -160,23 +162,5 @@ final class TestPostgres: Sendable {
             let printed = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
             throw Failure(description: "\(path) \(arguments.joined(separator: " ")) failed (\(status)): \(printed)")
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw Failure(description: "bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
