@@ -123,11 +123,15 @@ final class NodeTunnel: Sendable {
             return
         }
         let credit = StreamCredit(initial: TunnelProtocol.initialStreamWindow)
-        let task = Task { [self] in
-            await run(stream: id, header: decoded.header, request: request, credit: credit)
-            _ = streams.withLock { $0.removeValue(forKey: id) }
+        // Registered before the task can end: a task that finished first would otherwise leave its entry behind for
+        // ever, a stream the heartbeats count as running.
+        streams.withLock { streams in
+            let task = Task { [self] in
+                await run(stream: id, header: decoded.header, request: request, credit: credit)
+                _ = self.streams.withLock { $0.removeValue(forKey: id) }
+            }
+            streams[id] = .task(task, credit)
         }
-        streams.withLock { $0[id] = .task(task, credit) }
     }
 
     /// Runs the stream on the tunnel's event loop: no task, no thread hand-off between the engine and the tunnel.
