@@ -10,42 +10,67 @@ import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
-/// A node agent: dials out to its gateway (homes are behind NAT), registers, sends heartbeats and
-/// runs the gateway's requests on its engine, many at once over the one tunnel. Reconnects with
-/// jittered exponential backoff whenever the tunnel drops.
+/// A node agent: dials out to its gateways (homes are behind NAT), registers, sends heartbeats and runs the gateways'
+/// requests on its engine, many at once over each tunnel. It keeps tunnels to up to
+/// ``NodeAgentConfiguration/gatewayConnections`` gateway replicas at once (``GatewayRoster`` picks which), reports its
+/// whole load on each, and redials with jittered exponential backoff whenever a tunnel drops, preferring a replica
+/// that did not just fail.
 public final class NodeAgent: Service {
     public let configuration: NodeAgentConfiguration
     private let engine: any Engine
     private let logger: Logger
     private let connections = Mutex(0)
     private let profiles = Mutex<[NodeProfile]?>(nil)
-    private let locateGateway: @Sendable () async -> (host: String, port: Int)
+    private let locateGateways: @Sendable () async -> [GatewayEndpoint]
     /// The node's power loop, when it has a home panel to read.
     public let power: PowerController?
     /// Set when tamper quarantined the node: it stops serving and never reconnects with this identity.
     private let quarantined = Mutex(false)
-    private let currentChannel = Mutex<(any Channel)?>(nil)
+    /// The registered tunnels now, by channel: tamper reports go to every gateway, heartbeats count every tunnel's load.
+    private let tunnels = Mutex<[ObjectIdentifier: (channel: any Channel, tunnel: NodeTunnel)]>([:])
+    private let roster: Mutex<GatewayRoster<GatewayEndpoint>>
     private let measurer = SoftwareMeasurer()
-    private let link: LinkMonitor
+    /// One link monitor per gateway address, kept across reconnects so that a link that flaps does not start clean.
+    private let links = Mutex<[(endpoint: GatewayEndpoint, monitor: LinkMonitor)]>([])
+    private let clock = ContinuousClock()
+    private let started = ContinuousClock.now
 
     /// - Parameter locateGateway: where to dial, asked before each connection attempt; defaults to
-    ///   the configured address. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
+    ///   the configured addresses. `hearth up` uses it to wait for the gateway's ephemeral tunnel port.
+    public convenience init(
+        configuration: NodeAgentConfiguration,
+        engine: any Engine,
+        logger: Logger,
+        power: PowerController? = nil,
+        locateGateway: (@Sendable () async -> (host: String, port: Int))?
+    ) {
+        self.init(
+            configuration: configuration, engine: engine, logger: logger, power: power,
+            locateGateways: locateGateway.map { locate in
+                { @Sendable in
+                    let gateway = await locate()
+                    return [GatewayEndpoint(host: gateway.host, port: gateway.port)]
+                }
+            })
+    }
+
+    /// - Parameter locateGateways: the gateway replicas to choose from, asked before each connection attempt;
+    ///   defaults to the configured ones, each name resolved to all its addresses.
     public init(
         configuration: NodeAgentConfiguration,
         engine: any Engine,
         logger: Logger,
         power: PowerController? = nil,
-        locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil
+        locateGateways: (@Sendable () async -> [GatewayEndpoint])? = nil
     ) {
         self.configuration = configuration
         self.engine = engine
         self.power = power
-        var linkQuality = configuration.linkQuality
-        // A gateway on this machine: the link cannot be the bottleneck, only a busy host can look like one.
-        if LinkMonitor.isLoopback(configuration.gatewayHost) && !configuration.judgesLoopbackLink { linkQuality.judgesLink = false }
-        link = LinkMonitor(configuration: linkQuality)
-        let fixed = (configuration.gatewayHost, configuration.gatewayPort)
-        self.locateGateway = locateGateway ?? { fixed }
+        let configured = configuration.gateways
+        self.locateGateways = locateGateways ?? { await GatewayEndpoint.resolve(configured) }
+        // Each node starts its rotation of the replicas at its own place, so a street of nodes spreads over them.
+        let offset = configuration.nodeID.rawValue.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+        roster = Mutex(GatewayRoster(rotationOffset: Int(offset % 65_536)))
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.nodeID)"
         self.logger = logger
@@ -54,8 +79,26 @@ public final class NodeAgent: Service {
     /// Whether tamper took the node out of service.
     public var isQuarantined: Bool { quarantined.withLock { $0 } }
 
-    /// The node's current measurement of its link to the gateway (what its heartbeats report).
-    public var linkReport: LinkReport { link.report() }
+    /// The node's current measurement of its link to the first gateway it reached (what its heartbeats there report).
+    public var linkReport: LinkReport {
+        links.withLock { $0.first?.monitor }?.report()
+            ?? LinkReport(rttMilliseconds: nil, jitterMilliseconds: nil, loss: 0, degraded: false)
+    }
+
+    /// The link monitor for `endpoint`, made on first use. A gateway on this machine: the link cannot be the bottleneck,
+    /// only a busy host can look like one, so it is not judged unless the configuration says so.
+    private func link(to endpoint: GatewayEndpoint) -> LinkMonitor {
+        links.withLock { links in
+            if let known = links.first(where: { $0.endpoint == endpoint }) { return known.monitor }
+            var quality = configuration.linkQuality
+            if LinkMonitor.isLoopback(endpoint.host) && !configuration.judgesLoopbackLink { quality.judgesLink = false }
+            let monitor = LinkMonitor(configuration: quality)
+            links.append((endpoint, monitor))
+            return monitor
+        }
+    }
+
+    private var seconds: Double { (clock.now - started).seconds }
 
     /// Tunnels opened so far (a reconnect adds one).
     public var connectionCount: Int { connections.withLock { $0 } }
@@ -65,23 +108,10 @@ public final class NodeAgent: Service {
         defer { powerLoop?.cancel() }
         let tamperLoop = configuration.tamperSensor.map { sensor in Task { await watchTamper(sensor) } }
         defer { tamperLoop?.cancel() }
-        await withGracefulShutdownHandler {
-            var failures = 0
-            var generator = SystemRandomNumberGenerator()
-            while !Task.isCancelled && !Task.isShuttingDownGracefully && !isQuarantined {
-                do {
-                    let registered = try await runConnection()
-                    if registered { failures = 0 }
-                } catch {
-                    logger.warning("tunnel to gateway failed", metadata: ["error": "\(error)"])
-                }
-                if Task.isCancelled || Task.isShuttingDownGracefully || isQuarantined { break }
-                failures += 1
-                let delay = Self.backoff(failures: failures, configuration: configuration, using: &generator)
-                try? await Task.sleep(for: delay)
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(1, configuration.gatewayConnections) {
+                group.addTask { await self.keepTunnel() }
             }
-        } onGracefulShutdown: {
-            // runConnection watches for shutdown itself and closes the tunnel.
         }
         if isQuarantined {
             // Out of service until an operator re-enrolls the node; stay up (quietly) so that a process running
@@ -89,6 +119,45 @@ public final class NodeAgent: Service {
             logger.critical("node quarantined after tamper: not serving; re-enrollment needs an operator")
             try? await gracefulShutdown()
         }
+    }
+
+    /// One of the node's tunnels, for the agent's life: dials the replica the roster picks, serves on it until it
+    /// ends, and dials again (another replica when one is free) after a jittered backoff.
+    private func keepTunnel() async {
+        var failures = 0
+        var generator = SystemRandomNumberGenerator()
+        var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully || isQuarantined }
+        while !stopping {
+            let endpoints = await locateGateways()
+            let picked = roster.withLock { roster in
+                roster.update(endpoints)
+                return roster.pick(now: seconds)
+            }
+            guard let endpoint = picked else {
+                // Every replica already carries one of this node's tunnels: look again later (a name may resolve to
+                // more, a tunnel may end).
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.maximumReconnectDelay) }
+                continue
+            }
+            var registered = false
+            do {
+                registered = try await runConnection(to: endpoint)
+            } catch {
+                logger.warning("tunnel to gateway failed", metadata: ["gateway": "\(endpoint)", "error": "\(error)"])
+            }
+            roster.withLock { $0.ended(endpoint, registered: registered, now: seconds) }
+            if stopping { break }
+            failures = registered ? 1 : failures + 1
+            let delay = Self.backoff(failures: failures, configuration: configuration, using: &generator)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+        }
+    }
+
+    /// Streams the node runs for gateways other than the one on `channel`.
+    private func streamsElsewhere(than channel: any Channel) -> Int {
+        let key = ObjectIdentifier(channel)
+        let others = tunnels.withLock { $0.filter { $0.key != key }.map(\.value.tunnel) }
+        return others.reduce(0) { $0 + $1.activeStreamCount }
     }
 
     // MARK: identity
@@ -151,12 +220,12 @@ public final class NodeAgent: Service {
                     quarantined.withLock { $0 = true }
                     power?.gate.pause()
                 case .report(let report):
-                    if let channel = currentChannel.withLock({ $0 }) {
+                    for channel in tunnels.withLock({ $0.values.map(\.channel) }) {
                         try? await channel.writeAndFlush(TunnelFrame.json(.tamperReport, report))
                     }
                 case .zeroizeSecrets:
                     configuration.identity?.credentials.zeroize()
-                    try? await currentChannel.withLock({ $0 })?.close()
+                    for channel in tunnels.withLock({ $0.values.map(\.channel) }) { try? await channel.close() }
                 }
             }
         }
@@ -189,14 +258,13 @@ public final class NodeAgent: Service {
     }
 
     /// One tunnel's life. Returns whether the node got registered before the tunnel ended.
-    private func runConnection() async throws -> Bool {
+    private func runConnection(to gateway: GatewayEndpoint) async throws -> Bool {
         let inbox = FrameInbox()
         let maximumFrameBytes = configuration.maximumFrameBytes
-        let gateway = await locateGateway()
         // With an identity the tunnel is mutual TLS: read the credentials afresh, a renewal may have replaced them.
         let tls = try configuration.identity.map { try NodeEnrollment.tlsContext($0.credentials) }
-        let serverName = IPAddressBytes.isIP(gateway.host) ? nil : gateway.host
-        let link = self.link
+        let serverName = gateway.tlsServerName
+        let link = self.link(to: gateway)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -217,10 +285,15 @@ public final class NodeAgent: Service {
             .connect(host: gateway.host, port: gateway.port)
             .get()
         connections.withLock { $0 += 1 }
-        currentChannel.withLock { $0 = channel }
-        defer { currentChannel.withLock { $0 = nil } }
+        var logger = self.logger
+        logger[metadataKey: "gateway"] = "\(gateway)"
         let tunnel = NodeTunnel(channel: channel, engine: engine, configuration: configuration, power: power, link: link, logger: logger)
-        defer { tunnel.closed() }
+        let key = ObjectIdentifier(channel)
+        tunnels.withLock { $0[key] = (channel, tunnel) }
+        defer {
+            tunnels.withLock { $0[key] = nil }
+            tunnel.closed()
+        }
         inbox.routeStreamFrames { tunnel.handle($0) }
 
         let models = try await engine.models()
@@ -259,7 +332,9 @@ public final class NodeAgent: Service {
                         registered = true
                         logger.info("registered with gateway", metadata: ["models": "\(models.map(\.id))"])
                         group.addTask {
-                            await tunnel.sendHeartbeats(every: .milliseconds(welcome.heartbeatIntervalMilliseconds))
+                            await tunnel.sendHeartbeats(every: .milliseconds(welcome.heartbeatIntervalMilliseconds)) {
+                                self.streamsElsewhere(than: channel)
+                            }
                         }
                         if let identity = configuration.identity {
                             group.addTask { await self.keepCertificateFresh(identity, channel: channel) }
@@ -268,8 +343,9 @@ public final class NodeAgent: Service {
                     }
                     if frame.kind == .goingAway {
                         // The gateway drains: its streams here finish, then it closes the tunnel and the agent redials
-                        // (another replica, or this one restarted).
+                        // (another replica, or this one restarted); the node's other tunnels serve meanwhile.
                         logger.notice("gateway is shutting down; running streams finish, then the agent redials")
+                        roster.withLock { $0.goingAway(gateway, now: seconds) }
                         continue
                     }
                     if frame.kind == .renewed {

@@ -4,8 +4,11 @@ public import HearthProtocol
 /// Settings for one node agent. Every field but the identity and gateway address has a default.
 public struct NodeAgentConfiguration: Sendable {
     public var nodeID: NodeID
-    public var gatewayHost: String
-    public var gatewayPort: Int
+    /// The gateway replicas the node may dial (a name stands for every address it resolves to).
+    public var gateways: [GatewayEndpoint]
+    /// How many of them the node keeps a tunnel to at once (each replica once at most): losing one leaves the others
+    /// serving while the agent dials a replacement.
+    public var gatewayConnections = 2
     public var hardware: HardwareSummary
     /// First reconnect delay; doubles per failed attempt up to ``maximumReconnectDelay``, with jitter.
     public var initialReconnectDelay: Duration = .milliseconds(100)
@@ -26,10 +29,16 @@ public struct NodeAgentConfiguration: Sendable {
     /// bottleneck, only a busy host can look like one. Tests that script a bad link on loopback set it.
     public var judgesLoopbackLink = false
 
-    public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
+    public init(nodeID: NodeID, gateways: [GatewayEndpoint], hardware: HardwareSummary) {
         self.nodeID = nodeID
-        self.gatewayHost = gatewayHost
-        self.gatewayPort = gatewayPort
+        self.gateways = gateways
         self.hardware = hardware
     }
+
+    public init(nodeID: NodeID, gatewayHost: String, gatewayPort: Int, hardware: HardwareSummary) {
+        self.init(nodeID: nodeID, gateways: [GatewayEndpoint(host: gatewayHost, port: gatewayPort)], hardware: hardware)
+    }
+
+    /// The first configured gateway's host.
+    public var gatewayHost: String { gateways.first?.host ?? "" }
 }

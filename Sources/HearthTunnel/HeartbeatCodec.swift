@@ -7,8 +7,9 @@ public import NIOCore
 /// UTF-8, and anything malformed (short, long, unknown flags, a non-finite number) is `malformedFrame`.
 ///
 /// - `heartbeat`: `flags: UInt8` (1 engine healthy, 2 link follows, 4 power follows, 8 energy follows, 16 echo
-///   wanted: the gateway answers only these with a `heartbeatAck`, HearthCore's `LinkProbePacer`) · sequence
-///   `UInt64` · active streams `Int64` · [link] · [power] · [energy].
+///   wanted: the gateway answers only these with a `heartbeatAck`, HearthCore's `LinkProbePacer`; 32 streams for
+///   other gateways follow) · sequence `UInt64` · active streams `Int64` · [streams for other gateways `Int64`] ·
+///   [link] · [power] · [energy].
 ///   - link: `flags: UInt8` (1 RTT follows, 2 jitter follows, 4 bandwidth follows, 8 degraded) · loss · [RTT ms] ·
 ///     [jitter ms] · [bandwidth bytes/s].
 ///   - power: mode · `flags: UInt8` (1 budget follows, 2 home load follows, 4 home budget follows) · draw · cap ·
@@ -24,6 +25,7 @@ public enum HeartbeatCodec {
         if wantsEcho { flags |= 16 }
         if beat.link != nil { flags |= 2 }
         if beat.power != nil { flags |= 4 }
+        if beat.otherGatewayStreams != nil { flags |= 32 }
         // The count is a `UInt16`; how many a beat may hold is the gateway's validator's call, not the layout's.
         let energy = beat.energy.map { Array($0.prefix(Int(UInt16.max))) }
         if energy != nil { flags |= 8 }
@@ -32,6 +34,7 @@ public enum HeartbeatCodec {
         payload.writeInteger(flags)
         payload.writeInteger(beat.sequence)
         payload.writeInteger(Int64(beat.activeStreams))
+        if let others = beat.otherGatewayStreams { payload.writeInteger(Int64(others)) }
         if let link = beat.link {
             var linkFlags: UInt8 = link.degraded ? 8 : 0
             if link.rttMilliseconds != nil { linkFlags |= 1 }
@@ -70,12 +73,18 @@ public enum HeartbeatCodec {
 
     public static func decodeHeartbeat(_ frame: TunnelFrame) throws -> NodeHeartbeat {
         var payload = frame.payload
-        let flags = try payload.readFlags(known: 0b1_1111, frame: "heartbeat")
+        let flags = try payload.readFlags(known: 0b11_1111, frame: "heartbeat")
         guard let sequence = payload.readInteger(as: UInt64.self), let active = payload.readInteger(as: Int64.self) else {
             throw StreamMessageCodec.malformed("heartbeat is shorter than its sequence and stream count")
         }
         var beat = NodeHeartbeat(
             sequence: sequence, activeStreams: Int(truncatingIfNeeded: active), engineHealthy: flags & 1 != 0)
+        if flags & 32 != 0 {
+            guard let others = payload.readInteger(as: Int64.self) else {
+                throw StreamMessageCodec.malformed("heartbeat ends before its count of streams for other gateways")
+            }
+            beat.otherGatewayStreams = Int(truncatingIfNeeded: others)
+        }
         if flags & 2 != 0 {
             let linkFlags = try payload.readFlags(known: 0b1111, frame: "heartbeat link")
             let loss = try payload.readNumber("heartbeat link loss")

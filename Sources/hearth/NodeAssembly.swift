@@ -74,8 +74,8 @@ struct NodeAssembly {
         power: PowerOptions = PowerOptions(),
         identity: NodeIdentityConfiguration? = nil,
         powerController: PowerController? = nil,
-        gatewayHost: String,
-        gatewayPort: Int,
+        gateways: [GatewayEndpoint],
+        gatewayConnections: Int = 2,
         locateGateway: (@Sendable () async -> (host: String, port: Int))? = nil,
         client: HTTPClient,
         logger: Logger
@@ -109,14 +109,14 @@ struct NodeAssembly {
         }
         var agentConfiguration = NodeAgentConfiguration(
             nodeID: nodeID,
-            gatewayHost: gatewayHost,
-            gatewayPort: gatewayPort,
+            gateways: gateways,
             hardware: HardwareSummary(
                 cpuCores: ProcessInfo.processInfo.activeProcessorCount,
                 memoryBytes: ProcessInfo.processInfo.physicalMemory,
                 gpus: []
             )
         )
+        agentConfiguration.gatewayConnections = gatewayConnections
         agentConfiguration.identity = identity
         if identity != nil { agentConfiguration.tamperSensor = LinuxTamperSensor() }
         let agent = NodeAgent(

@@ -13,8 +13,14 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run a node agent that dials out to a gateway and serves requests on its engine."
     )
 
-    @Option(help: "The gateway's node endpoint, as HOST:PORT or tcp://HOST:PORT.")
+    @Option(
+        help:
+            "The gateway replicas' node endpoints, as HOST:PORT or tcp://HOST:PORT, comma-separated; a name that resolves to several addresses counts as several replicas."
+    )
     var gateway: String
+
+    @Option(help: "How many gateway replicas the node keeps a tunnel to at once (each at most once).")
+    var gatewayConnections = 2
 
     @Option(
         help:
@@ -39,9 +45,20 @@ struct NodeCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        _ = try Self.parseAddress(gateway)
+        _ = try Self.parseGateways(gateway)
+        guard (1...16).contains(gatewayConnections) else { throw ValidationError("--gateway-connections must be 1-16") }
         if let nodeId, !NodeIdentifier.isWellFormed(nodeId) {
             throw ValidationError("--node-id must be 1-128 of A-Z a-z 0-9 . _ -")
+        }
+    }
+
+    /// `--gateway`'s list: one endpoint per comma-separated HOST:PORT (an IPv6 address in brackets).
+    static func parseGateways(_ value: String) throws -> [GatewayEndpoint] {
+        let parts = value.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty else { throw ValidationError("--gateway needs at least one HOST:PORT") }
+        return try parts.map { part in
+            let address = try parseAddress(part)
+            return GatewayEndpoint(host: address.host, port: address.port)
         }
     }
 
@@ -54,12 +71,15 @@ struct NodeCommand: AsyncParsableCommand {
         else {
             throw ValidationError("--gateway must be HOST:PORT, got '\(value)'")
         }
-        return (String(rest[..<colon]), port)
+        var host = rest[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        guard !host.isEmpty else { throw ValidationError("--gateway must be HOST:PORT, got '\(value)'") }
+        return (String(host), port)
     }
 
     func run() async throws {
         let logger = logging.bootstrap(label: "hearth.node")
-        let address = try Self.parseAddress(gateway)
+        let gateways = try Self.parseGateways(gateway)
         let nodeId = try NodeIdentifier.resolve(self.nodeId, dataDirectory: dataDir).rawValue
         logger.notice("node id \(nodeId)")
         try await NodeAssembly.withHTTPClient { client in
@@ -86,8 +106,8 @@ struct NodeCommand: AsyncParsableCommand {
                 power: power,
                 identity: identity,
                 powerController: span.map { power.makeController(span: $0, logger: logger) },
-                gatewayHost: address.host,
-                gatewayPort: address.port,
+                gateways: gateways,
+                gatewayConnections: gatewayConnections,
                 client: client,
                 logger: logger
             )

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import HearthCore
 import HearthGateway
+import HearthNode
 import Logging
 import ServiceLifecycle
 
@@ -83,8 +84,8 @@ struct UpCommand: AsyncParsableCommand {
                     options: engine,
                     power: power,
                     identity: nodeIdentity,
-                    gatewayHost: "127.0.0.1",
-                    gatewayPort: 0,
+                    gateways: [GatewayEndpoint(host: "127.0.0.1", port: 0)],
+                    gatewayConnections: 1,
                     locateGateway: {
                         let addresses = await gateway.ready()
                         return (addresses.host, addresses.tunnelPort)

@@ -61,6 +61,8 @@ struct ForgedTelemetryTests {
             let forged: [(String, TunnelFrame)] = [
                 ("negative queue", beat { $0.activeStreams = -5 }),
                 ("absurd queue", beat { $0.activeStreams = .max }),
+                ("negative streams for other gateways", beat { $0.otherGatewayStreams = -1 }),
+                ("absurd streams for other gateways", beat { $0.otherGatewayStreams = 1 << 40 }),
                 ("negative watts", beat { $0.power = Self.power(draw: -100) }),
                 ("a 1 TW node", beat { $0.power = Self.power(full: 1e12) }),
                 ("a GPU faster than uncapped", beat { $0.power = Self.power(capFraction: 1e9) }),

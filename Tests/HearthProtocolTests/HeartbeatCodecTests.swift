@@ -26,6 +26,11 @@ import Testing
                 mode: "", budgetWatts: nil, drawWatts: 0, capWatts: 0, capFraction: 1, homeLoadWatts: nil, homeBudgetWatts: nil,
                 fullWatts: 0, floorWatts: 0),
             energy: [], link: LinkReport(rttMilliseconds: nil, jitterMilliseconds: nil, loss: 0, degraded: false)),
+        // A node on two gateways: the streams it runs for the other one ride beside its own.
+        NodeHeartbeat(
+            sequence: 8, activeStreams: 2, engineHealthy: true,
+            link: LinkReport(rttMilliseconds: 4, jitterMilliseconds: nil, loss: 0, degraded: false), otherGatewayStreams: 5),
+        NodeHeartbeat(sequence: 9, activeStreams: 0, engineHealthy: true, otherGatewayStreams: -7),
     ]
 
     static func isMalformed(_ error: any Error) -> Bool { (error as? TunnelErrorMessage)?.code == .malformedFrame }
@@ -76,6 +81,8 @@ import Testing
     @Test func unknownFlagsNonFiniteNumbersAndHugeCountsAreMalformed() {
         func frame(_ bytes: [UInt8]) -> TunnelFrame { TunnelFrame(kind: .heartbeat, payload: ByteBuffer(bytes: bytes)) }
         let head = [UInt8](repeating: 0, count: 16)
+        #expect { try HeartbeatCodec.decodeHeartbeat(frame([64] + head)) } throws: { Self.isMalformed($0) }
+        // Streams for other gateways announced, but the beat ends first.
         #expect { try HeartbeatCodec.decodeHeartbeat(frame([32] + head)) } throws: { Self.isMalformed($0) }
         // A link with an unknown flag.
         #expect { try HeartbeatCodec.decodeHeartbeat(frame([2] + head + [16] + [UInt8](repeating: 0, count: 8))) } throws: {

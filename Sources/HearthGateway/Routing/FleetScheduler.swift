@@ -9,6 +9,8 @@ package final class FleetScheduler: Sendable {
     private struct Outstanding {
         var requests = 0
         var promptTokens = 0
+        /// Streams the node reports running for other gateway replicas: they hold its slots as much as ours do.
+        var elsewhere = 0
     }
 
     private struct State {
@@ -404,6 +406,22 @@ package final class FleetScheduler: Sendable {
         }
     }
 
+    /// The streams `node` last reported running for other gateways (a node on several replicas): counted in its load,
+    /// so that every replica's scheduler sees the node's whole occupancy. Returns whether the node's load fell (a
+    /// queued request may fit now).
+    @discardableResult
+    package func applyStreamsElsewhere(_ node: NodeID, _ streams: Int) -> Bool {
+        state.withLock { state in
+            guard state.outstanding[node] != nil else { return false }
+            let streams = max(0, streams)
+            let before = state.outstanding[node]!.elsewhere
+            guard streams != before else { return false }
+            state.outstanding[node]!.elsewhere = streams
+            Self.publishLoad(of: node, in: &state, now: now)
+            return streams < before
+        }
+    }
+
     /// The link round trip the scheduler predicts with for `node` (its first profile's).
     package func linkRTTSeconds(of node: NodeID) -> Double? {
         state.withLock { state in state.fleet.index(of: node).flatMap { state.fleet.profiles(at: $0).first?.linkRTTSeconds } }
@@ -446,9 +464,11 @@ package final class FleetScheduler: Sendable {
     private static func publishLoad(of node: NodeID, in state: inout State, now: Double) {
         guard let index = state.fleet.index(of: node), let outstanding = state.outstanding[node] else { return }
         let slots = state.slots[node] ?? 1
-        let running = min(outstanding.requests, slots)
-        let waiting = outstanding.requests - running
+        let requests = outstanding.requests + outstanding.elsewhere
+        let running = min(requests, slots)
+        let waiting = requests - running
         let profile = state.fleet.profiles(at: index).first
+        // Other replicas' prompts are unknown here: taken to be like ours.
         let averagePrompt = outstanding.requests > 0 ? outstanding.promptTokens / outstanding.requests : 0
         // Prefill still ahead: the waiting requests' prompts (running ones are assumed past prefill).
         let backlog = profile.map { Double(waiting * averagePrompt) / $0.prefillTokensPerSecond } ?? 0

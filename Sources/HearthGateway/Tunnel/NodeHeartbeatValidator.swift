@@ -64,6 +64,9 @@ struct NodeHeartbeatValidator {
         guard (0...NodeTelemetryLimits.maximumActiveStreams).contains(beat.activeStreams) else {
             return .reject(Self.invalid("active_streams \(beat.activeStreams) is impossible"))
         }
+        if let others = beat.otherGatewayStreams, !(0...NodeTelemetryLimits.maximumActiveStreams).contains(others) {
+            return .reject(Self.invalid("other_gateway_streams \(others) is impossible"))
+        }
         if let power = beat.power, let problem = Self.problem(with: power) ?? problem(withDeclared: power) {
             return .reject(Self.invalid(problem))
         }

@@ -91,7 +91,8 @@ package final class NodeRegistry: Sendable {
         let wasAdmittingBefore = scheduler.isAdmitting(session.id)
         scheduler.setEngineHealthy(session.id, beat.engineHealthy)
         if let link = beat.link { scheduler.applyLink(session.id, link) }
-        if !wasAdmittingBefore && scheduler.isAdmitting(session.id) { fireCapacity() }
+        let lighter = scheduler.applyStreamsElsewhere(session.id, beat.otherGatewayStreams ?? 0)
+        if lighter || (!wasAdmittingBefore && scheduler.isAdmitting(session.id)) { fireCapacity() }
         if let power = beat.power {
             // Unknown modes from a newer or hostile node count as draining: never place work on them.
             let mode = PowerGovernor.Mode(rawValue: power.mode) ?? .draining

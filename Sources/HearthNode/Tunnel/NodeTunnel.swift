@@ -202,7 +202,12 @@ final class NodeTunnel: Sendable {
         }
     }
 
-    func sendHeartbeats(every interval: Duration) async {
+    /// Streams running on this tunnel now.
+    var activeStreamCount: Int { streams.withLock { $0.count } }
+
+    /// - Parameter streamsElsewhere: the streams the node runs for other gateways now (its other tunnels), reported on
+    ///   every beat so that this gateway's scheduler sees the node's whole load.
+    func sendHeartbeats(every interval: Duration, streamsElsewhere: @escaping @Sendable () -> Int = { 0 }) async {
         // The engine's health is checked beside the heartbeats, never in their way: a busy engine that answers its
         // health check slowly must not make the node look dead.
         let healthy = EngineHealthFlag()
@@ -228,6 +233,7 @@ final class NodeTunnel: Sendable {
                 due = now + interval
                 let energy = power?.takeEnergy(newTunnel: sequence == 1)
                 let active = streams.withLock { $0.count }
+                let elsewhere = streamsElsewhere()
                 let beat = NodeHeartbeat(
                     sequence: sequence,
                     activeStreams: active,
@@ -235,7 +241,9 @@ final class NodeTunnel: Sendable {
                     engineHealthy: healthy.value.withLock { $0 },
                     power: power?.report(),
                     energy: energy?.isEmpty == false ? energy : nil,
-                    link: link.report()
+                    link: link.report(),
+                    // Absent when none: the gateway reads no field as none, and a node on one gateway sends no more.
+                    otherGatewayStreams: elsewhere > 0 ? elsewhere : nil
                 )
                 let probe = pacer.nextIsProbe(busy: active > 0, linkInDoubt: link.isInDoubt)
                 link.sent(sequence, probe: probe, at: .now, lossAfter: interval * 2)

@@ -108,6 +108,8 @@ func withTestFleet<Result: Sendable>(
             gatewayPort: 0,
             hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: [])
         )
+        // One gateway here: the second tunnel would only wait for a replica that never comes (TwoGatewayTests dial two).
+        agentConfiguration.gatewayConnections = 1
         agentConfiguration.identity = nodeIdentities[spec.id]
         agentConfiguration.tamperSensor = spec.tamper
         if let linkQuality = spec.linkQuality {
