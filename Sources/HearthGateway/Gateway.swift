@@ -51,7 +51,10 @@ public final class Gateway: Sendable {
         conduct.attach(identity)
         registry = NodeRegistry(scheduler: scheduler, conduct: conduct)
         ledger = UsageLedger(store: store, logger: logger)
-        let power = PowerCoordinator(configuration: configuration.power, registry: registry, store: store, logger: logger)
+        // Replicas on one PostgreSQL store decide power together: one coordinator allocates over the whole fleet.
+        let power = PowerCoordinator(
+            configuration: configuration.power, registry: registry, store: store,
+            exchange: (store as? PostgresFleetStore)?.powerExchange, logger: logger)
         self.power = power
         let openADR = configuration.openADR.map { OpenADRClient(configuration: $0, coordinator: power, logger: logger) }
         self.openADR = openADR
@@ -230,16 +233,21 @@ public struct GatewayAddresses: Sendable, Equatable {
     public var baseURL: String { "\(usesTLS ? "https" : "http")://\(host):\(httpPort)" }
 }
 
-/// Runs the identity's periodic checks (missed heartbeats, expired certificates) once per heartbeat interval.
+/// Runs the identity's periodic checks (missed heartbeats, expired certificates) once per heartbeat interval, and,
+/// on a store shared with other replicas, follows their writes.
 struct IdentityTicker: Service {
     let identity: GatewayIdentity
     let interval: TimeAmount
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await identity.tick()
-                do { try await Task.sleep(for: .nanoseconds(interval.nanoseconds)) } catch { return }
+            await withDiscardingTaskGroup { group in
+                group.addTask { await identity.followOtherReplicas() }
+                while !Task.isCancelled {
+                    await identity.tick()
+                    do { try await Task.sleep(for: .nanoseconds(interval.nanoseconds)) } catch { break }
+                }
+                group.cancelAll()
             }
         }
     }

@@ -10,10 +10,12 @@ import Logging
 /// `<data-dir>/identity`, and the operator credential in `<data-dir>/operator-key` (mode 0600) that
 /// `hearth nodes` reads.
 enum FleetIdentitySetup {
-    static func openGatewayIdentity(dataDirectory: String, tunnelHost: String, logger: Logger) async throws -> GatewayIdentity {
+    static func openGatewayIdentity(
+        dataDirectory: String, tunnelHost: String, fleetStore: (any FleetStore)? = nil, logger: Logger
+    ) async throws -> GatewayIdentity {
         var configuration = IdentityConfiguration(directory: dataDirectory + "/identity")
         configuration.tunnelHosts = Array(Set(["127.0.0.1", "localhost", tunnelHost]))
-        let identity = try await GatewayIdentity.open(configuration: configuration, logger: logger)
+        let identity = try await GatewayIdentity.open(configuration: configuration, fleetStore: fleetStore, logger: logger)
         let keyPath = dataDirectory + "/operator-key"
         if !FileManager.default.fileExists(atPath: keyPath) {
             try SecretFile.write(try await identity.createOperatorKey() + "\n", to: keyPath)

@@ -137,10 +137,13 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             configuration.openADR = OpenADRConfiguration(baseURL: openadrUrl, clientID: id, clientSecret: secret)
         }
-        let identity =
-            insecurePlainTunnel
-            ? nil : try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: tunnelHost, logger: logger)
         try await fleetStore.withStore(sqlitePath: dataDir + "/fleet.sqlite", logger: logger) { store in
+            // On a PostgreSQL store the trust records are the replicas' shared ones (the CA still lives in the folder).
+            let identity =
+                insecurePlainTunnel
+                ? nil
+                : try await FleetIdentitySetup.openGatewayIdentity(
+                    dataDirectory: dataDir, tunnelHost: tunnelHost, fleetStore: store, logger: logger)
             let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
             let (_, keyPath) = try await DevAPIKey.loadOrCreate(dataDirectory: dataDir, gateway: gateway, override: nil)
             let announce = AnnounceGateway(gateway: gateway, keyPath: keyPath)

@@ -117,6 +117,13 @@ public struct NodeTrustPolicy: Sendable {
         case operatorRevoke(NodeID, reason: String)
         case operatorRelease(NodeID)
         case allowedMeasurementsChanged(Set<String>)
+        /// Another gateway replica wrote this node's record to the shared store (it enrolled, quarantined, released,
+        /// revoked or re-keyed the node): take its state as stored. Yields only what this replica must do itself —
+        /// close the node's tunnel here when it may no longer serve or its key changed, relabel it — since the replica
+        /// that decided has already revoked, audited and written.
+        case replicated(Attestation, site: Site, state: TrustState, quarantineReason: QuarantineReason?)
+        /// Keys another replica revoked (the shared revocation list): refused here from now on.
+        case replicatedRevocations([RevocationEntry])
     }
 
     public struct Alert: Sendable, Hashable {
@@ -286,7 +293,51 @@ public struct NodeTrustPolicy: Sendable {
         case .allowedMeasurementsChanged(let allowed):
             configuration.allowedMeasurements = allowed
             return []
+        case .replicated(let attestation, let site, let state, let reason):
+            return replicate(attestation, site: site, state: state, reason: reason, now: now)
+        case .replicatedRevocations(let entries):
+            for entry in entries where revokedKeys.insert(entry.keyFingerprint).inserted {
+                revocations.append(entry)
+            }
+            return []
         }
+    }
+
+    private mutating func replicate(
+        _ attestation: Attestation, site: Site, state: TrustState, reason: QuarantineReason?, now: Double
+    ) -> [Action] {
+        let node = attestation.node
+        let old = nodes[node]
+        if let old, old.state == state, old.quarantineReason == reason, old.keyFingerprint == attestation.keyFingerprint,
+            old.site == site
+        {
+            return []  // this replica's own write, or one it has already taken
+        }
+        // A revocation is final for its key: a record read from before it (a replica that renewed the node a moment
+        // earlier) cannot bring the key back. Only a new key, the operator's re-key, replaces it.
+        if let old, old.state == .revoked, old.keyFingerprint == attestation.keyFingerprint, state != .revoked { return [] }
+        // A missed-heartbeat quarantine is one replica's view of a tunnel it lost: the node may be heard fine here
+        // (its tunnels moved), and its next attestation lifts it anyway. Taken only for a node this replica never knew.
+        if old != nil, state == .quarantined, reason == .missedHeartbeats { return [] }
+        var record =
+            old
+            ?? NodeRecord(
+                state: state, quarantineReason: reason, keyFingerprint: attestation.keyFingerprint, hardware: attestation.hardware,
+                measurement: attestation.measurement, site: site, autonomousSystem: nil, lastHeartbeat: now, lastTamperAt: nil)
+        let keyChanged = old.map { $0.keyFingerprint != attestation.keyFingerprint } ?? false
+        record.state = state
+        record.quarantineReason = state == .quarantined ? reason : nil
+        record.keyFingerprint = attestation.keyFingerprint
+        record.hardware = attestation.hardware
+        record.measurement = attestation.measurement
+        record.site = site
+        // Back in service here: its missed-heartbeat clock restarts from now, as after an operator's release.
+        if state == .trusted, old?.state != .trusted { record.lastHeartbeat = max(record.lastHeartbeat, now) }
+        nodes[node] = record
+        var actions: [Action] = []
+        let mayNoLongerServe = state != .trusted && (old == nil || old?.state == .trusted)
+        if mayNoLongerServe || keyChanged || state == .revoked { actions += [.closeTunnel(node), .failOverInFlight(node)] }
+        return actions + [.updateLabels(node, labels(for: node))]
     }
 
     private mutating func tamper(_ node: NodeID, _ report: TamperReport, now: Double) -> [Action] {

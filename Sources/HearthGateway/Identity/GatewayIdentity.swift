@@ -62,7 +62,7 @@ public final class GatewayIdentity: Sendable {
     public let configuration: IdentityConfiguration
     public let authority: FleetCertificateAuthority
     public let serverContext: NIOSSLContext
-    private let store: IdentityStore
+    private let store: any IdentityRecordStore
     private let policy: Mutex<NodeTrustPolicy>
     private let expiries = Mutex<[NodeID: Date]>([:])
     private let heartbeats = Mutex<[NodeID: Date]>([:])
@@ -78,10 +78,14 @@ public final class GatewayIdentity: Sendable {
     private let registry = Mutex<NodeRegistry?>(nil)
     private let logger: Logger
     private let epoch = Date()
+    /// This replica's name in the shared store's change notifications (it skips its own).
+    private let replica = "replica-" + GatewayIdentity.randomHex(8)
+    /// Trust decisions and their store writes, one at a time (with other replicas' records taken in between).
+    private let decisions = AsyncSerialLock()
 
     private init(
-        configuration: IdentityConfiguration, authority: FleetCertificateAuthority, serverContext: NIOSSLContext, store: IdentityStore,
-        policy: NodeTrustPolicy, logger: Logger
+        configuration: IdentityConfiguration, authority: FleetCertificateAuthority, serverContext: NIOSSLContext,
+        store: any IdentityRecordStore, policy: NodeTrustPolicy, logger: Logger
     ) {
         self.configuration = configuration
         self.authority = authority
@@ -93,14 +97,24 @@ public final class GatewayIdentity: Sendable {
     }
 
     /// Loads (or creates) the CA, the tunnel certificate and the stored trust records.
-    public static func open(configuration: IdentityConfiguration, logger: Logger) async throws -> GatewayIdentity {
+    ///
+    /// - Parameter fleetStore: with a ``PostgresFleetStore``, the trust records live in its database, shared by every
+    ///   replica on it (each follows the others' writes); otherwise in `identity.sqlite` in the configuration's folder.
+    public static func open(
+        configuration: IdentityConfiguration, fleetStore: (any FleetStore)? = nil, logger: Logger
+    ) async throws -> GatewayIdentity {
         try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
         let authority = try FleetCertificateAuthority.loadOrCreate(directory: configuration.directory)
         // The tunnel key is made fresh at every start; its certificate is what nodes verify against the CA.
         let serverKey = P256.Signing.PrivateKey()
         let serverCertificate = try authority.issueServerCertificate(key: serverKey, hosts: configuration.tunnelHosts)
         let context = try TunnelTLS.serverContext(certificate: serverCertificate, key: serverKey, authority: authority.certificate)
-        let store = try IdentityStore(path: configuration.directory + "/identity.sqlite")
+        let store: any IdentityRecordStore =
+            if let postgres = fleetStore as? PostgresFleetStore {
+                postgres.identityRecords
+            } else {
+                try IdentityStore(path: configuration.directory + "/identity.sqlite")
+            }
         var trust = NodeTrustPolicy(
             configuration: .init(
                 heartbeatIntervalSeconds: configuration.heartbeatIntervalSeconds, missedHeartbeatLimit: configuration.missedHeartbeatLimit,
@@ -191,6 +205,10 @@ public final class GatewayIdentity: Sendable {
     }
 
     private func checkAndEnroll(_ request: EnrollmentRequest) async throws -> CertificateGrant {
+        try await decisions.run { try await checkAndEnrollNow(request) }
+    }
+
+    private func checkAndEnrollNow(_ request: EnrollmentRequest) async throws -> CertificateGrant {
         let node = request.nodeID
         let tokenHash = Self.hash(request.token)
         guard let token = try await store.enrollmentToken(hash: tokenHash) else { throw Failure.badToken }
@@ -232,7 +250,7 @@ public final class GatewayIdentity: Sendable {
         if case .refuseEnrollment(_, let refusal) = actions.first { throw Failure.refused(Self.explain(refusal, node: node)) }
         _ = try await perform(actions, csrPEM: nil, node: node, keyFingerprint: nil)
         try await store.save(
-            .init(node: node, attestation: request.attestation, site: token.site, state: .trusted, quarantineReason: nil))
+            .init(node: node, attestation: request.attestation, site: token.site, state: .trusted, quarantineReason: nil), by: replica)
         try await audit(
             actor: "node", action: token.rekey ? "re-keyed" : "enrolled", node: node,
             detail: "key \(request.attestation.keyFingerprint.prefix(16)) site \(token.site.rawValue)")
@@ -265,6 +283,10 @@ public final class GatewayIdentity: Sendable {
 
     /// A renewal over the node's tunnel: a fresh attestation decides.
     func renew(_ request: RenewalRequest, from node: NodeID) async -> RenewalResponse {
+        await decisions.run { await renewNow(request, from: node) }
+    }
+
+    private func renewNow(_ request: RenewalRequest, from node: NodeID) async -> RenewalResponse {
         guard request.attestation.node == node else { return RenewalResponse(grant: nil, denied: "the attestation names another node") }
         let actions = policy.withLock { $0.handle(.renewalRequested(request.attestation), now: now) }
         do {
@@ -331,6 +353,10 @@ public final class GatewayIdentity: Sendable {
     public func lastHeartbeat(of node: NodeID) -> Date? { heartbeats.withLock { $0[node] } }
 
     func tamperReport(_ report: TamperReport, from node: NodeID) async {
+        await decisions.run { await tamperReportNow(report, from: node) }
+    }
+
+    private func tamperReportNow(_ report: TamperReport, from node: NodeID) async {
         logger.warning("tamper report", metadata: ["node": "\(node)", "findings": "\(report.findings.map(\.rawValue))"])
         let actions = policy.withLock { $0.handle(.tamperReport(node, report), now: now) }
         await auditThrottled(
@@ -341,6 +367,10 @@ public final class GatewayIdentity: Sendable {
 
     /// Missed heartbeats and expired credentials: quarantine silent nodes, close tunnels whose certificate ended.
     func tick() async {
+        await decisions.run { await tickNow() }
+    }
+
+    private func tickNow() async {
         let actions = policy.withLock { $0.handle(.tick, now: now) }
         _ = try? await perform(actions, csrPEM: nil, node: nil, keyFingerprint: nil)
         let expired = expiries.withLock { expiries in expiries.filter { $0.value < Date() }.map(\.key) }
@@ -351,6 +381,64 @@ public final class GatewayIdentity: Sendable {
         }
     }
 
+    // MARK: replicas
+
+    /// Follows the other replicas' writes to a shared store (PostgreSQL) for the gateway's life: the record of each
+    /// node one of them changed is read again and taken as stored, and the node's tunnel here closes when it may no
+    /// longer serve. After a lost connection to the store, every record is read again. Returns at once for a store
+    /// only this gateway writes.
+    func followOtherReplicas() async {
+        guard store.isShared else { return }
+        while !Task.isCancelled {
+            do {
+                try await store.followChanges(ignoring: replica) { [self] node in await takeStoredRecords(of: node) }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("lost the shared identity store's notifications; listening again", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+        }
+    }
+
+    /// Reads `node`'s record and revocations (every node's when nil) and takes them as another replica wrote them.
+    func takeStoredRecords(of node: NodeID?) async {
+        await decisions.run { await takeStoredRecordsNow(of: node) }
+    }
+
+    private func takeStoredRecordsNow(of node: NodeID?) async {
+        do {
+            let revocations: [RevocationEntry]
+            let rows: [IdentityStore.NodeRow]
+            if let node {
+                revocations = try await store.revocations(of: node)
+                rows = try await store.node(node).map { [$0] } ?? []
+            } else {
+                revocations = try await store.revocations()
+                rows = try await store.nodes()
+            }
+            let at = now
+            let actions = policy.withLock { policy in
+                var actions = policy.handle(.replicatedRevocations(revocations), now: at)
+                for row in rows {
+                    // Trust on enrollment, as at start: a node another replica enrolled runs the software it attested.
+                    if configuration.allowedMeasurements.isEmpty, row.state != .revoked {
+                        let allowed = policy.configuration.allowedMeasurements.union([row.attestation.measurement.digest])
+                        _ = policy.handle(.allowedMeasurementsChanged(allowed), now: at)
+                    }
+                    actions += policy.handle(
+                        .replicated(row.attestation, site: row.site, state: row.state, quarantineReason: row.quarantineReason), now: at)
+                }
+                return actions
+            }
+            if !actions.isEmpty {
+                logger.notice("took another replica's identity records", metadata: ["node": "\(node.map(\.rawValue) ?? "all")"])
+            }
+            _ = try await perform(actions, csrPEM: nil, node: node, keyFingerprint: nil)
+        } catch {
+            logger.warning("could not read the shared identity records", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: operators
 
     public enum OperatorAction: String, Sendable, CaseIterable {
@@ -358,6 +446,10 @@ public final class GatewayIdentity: Sendable {
     }
 
     public func operatorAction(_ action: OperatorAction, node: NodeID, reason: String, actor: String) async throws {
+        try await decisions.run { try await operatorActionNow(action, node: node, reason: reason, actor: actor) }
+    }
+
+    private func operatorActionNow(_ action: OperatorAction, node: NodeID, reason: String, actor: String) async throws {
         let event: NodeTrustPolicy.Event =
             switch action {
             case .revoke: .operatorRevoke(node, reason: reason)
@@ -375,6 +467,10 @@ public final class GatewayIdentity: Sendable {
     /// The gateway caught `node` lying past its conduct threshold (``NodeConduct``): quarantine it, audited with
     /// `detail`, until an operator releases it.
     public func misbehaved(_ node: NodeID, detail: String) async {
+        await decisions.run { await misbehavedNow(node, detail: detail) }
+    }
+
+    private func misbehavedNow(_ node: NodeID, detail: String) async {
         let actions = policy.withLock { $0.handle(.misbehaved(node), now: now) }
         guard !actions.isEmpty else { return }
         try? await audit(actor: "gateway", action: "misbehaviour", node: node, detail: detail)
@@ -443,7 +539,7 @@ public final class GatewayIdentity: Sendable {
                 await persistState(id)
             case .revoke(let entry):
                 logger.critical("node revoked", metadata: ["node": "\(entry.node)", "reason": "\(entry.reason)"])
-                try await store.addRevocation(entry)
+                try await store.addRevocation(entry, by: replica)
                 registry?.scheduler.setTrusted(entry.node, false)
                 try? await audit(actor: "gateway", action: "revoke", node: entry.node, detail: entry.reason)
                 await persistState(entry.node)
@@ -451,7 +547,7 @@ public final class GatewayIdentity: Sendable {
                 // Closing the tunnel fails the node's streams, and the relay resumes each on another node.
                 try? await registry?.session(id)?.channel.close()
             case .retireKey(let entry):
-                try await store.addRevocation(entry)
+                try await store.addRevocation(entry, by: replica)
                 try? await audit(actor: "gateway", action: "retire-key", node: entry.node, detail: "key \(entry.keyFingerprint.prefix(16))")
             case .refuseEnrollment:
                 break
@@ -482,18 +578,18 @@ public final class GatewayIdentity: Sendable {
             return .init(
                 node: node, attestation: attestation, site: record.site, state: record.state, quarantineReason: record.quarantineReason)
         }
-        if let row { try? await store.save(row) }
+        if let row { try? await store.save(row, by: replica) }
     }
 
     private func persistState(_ node: NodeID) async {
-        guard let existing = try? await store.nodes().first(where: { $0.node == node }) else { return }
+        guard let existing = try? await store.node(node) else { return }
         let updated = policy.withLock { policy -> IdentityStore.NodeRow in
             var row = existing
             row.state = policy.nodes[node]?.state ?? row.state
             row.quarantineReason = policy.nodes[node]?.quarantineReason
             return row
         }
-        try? await store.save(updated)
+        try? await store.save(updated, by: replica)
     }
 
     static func hash(_ secret: String) -> String {

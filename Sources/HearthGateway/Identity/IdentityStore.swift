@@ -155,6 +155,14 @@ final class IdentityStore: Sendable {
         }
     }
 
+    func node(_ id: NodeID) async throws -> NodeRow? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT record_json FROM node_identity WHERE node_id = ?", arguments: [id.rawValue]).flatMap {
+                try? JSONDecoder().decode(NodeRow.self, from: Data($0.utf8))
+            }
+        }
+    }
+
     func addRevocation(_ entry: RevocationEntry) async throws {
         try await database.write { db in
             try db.execute(
@@ -169,6 +177,10 @@ final class IdentityStore: Sendable {
                 RevocationEntry(node: NodeID($0["node_id"]), keyFingerprint: $0["key_fingerprint"], reason: $0["reason"], at: $0["at"])
             }
         }
+    }
+
+    func revocations(of node: NodeID) async throws -> [RevocationEntry] {
+        try await revocations().filter { $0.node == node }
     }
 
     func audit(actor: String, action: String, node: NodeID?, detail: String) async throws {

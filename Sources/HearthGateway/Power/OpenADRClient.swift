@@ -77,7 +77,10 @@ public final class OpenADRClient: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do { try await self.poll() } catch { self.logger.warning("OpenADR poll failed", metadata: ["error": "\(error)"]) }
+                // Among replicas, only the power coordinator talks to the grid operator: one fleet, one VEN.
+                if self.coordinator.isCoordinating {
+                    do { try await self.poll() } catch { self.logger.warning("OpenADR poll failed", metadata: ["error": "\(error)"]) }
+                }
                 do { try await Task.sleep(for: self.configuration.pollInterval) } catch { return }
             }
         }

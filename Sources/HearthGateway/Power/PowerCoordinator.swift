@@ -21,6 +21,10 @@ public final class PowerCoordinator: Service, Sendable {
     private struct State {
         var events: [GridEvent] = []
         var lastSent: [NodeID: (limit: PowerLimit, at: Double, session: ObjectIdentifier)] = [:]
+        /// Whether this replica holds the coordinator's lease now (always, for a gateway alone).
+        var coordinating = false
+        /// The fleet the coordinator last allocated over (its nodes' reports), for OpenADR's reports.
+        var fleet: [(node: NodeID, report: NodePowerReport)] = []
     }
 
     public let configuration: PowerSiteConfiguration
@@ -31,12 +35,19 @@ public final class PowerCoordinator: Service, Sendable {
     private let sent = Broadcast<Sent>()
     /// Nodes' energy intervals on their way to the store, written in one transaction per flush.
     let energyLedger: EnergyLedger
+    /// With other replicas on one store: where the fleet's reports and limits meet (nil: this gateway alone decides).
+    private let exchange: (any PowerExchange)?
 
-    init(configuration: PowerSiteConfiguration, registry: NodeRegistry, store: any FleetStore, logger: Logger) {
+    init(
+        configuration: PowerSiteConfiguration, registry: NodeRegistry, store: any FleetStore, exchange: (any PowerExchange)? = nil,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.registry = registry
         self.store = store
+        self.exchange = exchange
         self.logger = logger
+        state.withLock { $0.coordinating = exchange == nil }
         energyLedger = EnergyLedger(store: store, logger: logger)
         registry.setEnergySink { [weak self] node, intervals in self?.record(intervals, from: node) }
     }
@@ -46,12 +57,75 @@ public final class PowerCoordinator: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 // Ends by cancellation, with a last flush of what is queued.
                 group.addTask { await self.energyLedger.run() }
-                while !Task.isCancelled {
-                    self.step(now: Date().timeIntervalSince1970)
-                    do { try await Task.sleep(for: self.configuration.period) } catch { break }
+                if let exchange = self.exchange {
+                    group.addTask { await self.coordinateWhenFree(exchange) }
+                    await self.shareWithReplicas(exchange)
+                } else {
+                    while !Task.isCancelled {
+                        self.step(now: Date().timeIntervalSince1970)
+                        do { try await Task.sleep(for: self.configuration.period) } catch { break }
+                    }
                 }
                 group.cancelAll()
             }
+        }
+    }
+
+    /// Whether this replica decides the fleet's power now (a gateway alone always does): only the coordinator talks
+    /// to the grid operator (OpenADR), so that one fleet answers as one.
+    public var isCoordinating: Bool { state.withLock { $0.coordinating } }
+
+    /// How long a published report counts as a node that draws: a node no replica has heard from for this long is
+    /// taken to be gone.
+    private var reportLifetime: Double { max(5, 5 * configuration.period.seconds) }
+
+    /// Every period: publish the reports of the nodes connected here, and send them the limits the coordinator
+    /// published. A store that fails leaves the nodes on the last limits they got.
+    private func shareWithReplicas(_ exchange: any PowerExchange) async {
+        while !Task.isCancelled {
+            let now = Date().timeIntervalSince1970
+            let sessions = registry.sessions()
+            do {
+                try await exchange.publish(reports: sessions.compactMap { s in s.lastHeartbeat?.power.map { (s.id, $0) } }, at: now)
+                let limits = try await exchange.limits(for: sessions.map(\.id))
+                for session in sessions {
+                    if let limit = limits[session.id] { send(limit, to: session, now: now) }
+                }
+            } catch {
+                logger.warning("could not share power with the other replicas", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: configuration.period) } catch { return }
+        }
+    }
+
+    /// Asks for the coordinator's lease every period; while this replica holds it, allocates over every node any
+    /// replica reported and publishes the limits.
+    private func coordinateWhenFree(_ exchange: any PowerExchange) async {
+        while !Task.isCancelled {
+            do {
+                let held = try await exchange.coordinate { session in
+                    state.withLock { $0.coordinating = true }
+                    logger.notice("this replica coordinates the fleet's power")
+                    defer { state.withLock { $0.coordinating = false } }
+                    while !Task.isCancelled {
+                        let now = Date().timeIntervalSince1970
+                        let fleet = try await session.reports(since: now - reportLifetime)
+                        let events = state.withLock { state in
+                            state.fleet = fleet
+                            return state.events
+                        }
+                        let limits = Self.allocate(
+                            fleet.map { ($0.node, $0.report) }, events: events, configuration: configuration, now: now)
+                        try await session.publish(limits: Array(zip(fleet.map(\.node), limits)), at: now)
+                        try await Task.sleep(for: configuration.period)
+                    }
+                }
+                if held { continue }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("lost or could not take the power coordinator's lease", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: configuration.period) } catch { return }
         }
     }
 
@@ -69,37 +143,49 @@ public final class PowerCoordinator: Service, Sendable {
 
     public var gridEvents: [GridEvent] { state.withLock { $0.events } }
 
-    /// One round: budgets and caps for every connected node, sent where they changed (or are due a refresh).
+    /// One round: budgets and caps for every connected node, sent where they changed (or are due a refresh). On a
+    /// store shared with other replicas, the coordinator's loop does this for the whole fleet instead (``run()``).
     public func step(now: Double) {
+        guard exchange == nil else { return }
         let sessions = registry.sessions()
-        let reports = sessions.map { $0.lastHeartbeat?.power }
-        var limits = [PowerLimit](
-            repeating: PowerLimit(transformerBudgetWatts: nil, gridCapWatts: nil), count: sessions.count)
+        let events = state.withLock { $0.events }
+        let limits = Self.allocate(
+            sessions.map { ($0.id, $0.lastHeartbeat?.power) }, events: events, configuration: configuration, now: now)
+        for (i, session) in sessions.enumerated() { send(limits[i], to: session, now: now) }
+    }
+
+    /// Each node's limit: the least cap of every grid event in force that targets it or one of its groups, and its
+    /// share of its transformer once the homes' own loads are served (``TransformerAllocator``). `nodes` must be every
+    /// node that draws from the transformers concerned: a node left out is a load the allocation does not know.
+    static func allocate(
+        _ nodes: [(id: NodeID, report: NodePowerReport?)], events: [GridEvent], configuration: PowerSiteConfiguration, now: Double
+    ) -> [PowerLimit] {
+        let reports = nodes.map(\.report)
+        var limits = [PowerLimit](repeating: PowerLimit(transformerBudgetWatts: nil, gridCapWatts: nil), count: nodes.count)
 
         // Grid events: the least cap of every event in force that targets the node or one of its groups.
-        let events = state.withLock { $0.events }
         if !events.isEmpty {
-            let nodes = sessions.enumerated().map { i, session -> DemandResponse.Node in
-                let site = configuration.site(of: session.id)
+            let targets = nodes.enumerated().map { i, node -> DemandResponse.Node in
+                let site = configuration.site(of: node.id)
                 var groups = site.groups
                 groups.insert(site.homeID)
                 if let transformer = site.transformerID { groups.insert(transformer) }
-                return DemandResponse.Node(id: session.id.rawValue, groups: groups, fullWatts: reports[i]?.fullWatts ?? 0)
+                return DemandResponse.Node(id: node.id.rawValue, groups: groups, fullWatts: reports[i]?.fullWatts ?? 0)
             }
-            let caps = DemandResponse(configuration: configuration.demandResponse).caps(events: events, nodes: nodes, at: now)
-            for i in sessions.indices { limits[i].gridCapWatts = caps[i] }
+            let caps = DemandResponse(configuration: configuration.demandResponse).caps(events: events, nodes: targets, at: now)
+            for i in nodes.indices { limits[i].gridCapWatts = caps[i] }
         }
 
         // Transformers: share what the homes leave among their nodes.
         for transformer in configuration.transformers {
-            let members = sessions.indices.filter { configuration.site(of: sessions[$0].id).transformerID == transformer.id }
+            let members = nodes.indices.filter { configuration.site(of: nodes[$0].id).transformerID == transformer.id }
             guard !members.isEmpty else { continue }
             var homes = members.map { i -> TransformerAllocator.Home in
                 let report = reports[i]
                 let homeLoad = report?.homeLoadWatts ?? configuration.unknownHomeLoadWatts
                 let demand = min(report?.fullWatts ?? 0, report?.homeBudgetWatts ?? 0, limits[i].gridCapWatts ?? .infinity)
                 return TransformerAllocator.Home(
-                    id: sessions[i].id.rawValue, homeLoadWatts: homeLoad, nodeDemandWatts: demand,
+                    id: nodes[i].id.rawValue, homeLoadWatts: homeLoad, nodeDemandWatts: demand,
                     nodeFloorWatts: report?.floorWatts ?? 0)
             }
             // Homes without a node load the transformer too.
@@ -110,11 +196,10 @@ public final class PowerCoordinator: Service, Sendable {
             for (k, i) in members.enumerated() { limits[i].transformerBudgetWatts = budgets[k] }
         }
 
-        for (i, session) in sessions.enumerated() {
-            var limit = limits[i]
-            limit.reason = Self.reason(limit, events: events, node: session.id, site: configuration.site(of: session.id), now: now)
-            send(limit, to: session, now: now)
+        for (i, node) in nodes.enumerated() {
+            limits[i].reason = Self.reason(limits[i], events: events, node: node.id, site: configuration.site(of: node.id), now: now)
         }
+        return limits
     }
 
     private static func reason(_ limit: PowerLimit, events: [GridEvent], node: NodeID, site: PowerSiteConfiguration.Site, now: Double)
@@ -159,9 +244,13 @@ public final class PowerCoordinator: Service, Sendable {
     /// Every limit sent from now on.
     public func limitsSent() -> AsyncStream<Sent> { sent.subscribe() }
 
-    /// What each node drew over its last reported heartbeat, kW, for OpenADR reports.
+    /// What each node drew over its last reported heartbeat, kW, for OpenADR reports: the whole fleet's nodes (as
+    /// the replicas reported them) on a coordinator among replicas, this gateway's otherwise.
     public func currentDrawKilowatts() -> [(node: String, kilowatts: Double)] {
-        registry.sessions().map { ($0.id.rawValue, ($0.lastHeartbeat?.power?.drawWatts ?? 0) / 1000) }
+        if exchange != nil {
+            return state.withLock { $0.fleet.map { ($0.node.rawValue, $0.report.drawWatts / 1000) } }
+        }
+        return registry.sessions().map { ($0.id.rawValue, ($0.lastHeartbeat?.power?.drawWatts ?? 0) / 1000) }
     }
 
     /// Queues a node's screened intervals (its tunnel's ``EnergyIntervalGuard`` already refused what it must), credited

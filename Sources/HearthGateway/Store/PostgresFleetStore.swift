@@ -12,10 +12,16 @@ import PostgresNIO
 public final class PostgresFleetStore: FleetStore {
     private let client: PostgresClient
     private let logger: Logger
+    /// The fleet's identity records, in the same database.
+    let identityRecords: PostgresIdentityStore
+    /// The replicas' shared power reports and limits, and the coordinator's lease.
+    let powerExchange: PostgresPowerExchange
 
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        identityRecords = PostgresIdentityStore(client: client, logger: logger)
+        powerExchange = PostgresPowerExchange(client: client, logger: logger)
     }
 
     /// Connects, brings the schema up to date and runs `body` with the store; the connections close when it returns.
@@ -83,7 +89,11 @@ public final class PostgresFleetStore: FleetStore {
                 """,
                 "CREATE INDEX energy_by_home ON energy (home_id, interval_start)",
             ]
-        )
+        ),
+        // The identity records, shared by the replicas (PostgresIdentityStore).
+        (2, PostgresIdentityStore.schema),
+        // The power reports and limits the replicas share, and the coordinator's (PostgresPowerExchange).
+        (3, PostgresPowerExchange.schema),
     ]
 
     /// An arbitrary constant: the advisory lock that serialises migrations across replicas.

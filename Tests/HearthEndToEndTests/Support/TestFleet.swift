@@ -49,6 +49,7 @@ func withTestFleet<Result: Sendable>(
     nodes: [TestNodeSpec],
     configure: (inout GatewayConfiguration) -> Void = { _ in },
     identities: TestIdentities? = nil,
+    sharedIdentity: GatewayIdentity? = nil,
     waitForNodes: Bool = true,
     store givenStore: (any FleetStore)? = nil,
     nodesOutliveTheGateway: Bool = false,
@@ -73,7 +74,8 @@ func withTestFleet<Result: Sendable>(
     configure(&configuration)
     // SQLite in the test's folder unless the test brings a store (PostgreSQL).
     let store = try givenStore ?? SQLiteFleetStore(path: directory.appendingPathComponent("fleet.sqlite").path)
-    var identity: GatewayIdentity?
+    // A replica of a fleet whose identity (CA folder, records in PostgreSQL) the test opened for several gateways.
+    var identity: GatewayIdentity? = sharedIdentity
     if let identities {
         var identityConfiguration = IdentityConfiguration(directory: directory.appendingPathComponent("gateway").path)
         identityConfiguration.certificateLifetime = identities.certificateLifetime

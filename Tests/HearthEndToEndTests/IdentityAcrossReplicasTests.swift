@@ -1,0 +1,84 @@
+import Foundation
+import HearthCore
+import HearthGateway
+import HearthIdentity
+import HearthNode
+import HearthProtocol
+import Logging
+import Testing
+
+/// Issue 14: gateway replicas on one PostgreSQL store share the identity records. A node enrolled on one replica is
+/// admitted by the other, and a node revoked on one replica loses its tunnel on the other at once (the store notifies
+/// every replica when the record changes), not at the other's next restart.
+@Suite struct IdentityAcrossReplicasTests {
+    static var logger: Logger {
+        var logger = Logger(label: "hearth.test.identity")
+        logger.logLevel = ProcessInfo.processInfo.environment["HEARTH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aNodeRevokedOnOneReplicaLosesItsTunnelOnTheOther() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-replicas-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await TestPostgres.with { address in
+            try await PostgresFleetStore.withStore(address, logger: Self.logger) { store in
+                // Both replicas hold the fleet CA (one folder) and keep their trust records in the shared database.
+                let identities = IdentityConfiguration(directory: folder)
+                let first = try await GatewayIdentity.open(configuration: identities, fleetStore: store, logger: Self.logger)
+                let second = try await GatewayIdentity.open(configuration: identities, fleetStore: store, logger: Self.logger)
+                try await withTestFleet(nodes: [], sharedIdentity: first, waitForNodes: false, store: store) { one in
+                    try await withTestFleet(nodes: [], sharedIdentity: second, waitForNodes: false, store: store) { other in
+                        let node = NodeID("home-9")
+                        // Enrolled on the first replica only.
+                        let credentials = NodeCredentialStore(directory: folder + "/node", node: node)
+                        let agentBinary = folder + "/agent.bin"
+                        try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
+                        let nodeIdentity = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
+                        let grant = try await first.enroll(
+                            EnrollmentRequest(
+                                token: try await first.createEnrollmentToken(for: node), nodeID: node,
+                                csrPEM: try credentials.certificateSigningRequestPEM(),
+                                attestation: try NodeEnrollment.attestation(nodeIdentity)))
+                        try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
+
+                        var configuration = NodeAgentConfiguration(
+                            nodeID: node, gateways: [], hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: []))
+                        configuration.identity = nodeIdentity
+                        configuration.initialReconnectDelay = .milliseconds(20)
+                        configuration.maximumReconnectDelay = .milliseconds(100)
+                        let endpoints = [one, other].map { GatewayEndpoint(host: $0.addresses.host, port: $0.addresses.tunnelPort) }
+                        let agent = NodeAgent(
+                            configuration: configuration, engine: NodeOnSeveralGatewaysTests.engine(), logger: Self.logger
+                        ) {
+                            endpoints
+                        }
+                        try await NodeOnSeveralGatewaysTests.running(agent) {
+                            // The second replica admits the node the first one enrolled.
+                            await one.gateway.waitForNodes(1)
+                            await other.gateway.waitForNodes(1)
+                            let served = try await other.post(json: chatBody(model: "test-model"))
+                            #expect(served.status == 200)
+                            #expect(served.headers["x-hearth-node"] == node.rawValue)
+
+                            let removed = other.gateway.registry.events()
+                            try await first.operatorAction(.revoke, node: node, reason: "stolen", actor: "operator")
+                            for await event in removed {
+                                if case .removed(let id, _) = event, id == node { break }
+                            }
+                            #expect(other.gateway.connectedNodes.isEmpty)
+                            #expect(second.statuses(connected: []).first { $0.id == node.rawValue }?.trust == "revoked")
+                            // It cannot come back on either replica: the next request finds no node.
+                            let refused = try await other.post(json: chatBody(model: "test-model"))
+                            #expect(refused.status == 503)
+                            // Audited as on a lone gateway (the operator's action, the gateway's revocation): the second
+                            // replica took the record, it did not revoke again.
+                            let revokes = try await second.auditLog().filter { $0.action == "revoke" }
+                            #expect(revokes.map(\.actor).sorted() == ["gateway", "operator"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
