@@ -47,6 +47,9 @@ scripts/check-deploy.sh "$(swift build --show-bin-path)/hearth"
 
 # The data path's speed against a reference proxy measured in the same run (scripts/throughput-smoke/run.sh): a
 # regression of the shipped (release) gateway fails CI whatever this machine's speed.
+echo "[test] replicas: PostgreSQL, three gateways behind HAProxy, nodes on two each; SIGKILL, SIGTERM, a database restart, a revocation (scripts/replicas)" >&2
+HEARTH_BIN="$(swift build --show-bin-path)/hearth" scripts/replicas/run.sh --phase-seconds 3
+
 echo "[test] throughput smoke: Hearth and nginx in front of the same fake engines (release build)" >&2
 swift build -c release --product hearth
 swift build -c release --product hearth-engine-guard

@@ -50,11 +50,16 @@ public final class Gateway: Sendable {
         let conduct = NodeConductMonitor(conduct: configuration.nodeConduct, scheduler: scheduler, metrics: metrics, logger: logger)
         conduct.attach(identity)
         registry = NodeRegistry(scheduler: scheduler, conduct: conduct)
-        ledger = UsageLedger(store: store, logger: logger)
+        // Replicas on a shared store end an answer only once its usage row is committed: a replica killed between the
+        // two must not leave a complete answer unbilled. A gateway alone keeps the faster path (its crash loses at most
+        // the rows of the flush under way).
+        ledger = UsageLedger(
+            store: store, logger: logger,
+            commitsBeforeAnswersEnd: configuration.commitsUsageBeforeAnswersEnd ?? (store is PostgresFleetStore))
         // Replicas on one PostgreSQL store decide power together: one coordinator allocates over the whole fleet.
         let power = PowerCoordinator(
             configuration: configuration.power, registry: registry, store: store,
-            exchange: (store as? PostgresFleetStore)?.powerExchange, logger: logger)
+            exchange: (store as? PostgresFleetStore)?.powerExchange, metrics: metrics, logger: logger)
         self.power = power
         let openADR = configuration.openADR.map { OpenADRClient(configuration: $0, coordinator: power, logger: logger) }
         self.openADR = openADR

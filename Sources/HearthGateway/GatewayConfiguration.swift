@@ -95,5 +95,9 @@ public struct GatewayConfiguration: Sendable {
     /// long before it closes the node tunnels (``GatewayDrain``). Default 30 s.
     public var drainTime: Duration = .seconds(30)
 
+    /// Whether an answer ends only once its usage row is committed (nil: yes on a PostgreSQL store, where replicas
+    /// share the fleet and one may be killed at any moment; no on SQLite).
+    public var commitsUsageBeforeAnswersEnd: Bool?
+
     public init() {}
 }

@@ -76,4 +76,30 @@ import Testing
         try await ledger.flush()
         #expect(try await store.usageCount() == 3)
     }
+
+    @Test func anAnswerWaitsForItsRowToCommitEvenAcrossARefusedBatch() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try UnsteadyStore(path: directory.appendingPathComponent("fleet.sqlite").path)
+        let ledger = UsageLedger(store: store, logger: Logger(label: "hearth.test.ledger"), commitsBeforeAnswersEnd: true)
+
+        store.failNext([.refuse])
+        let first = try #require(ledger.record(FleetStoreContractTests.usage("a")))
+        #expect(!first.isCommitted)
+        await #expect(throws: UnsteadyStore.Unavailable.self) { try await ledger.flush() }
+        // Refused: the answer would still be held (for at most the wait's limit).
+        #expect(!first.isCommitted)
+        let waited = await first.wait(atMost: .milliseconds(1))
+        #expect(!waited)
+
+        let second = try #require(ledger.record(FleetStoreContractTests.usage("b")))
+        try await ledger.flush()
+        #expect(first.isCommitted && second.isCommitted)
+        let now = await second.wait(atMost: .seconds(60))
+        #expect(now, "a committed row releases its answer at once")
+        #expect(try await store.usageCount() == 2)
+        // A gateway alone hands out no commits: its answers never wait.
+        #expect(UsageLedger(store: store, logger: Logger(label: "hearth.test.ledger")).record(FleetStoreContractTests.usage("c")) == nil)
+    }
 }

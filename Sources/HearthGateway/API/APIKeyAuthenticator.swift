@@ -26,6 +26,8 @@ package final class APIKeyAuthenticator: Sendable {
     private let cache = Mutex<(entries: [String: Entry], generation: UInt64)>(([:], 0))
     /// Keys held at most; past it, stale entries go, then all (a flood of valid keys only costs store reads).
     private static let capacity = 65_536
+    /// How long a cached key stays usable while the store cannot be read, seconds.
+    static let storeOutageGrace = 30.0
 
     package init<C: Clock<Duration>>(store: any FleetStore, maximumStaleness: Double = 1, clock: C = ContinuousClock()) {
         self.store = store
@@ -75,7 +77,16 @@ package final class APIKeyAuthenticator: Sendable {
         if maximumStaleness > 0, let cached, time - cached.readAt < maximumStaleness {
             return cached.policy
         }
-        guard let policy = try await store.tenantPolicy(forKeyHash: hash) else {
+        let stored: TenantPolicy?
+        do {
+            stored = try await store.tenantPolicy(forKeyHash: hash)
+        } catch {
+            // The store is unreachable (a database restart or failover): a key this replica knew a moment ago keeps
+            // working for up to `storeOutageGrace` seconds, rather than every tenant's every request failing with it.
+            if let cached, time - cached.readAt < Self.storeOutageGrace { return cached.policy }
+            throw error
+        }
+        guard let policy = stored else {
             cache.withLock { _ = $0.entries.removeValue(forKey: hash) }
             throw OpenAIError.unauthorized("Incorrect API key provided.")
         }

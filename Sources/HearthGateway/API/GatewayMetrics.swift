@@ -19,6 +19,11 @@ package final class GatewayMetrics: Sendable {
         nodeGauges = NodeGauges(registry: registry)
     }
 
+    /// 1 while this replica coordinates the fleet's power (always for a gateway alone), else 0.
+    package func powerCoordinator(_ coordinating: Bool) {
+        registry.makeGauge(name: "hearth_power_coordinator").set(coordinating ? 1.0 : 0.0)
+    }
+
     package func requestFinished(outcome: String, taskClass: String, status: Int) {
         registry.makeCounter(
             name: "hearth_requests_total",

@@ -27,6 +27,8 @@ extension InferenceRelay {
                 context.ticket.finish(
                     outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: end?.usage)
                 context.completed(now: scheduler.now, budget: retryBudget)
+                // The answer goes out once its bill is committed (replicas: see UsageLedger.commitsBeforeAnswersEnd).
+                await context.ticket.settled()
                 return (answer, attempt.head.status, attempt.session.id)
             } catch let failure as AttemptFailure {
                 // Nothing reached the client: the machine retries the whole request elsewhere or answers the failure.

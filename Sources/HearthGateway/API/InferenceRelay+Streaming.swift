@@ -49,6 +49,8 @@ extension InferenceRelay {
                         computedPromptTokens: counts.computedPromptTokens, computedCompletionTokens: counts.computedCompletionTokens)
                 }
                 context.ticket.finish(outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: usage)
+                // The answer ends once its bill is committed (replicas: see UsageLedger.commitsBeforeAnswersEnd).
+                await context.ticket.settled()
                 try? await writer.finish(nil)
                 return
             case .clientGone(let end):
@@ -85,6 +87,7 @@ extension InferenceRelay {
                         // The answer was complete; only the end of the stream was lost.
                         try? await writer.write(ByteBuffer(bytes: splicer!.finish()))
                         context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: last.usage)
+                        await context.ticket.settled()
                     } else {
                         try? await writer.write(
                             ByteBuffer(bytes: Array("data: ".utf8) + Array(last.error.jsonBody) + Array("\n\ndata: [DONE]\n\n".utf8)))

@@ -37,17 +37,20 @@ public final class PowerCoordinator: Service, Sendable {
     let energyLedger: EnergyLedger
     /// With other replicas on one store: where the fleet's reports and limits meet (nil: this gateway alone decides).
     private let exchange: (any PowerExchange)?
+    private let metrics: GatewayMetrics?
 
     init(
         configuration: PowerSiteConfiguration, registry: NodeRegistry, store: any FleetStore, exchange: (any PowerExchange)? = nil,
-        logger: Logger
+        metrics: GatewayMetrics? = nil, logger: Logger
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.registry = registry
         self.store = store
         self.exchange = exchange
         self.logger = logger
         state.withLock { $0.coordinating = exchange == nil }
+        metrics?.powerCoordinator(exchange == nil)
         energyLedger = EnergyLedger(store: store, logger: logger)
         registry.setEnergySink { [weak self] node, intervals in self?.record(intervals, from: node) }
     }
@@ -105,8 +108,12 @@ public final class PowerCoordinator: Service, Sendable {
             do {
                 let held = try await exchange.coordinate { session in
                     state.withLock { $0.coordinating = true }
+                    metrics?.powerCoordinator(true)
                     logger.notice("this replica coordinates the fleet's power")
-                    defer { state.withLock { $0.coordinating = false } }
+                    defer {
+                        state.withLock { $0.coordinating = false }
+                        metrics?.powerCoordinator(false)
+                    }
                     while !Task.isCancelled {
                         let now = Date().timeIntervalSince1970
                         let fleet = try await session.reports(since: now - reportLifetime)

@@ -19,18 +19,40 @@ public final class UsageLedger: Service {
 
     private struct State {
         var pending: [UsageRecord] = []
+        /// The commits answers wait for, by request id, until their rows are written.
+        var commits: [String: UsageCommit] = [:]
     }
 
-    package init(store: any FleetStore, logger: Logger) {
+    /// Whether answers wait for their usage rows to commit before they end (``record(_:)`` returns a commit).
+    let commitsBeforeAnswersEnd: Bool
+
+    /// - Parameter commitsBeforeAnswersEnd: hand out a ``UsageCommit`` per record, for the relay to hold the end of
+    ///   the answer until the row is written (replicas on a shared store, where a replica killed mid-flush must not
+    ///   lose the bill of an answer its client has whole). Writes stay batched: each flush takes every row queued
+    ///   meanwhile.
+    package init(store: any FleetStore, logger: Logger, commitsBeforeAnswersEnd: Bool = false) {
         self.store = store
         self.logger = logger
+        self.commitsBeforeAnswersEnd = commitsBeforeAnswersEnd
         (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Queues a record for writing.
-    package func record(_ record: UsageRecord) {
-        state.withLock { $0.pending.append(record) }
+    /// Queues a record for writing; returns what signals its commit when answers wait for it.
+    @discardableResult
+    package func record(_ record: UsageRecord) -> UsageCommit? {
+        let commit = commitsBeforeAnswersEnd ? UsageCommit() : nil
+        state.withLock { state in
+            state.pending.append(record)
+            if let commit { state.commits[record.requestID] = commit }
+        }
         wake.yield()
+        return commit
+    }
+
+    private func committed(_ batch: [UsageRecord]) {
+        guard commitsBeforeAnswersEnd else { return }
+        let commits = state.withLock { state in batch.compactMap { state.commits.removeValue(forKey: $0.requestID) } }
+        for commit in commits { commit.markCommitted() }
     }
 
     /// Writes everything queued so far, and returns only once every batch taken before it (by the writer loop
@@ -44,9 +66,11 @@ public final class UsageLedger: Service {
         var failure: (any Error)?
         do {
             try await store.appendUsage(batch)
+            committed(batch)
         } catch let duplicates as FleetStoreError {
             // Written before (a retried batch): nothing is missing.
             logger.debug("usage rows already written", metadata: ["requests": "\(duplicates.requestIDs.count)"])
+            committed(batch)
         } catch {
             failure = error
             requeue(batch)

@@ -16,6 +16,8 @@ final class UsageTicket: Sendable {
     private let metrics: GatewayMetrics
     private let conduct: NodeConductMonitor?
     private let state = Mutex(State())
+    /// The commit of this request's row, when the ledger makes answers wait for it.
+    private let commit = Mutex<UsageCommit?>(nil)
 
     private struct State {
         var model = ""
@@ -139,11 +141,20 @@ final class UsageTicket: Sendable {
             slo: state.slo,
             cachedPromptTokens: usage?.cachedPromptTokens
         )
-        ledger.record(record)
+        let commit = ledger.record(record)
+        self.commit.withLock { $0 = commit }
         for hook in state.onFinish { hook(usage, state.node != nil) }
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens, cachedPrompt: record.cachedPromptTokens ?? 0)
+    }
+
+    /// Returns once this request's usage row is committed (at once when the ledger does not make answers wait): the
+    /// relay calls it before it ends a complete answer. Waits at most `limit`, so that a store that is down delays
+    /// answers by that much, not for ever (the row is still written when the store is back).
+    func settled(atMost limit: Duration = .seconds(2)) async {
+        guard let commit = commit.withLock({ $0 }) else { return }
+        _ = await commit.wait(atMost: limit)
     }
 
     /// Longest model name a usage row keeps.
