@@ -14,6 +14,8 @@ import Testing
         enum Mode { case refuse, commitThenFail }
         let inner: SQLiteFleetStore
         private let plan = Mutex<[Mode]>([])
+        /// While set, key lookups fail as a database that is down fails them.
+        let readsFail = Mutex(false)
 
         init(path: String) throws { inner = try SQLiteFleetStore(path: path) }
 
@@ -41,7 +43,10 @@ import Testing
         func tenant(forKeyHash hash: String) async throws -> String? { try await inner.tenant(forKeyHash: hash) }
         func upsertTenant(_ policy: TenantPolicy) async throws { try await inner.upsertTenant(policy) }
         func tenantPolicy(named tenant: String) async throws -> TenantPolicy? { try await inner.tenantPolicy(named: tenant) }
-        func tenantPolicy(forKeyHash hash: String) async throws -> TenantPolicy? { try await inner.tenantPolicy(forKeyHash: hash) }
+        func tenantPolicy(forKeyHash hash: String) async throws -> TenantPolicy? {
+            if readsFail.withLock({ $0 }) { throw Unavailable() }
+            return try await inner.tenantPolicy(forKeyHash: hash)
+        }
         func apiKeys() async throws -> [APIKeyRecord] { try await inner.apiKeys() }
         func revokeAPIKey(hash: String, at time: Date) async throws -> Bool { try await inner.revokeAPIKey(hash: hash, at: time) }
         func usage(requestID: String) async throws -> [UsageRecord] { try await inner.usage(requestID: requestID) }
@@ -101,5 +106,30 @@ import Testing
         #expect(try await store.usageCount() == 2)
         // A gateway alone hands out no commits: its answers never wait.
         #expect(UsageLedger(store: store, logger: Logger(label: "hearth.test.ledger")).record(FleetStoreContractTests.usage("c")) == nil)
+    }
+
+    @Test func aKnownKeyKeepsWorkingWhileTheStoreIsDownButNotForEver() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try UnsteadyStore(path: directory.appendingPathComponent("fleet.sqlite").path)
+        let clock = ManualClock()
+        let authenticator = APIKeyAuthenticator(store: store, maximumStaleness: 1, clock: clock)
+        let key = APIKeyAuthenticator.generateKey()
+        try await store.addAPIKey(hash: APIKeyAuthenticator.hash(key), tenant: "acme", createdAt: Date())
+        #expect(try await authenticator.policy(authorization: "Bearer \(key)").tenant == "acme")
+
+        store.readsFail.withLock { $0 = true }
+        clock.advance(by: .seconds(20))
+        // Past the cache's bound, the store cannot be read: the key read 20 s ago still serves.
+        #expect(try await authenticator.policy(authorization: "Bearer \(key)").tenant == "acme")
+        clock.advance(by: .seconds(11))
+        // Past the outage grace: the store's failure is the answer.
+        await #expect(throws: UnsteadyStore.Unavailable.self) { try await authenticator.policy(authorization: "Bearer \(key)") }
+        // A key never read before is not let in by an outage.
+        let stranger = APIKeyAuthenticator.generateKey()
+        await #expect(throws: UnsteadyStore.Unavailable.self) { try await authenticator.policy(authorization: "Bearer \(stranger)") }
+        store.readsFail.withLock { $0 = false }
+        #expect(try await authenticator.policy(authorization: "Bearer \(key)").tenant == "acme")
     }
 }
