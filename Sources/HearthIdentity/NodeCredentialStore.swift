@@ -53,7 +53,11 @@ public final class NodeCredentialStore: Sendable {
     public var authorityPEM: String? { try? String(contentsOfFile: authorityPath, encoding: .utf8) }
 
     /// The stored certificate, if any.
-    public func certificate() -> Certificate? { certificatePEM.flatMap { try? Certificate(pemEncoded: $0) } }
+    /// The node's own certificate: the first of the chain it stores (an intermediate may follow it).
+    public func certificate() -> Certificate? {
+        guard let pem = certificatePEM, let end = pem.range(of: "-----END CERTIFICATE-----") else { return nil }
+        return try? Certificate(pemEncoded: String(pem[..<end.upperBound]))
+    }
 
     /// Whether the node has a key and a certificate.
     public var isEnrolled: Bool { FileManager.default.fileExists(atPath: keyPath) && certificate() != nil }

@@ -6,10 +6,14 @@ public import X509
 /// The TLS settings of the node tunnel: mutual TLS 1.3 with certificates from the fleet CA only.
 public enum TunnelTLS {
     /// The gateway's side: its server certificate; clients must present a certificate the fleet CA issued.
-    public static func serverContext(certificate: Certificate, key: P256.Signing.PrivateKey, authority: Certificate) throws -> NIOSSLContext
-    {
+    /// - Parameters:
+    ///   - intermediates: what chains `certificate` to `authority` (a replica's intermediate), sent with it.
+    ///   - authority: the fleet's root, which node certificates must chain to.
+    public static func serverContext(
+        certificate: Certificate, key: P256.Signing.PrivateKey, intermediates: [Certificate] = [], authority: Certificate
+    ) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(try nio(certificate))], privateKey: .privateKey(try nio(key)))
+            certificateChain: try ([certificate] + intermediates).map { .certificate(try nio($0)) }, privateKey: .privateKey(try nio(key)))
         configuration.minimumTLSVersion = .tlsv13
         configuration.trustRoots = .certificates([try nio(authority)])
         // Node certificates name a node, not a host: require a chain to the fleet CA, not a host name.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HearthCore
 import HearthGateway
@@ -6,6 +7,7 @@ import HearthNode
 import HearthProtocol
 import Logging
 import Testing
+import X509
 
 /// Issue 14: gateway replicas on one PostgreSQL store share the identity records. A node enrolled on one replica is
 /// admitted by the other, and a node revoked on one replica loses its tunnel on the other at once (the store notifies
@@ -79,6 +81,85 @@ import Testing
                     }
                 }
             }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func eachReplicaEnrollsWithItsOwnIntermediateAndNodesTrustOnlyTheRoot() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-intermediates-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // The root is made once and kept elsewhere (offline); each replica holds only its own intermediate.
+        let root = try FleetCertificateAuthority.create()
+        try root.store(in: folder + "/root")
+        for replica in ["a", "b"] { try root.issueIntermediate(name: "replica \(replica)").store(in: folder + "/" + replica) }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/a/identity.sqlite"))
+        try await TestPostgres.with { address in
+            try await PostgresFleetStore.withStore(address, logger: Self.logger) { store in
+                let first = try await GatewayIdentity.open(
+                    configuration: IdentityConfiguration(directory: folder + "/a"), fleetStore: store, logger: Self.logger)
+                let second = try await GatewayIdentity.open(
+                    configuration: IdentityConfiguration(directory: folder + "/b"), fleetStore: store, logger: Self.logger)
+                #expect(first.authority.isIntermediate && second.authority.isIntermediate)
+                #expect(first.authority.root == root.certificate && first.authority.certificate != second.authority.certificate)
+                try await withTestFleet(nodes: [], sharedIdentity: first, waitForNodes: false, store: store) { one in
+                    try await withTestFleet(nodes: [], sharedIdentity: second, waitForNodes: false, store: store) { other in
+                        let node = NodeID("home-7")
+                        let credentials = NodeCredentialStore(directory: folder + "/node", node: node)
+                        let agentBinary = folder + "/agent.bin"
+                        try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
+                        let nodeIdentity = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
+                        // Enrolled by the first replica: its certificate chains through that replica's intermediate.
+                        let grant = try await first.enroll(
+                            EnrollmentRequest(
+                                token: try await first.createEnrollmentToken(for: node), nodeID: node,
+                                csrPEM: try credentials.certificateSigningRequestPEM(),
+                                attestation: try NodeEnrollment.attestation(nodeIdentity)))
+                        #expect(grant.authorityPEM == (try root.rootPEM()), "nodes trust the root, not a replica")
+                        #expect(grant.certificatePEM.components(separatedBy: "BEGIN CERTIFICATE").count == 3, "leaf and intermediate")
+                        try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
+                        #expect(credentials.certificate().map { CertificateFacts.node(of: $0) } == node)
+
+                        var configuration = NodeAgentConfiguration(
+                            nodeID: node, gateways: [], hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: []))
+                        configuration.identity = nodeIdentity
+                        configuration.initialReconnectDelay = .milliseconds(20)
+                        configuration.maximumReconnectDelay = .milliseconds(100)
+                        let endpoints = [one, other].map { GatewayEndpoint(host: $0.addresses.host, port: $0.addresses.tunnelPort) }
+                        let agent = NodeAgent(
+                            configuration: configuration, engine: NodeOnSeveralGatewaysTests.engine(), logger: Self.logger
+                        ) {
+                            endpoints
+                        }
+                        try await NodeOnSeveralGatewaysTests.running(agent) {
+                            // Mutual TLS both ways through two intermediates: each replica checks a chain through the
+                            // other's, the node checks each replica's tunnel certificate against the root.
+                            await one.gateway.waitForNodes(1)
+                            await other.gateway.waitForNodes(1)
+                            for fleet in [one, other] {
+                                let served = try await fleet.post(json: chatBody(model: "test-model"))
+                                #expect(served.status == 200)
+                                #expect(served.headers["x-hearth-node"] == node.rawValue)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func anIntermediateSignsNoAuthorityAndARootFromBeforeIntermediatesSignsNone() throws {
+        let intermediate = try FleetCertificateAuthority.create().issueIntermediate(name: "replica")
+        #expect(throws: FleetCertificateAuthority.Failure.self) { try intermediate.issueIntermediate(name: "deeper") }
+        // A root as fleets made them before issue 14: path length 0.
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("Hearth fleet CA") }
+        let legacy = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey), notValidBefore: Date(),
+            notValidAfter: Date().addingTimeInterval(86_400), issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0)) },
+            issuerPrivateKey: .init(key))
+        #expect(throws: FleetCertificateAuthority.Failure.self) {
+            try FleetCertificateAuthority(certificate: legacy, key: key).issueIntermediate(name: "replica")
         }
     }
 }

@@ -2,7 +2,7 @@
 """Many gateways, one fleet, under faults (issue 14).
 
 Starts a real PostgreSQL server (Debian's, in a temporary folder, as the `postgres` user), three `hearth gateway`
-replicas on it sharing one fleet CA, HAProxy in front of them with deploy/haproxy/haproxy.cfg, and node agents
+replicas on it, each with its own intermediate of one fleet root (`hearth ca`), HAProxy in front of them with deploy/haproxy/haproxy.cfg, and node agents
 (simulated engine) that each keep tunnels to two replicas. A steady load of streaming and non-streaming requests goes
 through HAProxy with the official `openai` client and its default retries, while the driver:
   1. revokes a node on one replica (it must lose its tunnels on all of them),
@@ -218,11 +218,12 @@ def main():
         pg = Postgres(work)
         pg.start()
         gateways = [Gateway(i + 1, args.hearth, work, pg.url) for i in range(3)]
-        # The first replica makes the fleet CA; the others get a copy of it (docs: one CA folder for every replica).
-        gateways[0].start()
-        for gateway in gateways[1:]:
-            for name in ("ca-key.pem", "ca-cert.pem"):
-                shutil.copy2(os.path.join(gateways[0].dir, "identity", name), os.path.join(gateway.dir, "identity", name))
+        # The fleet root stays out of every replica's folder (offline); each replica gets its own intermediate.
+        root = os.path.join(work, "root")
+        subprocess.run([args.hearth, "ca", "init", "--dir", root], check=True, capture_output=True)
+        for gateway in gateways:
+            subprocess.run([args.hearth, "ca", "intermediate", "--root-dir", root, "--out", os.path.join(gateway.dir, "identity"),
+                            "--name", f"gateway-{gateway.index}"], check=True, capture_output=True)
             gateway.start()
 
         proxy_port = free_port()

@@ -108,7 +108,8 @@ public final class GatewayIdentity: Sendable {
         // The tunnel key is made fresh at every start; its certificate is what nodes verify against the CA.
         let serverKey = P256.Signing.PrivateKey()
         let serverCertificate = try authority.issueServerCertificate(key: serverKey, hosts: configuration.tunnelHosts)
-        let context = try TunnelTLS.serverContext(certificate: serverCertificate, key: serverKey, authority: authority.certificate)
+        let context = try TunnelTLS.serverContext(
+            certificate: serverCertificate, key: serverKey, intermediates: authority.intermediates, authority: authority.root)
         let store: any IdentityRecordStore =
             if let postgres = fleetStore as? PostgresFleetStore {
                 postgres.identityRecords
@@ -255,7 +256,7 @@ public final class GatewayIdentity: Sendable {
             actor: "node", action: token.rekey ? "re-keyed" : "enrolled", node: node,
             detail: "key \(request.attestation.keyFingerprint.prefix(16)) site \(token.site.rawValue)")
         return CertificateGrant(
-            certificatePEM: try certificate.serializeAsPEM().pemString, authorityPEM: try authority.certificatePEM(),
+            certificatePEM: try authority.chainPEM(for: certificate), authorityPEM: try authority.rootPEM(),
             notAfter: validity.notAfter)
     }
 
@@ -528,7 +529,7 @@ public final class GatewayIdentity: Sendable {
                 guard keyFingerprint == nil || CertificateFacts.fingerprint(of: certificate) == keyFingerprint else {
                     throw Failure.refused("the CSR's key is not the attested key")
                 }
-                grant = CertificateGrant(certificatePEM: try certificate.serializeAsPEM().pemString, authorityPEM: nil, notAfter: notAfter)
+                grant = CertificateGrant(certificatePEM: try authority.chainPEM(for: certificate), authorityPEM: nil, notAfter: notAfter)
             case .denyRenewal(let id, let reason):
                 logger.warning("renewal denied", metadata: ["node": "\(id)", "reason": "\(reason.rawValue)"])
                 await auditThrottled(key: "deny-renewal:\(id)", actor: "gateway", action: "deny-renewal", node: id, detail: reason.rawValue)
