@@ -32,6 +32,8 @@ public final class Gateway: Sendable {
     let authenticator: APIKeyAuthenticator
     /// Whether this replica takes requests (false once it drains), and how many it serves.
     package let admission = RequestAdmission()
+    /// Every tenant's limits, as this replica enforces its share of them.
+    package let tenantLimiter: TenantLimiter
 
     public init(configuration: GatewayConfiguration, store: any FleetStore, identity: GatewayIdentity? = nil, logger: Logger) {
         self.configuration = configuration
@@ -66,6 +68,8 @@ public final class Gateway: Sendable {
         let authenticator = APIKeyAuthenticator(
             store: store, maximumStaleness: configuration.apiKeyCacheSeconds, clock: configuration.tenantClock)
         self.authenticator = authenticator
+        let limiter = TenantLimiter(clock: configuration.tenantClock)
+        tenantLimiter = limiter
         let relay = InferenceRelay(
             registry: registry,
             scheduler: registry.scheduler,
@@ -74,8 +78,14 @@ public final class Gateway: Sendable {
             metrics: metrics,
             configuration: configuration,
             admission: admission,
+            limiter: limiter,
             logger: logger
         )
+        // Replicas on one PostgreSQL store count each other, and each enforces its share of every tenant's limits.
+        var presence: [any Service] = []
+        if let shared = store as? PostgresFleetStore {
+            presence = [ReplicaPresence(roll: shared.replicaRoll, limiter: limiter, admission: admission, logger: logger)]
+        }
         let addresses = self.addresses
         let tunnelPort = self.tunnelPort
         let tunnel = TunnelServer(
@@ -130,7 +140,7 @@ public final class Gateway: Sendable {
         // Last, so that the service group shuts it down first: requests in flight finish before the server and the
         // tunnels close.
         let drain = GatewayDrain(admission: admission, registry: registry, drainTime: configuration.drainTime, logger: logger)
-        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + metricsApp + [app, drain]
+        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + presence + metricsApp + [app, drain]
     }
 
     /// HTTP/1.1, inside TLS when the configuration has a certificate. A connection that sends nothing for

@@ -36,6 +36,7 @@ final class InferenceRelay: Sendable {
         metrics: GatewayMetrics,
         configuration: GatewayConfiguration,
         admission: RequestAdmission = RequestAdmission(),
+        limiter: TenantLimiter? = nil,
         logger: Logger
     ) {
         self.registry = registry
@@ -46,7 +47,7 @@ final class InferenceRelay: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.retryBudget = Mutex(RetryBudget(configuration: configuration.retryBudget))
-        self.limiter = TenantLimiter(clock: configuration.tenantClock)
+        self.limiter = limiter ?? TenantLimiter(clock: configuration.tenantClock)
         self.isolation = CacheIsolation(secret: configuration.cacheSecret)
         self.admission = admission
     }

@@ -16,12 +16,15 @@ public final class PostgresFleetStore: FleetStore {
     let identityRecords: PostgresIdentityStore
     /// The replicas' shared power reports and limits, and the coordinator's lease.
     let powerExchange: PostgresPowerExchange
+    /// The replicas serving the fleet now.
+    let replicaRoll: PostgresReplicaRoll
 
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
         identityRecords = PostgresIdentityStore(client: client, logger: logger)
         powerExchange = PostgresPowerExchange(client: client, logger: logger)
+        replicaRoll = PostgresReplicaRoll(client: client, logger: logger)
     }
 
     /// Connects, brings the schema up to date and runs `body` with the store; the connections close when it returns.
@@ -94,6 +97,8 @@ public final class PostgresFleetStore: FleetStore {
         (2, PostgresIdentityStore.schema),
         // The power reports and limits the replicas share, and the coordinator's (PostgresPowerExchange).
         (3, PostgresPowerExchange.schema),
+        // The replicas serving now, for their shares of the tenants' limits (PostgresReplicaRoll).
+        (4, PostgresReplicaRoll.schema),
     ]
 
     /// An arbitrary constant: the advisory lock that serialises migrations across replicas.
