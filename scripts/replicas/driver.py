@@ -283,6 +283,23 @@ def main():
         wait_for("the revocation on every replica", revoked_everywhere, timeout=30, every=0.01)
         figures["revocation_on_every_replica_s"] = round(time.monotonic() - revoked_at, 3)
         serving = nodes[:-1]
+
+        # A tenant limited to 60 requests a minute, sent 120 through HAProxy (plain HTTP, no client retries): the three
+        # replicas each enforce their share, so the fleet admits at most 60 + 2.
+        limited = subprocess.run([args.hearth, "keys", "create", "--store", pg.url, "--tenant", "limited", "--rpm", "60"],
+                                 capture_output=True, text=True, check=True).stdout
+        limited_key = next(word for word in limited.split() if word.startswith("hearth-"))
+        body = json.dumps({"model": "sim-model", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}).encode()
+        admitted = 0
+        for _ in range(120):
+            request = urllib.request.Request(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", data=body, headers={
+                "Authorization": f"Bearer {limited_key}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    admitted += response.status == 200
+            except urllib.error.HTTPError:
+                pass
+        figures["tenant_limit_60_rpm_admitted_of_120"] = admitted
         time.sleep(phase)
 
         # 2. SIGKILL of the coordinator's replica.
@@ -336,7 +353,10 @@ def main():
         completed = [r["request_id"] for r in results if r["ok"] and r["request_id"]]
         time.sleep(2)  # the replicas' ledgers flush every 250 ms; a batch refused while the database was down is retried
         ids = ",".join("'" + i.replace("'", "") + "'" for i in completed) or "''"
-        stored = int(pg.psql(f"SELECT count(DISTINCT request_id) FROM usage WHERE request_id IN ({ids})"))
+        stored_ids = set((pg.psql(f"SELECT DISTINCT request_id FROM usage WHERE request_id IN ({ids})") or "").split())
+        stored = len(stored_ids)
+        with open(os.path.join(work, "results.json"), "w") as f:
+            json.dump({"missing": [i for i in completed if i not in stored_ids], "results": results, "killed_at": killed_at}, f)
         figures.update({
             "requests": len(results),
             "non_streaming": len(plain),
@@ -354,7 +374,8 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(figures, f, indent=1)
         ok = (figures["non_streaming_failed"] == 0 and figures["streams_cut_not_on_the_killed_replica"] == 0
-              and figures["completed_without_usage_row"] == 0 and figures["duplicated_usage_rows"] == 0)
+              and figures["completed_without_usage_row"] == 0 and figures["duplicated_usage_rows"] == 0
+              and figures["tenant_limit_60_rpm_admitted_of_120"] <= 62)
         return 0 if ok else 1
     finally:
         for process in processes:

@@ -23,9 +23,10 @@ extension InferenceRelay {
         while true {
             // The gateway's own timing of this attempt: its profile is refitted from it, not from the node's claims.
             var observed = ObservedAnswer(firstByteAt: nil, contentEvents: nil)
+            var heldEnd: ByteBuffer?
             let outcome = await pump(
-                attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, observed: &observed, context: context,
-                to: &writer)
+                attempt, prefetched: prefetched, splicer: &splicer, delivered: &delivered, observed: &observed, heldEnd: &heldEnd,
+                context: context, to: &writer)
             prefetched = nil
             switch outcome {
             case .completed(let end):
@@ -39,8 +40,9 @@ extension InferenceRelay {
                         to: attempt.session.id, attempts: context.attempts, computedPromptTokens: usage?.promptTokens ?? 0,
                         computedCompletionTokens: usage?.completionTokens ?? 0)
                 }
+                var tail = heldEnd ?? ByteBuffer()
                 if var spliced = splicer {
-                    try? await writer.write(ByteBuffer(bytes: spliced.finish()))
+                    tail.writeBytes(spliced.finish())
                     let counts = spliced.usage
                     usage = TokenUsage(
                         promptTokens: counts.clientPromptTokens, completionTokens: counts.clientCompletionTokens, reportedByEngine: false)
@@ -48,10 +50,14 @@ extension InferenceRelay {
                         to: attempt.session.id, attempts: context.attempts,
                         computedPromptTokens: counts.computedPromptTokens, computedCompletionTokens: counts.computedCompletionTokens)
                 }
-                context.ticket.finish(outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: usage)
+                context.ticket.finish(
+                    outcome: attempt.head.status < 300 ? .completed : .failed, status: attempt.head.status, usage: usage,
+                    answerEndsLater: true)
                 // The answer ends once its bill is committed (replicas: see UsageLedger.commitsBeforeAnswersEnd).
                 await context.ticket.settled()
+                if tail.readableBytes > 0 { try? await writer.write(tail) }
                 try? await writer.finish(nil)
+                context.ticket.answerEnded()
                 return
             case .clientGone(let end):
                 attempt.session.cancel(attempt.stream)
@@ -84,16 +90,20 @@ extension InferenceRelay {
                         return
                     }
                     if complete {
-                        // The answer was complete; only the end of the stream was lost.
-                        try? await writer.write(ByteBuffer(bytes: splicer!.finish()))
-                        context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: last.usage)
+                        // The answer was complete; only the end of the stream was lost. Its end goes once it is billed.
+                        // A `[DONE]` held back for the bill is in the replay (so the splicer adds none): it goes now.
+                        var tail = heldEnd ?? ByteBuffer()
+                        tail.writeBytes(splicer!.finish())
+                        context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: last.usage, answerEndsLater: true)
                         await context.ticket.settled()
+                        try? await writer.write(tail)
                     } else {
                         try? await writer.write(
                             ByteBuffer(bytes: Array("data: ".utf8) + Array(last.error.jsonBody) + Array("\n\ndata: [DONE]\n\n".utf8)))
                         context.ticket.finish(outcome: .failed, status: last.error.status.code, usage: last.usage)
                     }
                     try? await writer.finish(nil)
+                    context.ticket.answerEnded()
                     return
                 } catch {
                     // The client left while the request was being moved.
@@ -113,7 +123,8 @@ extension InferenceRelay {
     /// Forwards one attempt's events until it ends, fails or the client leaves.
     func pump(
         _ attempt: Attempt, prefetched: Result<StreamEvent?, any Error>?, splicer: inout SSEStreamSplicer?,
-        delivered: inout ReplayBuffer, observed: inout ObservedAnswer, context: AttemptContext, to writer: inout any ResponseBodyWriter
+        delivered: inout ReplayBuffer, observed: inout ObservedAnswer, heldEnd: inout ByteBuffer?, context: AttemptContext,
+        to writer: inout any ResponseBodyWriter
     ) async -> PumpOutcome {
         var pending = ByteBuffer()
         var scanner = SSEEventScanner(
@@ -149,7 +160,7 @@ extension InferenceRelay {
                 case .data(let bytes):
                     context.ticket.firstByte()
                     let count = bytes.readableBytes
-                    let out: ByteBuffer
+                    var out: ByteBuffer
                     if splicer != nil {
                         out = ByteBuffer(bytes: splicer!.ingest(bytes.readableBytesView))
                         guard splicer!.pendingBytes <= configuration.maximumEventBytes else { throw oversizedEvent(attempt) }
@@ -165,6 +176,12 @@ extension InferenceRelay {
                     }
                     // The first token, as the gateway sees it (not the node's first byte: a role chunk is no token).
                     if observed.firstByteAt == nil, splicer != nil || scanner.contentEvents > 0 { observed.firstByteAt = .now }
+                    // The stream's last event waits for the usage row's commit (UsageTicket.holdsAnswerEnd): a client
+                    // that has `[DONE]` has the whole answer, so the bill must be written first.
+                    if context.ticket.holdsAnswerEnd, let done = Self.doneEventLength(at: out) {
+                        heldEnd = out.getSlice(at: out.readerIndex + out.readableBytes - done, length: done)
+                        out = out.getSlice(at: out.readerIndex, length: out.readableBytes - done) ?? ByteBuffer()
+                    }
                     if out.readableBytes > 0 {
                         do { try await writer.write(out) } catch { return .clientGone(nil) }
                     }
@@ -206,6 +223,18 @@ extension InferenceRelay {
         }
         return .completed(end)
     }
+
+    /// The length of the `data: [DONE]` event that ends `events`, if it does (LF or CRLF line ends).
+    static func doneEventLength(at events: ByteBuffer) -> Int? {
+        for done in [Self.doneLF, Self.doneCRLF] where events.readableBytes >= done.count {
+            let tail = events.readableBytesView.suffix(done.count)
+            if tail.elementsEqual(done) { return done.count }
+        }
+        return nil
+    }
+
+    private static let doneLF = Array("data: [DONE]\n\n".utf8)
+    private static let doneCRLF = Array("data: [DONE]\r\n\r\n".utf8)
 
     /// `prefetched` once, then the stream's own events.
     static func next(

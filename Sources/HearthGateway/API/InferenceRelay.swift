@@ -71,7 +71,7 @@ final class InferenceRelay: Sendable {
             conduct: registry.conduct
         )
         // In flight until its usage is settled, whichever way it ends (a stream: when its last byte is relayed).
-        ticket.onFinish { [admission] _, _ in admission.leave(admitted) }
+        ticket.onAnswerEnd { [admission] in admission.leave(admitted) }
         do {
             return try await relay(request, endpoint: endpoint, policy: policy, ticket: ticket, clientChannel: clientChannel)
         } catch var error as OpenAIError {

@@ -65,7 +65,8 @@ public final class UsageLedger: Service {
         }
         var failure: (any Error)?
         do {
-            try await store.appendUsage(batch)
+            // Bounded: a query lost with its connection (the database restarting) must not stop every later row.
+            try await StoreDeadline.run(within: Self.writeDeadline) { [store] in try await store.appendUsage(batch) }
             committed(batch)
         } catch let duplicates as FleetStoreError {
             // Written before (a retried batch): nothing is missing.
@@ -83,6 +84,8 @@ public final class UsageLedger: Service {
     /// Rows kept for a store that refuses them, at most: past it the oldest are dropped (and logged), so an outage
     /// of the database can cost rows but never the gateway's memory.
     static let maximumPending = 1_000_000
+    /// How long one batch's write may take before it counts as failed and goes back to the queue.
+    static let writeDeadline: Duration = .seconds(5)
 
     private func requeue(_ batch: [UsageRecord]) {
         let dropped = state.withLock { state -> Int in

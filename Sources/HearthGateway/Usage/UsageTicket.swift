@@ -18,6 +18,9 @@ final class UsageTicket: Sendable {
     private let state = Mutex(State())
     /// The commit of this request's row, when the ledger makes answers wait for it.
     private let commit = Mutex<UsageCommit?>(nil)
+    /// Hooks for the end of the answer on the wire, and whether it came: at ``finish(outcome:status:usage:answerEndsLater:)``
+    /// unless that says the relay ends the answer itself later (``answerEnded()``).
+    private let end = Mutex<(ended: Bool, hooks: [@Sendable () -> Void])>((false, []))
 
     private struct State {
         var model = ""
@@ -92,6 +95,27 @@ final class UsageTicket: Sendable {
         }
     }
 
+    /// Runs `hook` once the answer has ended on the wire (at once if it has): the replica's in-flight count is released
+    /// there, so that a drain waits for an answer whose end waits for its bill.
+    func onAnswerEnd(_ hook: @escaping @Sendable () -> Void) {
+        let ended = end.withLock { end in
+            if !end.ended { end.hooks.append(hook) }
+            return end.ended
+        }
+        if ended { hook() }
+    }
+
+    /// The relay wrote the end of the answer (after ``settled(atMost:)``); see ``onAnswerEnd(_:)``.
+    func answerEnded() {
+        let hooks = end.withLock { end -> [@Sendable () -> Void] in
+            guard !end.ended else { return [] }
+            end.ended = true
+            defer { end.hooks = [] }
+            return end.hooks
+        }
+        for hook in hooks { hook() }
+    }
+
     /// Runs `hook` once when the ticket finishes (at once if it already has), after the hooks added before it: the
     /// tenant's limits and the replica's in-flight count are released there, on every path that ends a request.
     func onFinish(_ hook: @escaping @Sendable (_ usage: TokenUsage?, _ ranOnNode: Bool) -> Void) {
@@ -109,7 +133,10 @@ final class UsageTicket: Sendable {
         }
     }
 
-    func finish(outcome: UsageRecord.Outcome, status: Int, usage: TokenUsage? = nil) {
+    /// - Parameter answerEndsLater: the relay ends the answer on the wire after this (it waits for the bill first) and
+    ///   calls ``answerEnded()`` then; otherwise the answer counts as ended here.
+    func finish(outcome: UsageRecord.Outcome, status: Int, usage: TokenUsage? = nil, answerEndsLater: Bool = false) {
+        defer { if !answerEndsLater { answerEnded() } }
         let now = ContinuousClock.now
         guard
             let state = state.withLock({ state -> State? in
@@ -148,6 +175,9 @@ final class UsageTicket: Sendable {
         metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens, cachedPrompt: record.cachedPromptTokens ?? 0)
     }
+
+    /// Whether the end of the answer waits for the usage row's commit (``settled(atMost:)``).
+    var holdsAnswerEnd: Bool { ledger.commitsBeforeAnswersEnd }
 
     /// Returns once this request's usage row is committed (at once when the ledger does not make answers wait): the
     /// relay calls it before it ends a complete answer. Waits at most `limit`, so that a store that is down delays
