@@ -12,23 +12,9 @@ import Testing
 /// Two gateways on one PostgreSQL store behind HAProxy, configured as `deploy/haproxy/haproxy.cfg` ships: one is told
 /// to stop while it serves a stream. The stream finishes, and no request sent meanwhile through HAProxy fails.
 @Suite struct DrainBehindHAProxyTests {
-    /// Streams wait at the gate after their first word; other requests answer at once.
-    static func engine() -> TestEngine {
-        TestEngine { request, gate, emit in
-            guard request.stream else {
-                for chunk in TestEngine.json(text: "ok") { try await emit(chunk) }
-                return
-            }
-            let chunks = TestEngine.sse(words: ["first", " second"], request: request)
-            try await emit(chunks[0])
-            try await gate.wait()
-            for chunk in chunks.dropFirst() { try await emit(chunk) }
-        }
-    }
-
     @Test(.timeLimit(.minutes(2)))
     func aReplicaThatDrainsBehindHAProxyFinishesItsStreamAndLosesNoRequest() async throws {
-        let engines = [Self.engine(), Self.engine()]
+        let engines = [TestEngine.firstWordThenGate(), TestEngine.firstWordThenGate()]
         try await TestPostgres.with { address in
             try await PostgresFleetStore.withStore(address, logger: Logger(label: "hearth.test.store")) { store in
                 try await withTestFleet(nodes: [TestNodeSpec(id: "a1", engine: engines[0])], store: store, nodesOutliveTheGateway: true) {

@@ -19,6 +19,23 @@ import X509
         return logger
     }
 
+    /// Enrolls `node` on `identity` as `hearth node --enroll-token` does (key, CSR and attestation in `folder`) and
+    /// stores its certificate; returns the node's identity and the grant.
+    static func enroll(_ node: NodeID, on identity: GatewayIdentity, folder: String) async throws
+        -> (identity: NodeIdentityConfiguration, grant: CertificateGrant)
+    {
+        let credentials = NodeCredentialStore(directory: folder + "/node", node: node)
+        let agentBinary = folder + "/agent.bin"
+        try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
+        let nodeIdentity = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
+        let grant = try await identity.enroll(
+            EnrollmentRequest(
+                token: try await identity.createEnrollmentToken(for: node), nodeID: node,
+                csrPEM: try credentials.certificateSigningRequestPEM(), attestation: try NodeEnrollment.attestation(nodeIdentity)))
+        try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
+        return (nodeIdentity, grant)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aNodeRevokedOnOneReplicaLosesItsTunnelOnTheOther() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-replicas-\(UUID().uuidString)").path
@@ -33,28 +50,10 @@ import X509
                     try await withTestFleet(nodes: [], sharedIdentity: second, waitForNodes: false, store: store) { other in
                         let node = NodeID("home-9")
                         // Enrolled on the first replica only.
-                        let credentials = NodeCredentialStore(directory: folder + "/node", node: node)
-                        let agentBinary = folder + "/agent.bin"
-                        try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
-                        let nodeIdentity = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
-                        let grant = try await first.enroll(
-                            EnrollmentRequest(
-                                token: try await first.createEnrollmentToken(for: node), nodeID: node,
-                                csrPEM: try credentials.certificateSigningRequestPEM(),
-                                attestation: try NodeEnrollment.attestation(nodeIdentity)))
-                        try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
-
-                        var configuration = NodeAgentConfiguration(
-                            nodeID: node, gateways: [], hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: []))
-                        configuration.identity = nodeIdentity
-                        configuration.initialReconnectDelay = .milliseconds(20)
-                        configuration.maximumReconnectDelay = .milliseconds(100)
-                        let endpoints = [one, other].map { GatewayEndpoint(host: $0.addresses.host, port: $0.addresses.tunnelPort) }
-                        let agent = NodeAgent(
-                            configuration: configuration, engine: NodeOnSeveralGatewaysTests.engine(), logger: Self.logger
-                        ) {
-                            endpoints
-                        }
+                        let enrolled = try await Self.enroll(node, on: first, folder: folder)
+                        let agent = NodeOnSeveralGatewaysTests.agent(
+                            id: node.rawValue, engine: TestEngine.firstWordThenGate(),
+                            gateways: NodeOnSeveralGatewaysTests.Replicas([one, other]), identity: enrolled.identity)
                         try await NodeOnSeveralGatewaysTests.running(agent) {
                             // The second replica admits the node the first one enrolled.
                             await one.gateway.waitForNodes(1)
@@ -104,32 +103,15 @@ import X509
                 try await withTestFleet(nodes: [], sharedIdentity: first, waitForNodes: false, store: store) { one in
                     try await withTestFleet(nodes: [], sharedIdentity: second, waitForNodes: false, store: store) { other in
                         let node = NodeID("home-7")
-                        let credentials = NodeCredentialStore(directory: folder + "/node", node: node)
-                        let agentBinary = folder + "/agent.bin"
-                        try Data("agent build 1".utf8).write(to: URL(fileURLWithPath: agentBinary))
-                        let nodeIdentity = NodeIdentityConfiguration(credentials: credentials, agentBinary: agentBinary)
                         // Enrolled by the first replica: its certificate chains through that replica's intermediate.
-                        let grant = try await first.enroll(
-                            EnrollmentRequest(
-                                token: try await first.createEnrollmentToken(for: node), nodeID: node,
-                                csrPEM: try credentials.certificateSigningRequestPEM(),
-                                attestation: try NodeEnrollment.attestation(nodeIdentity)))
-                        #expect(grant.authorityPEM == (try root.rootPEM()), "nodes trust the root, not a replica")
-                        #expect(grant.certificatePEM.components(separatedBy: "BEGIN CERTIFICATE").count == 3, "leaf and intermediate")
-                        try credentials.store(certificatePEM: grant.certificatePEM, authorityPEM: grant.authorityPEM)
-                        #expect(credentials.certificate().map { CertificateFacts.node(of: $0) } == node)
-
-                        var configuration = NodeAgentConfiguration(
-                            nodeID: node, gateways: [], hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: []))
-                        configuration.identity = nodeIdentity
-                        configuration.initialReconnectDelay = .milliseconds(20)
-                        configuration.maximumReconnectDelay = .milliseconds(100)
-                        let endpoints = [one, other].map { GatewayEndpoint(host: $0.addresses.host, port: $0.addresses.tunnelPort) }
-                        let agent = NodeAgent(
-                            configuration: configuration, engine: NodeOnSeveralGatewaysTests.engine(), logger: Self.logger
-                        ) {
-                            endpoints
-                        }
+                        let enrolled = try await Self.enroll(node, on: first, folder: folder)
+                        #expect(enrolled.grant.authorityPEM == (try root.rootPEM()), "nodes trust the root, not a replica")
+                        #expect(
+                            enrolled.grant.certificatePEM.components(separatedBy: "BEGIN CERTIFICATE").count == 3, "leaf and intermediate")
+                        #expect(enrolled.identity.credentials.certificate().map { CertificateFacts.node(of: $0) } == node)
+                        let agent = NodeOnSeveralGatewaysTests.agent(
+                            id: node.rawValue, engine: TestEngine.firstWordThenGate(),
+                            gateways: NodeOnSeveralGatewaysTests.Replicas([one, other]), identity: enrolled.identity)
                         try await NodeOnSeveralGatewaysTests.running(agent) {
                             // Mutual TLS both ways through two intermediates: each replica checks a chain through the
                             // other's, the node checks each replica's tunnel certificate against the root.

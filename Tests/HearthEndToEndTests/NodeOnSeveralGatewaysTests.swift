@@ -11,20 +11,6 @@ import Testing
 /// Issue 14: a node keeps tunnels to several gateway replicas at once, serves every one of them, reports its whole
 /// load on each, and when one goes away it serves on the others and dials a replacement.
 @Suite struct NodeOnSeveralGatewaysTests {
-    /// Streams answer "first", then wait for the gate; a plain request is answered at once.
-    static func engine() -> TestEngine {
-        TestEngine { request, gate, emit in
-            guard request.stream else {
-                for chunk in TestEngine.json(text: "ok") { try await emit(chunk) }
-                return
-            }
-            let chunks = TestEngine.sse(words: ["first", " second"], request: request)
-            try await emit(chunks[0])
-            try await gate.wait()
-            for chunk in chunks.dropFirst() { try await emit(chunk) }
-        }
-    }
-
     /// Runs `agent` for the body's length.
     static func running<Result: Sendable>(_ agent: NodeAgent, _ body: () async throws -> Result) async throws -> Result {
         let group = ServiceGroup(configuration: .init(services: [.init(service: agent)], logger: Logger(label: "hearth.test.node")))
@@ -49,9 +35,11 @@ import Testing
         func add(_ fleet: TestFleet) { endpoints.withLock { $0.append(NodeOnSeveralGatewaysTests.endpoint(fleet)) } }
     }
 
-    static func agent(id: String, engine: any Engine, gateways: Replicas) -> NodeAgent {
+    /// - Parameter identity: the node's enrolled identity (mutual TLS), or nil for plain tunnels.
+    static func agent(id: String, engine: any Engine, gateways: Replicas, identity: NodeIdentityConfiguration? = nil) -> NodeAgent {
         var configuration = NodeAgentConfiguration(
             nodeID: NodeID(id), gateways: [], hardware: .init(cpuCores: 1, memoryBytes: 1 << 30, gpus: []))
+        configuration.identity = identity
         configuration.gatewayConnections = 2
         configuration.initialReconnectDelay = .milliseconds(20)
         configuration.maximumReconnectDelay = .milliseconds(100)
@@ -76,7 +64,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aNodeServesTwoGatewaysAndEachSeesItsWholeLoad() async throws {
-        let engine = Self.engine()
+        let engine = TestEngine.firstWordThenGate()
         let node = NodeID("home-1")
         try await withTestFleet(nodes: [], waitForNodes: false) { first in
             try await withTestFleet(nodes: [], waitForNodes: false) { second in
@@ -118,7 +106,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func whenAGatewayGoesTheNodeServesOnTheOtherAndDialsAReplacement() async throws {
-        let engine = Self.engine()
+        let engine = TestEngine.firstWordThenGate()
         engine.gate.open()
         let node = NodeID("home-2")
         try await withTestFleet(nodes: [], waitForNodes: false) { leaving in

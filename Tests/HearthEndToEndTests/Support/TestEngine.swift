@@ -73,6 +73,21 @@ final class TestEngine: Engine {
         }
     }
 
+    /// Streams answer "first", then wait at the gate for " second"; a plain request is answered at once. The suites
+    /// that hold a stream in flight while something happens to its gateway use it.
+    static func firstWordThenGate() -> TestEngine {
+        TestEngine { request, gate, emit in
+            guard request.stream else {
+                for chunk in TestEngine.json(text: "ok") { try await emit(chunk) }
+                return
+            }
+            let chunks = TestEngine.sse(words: ["first", " second"], request: request)
+            try await emit(chunks[0])
+            try await gate.wait()
+            for chunk in chunks.dropFirst() { try await emit(chunk) }
+        }
+    }
+
     /// An SSE answer of `words` chat chunks plus a usage chunk when the request asked for one.
     static func sse(words: [String], request: EngineRequest) -> [ByteBuffer] {
         var chunks = words.map { word in
