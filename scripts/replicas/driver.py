@@ -95,9 +95,11 @@ class Postgres:
             self.process = None
 
     def psql(self, sql, check=True):
+        # The statement goes on standard input: a list of every request id is too long for an argument.
         result = subprocess.run(
-            [f"{self.bin}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "hearth", "-d", "postgres", "-Atc", sql],
-            capture_output=True, text=True)
+            [f"{self.bin}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "hearth", "-d", "postgres", "-At",
+             "-v", "ON_ERROR_STOP=1"],
+            input=sql, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise SystemExit(f"replicas: psql failed: {result.stderr}")
         return result.stdout.strip() if result.returncode == 0 else None

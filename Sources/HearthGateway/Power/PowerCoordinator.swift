@@ -82,18 +82,39 @@ public final class PowerCoordinator: Service, Sendable {
     /// taken to be gone.
     private var reportLifetime: Double { max(5, 5 * configuration.period.seconds) }
 
-    /// Every period: publish the reports of the nodes connected here, and send them the limits the coordinator
-    /// published. A store that fails leaves the nodes on the last limits they got.
+    /// Every period: publish the reports of the nodes connected here that changed (or are due a refresh within the
+    /// coordinator's freshness window), and send them the limits the coordinator published since the last read. Every
+    /// ``fullLimitReadPeriods`` periods, and for a node new here, every limit is read again, so that none missed by a
+    /// read is missed for long. A store that fails leaves the nodes on the last limits they got.
     private func shareWithReplicas(_ exchange: any PowerExchange) async {
+        var publication = ChangePublication<NodeID, NodePowerReport>(refresh: reportLifetime / 2, same: Self.same)
+        var limits = IncrementalView<NodeID, PowerLimit>()
+        var known = Set<NodeID>()
+        var round = 0
         while !Task.isCancelled {
             let now = Date().timeIntervalSince1970
             let sessions = registry.sessions()
+            let ids = Set(sessions.map(\.id))
             do {
-                try await exchange.publish(reports: sessions.compactMap { s in s.lastHeartbeat?.power.map { (s.id, $0) } }, at: now)
-                let limits = try await exchange.limits(for: sessions.map(\.id))
+                publication.keep(only: ids)
+                let due = publication.due(sessions.compactMap { s in s.lastHeartbeat?.power.map { (key: s.id, value: $0) } }, now: now)
+                try await exchange.publish(reports: due)
+                publication.written(due, at: now)
+
+                if round % Self.fullLimitReadPeriods == 0 { limits = IncrementalView() }
+                let fullRead = limits.nextReadFrom == nil
+                let read = try await exchange.limits(for: Array(ids), since: limits.nextReadFrom)
+                limits.take(read.rows, clock: read.clock, oldest: 0)
+                let new = ids.subtracting(known)
+                if !new.isEmpty, !fullRead {
+                    let first = try await exchange.limits(for: Array(new), since: nil)
+                    limits.take(first.rows, clock: first.clock, oldest: 0)
+                }
+                known = ids
                 for session in sessions {
                     if let limit = limits[session.id] { send(limit, to: session, now: now) }
                 }
+                round += 1
             } catch {
                 logger.warning("could not share power with the other replicas", metadata: ["error": "\(error)"])
             }
@@ -101,8 +122,11 @@ public final class PowerCoordinator: Service, Sendable {
         }
     }
 
+    /// How often (in power periods) a replica reads all its nodes' limits again rather than only the new ones.
+    static let fullLimitReadPeriods = 30
+
     /// Asks for the coordinator's lease every period; while this replica holds it, allocates over every node any
-    /// replica reported and publishes the limits.
+    /// replica reported and publishes the limits that changed.
     private func coordinateWhenFree(_ exchange: any PowerExchange) async {
         while !Task.isCancelled {
             do {
@@ -114,16 +138,25 @@ public final class PowerCoordinator: Service, Sendable {
                         state.withLock { $0.coordinating = false }
                         metrics?.powerCoordinator(false)
                     }
+                    // Fresh for each lease: a new coordinator reads every live report and publishes every limit once.
+                    var reports = IncrementalView<NodeID, NodePowerReport>()
+                    var publication = ChangePublication<NodeID, PowerLimit>(refresh: nil, same: Self.same)
                     while !Task.isCancelled {
+                        let read = try await session.reports(since: reports.nextReadFrom, lifetime: reportLifetime)
+                        reports.take(read.rows, clock: read.clock, oldest: read.clock - reportLifetime)
+                        let fleet = reports.values.sorted { $0.key.rawValue < $1.key.rawValue }.map { (node: $0.key, report: $0.value) }
                         let now = Date().timeIntervalSince1970
-                        let fleet = try await session.reports(since: now - reportLifetime)
                         let events = state.withLock { state in
                             state.fleet = fleet
                             return state.events
                         }
                         let limits = Self.allocate(
                             fleet.map { ($0.node, $0.report) }, events: events, configuration: configuration, now: now)
-                        try await session.publish(limits: Array(zip(fleet.map(\.node), limits)), at: now)
+                        let all = zip(fleet.map(\.node), limits).map { (key: $0, value: $1) }
+                        publication.keep(only: Set(fleet.map(\.node)))
+                        let due = publication.due(all, now: now)
+                        try await session.publish(limits: due)
+                        publication.written(due, at: now)
                         try await Task.sleep(for: configuration.period)
                     }
                 }
@@ -237,15 +270,23 @@ public final class PowerCoordinator: Service, Sendable {
     }
 
     /// Equal within 1 % or 50 W: tiny wobbles in home load need no message.
-    private static func same(_ a: PowerLimit, _ b: PowerLimit) -> Bool {
-        func close(_ x: Double?, _ y: Double?) -> Bool {
-            switch (x, y) {
-            case (nil, nil): true
-            case (let x?, let y?): abs(x - y) <= max(50, 0.01 * max(x, y))
-            default: false
-            }
+    @Sendable static func same(_ a: PowerLimit, _ b: PowerLimit) -> Bool {
+        close(a.transformerBudgetWatts, b.transformerBudgetWatts) && close(a.gridCapWatts, b.gridCapWatts)
+    }
+
+    /// Reports alike enough that the coordinator would decide the same: same mode, watts within 1 % or 50 W.
+    @Sendable static func same(_ a: NodePowerReport, _ b: NodePowerReport) -> Bool {
+        a.mode == b.mode && close(a.budgetWatts, b.budgetWatts) && close(a.drawWatts, b.drawWatts) && close(a.capWatts, b.capWatts)
+            && close(a.homeLoadWatts, b.homeLoadWatts) && close(a.homeBudgetWatts, b.homeBudgetWatts)
+            && close(a.fullWatts, b.fullWatts) && close(a.floorWatts, b.floorWatts)
+    }
+
+    private static func close(_ x: Double?, _ y: Double?) -> Bool {
+        switch (x, y) {
+        case (nil, nil): true
+        case (let x?, let y?): abs(x - y) <= max(50, 0.01 * max(abs(x), abs(y)))
+        default: false
         }
-        return close(a.transformerBudgetWatts, b.transformerBudgetWatts) && close(a.gridCapWatts, b.gridCapWatts)
     }
 
     /// Every limit sent from now on.

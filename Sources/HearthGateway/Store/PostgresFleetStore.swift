@@ -15,7 +15,7 @@ public final class PostgresFleetStore: FleetStore {
     /// The fleet's identity records, in the same database.
     let identityRecords: PostgresIdentityStore
     /// The replicas' shared power reports and limits, and the coordinator's lease.
-    let powerExchange: PostgresPowerExchange
+    package let powerExchange: PostgresPowerExchange
     /// The replicas serving the fleet now.
     let replicaRoll: PostgresReplicaRoll
 

@@ -201,16 +201,41 @@ final class PostgresIdentityStore: IdentityRecordStore {
         return entries
     }
 
+    /// How often the listening connection is checked: a connection lost without a word (a database restarted behind a
+    /// proxy, a dropped route) would otherwise leave this replica deaf to the others' revocations.
+    static let listenerCheckPeriod = Duration.seconds(5)
+
     func followChanges(ignoring replica: String, _ changed: @escaping @Sendable (NodeID?) async -> Void) async throws {
         try await client.withConnection { connection in
-            try await connection.listen(on: Self.channel) { notifications in
-                // Listening now: whatever was written before is read again by the caller.
-                await changed(nil)
-                for try await notification in notifications {
-                    let parts = notification.payload.split(separator: " ", maxSplits: 1)
-                    guard parts.count == 2, parts[0] != replica else { continue }
-                    await changed(NodeID(String(parts[1])))
+            try await withThrowingTaskGroup { group in
+                group.addTask {
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Listening now: whatever was written before is read again by the caller.
+                        await changed(nil)
+                        for try await notification in notifications {
+                            let parts = notification.payload.split(separator: " ", maxSplits: 1)
+                            guard parts.count == 2, parts[0] != replica else { continue }
+                            await changed(NodeID(String(parts[1])))
+                        }
+                    }
                 }
+                group.addTask { [logger] in
+                    // A query that fails or does not answer in time ends the listening, and the caller listens anew.
+                    while true {
+                        try await Task.sleep(for: Self.listenerCheckPeriod)
+                        do {
+                            try await StoreDeadline.run(within: Self.listenerCheckPeriod) {
+                                _ = try await connection.query("SELECT 1", logger: logger)
+                            }
+                        } catch {
+                            Task { try? await connection.close() }
+                            throw error
+                        }
+                    }
+                }
+                // Either ends only by failing; the first failure ends both.
+                _ = try await group.next()
+                group.cancelAll()
             }
         }
     }

@@ -14,7 +14,16 @@ final class PostgresReplicaRoll: ReplicaRoll {
         self.logger = logger
     }
 
+    /// How long one announcement may take before the replica gives up on it (and keeps its last count).
+    static let deadline = Duration.seconds(5)
+
     func announce(_ replica: String, window: Double) async throws -> Int {
+        try await StoreDeadline.run(within: Self.deadline) { [client, logger] in
+            try await Self.announce(replica, window: window, client, logger)
+        }
+    }
+
+    private static func announce(_ replica: String, window: Double, _ client: PostgresClient, _ logger: Logger) async throws -> Int {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 """
@@ -33,6 +42,8 @@ final class PostgresReplicaRoll: ReplicaRoll {
     }
 
     func withdraw(_ replica: String) async throws {
-        try await client.query("DELETE FROM gateway_replica WHERE replica = \(replica)", logger: logger)
+        try await StoreDeadline.run(within: Self.deadline) { [client, logger] in
+            _ = try await client.query("DELETE FROM gateway_replica WHERE replica = \(replica)", logger: logger)
+        }
     }
 }
