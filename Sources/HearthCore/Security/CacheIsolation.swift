@@ -64,13 +64,15 @@ public struct CacheIsolation: Sendable {
     }
 
     /// The engine cache salt: lowercase hex of HMAC-SHA-256(secret, partition).
-    public func salt(for partition: Partition) -> String {
-        Hex.encode(mac(partition))
-    }
+    public func salt(for partition: Partition) -> String { keys(for: partition).salt }
 
     /// The 64-bit key that routing mixes into prefix hashes and session keys for this partition.
-    public func partitionKey(for partition: Partition) -> UInt64 {
-        mac(partition).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    public func partitionKey(for partition: Partition) -> UInt64 { keys(for: partition).partitionKey }
+
+    /// The salt and the routing key of one partition from one HMAC (the request path needs both).
+    public func keys(for partition: Partition) -> (salt: String, partitionKey: UInt64) {
+        let mac = mac(partition)
+        return (Hex.encode(mac), mac.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
     }
 
     /// Convenience: the partition key of a tenant's request (``partition(tenant:dataClass:session:requestID:)``).

@@ -126,6 +126,7 @@ final class InferenceRelay: Sendable {
         let partition = CacheIsolation.partition(
             tenant: policy.tenant, dataClass: policy.dataClass, session: parsed.conversationKey.map { String($0, radix: 16) },
             requestID: ticket.requestID)
+        let partitionKeys = isolation.keys(for: partition)
         let scheduling = CacheIsolation.isolate(
             SchedulingRequest(
                 model: parsed.model,
@@ -140,7 +141,7 @@ final class InferenceRelay: Sendable {
                     header: request.headers[.hearthSLOPolicy],
                     default: parsed.declaredSLOPolicy ?? policy.sloPolicy ?? configuration.defaultSLOPolicy)
             ),
-            partitionKey: isolation.partitionKey(for: partition))
+            partitionKey: partitionKeys.partitionKey)
         let security = RequestSecurity(
             tenant: policy.tenant, dataClass: policy.dataClass, cleanWindowSeconds: configuration.sensitiveCleanWindowSeconds)
         let header = StreamOpen(
@@ -152,7 +153,7 @@ final class InferenceRelay: Sendable {
         let context = AttemptContext(
             header: header, originalBody: engineBody, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
             interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)), request: scheduling,
-            promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: isolation.salt(for: partition),
+            promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: partitionKeys.salt,
             machine: RelayStateMachine(
                 request: scheduling, security: security, limits: configuration.migrationLimits,
                 delivery: parsed.stream ? .streamed : .buffered))

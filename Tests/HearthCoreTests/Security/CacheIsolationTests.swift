@@ -40,6 +40,11 @@ import Testing
         #expect(a != CacheIsolation(secret: Array("other".utf8)).salt(for: .tenant("a")))
         // Length-prefixed fields: no ambiguity between ("ab","c") and ("a","bc").
         #expect(isolation.salt(for: .session(tenant: "ab", session: "c")) != isolation.salt(for: .session(tenant: "a", session: "bc")))
+        // One HMAC gives both: the routing key is the salt's first eight bytes.
+        let keys = isolation.keys(for: .request(tenant: "a", requestID: "r1"))
+        #expect(keys.salt == isolation.salt(for: .request(tenant: "a", requestID: "r1")))
+        #expect(UInt64(keys.salt.prefix(16), radix: 16) == keys.partitionKey)
+        #expect(keys.partitionKey == isolation.partitionKey(for: .request(tenant: "a", requestID: "r1")))
     }
 
     @Test func prefixAffinityNeverMatchesAnotherTenantsPrefix() {
