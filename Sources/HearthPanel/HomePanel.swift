@@ -50,6 +50,9 @@ public struct PanelSnapshot: Sendable, Hashable {
     public var requestedImportLimitWatts: Double?
     /// Seconds since the mains figures last changed hands (monotonic; nil before the first one).
     public var ageSeconds: Double?
+    /// Why the figures the governor needs (mains power, breaker rating) are missing, in words for the node's log
+    /// (nil when they are there): a node that stays drained says why.
+    public var unavailableBecause: String?
 
     public init(
         mainsActivePowerWatts: Double? = nil, l1CurrentAmps: Double? = nil, l2CurrentAmps: Double? = nil,

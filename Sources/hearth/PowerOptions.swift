@@ -6,6 +6,7 @@ import HearthNode
 import HearthPanel
 import HearthSim
 import Logging
+import Synchronization
 
 /// Which home panel a node agent reads for its power budget.
 enum PanelKind: String, ExpressibleByArgument, CaseIterable {
@@ -45,6 +46,12 @@ struct PowerOptions: ParsableArguments {
             "With --panel span: JSON file of the panel's broker credentials; registered (passphrase from HEARTH_SPAN_PASSPHRASE) when missing."
     )
     var spanCredentials: String = ".hearth-node/span-credentials.json"
+
+    @Option(
+        help:
+            "With --panel span: how circuit power declared in kW is read: automatic (as the panel's figures show beside its mains), declared (kW) or watts."
+    )
+    var panelCircuitUnit: PanelCircuitUnit = .automatic
 
     @Option(help: "GPU power limits: dry-run (record only) or nvidia-smi.")
     var gpuPower: GPUPowerKind = .dryRun
@@ -98,7 +105,11 @@ struct PowerOptions: ParsableArguments {
             logger.info("registered with the SPAN panel", metadata: ["panel": "\(host)"])
         }
         let ca = FileManager.default.fileExists(atPath: caPath) ? caPath : nil
-        return SpanPanel(configuration: SpanPanelConfiguration(serial: serial, credentials: credentials, caFile: ca))
+        let log = PanelProblemLog(logger: logger)
+        return SpanPanel(
+            configuration: SpanPanelConfiguration(
+                serial: serial, credentials: credentials, caFile: ca, parsing: .init(circuitPowerUnit: panelCircuitUnit.unit),
+                onRejection: { log.rejected($0) }, onConnectionFailure: { log.connectionFailed($0) }))
     }
 
     /// The node's power controller for a SPAN panel (whose client must run beside it).
@@ -125,5 +136,47 @@ struct PowerOptions: ParsableArguments {
         let second = now.timeIntervalSince(calendar.startOfDay(for: now))
         let simulated = SimulatedPanel(configuration: .init(homeType: home, seed: seed), startSecond: second)
         return makeController(panel: simulated, logger: logger, drawObserver: { simulated.setNodeDraw(watts: $0) })
+    }
+}
+
+/// `--panel-circuit-unit`: ``SpanPanelState/CircuitPowerUnit`` on the command line.
+enum PanelCircuitUnit: String, ExpressibleByArgument, CaseIterable {
+    case automatic, declared, watts
+
+    var unit: SpanPanelState.CircuitPowerUnit {
+        switch self {
+        case .automatic: .automatic
+        case .declared: .declared
+        case .watts: .watts
+        }
+    }
+}
+
+/// The panel's problems in the node's log: each kind of rejection and each connection error at once, then at most
+/// once a minute while it repeats (a panel that publishes a bad value every second must not flood the log).
+final class PanelProblemLog: Sendable {
+    private let logger: Logger
+    private let lastLogged = Mutex<[String: ContinuousClock.Instant]>([:])
+    static let repeatInterval = Duration.seconds(60)
+
+    init(logger: Logger) { self.logger = logger }
+
+    func rejected(_ rejection: PanelRejection) {
+        guard due("rejection \(rejection.kind)") else { return }
+        logger.warning("panel message rejected", metadata: ["rejection": "\(rejection)"])
+    }
+
+    func connectionFailed(_ error: MQTTError) {
+        guard due("connection \(error.code)") else { return }
+        logger.error("cannot reach the home panel's broker; the node stays drained and tries again", metadata: ["error": "\(error)"])
+    }
+
+    private func due(_ key: String) -> Bool {
+        let now = ContinuousClock.now
+        return lastLogged.withLock { last in
+            if let previous = last[key], previous.duration(to: now) < Self.repeatInterval { return false }
+            last[key] = now
+            return true
+        }
     }
 }

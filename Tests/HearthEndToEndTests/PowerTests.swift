@@ -49,6 +49,25 @@ import Testing
         }
     }
 
+    /// Issue 15: the gateway hears a cap at once, not at the next heartbeat. Heartbeats here are five minutes apart,
+    /// longer than the test may run: the capped report can only arrive by the beat the governor's action sends.
+    @Test(.timeLimit(.minutes(1)))
+    func theGatewayHearsACapAtOnceNotAtTheNextHeartbeat() async throws {
+        let node = PoweredNode.make(homeLoadWatts: 20_000)
+        let engine = TestEngine { request, _, emit in for chunk in TestEngine.sse(words: ["ok"], request: request) { try await emit(chunk) }
+        }
+        try await withTestFleet(
+            nodes: [TestNodeSpec(id: "home-node", engine: engine, power: node.controller)],
+            configure: { $0.tunnel.heartbeatInterval = .seconds(300) }
+        ) { fleet in
+            let reports = fleet.gateway.registry.powerReports()
+            try await Self.waitForMode("normal", of: "home-node", in: reports)
+            _ = node.panel.addLoad(name: "EV charger", watts: 48 * 240)
+            try await Self.waitForMode("capped", of: "home-node", in: reports)
+            #expect(node.controller.status.mode == .capped)
+        }
+    }
+
     @Test func aSpikeWithNoHeadroomDrainsTheNodeAndItsStreamFinishesElsewhere() async throws {
         let nodes = (0..<2).map { _ in PoweredNode.make(homeLoadWatts: 5_000) }
         let stall = StallOnce()

@@ -1,4 +1,5 @@
 import HearthCore
+import Synchronization
 import Testing
 
 @testable import HearthPanel
@@ -121,7 +122,7 @@ struct SpanPanelBrokerTests {
             (mains, Array("abc".utf8), .notANumber, { $0.mainsActivePowerWatts == nil }),
             (mains, Array("NaN".utf8), .nonFinite, { $0.mainsActivePowerWatts == nil }),
             (mains, Array("1e400".utf8), .nonFinite, { $0.mainsActivePowerWatts == nil }),
-            (mains, Array(repeating: UInt8(ascii: "9"), count: 1 << 20), .payloadTooLarge, { $0.mainsActivePowerWatts == nil }),
+            (mains, Array(repeating: UInt8(ascii: "9"), count: (1 << 20) + 1), .payloadTooLarge, { $0.mainsActivePowerWatts == nil }),
             (mains, [0x31, 0xFF, 0xFE, 0x30], .invalidUTF8, { $0.mainsActivePowerWatts == nil }),
             (mains, Array(#"{"active-power": 1200}"#.utf8), .notANumber, { $0.mainsActivePowerWatts == nil }),
             ("core/breaker-rating", Array("-200".utf8), .outOfRange, { $0.breakerRatingAmps == nil }),
@@ -183,10 +184,43 @@ struct SpanPanelBrokerTests {
             guard let error = error as? MQTTError else { return false }
             return error.code == .notAuthorized && error.description.contains("not authori")
         }
-        let panel = SpanPanel(
-            configuration: SpanPanelConfiguration(serial: "any", credentials: testCredentials(broker, password: "wrong")),
-            clock: ManualClock())
-        await #expect(throws: MQTTError.self) { try await panel.run() }
+        // The panel keeps trying (a password may be fixed, a broker may come back) and says why it has no figures.
+        var configuration = SpanPanelConfiguration(serial: "any", credentials: testCredentials(broker, password: "wrong"))
+        configuration.reconnectDelay = .milliseconds(5)...(.milliseconds(20))
+        let panel = SpanPanel(configuration: configuration, clock: ManualClock())
+        let running = Task { try await panel.run() }
+        defer { running.cancel() }
+        let error = try await panel.waitForConnectionFailures(2)
+        #expect(error.code == .notAuthorized)
+        let snapshot = try await panel.snapshot()
+        #expect(snapshot.unavailableBecause?.contains("cannot reach the panel's broker") == true)
+        #expect(!isKnownToGovernor(snapshot))
+    }
+
+    @Test func aBrokerDownAtStartIsTriedAgainUntilItAnswers() async throws {
+        let late = try await MosquittoBroker.start()
+        defer { late.stop() }
+        late.killProcess()
+        let failures = Mutex(0)
+        var configuration = SpanPanelConfiguration(serial: "late", credentials: testCredentials(late))
+        configuration.reconnectDelay = .milliseconds(5)...(.milliseconds(50))
+        configuration.onConnectionFailure = { _ in failures.withLock { $0 += 1 } }
+        let panel = SpanPanel(configuration: configuration, clock: ManualClock())
+        let running = Task { try await panel.run() }
+        defer { running.cancel() }
+        _ = try await panel.waitForConnectionFailures(2)
+        #expect(failures.withLock { $0 } >= 2, "each failure is reported, for the node's log")
+        #expect(try await panel.snapshot().unavailableBecause?.contains("cannot reach the panel's broker") == true)
+
+        try await late.restart()
+        try await panel.waitUntilSubscribed()
+        #expect(panel.connectionError() == nil)
+        let device = try await SimulatedDevice(late, serial: "late")
+        defer { device.client.close() }
+        try await device.publisher.publish()
+        let snapshot = try await panel.waitForSnapshot { $0.mainsActivePowerWatts != nil }
+        #expect(snapshot.unavailableBecause == nil)
+        #expect(isKnownToGovernor(snapshot))
     }
 
     @Test func anUnreachableBrokerIsAClearError() async throws {

@@ -1,3 +1,4 @@
+import Foundation
 import HearthCore
 import Testing
 
@@ -222,6 +223,91 @@ import Testing
         }
         #expect(state.diagnostics.count(of: .tooManyNodes) > 0)
         #expect(state.snapshot(at: 0).circuits.count <= 8)
+    }
+
+    // MARK: Panels as they publish (issue 15)
+
+    @Test func documentedNodeIDsAreRecognisedWithoutADescription() {
+        // SPAN's topic reference names the nodes `lugs-upstream`, `lugs-downstream`, `bess` and `pcs`.
+        var state = SpanPanelState(serial: Self.serial)
+        state.send("$state", "ready", at: 0)
+        state.send("lugs-upstream/active-power", "2400", at: 0)
+        state.send("lugs-downstream/active-power", "-80", at: 0)
+        state.send("core/breaker-rating", "200", at: 0)
+        state.send("bess/soc", "64", at: 0)
+        let s = state.snapshot(at: 0)
+        #expect(s.mainsActivePowerWatts == 2_400)
+        #expect(s.batteryStateOfChargePercent == 64)
+        #expect(s.unavailableBecause == nil)
+        #expect(isKnownToGovernor(s))
+        #expect(state.role(of: "pcs") == .powerControl)
+        #expect(state.role(of: "lugs-downstream") == .downstreamLugs)
+    }
+
+    @Test func aFullPanelsDescriptionIsAccepted() {
+        // About 70 KB: 48 circuits with long names, past the old 64 KiB limit.
+        let circuits = (0..<48).map { i in String(format: "%032x", i + 1) }
+        var description = SpanDeviceDescription.make(name: "full", version: 1, circuits: circuits, circuitPowerUnit: "kW", battery: true)
+        for id in circuits {
+            description.nodes[id]?.name = String(repeating: "Kitchen counter receptacles, island ", count: 30)
+        }
+        let json = description.json()
+        #expect(json.utf8.count > 65_536)
+        var state = SpanPanelState(serial: Self.serial)
+        #expect(state.send("$description", json, at: 0).isEmpty)
+        #expect(state.description?.nodes.count == description.nodes.count)
+    }
+
+    @Test(arguments: [
+        // (circuit payloads as published, what they are): firmware that sends watts, and a panel true to its kW.
+        (["-120", "-1500", "-800"], [-120.0, -1_500, -800]),
+        (["-0.12", "-1.5", "-0.8"], [-120.0, -1_500, -800]),
+    ])
+    func circuitPowerDeclaredInKilowattsIsReadAsThePanelSendsIt(payloads: [String], watts: [Double]) {
+        let ids = (1...3).map { String(format: "%032x", $0) }
+        var state = SpanPanelState(serial: Self.serial)
+        let description = SpanDeviceDescription.make(name: "t", version: 1, circuits: ids, circuitPowerUnit: "kW", battery: false)
+        state.send("$description", description.json(), at: 0)
+        state.send("$state", "ready", at: 0)
+        state.send("core/breaker-rating", "200", at: 0)
+        // Firmware's watts, read as declared, would be 120–1,500 kW: out of range; they are not rejected.
+        for (id, payload) in zip(ids, payloads) { #expect(state.send("\(id)/active-power", payload, at: 0).isEmpty) }
+        #expect(state.circuitPowerIsWatts == nil, "undecided until the mains has spoken")
+        #expect(state.snapshot(at: 0).circuits.allSatisfy { $0.activePowerWatts == nil })
+        state.send("upstream-lugs/active-power", "2600", at: 1)
+        #expect(state.circuitPowerIsWatts == (payloads[0] == "-120"))
+        #expect(state.snapshot(at: 1).circuits.map(\.activePowerWatts) == watts)
+    }
+
+    @Test func anOperatorMayFixTheCircuitUnit() {
+        var declared = SpanPanelState(serial: Self.serial, options: .init(circuitPowerUnit: .declared))
+        #expect(declared.circuitPowerIsWatts == false)
+        var watts = SpanPanelState(serial: Self.serial, options: .init(circuitKilowattsAreWatts: true))
+        #expect(watts.circuitPowerIsWatts == true)
+        declared.send("upstream-lugs/active-power", "2600", at: 0)
+        watts.send("upstream-lugs/active-power", "2600", at: 0)
+        #expect(declared.circuitPowerIsWatts == false && watts.circuitPowerIsWatts == true, "a fixed choice stays")
+    }
+
+    @Test func aCircuitRemovedFromTheDescriptionLosesItsValue() {
+        var state = Self.readyState()
+        #expect(state.snapshot(at: 1).circuits.contains { $0.id == Self.circuit })
+        let without = SpanDeviceDescription.make(name: "test", version: 2, circuits: [], circuitPowerUnit: "kW", battery: true)
+        state.send("$description", without.json(), at: 2)
+        #expect(!state.snapshot(at: 2).circuits.contains { $0.id == Self.circuit })
+        #expect(state.snapshot(at: 2).mainsActivePowerWatts == 13_800, "the described nodes keep theirs")
+    }
+
+    @Test func aSnapshotWithoutMainsSaysWhy() {
+        var state = SpanPanelState(serial: Self.serial)
+        #expect(state.snapshot(at: 0).unavailableBecause?.contains("$state") == true)
+        state.send("$state", "ready", at: 0)
+        state.send("core/breaker-rating", "200", at: 0)
+        #expect(state.snapshot(at: 0).unavailableBecause?.contains("upstream lugs") == true)
+        state.send("upstream-lugs/active-power", "abc", at: 0)
+        #expect(state.snapshot(at: 0).unavailableBecause?.contains("mains active-power") == true)
+        state.send("upstream-lugs/active-power", "900", at: 1)
+        #expect(state.snapshot(at: 1).unavailableBecause == nil)
     }
 
     @Test func lenientDescriptionKeepsWellFormedNodes() {

@@ -99,11 +99,13 @@ package final class NodeRegistry: Sendable {
             let wasAdmitting = scheduler.isAdmitting(session.id)
             let admitting = scheduler.applyPower(session.id, mode: mode, capFraction: power.capFraction)
             if admitting && !wasAdmitting { fireCapacity() }
-            reports.yield((session.id, power))
         }
         if let energy = beat.energy, !energy.isEmpty, let sink = state.withLock({ $0.energySink }) {
             sink(session.id, energy)
         }
+        // Announced once the whole beat took effect, its energy queued included: whoever follows the reports (the
+        // power loop, tests that then read the ledger) sees everything the beat carried.
+        if let power = beat.power { reports.yield((session.id, power)) }
         beats.yield((session.id, beat))
     }
 

@@ -40,6 +40,8 @@ public final class PowerController: Sendable {
         var retained: [EnergyInterval] = []
         var unsent: [EnergyInterval] = []
         var lastPanelError: String?
+        /// Why the panel last had no usable figures, as logged (nil while it has them).
+        var lastUnavailable: String?
     }
 
     public let configuration: Configuration
@@ -88,8 +90,10 @@ public final class PowerController: Sendable {
         let draw = state.withLock { $0.drawWatts }
         let reading: PanelReading
         do {
-            reading = try await panel.snapshot().reading(nodeDrawWatts: draw, at: at)
+            let snapshot = try await panel.snapshot()
+            reading = snapshot.reading(nodeDrawWatts: draw, at: at)
             state.withLock { $0.lastPanelError = nil }
+            noteAvailability(snapshot.unavailableBecause)
         } catch {
             let message = "\(error)"
             let first = state.withLock { state in
@@ -105,6 +109,20 @@ public final class PowerController: Sendable {
         state.withLock { $0.homeLoadWatts = reading.isPlausible ? reading.homeLoadWatts : nil }
         await handle(.panelReading(reading), at: at)
         await meter(at: at)
+    }
+
+    /// Logs why the panel has no usable figures when that changes: a node that stays drained says why, once.
+    private func noteAvailability(_ reason: String?) {
+        let changed = state.withLock { state -> Bool in
+            defer { state.lastUnavailable = reason }
+            return state.lastUnavailable != reason
+        }
+        guard changed else { return }
+        if let reason {
+            logger.warning("the home panel gives no usable reading; the node draws no more than its floor", metadata: ["why": "\(reason)"])
+        } else {
+            logger.notice("the home panel's readings are usable again")
+        }
     }
 
     /// The gateway's transformer budget and grid cap.

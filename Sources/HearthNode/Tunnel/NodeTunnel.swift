@@ -222,10 +222,24 @@ final class NodeTunnel: Sendable {
                     do { try await Task.sleep(for: interval) } catch { return }
                 }
             }
+            // A beat every interval, and one at once whenever the power governor acts (a cap, a drain), so that the
+            // gateway hears of it within a round trip rather than at the next beat.
+            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: interval) } catch { return }
+                    wake.yield()
+                }
+            }
+            if let power {
+                let decisions = power.decisions()
+                group.addTask { for await _ in decisions { wake.yield() } }
+            }
             var sequence: UInt64 = 0
             var due: ContinuousClock.Instant?
             var pacer = LinkProbePacer()
-            while !Task.isCancelled {
+            wake.yield()
+            for await _ in wakeups {
                 sequence += 1
                 // A heartbeat later than its time measures the host's own stall (a starved CPU), not the link.
                 let now = ContinuousClock.now
@@ -248,8 +262,8 @@ final class NodeTunnel: Sendable {
                 let probe = pacer.nextIsProbe(busy: active > 0, linkInDoubt: link.isInDoubt)
                 link.sent(sequence, probe: probe, at: .now, lossAfter: interval * 2)
                 channel.writeAndFlush(HeartbeatCodec.heartbeat(beat, wantsEcho: probe), promise: nil)
-                do { try await Task.sleep(for: interval) } catch { break }
             }
+            wake.finish()
             group.cancelAll()
         }
     }

@@ -27,7 +27,7 @@ extension MQTTClient {
 
         public init(
             host: String, port: Int, clientID: String, username: String? = nil, password: String? = nil, tls: TLS? = nil,
-            keepAliveSeconds: Int = 30, maximumPayloadBytes: Int = 65_536, reconnectDelaySeconds: ClosedRange<Int> = 1...30,
+            keepAliveSeconds: Int = 30, maximumPayloadBytes: Int = 1 << 20, reconnectDelaySeconds: ClosedRange<Int> = 1...30,
             connectTimeout: Duration = .seconds(10), subscribeTimeout: Duration = .seconds(10), will: Will? = nil,
             bufferedMessages: Int = 8_192
         ) {

@@ -3,9 +3,9 @@
 /// Identified by the node's `type` in `$description`, as span-panel-api's `HomieDeviceConsumer` does
 /// (`src/span_panel_api/mqtt/const.py`: `TYPE_CORE`, `TYPE_LUGS`, `TYPE_LUGS_UPSTREAM`, `TYPE_CIRCUIT`, `TYPE_BESS`,
 /// `TYPE_PCS`). Generic `energy.ebus.device.lugs` nodes carry a `direction` property (`UPSTREAM`/`DOWNSTREAM`).
-/// Without a type (no `$description` yet, or a node it does not type) the well-known node ids of the SPAN
-/// simulator and tests are used (`core`, `upstream-lugs`, `downstream-lugs`, `bess-0`, `pcs-0`; circuits are
-/// 32-hex-digit UUIDs).
+/// Without a type (no `$description` yet, or a node it does not type) the node ids decide: those SPAN documents
+/// (`core`, `lugs-upstream`, `lugs-downstream`, `bess`, `pcs`), those of span-panel-api's simulator and Hearth's
+/// own tests (`upstream-lugs`, `downstream-lugs`, `bess-0`, `pcs-0`); circuits are 32-hex-digit UUIDs.
 public enum SpanNodeRole: Sendable, Hashable {
     case core
     case upstreamLugs
@@ -38,6 +38,11 @@ public enum SpanNodeRole: Sendable, Hashable {
         public static let downstreamLugs = "downstream-lugs"
         public static let battery = "bess-0"
         public static let powerControl = "pcs-0"
+        /// The ids in SPAN's own topic reference.
+        public static let documentedUpstreamLugs = "lugs-upstream"
+        public static let documentedDownstreamLugs = "lugs-downstream"
+        public static let documentedBattery = "bess"
+        public static let documentedPowerControl = "pcs"
     }
 
     /// The role for a described node `type`; `direction` is the lugs node's `direction` value, if known.
@@ -63,8 +68,10 @@ public enum SpanNodeRole: Sendable, Hashable {
     static func forID(_ id: String) -> SpanNodeRole {
         switch id {
         case NodeID.core: return .core
-        case NodeID.upstreamLugs: return .upstreamLugs
-        case NodeID.downstreamLugs: return .downstreamLugs
+        case NodeID.upstreamLugs, NodeID.documentedUpstreamLugs: return .upstreamLugs
+        case NodeID.downstreamLugs, NodeID.documentedDownstreamLugs: return .downstreamLugs
+        case NodeID.documentedBattery: return .battery
+        case NodeID.documentedPowerControl: return .powerControl
         default: break
         }
         if id.hasPrefix("bess-") { return .battery }

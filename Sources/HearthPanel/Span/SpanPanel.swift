@@ -17,6 +17,9 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
         var panel: SpanPanelState
         var isSubscribed = false
         var mqtt: MQTTClient.Statistics?
+        /// Why the last attempt to connect and subscribe failed (nil once subscribed).
+        var connectionError: MQTTError?
+        var connectionFailures = 0
     }
 
     /// A panel whose ages are measured on `clock` (tests pass a manual clock).
@@ -37,7 +40,19 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
 
     public func snapshot() async throws -> PanelSnapshot {
         let now = seconds()
-        return state.withLock { $0.panel.snapshot(at: now) }
+        return state.withLock { shell in
+            var snapshot = shell.panel.snapshot(at: now)
+            if snapshot.unavailableBecause != nil, !shell.isSubscribed {
+                snapshot.unavailableBecause =
+                    shell.connectionError.map { "cannot reach the panel's broker: \($0)" } ?? "not connected to the panel's broker yet"
+            }
+            return snapshot
+        }
+    }
+
+    /// Why the last attempt to reach the panel's broker failed (nil while connected, or before the first attempt).
+    public func connectionError() -> MQTTError? {
+        state.withLock { $0.connectionError }
     }
 
     /// What has been rejected so far.
@@ -57,9 +72,33 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
 
     // MARK: Running
 
-    /// Connects, subscribes and reads until cancelled; throws ``MQTTError`` if the first connection or the
-    /// subscription fails. Later connection losses are retried by libmosquitto; meanwhile the mains age grows.
+    /// Connects, subscribes and reads until cancelled. A broker that cannot be reached or refuses the client (down,
+    /// a wrong password, a TLS CA mismatch that libmosquitto reports as "no CONNACK") is tried again after
+    /// ``SpanPanelConfiguration/reconnectDelay`` (doubling, with jitter): meanwhile the panel has no figures, so the
+    /// node stays drained, and ``SpanPanelConfiguration/onConnectionFailure`` says why. Later connection losses are
+    /// retried by libmosquitto; meanwhile the mains age grows.
     public func run() async throws {
+        var delay = configuration.reconnectDelay.lowerBound
+        while !Task.isCancelled {
+            do {
+                try await readUntilClosed()
+                return
+            } catch let error as MQTTError {
+                state.withLock {
+                    $0.connectionError = error
+                    $0.connectionFailures += 1
+                }
+                changes.bump()
+                configuration.onConnectionFailure?(error)
+            }
+            let jittered = delay * Double.random(in: 0.5...1.0)
+            do { try await Task.sleep(for: jittered) } catch { return }
+            delay = min(delay * 2, configuration.reconnectDelay.upperBound)
+        }
+    }
+
+    /// One connection: connect, subscribe, read until the client closes or the task is cancelled.
+    private func readUntilClosed() async throws {
         let client = try MQTTClient(configuration: configuration.mqtt)
         defer {
             client.close()
@@ -70,6 +109,7 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
         try await client.subscribe(SpanTopic.wildcard(serial: configuration.serial))
         state.withLock {
             $0.isSubscribed = true
+            $0.connectionError = nil
             $0.mqtt = client.statistics
         }
         changes.bump()
@@ -90,6 +130,13 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
     }
 
     // MARK: Waiting (for the agent's start-up and for tests)
+
+    /// Waits until ``run()`` has failed to connect `count` times in all, and returns the last failure.
+    public func waitForConnectionFailures(_ count: Int = 1, timeout: Duration = .seconds(30)) async throws -> MQTTError {
+        try await waitFor(timeout: timeout, "\(count) failed connections") { shell in
+            shell.connectionFailures >= count ? shell.connectionError : nil
+        }
+    }
 
     /// Waits until ``run()`` has subscribed (so a publisher's next message will be seen).
     public func waitUntilSubscribed(timeout: Duration = .seconds(10)) async throws {

@@ -20,12 +20,18 @@ public struct SpanPanelConfiguration: Sendable {
     public var parsing: SpanPanelState.Options
     /// Called (off any lock, on the reader's task) for each rejected message, so the agent can log it.
     public var onRejection: (@Sendable (PanelRejection) -> Void)?
+    /// Called for each failed attempt to connect and subscribe (the panel tries again after ``reconnectDelay``).
+    public var onConnectionFailure: (@Sendable (MQTTError) -> Void)?
+    /// The wait before connecting again after a failed attempt: from the lower bound, doubling up to the upper.
+    public var reconnectDelay: ClosedRange<Duration> = .seconds(1)...(.seconds(30))
 
     public init(
         serial: String, credentials: SpanCredentials, host: String? = nil, port: Int? = nil, caFile: String? = nil,
         verifiesHostname: Bool = true, clientID: String? = nil, keepAliveSeconds: Int = 30, connectTimeout: Duration = .seconds(10),
-        parsing: SpanPanelState.Options = .init(), onRejection: (@Sendable (PanelRejection) -> Void)? = nil
+        parsing: SpanPanelState.Options = .init(), onRejection: (@Sendable (PanelRejection) -> Void)? = nil,
+        onConnectionFailure: (@Sendable (MQTTError) -> Void)? = nil
     ) {
+        self.onConnectionFailure = onConnectionFailure
         self.serial = serial
         self.credentials = credentials
         self.host = host

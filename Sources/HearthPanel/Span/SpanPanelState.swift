@@ -13,26 +13,42 @@
 ///   delivered at subscription time may be arbitrarily old, so it is never counted as fresh.
 /// - Memory is bounded: only the properties Hearth reads are kept, for at most ``Options/maximumNodes`` nodes.
 public struct SpanPanelState: Sendable {
+    /// How circuit `active-power` declared in `kW` is read.
+    public enum CircuitPowerUnit: String, Sendable, Hashable, CaseIterable {
+        /// As the panel's own figures show: the circuits' sum beside the mains (``SpanPanelState/circuitPowerIsWatts``).
+        case automatic
+        /// As declared: kW.
+        case declared
+        /// As watts, whatever the declaration (SPAN's topic reference says firmware publishes watts).
+        case watts
+    }
+
     public struct Options: Sendable, Hashable {
         /// Nodes kept at most (a SPAN panel has 2 lugs, a core, up to ~48 circuits and a few device nodes).
         public var maximumNodes: Int
         /// Longest property payload accepted, bytes (`$description` has its own limit).
         public var maximumValueBytes: Int
-        /// Longest `$description` accepted, bytes.
+        /// Longest `$description` accepted, bytes: a full 32-circuit panel's is about 62 KB, so 1 MiB leaves room for
+        /// the largest panels and their device nodes.
         public var maximumDescriptionBytes: Int
-        /// Read circuit `active-power` declared as `kW` as watts. The panel's schema declares kW, while the
-        /// Home Assistant SPAN integration's tests state that firmware sends watts despite it; see README.
-        /// Circuit figures are informational (the governor uses the lugs), so the default follows the declaration.
-        public var circuitKilowattsAreWatts: Bool
+        /// How circuit `active-power` declared in `kW` is read (circuit figures are informational: the governor uses
+        /// the lugs).
+        public var circuitPowerUnit: CircuitPowerUnit
+
+        /// Read circuit `active-power` declared as `kW` as watts (``CircuitPowerUnit/watts``; false: as declared).
+        public var circuitKilowattsAreWatts: Bool {
+            get { circuitPowerUnit == .watts }
+            set { circuitPowerUnit = newValue ? .watts : .declared }
+        }
 
         public init(
-            maximumNodes: Int = 256, maximumValueBytes: Int = 256, maximumDescriptionBytes: Int = 65_536,
-            circuitKilowattsAreWatts: Bool = false
+            maximumNodes: Int = 256, maximumValueBytes: Int = 256, maximumDescriptionBytes: Int = 1 << 20,
+            circuitPowerUnit: CircuitPowerUnit = .automatic, circuitKilowattsAreWatts: Bool? = nil
         ) {
             self.maximumNodes = maximumNodes
             self.maximumValueBytes = maximumValueBytes
             self.maximumDescriptionBytes = maximumDescriptionBytes
-            self.circuitKilowattsAreWatts = circuitKilowattsAreWatts
+            self.circuitPowerUnit = circuitKilowattsAreWatts.map { $0 ? .watts : .declared } ?? circuitPowerUnit
         }
     }
 
@@ -50,13 +66,22 @@ public struct SpanPanelState: Sendable {
     private var initMainsAt: Double?
     /// Latest raw payload per node and property; nil records a payload that could not even be decoded.
     private var values: [String: [String: String?]] = [:]
+    /// Whether circuit power declared in `kW` is watts: fixed by the options, or (``CircuitPowerUnit/automatic``)
+    /// decided once the mains and the circuits have both published (nil until then: those circuits read no power).
+    public private(set) var circuitPowerIsWatts: Bool?
 
     public init(serial: String, options: Options = Options()) {
         self.serial = serial
         self.options = options
+        switch options.circuitPowerUnit {
+        case .automatic: circuitPowerIsWatts = nil
+        case .declared: circuitPowerIsWatts = false
+        case .watts: circuitPowerIsWatts = true
+        }
     }
 
-    private var interpreter: SpanValueInterpreter { SpanValueInterpreter(circuitKilowattsAreWatts: options.circuitKilowattsAreWatts) }
+    /// Undecided, values are checked as watts: read as kW, a firmware's watts would mostly fail the range check.
+    private var interpreter: SpanValueInterpreter { SpanValueInterpreter(circuitKilowattsAreWatts: circuitPowerIsWatts ?? true) }
 
     // MARK: Input
 
@@ -120,6 +145,8 @@ public struct SpanPanelState: Sendable {
             switch HomieDescription.parse(text) {
             case .success(let parsed):
                 description = parsed
+                // A node the panel no longer describes (a circuit removed) keeps no value.
+                values = values.filter { parsed.nodes[$0.key] != nil }
                 diagnostics.accepted += 1
             case .failure(let error):
                 reject(.malformedDescription, error.reason)
@@ -149,6 +176,7 @@ public struct SpanPanelState: Sendable {
                     if deviceState == .ready { mainsUpdatedAt = now }
                     if deviceState == .initializing { initMainsAt = now }
                 }
+                if property == "active-power", role == .upstreamLugs || role == .circuit { decideCircuitPowerUnit() }
             case .failure(let failure):
                 if role == .upstreamLugs, property == "active-power" { initMainsAt = nil }
                 reject(failure.kind, failure.detail)
@@ -196,12 +224,57 @@ public struct SpanPanelState: Sendable {
         if ready, enablement == nil || enablement == "ENABLED", case .limit(let amps, let watts)? = value(pcs, "requested-import-limit") {
             snapshot.requestedImportLimitWatts = watts ?? amps.map { $0 * (snapshot.l1Voltage.map { 2 * $0 } ?? 240) }
         }
+        snapshot.unavailableBecause = Self.missing(
+            snapshot, deviceState: deviceState, hasUpstreamLugs: upstream != nil, hasCore: core != nil)
         snapshot.circuits = roles.filter { $0.role == .circuit }.map { entry in
-            PanelSnapshot.Circuit(
-                id: entry.node, name: value(entry.node, "name")?.text, activePowerWatts: live(entry.node, "active-power"),
+            let undecided = circuitPowerIsWatts == nil && declaresKilowatts(entry.node)
+            return PanelSnapshot.Circuit(
+                id: entry.node, name: value(entry.node, "name")?.text,
+                activePowerWatts: undecided ? nil : live(entry.node, "active-power"),
                 shedPriority: value(entry.node, "shed-priority")?.text)
         }
         return snapshot
+    }
+
+    private static func missing(_ snapshot: PanelSnapshot, deviceState: HomieDeviceState?, hasUpstreamLugs: Bool, hasCore: Bool)
+        -> String?
+    {
+        guard snapshot.mainsActivePowerWatts == nil || snapshot.breakerRatingAmps == nil else { return nil }
+        guard deviceState == .ready else {
+            return deviceState.map { "the panel's $state is \($0.rawValue), not ready" } ?? "the panel has published no usable $state yet"
+        }
+        if !hasUpstreamLugs { return "no node of the panel is recognised as its upstream lugs (mains)" }
+        if snapshot.mainsActivePowerWatts == nil { return "no fresh, plausible mains active-power from the panel" }
+        return hasCore ? "no plausible breaker-rating from the panel's core" : "no node of the panel is recognised as its core"
+    }
+
+    // MARK: Circuit power unit
+
+    private func declaresKilowatts(_ node: String) -> Bool {
+        description?.nodes[node]?.properties["active-power"]?.unit == "kW"
+    }
+
+    /// Reads declared-kW circuit power the way that agrees with the mains: the circuits carry the home's loads (and
+    /// its solar or battery), so their total is of the mains' order, never a thousand times it or a thousandth.
+    /// Decided once both are known (mains of at least 200 W, a circuit drawing), on the geometric midpoint of the
+    /// two readings (a ratio of 1/√1000), and then kept.
+    private mutating func decideCircuitPowerUnit() {
+        guard circuitPowerIsWatts == nil else { return }
+        let roles = nodeRoles()
+        guard let upstream = roles.first(where: { $0.role == .upstreamLugs })?.node,
+            let raw = values[upstream]?["active-power"], let raw, case .success(let mainsValue) = HomieNumber.parse(raw, integer: false)
+        else { return }
+        let mainsUnit = description?.nodes[upstream]?.properties["active-power"]?.unit ?? "W"
+        guard let factor = HomieUnit.factor(mainsUnit, for: .power) else { return }
+        let mains = abs(mainsValue * factor)
+        var circuits = 0.0
+        for entry in roles where entry.role == .circuit && declaresKilowatts(entry.node) {
+            if let raw = values[entry.node]?["active-power"], let raw, case .success(let value) = HomieNumber.parse(raw, integer: false) {
+                circuits += abs(value)
+            }
+        }
+        guard mains >= 200, circuits > 0 else { return }
+        circuitPowerIsWatts = circuits > mains / 1000.0.squareRoot()
     }
 
     // MARK: Roles

@@ -114,6 +114,9 @@ final class MosquittoBroker: Sendable {
         return process
     }
 
+    /// Kills the broker but keeps its folder and port, for ``restart()``: a panel whose broker is down.
+    func killProcess() { terminate() }
+
     /// Terminates the broker and removes its directory. Idempotent.
     func stop() {
         terminate()
