@@ -24,7 +24,11 @@ let panelTargets: [Target] = [
     .target(
         name: "HearthPanel", dependencies: ["HearthCore", "HearthSim", "CMosquitto"], exclude: ["README.md"],
         swiftSettings: swiftSettings),
-    .testTarget(name: "HearthPanelTests", dependencies: ["HearthPanel", "HearthCore", "HearthSim"], swiftSettings: swiftSettings),
+    // A real mosquitto broker for tests (the panel's and the node's end-to-end ones), not shipped.
+    .target(name: "MosquittoTestSupport", path: "Tests/MosquittoTestSupport", exclude: ["README.md"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "HearthPanelTests", dependencies: ["HearthPanel", "HearthCore", "HearthSim", "MosquittoTestSupport"],
+        swiftSettings: swiftSettings),
 ]
 
 let serverTargets: [Target] = [
@@ -122,7 +126,7 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
-            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity", "CHearthProcess",
+            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity", "CHearthProcess", "MosquittoTestSupport",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -8,6 +8,22 @@ public protocol HomePanel: Sendable {
     /// The panel's latest figures. Throws only when the panel cannot be read at all; a snapshot with
     /// missing or implausible figures is returned as it is, and the governor treats it as no headroom.
     func snapshot() async throws -> PanelSnapshot
+
+    /// A count that moves whenever new figures may have arrived (nil: a panel that can only be polled). The node's
+    /// power loop reacts to each move instead of waiting for its next poll.
+    var changeGeneration: UInt64? { get }
+
+    /// Returns once ``changeGeneration`` has moved past `seen`, or when the task is cancelled.
+    func waitForChange(after seen: UInt64) async
+}
+
+extension HomePanel {
+    public var changeGeneration: UInt64? { nil }
+
+    /// A polled panel never announces a change: this waits for cancellation.
+    public func waitForChange(after seen: UInt64) async {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+    }
 }
 
 /// The panel's own figures in its own sign convention (SPAN: power *into* the panel is positive, so the

@@ -1,4 +1,5 @@
 import HearthCore
+import MosquittoTestSupport
 import Synchronization
 import Testing
 

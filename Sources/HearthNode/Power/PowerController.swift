@@ -76,16 +76,40 @@ public final class PowerController: Sendable {
     /// Seconds since this controller started: the governor's clock.
     public var now: Double { (ContinuousClock.now - epoch).seconds }
 
-    /// Reads the panel every period until cancelled.
+    /// Reads the panel every period, and at once whenever a panel that announces changes (``HomePanel/changeGeneration``)
+    /// publishes new figures, until cancelled: a load that starts in the home reaches the GPUs' limit in the time it
+    /// takes to read the message, not at the next poll. The node's draw is metered once a period.
     public func run() async {
+        let clock = ContinuousClock()
+        var nextPeriod = clock.now
         while !Task.isCancelled {
-            await step()
-            do { try await Task.sleep(for: configuration.period) } catch { return }
+            let periodDue = clock.now >= nextPeriod
+            if periodDue { nextPeriod = clock.now.advanced(by: configuration.period) }
+            // Read before the snapshot: a message that arrives while this step runs wakes the next one.
+            let seen = panel.changeGeneration
+            await step(metering: periodDue)
+            await waitForPeriod(until: nextPeriod, orChangeAfter: seen)
         }
     }
 
-    /// One panel reading and everything that follows from it.
-    public func step() async {
+    private func waitForPeriod(until deadline: ContinuousClock.Instant, orChangeAfter seen: UInt64?) async {
+        guard let seen else {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            return
+        }
+        let panel = self.panel
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { await panel.waitForChange(after: seen) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// One panel reading and everything that follows from it, and the node's draw metered.
+    public func step() async { await step(metering: true) }
+
+    private func step(metering: Bool) async {
         let at = now
         let draw = state.withLock { $0.drawWatts }
         let reading: PanelReading
@@ -108,7 +132,7 @@ public final class PowerController: Sendable {
         }
         state.withLock { $0.homeLoadWatts = reading.isPlausible ? reading.homeLoadWatts : nil }
         await handle(.panelReading(reading), at: at)
-        await meter(at: at)
+        if metering { await meter(at: at) }
     }
 
     /// Logs why the panel has no usable figures when that changes: a node that stays drained says why, once.

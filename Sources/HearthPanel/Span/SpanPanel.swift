@@ -50,6 +50,11 @@ public final class SpanPanel<C: Clock>: HomePanel where C.Duration == Duration {
         }
     }
 
+    /// Moves with every message from the panel (and every connection change).
+    public var changeGeneration: UInt64? { changes.generation }
+
+    public func waitForChange(after seen: UInt64) async { await changes.wait(after: seen) }
+
     /// Why the last attempt to reach the panel's broker failed (nil while connected, or before the first attempt).
     public func connectionError() -> MQTTError? {
         state.withLock { $0.connectionError }

@@ -1,4 +1,5 @@
 import HearthCore
+import MosquittoTestSupport
 import Testing
 
 @testable import HearthPanel

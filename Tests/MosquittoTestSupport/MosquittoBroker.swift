@@ -1,6 +1,6 @@
-import Foundation
+package import Foundation
 import Synchronization
-import Testing
+package import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -12,27 +12,29 @@ import Testing
 ///
 /// Use it per suite with the ``MosquittoBrokerTrait`` (`@Suite(.mosquittoBroker())`) and read
 /// ``MosquittoBroker/current`` in the tests.
-final class MosquittoBroker: Sendable {
-    struct Options: Sendable {
+package final class MosquittoBroker: Sendable {
+    package struct Options: Sendable {
         /// Accounts in the password file; the broker refuses anonymous clients.
-        var users: [String: String] = [MosquittoBroker.username: MosquittoBroker.password]
+        package var users: [String: String] = [MosquittoBroker.username: MosquittoBroker.password]
         /// Serve MQTT over TLS with a fresh CA and a server certificate for `localhost` / 127.0.0.1.
-        var tls = false
-        var executable = "/usr/sbin/mosquitto"
-        var startTimeout: Duration = .seconds(10)
+        package var tls = false
+        package var executable = "/usr/sbin/mosquitto"
+        package var startTimeout: Duration = .seconds(10)
+
+        package init(tls: Bool = false) { self.tls = tls }
     }
 
-    static let username = "hearth"
-    static let password = "panel-secret"
+    package static let username = "hearth"
+    package static let password = "panel-secret"
 
     /// The broker of the enclosing suite (set by ``MosquittoBrokerTrait``).
-    @TaskLocal static var current: MosquittoBroker?
+    @TaskLocal package static var current: MosquittoBroker?
 
-    let host = "127.0.0.1"
-    let port: Int
-    let directory: URL
+    package let host = "127.0.0.1"
+    package let port: Int
+    package let directory: URL
     /// The CA certificate clients must trust, when `tls`.
-    let caFile: String?
+    package let caFile: String?
     private let options: Options
     /// The running broker process (replaced by ``restart()``); only touched under the lock.
     private let process: Mutex<Process>
@@ -50,7 +52,7 @@ final class MosquittoBroker: Sendable {
     deinit { stop() }
 
     /// Starts a broker, retrying on another port if the chosen one was taken in between.
-    static func start(_ options: Options = Options()) async throws -> MosquittoBroker {
+    package static func start(_ options: Options = Options()) async throws -> MosquittoBroker {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-mosquitto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let passwords = directory.appendingPathComponent("passwd").path
@@ -97,7 +99,7 @@ final class MosquittoBroker: Sendable {
 
     /// Kills the broker and starts it again on the same port with the same config (clients see a lost connection;
     /// nothing retained survives, as persistence is off). Returns once the port accepts connections again.
-    func restart() async throws {
+    package func restart() async throws {
         terminate()
         let fresh = try Self.launch(options.executable, config: directory.appendingPathComponent("mosquitto.conf"))
         process.withLock { $0 = fresh }
@@ -115,10 +117,10 @@ final class MosquittoBroker: Sendable {
     }
 
     /// Kills the broker but keeps its folder and port, for ``restart()``: a panel whose broker is down.
-    func killProcess() { terminate() }
+    package func killProcess() { terminate() }
 
     /// Terminates the broker and removes its directory. Idempotent.
-    func stop() {
+    package func stop() {
         terminate()
         if ownsDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) }
     }
@@ -135,7 +137,7 @@ final class MosquittoBroker: Sendable {
     }
 
     /// The broker's log so far (for failure messages).
-    var log: String {
+    package var log: String {
         (try? String(contentsOf: directory.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
     }
 
@@ -152,9 +154,9 @@ final class MosquittoBroker: Sendable {
         throw BrokerError(message: "mosquitto did not accept connections on \(port) within \(timeout): \(log)")
     }
 
-    struct BrokerError: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
+    package struct BrokerError: Error, CustomStringConvertible {
+        package var message: String
+        package var description: String { message }
     }
 
     // MARK: Helpers
@@ -194,7 +196,7 @@ final class MosquittoBroker: Sendable {
     }
 
     /// A port the kernel just handed out for 127.0.0.1 (closed again, so mosquitto can bind it).
-    static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BrokerError(message: "socket() failed") }
         defer { close(fd) }
@@ -211,7 +213,7 @@ final class MosquittoBroker: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func canConnect(port: Int) -> Bool {
+    package static func canConnect(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -232,12 +234,12 @@ final class MosquittoBroker: Sendable {
 }
 
 /// Runs a suite inside one broker's lifetime: `@Suite(.mosquittoBroker())`.
-struct MosquittoBrokerTrait: SuiteTrait, TestScoping {
-    var options: MosquittoBroker.Options
+package struct MosquittoBrokerTrait: SuiteTrait, TestScoping {
+    package var options: MosquittoBroker.Options
 
-    var isRecursive: Bool { false }
+    package var isRecursive: Bool { false }
 
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+    package func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         let broker = try await MosquittoBroker.start(options)
         defer { broker.stop() }
         try await MosquittoBroker.$current.withValue(broker) {
@@ -247,7 +249,7 @@ struct MosquittoBrokerTrait: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == MosquittoBrokerTrait {
-    static func mosquittoBroker(_ options: MosquittoBroker.Options = .init()) -> Self {
+    package static func mosquittoBroker(_ options: MosquittoBroker.Options = .init()) -> Self {
         MosquittoBrokerTrait(options: options)
     }
 }
