@@ -49,6 +49,8 @@ public struct PowerGovernor: Sendable {
         case gridCap(watts: Double?)
         /// Time passes (at least once a second): detects stale readings and ends hold periods.
         case tick
+        /// Whether this hour is marked cheap (a tariff, or the operator's hours): the battery charges to full in it.
+        case cheapHour(Bool)
     }
 
     public enum Action: Sendable, Hashable {
@@ -83,12 +85,16 @@ public struct PowerGovernor: Sendable {
         public var staleAfterSeconds: Double
         /// How the home budget is computed from a reading.
         public var budget: PowerBudget.Configuration
+        /// The node's battery, if it has one: the grid budget is then what the node imports, and the battery makes up
+        /// the rest of its draw until its reserve (``NodeBattery``).
+        public var battery: NodeBattery.Configuration?
 
         public init(
             hostWatts: Double = 1_200, gpuMaxWatts: Double = 18_000, gpuMinWatts: Double = 5_400, idleWatts: Double = 2_200,
             hysteresisWatts: Double = 480, holdSeconds: Double = 30, staleAfterSeconds: Double = 2.5,
-            budget: PowerBudget.Configuration = PowerBudget.Configuration()
+            budget: PowerBudget.Configuration = PowerBudget.Configuration(), battery: NodeBattery.Configuration? = nil
         ) {
+            self.battery = battery
             self.hostWatts = hostWatts
             self.gpuMaxWatts = gpuMaxWatts
             self.gpuMinWatts = min(gpuMinWatts, gpuMaxWatts)
@@ -118,22 +124,35 @@ public struct PowerGovernor: Sendable {
     public private(set) var transformerBudgetWatts: Double?
     /// The grid's demand-response cap, if any.
     public private(set) var gridCapWatts: Double?
+    /// The battery, when the node has one.
+    public private(set) var battery: NodeBattery?
     private var raiseSince: Double?
     private var raiseTarget: (mode: Mode, limit: Double)?
 
     /// Starts `draining` with GPUs at their minimum: nothing is admitted until a plausible reading has shown
-    /// headroom for ``Configuration/holdSeconds``.
-    public init(configuration: Configuration = Configuration()) {
+    /// headroom for ``Configuration/holdSeconds``. A battery starts at `batteryStateOfCharge` (0–1).
+    public init(configuration: Configuration = Configuration(), batteryStateOfCharge: Double = 1) {
         self.configuration = configuration
         self.mode = .draining
         self.gpuLimitWatts = configuration.gpuMinWatts
+        self.battery = configuration.battery.map { NodeBattery(configuration: $0, stateOfCharge: batteryStateOfCharge) }
     }
 
     /// The budget in force at `now`: min of home, transformer and grid; nil when the home budget is unknown or stale.
+    /// With a battery, this is what the node may import from the grid.
     public func effectiveBudgetWatts(now: Double) -> Double? {
         guard let home = homeBudgetWatts, let at = lastReadingAt, now - at <= configuration.staleAfterSeconds else { return nil }
         return min(home, transformerBudgetWatts ?? .infinity, gridCapWatts ?? .infinity)
     }
+
+    /// What the node may draw at `now`: the grid budget plus what the battery may give. Nil when the grid budget is
+    /// unknown: a node that cannot see its home drains even with a charged battery (fail safe, as without one).
+    public func supplyWatts(now: Double) -> Double? {
+        effectiveBudgetWatts(now: now).map { $0 + (battery?.availableDischargeWatts ?? 0) }
+    }
+
+    /// What the node imports from the grid now (its allowed draw, less what the battery gives, plus what it charges).
+    public var gridImportWatts: Double { max(0, allowedDrawWatts - (battery?.flowWatts ?? 0)) }
 
     /// The most the node can draw in its current mode and limit, watts.
     public var allowedDrawWatts: Double {
@@ -149,6 +168,8 @@ public struct PowerGovernor: Sendable {
 
     /// Feeds one event; returns the actions to perform, in order.
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
+        // The battery's flow since the last event, before anything changes it.
+        battery?.advance(to: now)
         switch event {
         case .panelReading(let reading):
             let budget = PowerBudget.compute(reading, configuration: configuration.budget)
@@ -164,8 +185,24 @@ public struct PowerGovernor: Sendable {
             gridCapWatts = watts.map { $0.isFinite ? max(0, $0) : 0 }
         case .tick:
             break
+        case .cheapHour(let cheap):
+            battery?.setCheapHour(cheap)
         }
-        return evaluate(now: now)
+        let actions = evaluate(now: now)
+        planBatteryFlow(now: now)
+        return actions
+    }
+
+    /// Sets the battery's flow until the next event: it gives what the node's allowed draw exceeds the grid budget
+    /// by, or takes what the node leaves of it.
+    private mutating func planBatteryFlow(now: Double) {
+        guard battery != nil else { return }
+        guard let grid = effectiveBudgetWatts(now: now) else {
+            battery?.setFlow(0)
+            return
+        }
+        let gap = allowedDrawWatts - grid
+        battery?.setFlow(gap)
     }
 
     /// What the budget allows: (mode, GPU limit). Nil budget is unknown → draining.
@@ -184,7 +221,7 @@ public struct PowerGovernor: Sendable {
 
     private mutating func evaluate(now: Double) -> [Action] {
         let current = (mode: mode, limit: gpuLimitWatts)
-        let budget = effectiveBudgetWatts(now: now)
+        let budget = supplyWatts(now: now)
         let wanted = target(budget: budget)
         if Self.isLower(wanted, than: current) {
             raiseSince = nil
@@ -249,17 +286,32 @@ extension PowerGovernor {
         public var capWatts: Double
         /// Share of full GPU power allowed (for ``FleetState/setPowerCapFactor(_:at:)`` via ``GPUPowerCurve``).
         public var capFraction: Double
+        /// The battery's state of charge, 0–1 (nil without one).
+        public var batteryStateOfCharge: Double?
+        /// What the battery gives the node (positive) or takes to charge (negative), watts (nil without one).
+        public var batteryWatts: Double?
+        /// What the node imports from the grid, watts.
+        public var gridImportWatts: Double?
 
-        public init(mode: Mode, budgetWatts: Double?, capWatts: Double, capFraction: Double) {
+        public init(
+            mode: Mode, budgetWatts: Double?, capWatts: Double, capFraction: Double, batteryStateOfCharge: Double? = nil,
+            batteryWatts: Double? = nil, gridImportWatts: Double? = nil
+        ) {
             self.mode = mode
             self.budgetWatts = budgetWatts
             self.capWatts = capWatts
             self.capFraction = capFraction
+            self.batteryStateOfCharge = batteryStateOfCharge
+            self.batteryWatts = batteryWatts
+            self.gridImportWatts = gridImportWatts
         }
     }
 
     /// The node's power status at `now`.
     public func status(now: Double) -> Status {
-        Status(mode: mode, budgetWatts: effectiveBudgetWatts(now: now), capWatts: gpuLimitWatts, capFraction: capFraction)
+        Status(
+            mode: mode, budgetWatts: effectiveBudgetWatts(now: now), capWatts: gpuLimitWatts, capFraction: capFraction,
+            batteryStateOfCharge: battery?.stateOfCharge, batteryWatts: battery?.flowWatts,
+            gridImportWatts: battery == nil ? nil : gridImportWatts)
     }
 }
