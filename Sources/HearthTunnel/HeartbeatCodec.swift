@@ -12,8 +12,9 @@ public import NIOCore
 ///   [link] · [power] · [energy].
 ///   - link: `flags: UInt8` (1 RTT follows, 2 jitter follows, 4 bandwidth follows, 8 degraded) · loss · [RTT ms] ·
 ///     [jitter ms] · [bandwidth bytes/s].
-///   - power: mode · `flags: UInt8` (1 budget follows, 2 home load follows, 4 home budget follows) · draw · cap ·
-///     cap fraction · full · floor · [budget] · [home load] · [home budget] (watts).
+///   - power: mode · `flags: UInt8` (1 budget follows, 2 home load follows, 4 home budget follows, 8 battery follows,
+///     16 grid import follows) · draw · cap · cap fraction · full · floor · [budget] · [home load] · [home budget]
+///     · [battery state of charge · battery watts] · [grid import] (watts; state of charge 0–1).
 ///   - energy: count `UInt16` · per interval start `Int64` · end `Int64` · watt-hours (how many a beat may hold is
 ///     the validator's limit; the frame's own size bounds what a count can claim).
 /// - `heartbeatAck`: the sequence echoed, `UInt64`.
@@ -52,6 +53,9 @@ public enum HeartbeatCodec {
             if power.budgetWatts != nil { powerFlags |= 1 }
             if power.homeLoadWatts != nil { powerFlags |= 2 }
             if power.homeBudgetWatts != nil { powerFlags |= 4 }
+            let battery = power.batteryStateOfCharge.flatMap { soc in power.batteryWatts.map { (soc, $0) } }
+            if battery != nil { powerFlags |= 8 }
+            if power.gridImportWatts != nil { powerFlags |= 16 }
             payload.writeInteger(powerFlags)
             for value in [power.drawWatts, power.capWatts, power.capFraction, power.fullWatts, power.floorWatts] {
                 payload.writeNumber(value)
@@ -59,6 +63,11 @@ public enum HeartbeatCodec {
             for value in [power.budgetWatts, power.homeLoadWatts, power.homeBudgetWatts] {
                 if let value { payload.writeNumber(value) }
             }
+            if let (soc, watts) = battery {
+                payload.writeNumber(soc)
+                payload.writeNumber(watts)
+            }
+            if let grid = power.gridImportWatts { payload.writeNumber(grid) }
         }
         if let energy {
             payload.writeInteger(UInt16(energy.count))
@@ -97,7 +106,7 @@ public enum HeartbeatCodec {
         }
         if flags & 4 != 0 {
             let mode = try payload.readField("heartbeat power mode")
-            let powerFlags = try payload.readFlags(known: 0b111, frame: "heartbeat power")
+            let powerFlags = try payload.readFlags(known: 0b11111, frame: "heartbeat power")
             let draw = try payload.readNumber("heartbeat power draw")
             let cap = try payload.readNumber("heartbeat power cap")
             let capFraction = try payload.readNumber("heartbeat power cap fraction")
@@ -106,9 +115,13 @@ public enum HeartbeatCodec {
             let budget = powerFlags & 1 != 0 ? try payload.readNumber("heartbeat power budget") : nil
             let homeLoad = powerFlags & 2 != 0 ? try payload.readNumber("heartbeat home load") : nil
             let homeBudget = powerFlags & 4 != 0 ? try payload.readNumber("heartbeat home budget") : nil
+            let soc = powerFlags & 8 != 0 ? try payload.readNumber("heartbeat battery state of charge") : nil
+            let batteryWatts = powerFlags & 8 != 0 ? try payload.readNumber("heartbeat battery watts") : nil
+            let gridImport = powerFlags & 16 != 0 ? try payload.readNumber("heartbeat grid import") : nil
             beat.power = NodePowerReport(
                 mode: mode, budgetWatts: budget, drawWatts: draw, capWatts: cap, capFraction: capFraction, homeLoadWatts: homeLoad,
-                homeBudgetWatts: homeBudget, fullWatts: full, floorWatts: floor)
+                homeBudgetWatts: homeBudget, fullWatts: full, floorWatts: floor, batteryStateOfCharge: soc, batteryWatts: batteryWatts,
+                gridImportWatts: gridImport)
         }
         if flags & 8 != 0 {
             guard let count = payload.readInteger(as: UInt16.self) else {

@@ -68,6 +68,18 @@ struct PowerOptions: ParsableArguments {
     @Option(help: "The whole node's idle draw, watts.")
     var idleWatts: Double = 2_200
 
+    @Option(help: "The node's own battery, kWh (0: none). The node as built carries 15 kWh.")
+    var batteryKwh: Double = 0
+
+    @Option(help: "The battery's charge and discharge limit, kW.")
+    var batteryKw: Double = 5
+
+    @Option(help: "Share of the battery kept back (for outages and grid events), 0-1.")
+    var batteryReserve: Double = 0.2
+
+    @Option(help: "Hours of the day (local time, 0-23, comma-separated or ranges like 0-6) when the battery charges to full.")
+    var batteryCheapHours: String = "0-6"
+
     func validate() throws {
         if panel == .sim, HomeType(rawValue: panelHome) == nil {
             throw ValidationError("--panel-home must be one of \(HomeType.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -78,6 +90,14 @@ struct PowerOptions: ParsableArguments {
         where !(value.isFinite && value >= 0 && value <= 100_000) {
             throw ValidationError("\(name) must be between 0 and 100000 watts")
         }
+        for (name, value) in [("--battery-kwh", batteryKwh), ("--battery-kw", batteryKw)]
+        where !(value.isFinite && value >= 0 && value <= 1_000) {
+            throw ValidationError("\(name) must be between 0 and 1000")
+        }
+        guard batteryReserve.isFinite, (0...1).contains(batteryReserve) else {
+            throw ValidationError("--battery-reserve must be between 0 and 1")
+        }
+        _ = try Self.hours(batteryCheapHours)
         guard gpuMinWatts <= gpuMaxWatts else { throw ValidationError("--gpu-min-watts must not exceed --gpu-max-watts") }
         if panel == .span, spanHost == nil || spanSerial == nil {
             throw ValidationError("--panel span needs --span-host and --span-serial")
@@ -122,10 +142,30 @@ struct PowerOptions: ParsableArguments {
         panel: any HomePanel, logger: Logger, drawObserver: (@Sendable (Double) -> Void)? = nil
     ) -> PowerController {
         let limiter: any GPUPowerLimiter = gpuPower == .nvidiaSMI ? NvidiaSMIPowerLimiter() : DryRunPowerLimiter()
+        let battery =
+            batteryKwh > 0
+            ? NodeBattery.Configuration(
+                capacityWattHours: batteryKwh * 1_000, maxChargeWatts: batteryKw * 1_000, maxDischargeWatts: batteryKw * 1_000,
+                reserveFraction: batteryReserve) : nil
         let governor = PowerGovernor.Configuration(
-            hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts)
-        return PowerController(
-            panel: panel, limiter: limiter, configuration: .init(governor: governor), logger: logger, drawObserver: drawObserver)
+            hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts, battery: battery)
+        var configuration = PowerController.Configuration(governor: governor)
+        // Validated in validate(); the default if it ever is not.
+        configuration.cheapHours = (try? Self.hours(batteryCheapHours)) ?? []
+        return PowerController(panel: panel, limiter: limiter, configuration: configuration, logger: logger, drawObserver: drawObserver)
+    }
+
+    /// Hours of the day from "0-6,22,23": single hours and ranges, each 0-23.
+    static func hours(_ text: String) throws -> Set<Int> {
+        var hours = Set<Int>()
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            let bounds = part.split(separator: "-", maxSplits: 1).map { Int($0) }
+            guard let first = bounds.first ?? nil, (0...23).contains(first), let last = bounds.count == 2 ? bounds[1] : first,
+                (first...23).contains(last)
+            else { throw ValidationError("--battery-cheap-hours: \(part) is not an hour (0-23) or a range of them") }
+            hours.formUnion(first...last)
+        }
+        return hours
     }
 
     /// The node's power controller, or nil without a panel.

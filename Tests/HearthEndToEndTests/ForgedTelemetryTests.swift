@@ -69,6 +69,19 @@ struct ForgedTelemetryTests {
                 ("floor above full", beat { $0.power = Self.power(full: 500, floor: 900) }),
                 ("negative home load", beat { $0.power = Self.power(homeLoad: -3_000) }),
                 (
+                    "a battery over full",
+                    beat {
+                        $0.power?.batteryStateOfCharge = 1.5; $0.power?.batteryWatts = 0
+                    }
+                ),
+                (
+                    "a 1 GW battery",
+                    beat {
+                        $0.power?.batteryStateOfCharge = 0.5; $0.power?.batteryWatts = 1e9
+                    }
+                ),
+                ("importing a load the node does not have", beat { $0.power?.gridImportWatts = 90_000 }),
+                (
                     "a negative round trip",
                     beat { $0.link = LinkReport(rttMilliseconds: -5, jitterMilliseconds: 1, loss: 0, degraded: false) }
                 ),

@@ -68,6 +68,35 @@ import Testing
         }
     }
 
+    /// Issue 15: the node's battery covers a spike that would have capped it, and the gateway sees the source split.
+    @Test func aSpikeRunsTheNodeOnItsBatteryAndTheGatewaySeesIt() async throws {
+        let node = PoweredNode.make(
+            homeLoadWatts: 20_000,
+            battery: NodeBattery.Configuration(capacityWattHours: 15_000, maxChargeWatts: 5_000, maxDischargeWatts: 5_000))
+        let engine = TestEngine { request, _, emit in for chunk in TestEngine.sse(words: ["ok"], request: request) { try await emit(chunk) }
+        }
+        try await withTestFleet(nodes: [TestNodeSpec(id: "home-node", engine: engine, power: node.controller)]) { fleet in
+            let reports = fleet.gateway.registry.powerReports()
+            try await Self.waitForMode("normal", of: "home-node", in: reports)
+            // The EV leaves the node 6.4 kW of grid: 0.6 kW short of its 7 kW, which the battery gives.
+            _ = node.panel.addLoad(name: "EV charger", watts: 48 * 240)
+            var onBattery: NodePowerReport?
+            for await (id, report) in reports where id == NodeID("home-node") && (report.batteryWatts ?? 0) > 0 {
+                onBattery = report
+                break
+            }
+            let report = try #require(onBattery)
+            #expect(report.mode == "normal", "the battery covers the gap: no cap")
+            #expect(abs((report.batteryWatts ?? 0) - 600) < 60)
+            #expect(abs((report.gridImportWatts ?? 0) - 6_400) < 60)
+            #expect((report.batteryStateOfCharge ?? 0) > 0.9)
+            #expect(node.limiter.limitsSet.allSatisfy { $0 == 6_000 }, "the GPUs were never capped: \(node.limiter.limitsSet)")
+            let metrics = try await fleet.get("/metrics").body
+            #expect(metrics.contains(#"hearth_node_battery_state_of_charge{node="home-node"}"#))
+            #expect(metrics.contains(#"hearth_node_grid_import_watts{node="home-node"}"#))
+        }
+    }
+
     @Test func aSpikeWithNoHeadroomDrainsTheNodeAndItsStreamFinishesElsewhere() async throws {
         let nodes = (0..<2).map { _ in PoweredNode.make(homeLoadWatts: 5_000) }
         let stall = StallOnce()

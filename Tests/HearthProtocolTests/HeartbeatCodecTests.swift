@@ -31,6 +31,13 @@ import Testing
             sequence: 8, activeStreams: 2, engineHealthy: true,
             link: LinkReport(rttMilliseconds: 4, jitterMilliseconds: nil, loss: 0, degraded: false), otherGatewayStreams: 5),
         NodeHeartbeat(sequence: 9, activeStreams: 0, engineHealthy: true, otherGatewayStreams: -7),
+        // A node with its battery: state of charge, the battery's flow (here charging) and the grid import.
+        NodeHeartbeat(
+            sequence: 10, activeStreams: 4, engineHealthy: true,
+            power: NodePowerReport(
+                mode: "normal", budgetWatts: 19_200, drawWatts: 12_100, capWatts: 9_600, capFraction: 1, homeLoadWatts: 3_000,
+                homeBudgetWatts: 19_200, fullWatts: 12_100, floorWatts: 7_300, batteryStateOfCharge: 0.42, batteryWatts: -5_000,
+                gridImportWatts: 17_100)),
     ]
 
     static func isMalformed(_ error: any Error) -> Bool { (error as? TunnelErrorMessage)?.code == .malformedFrame }

@@ -38,6 +38,9 @@ package final class NodeGauges: Sendable {
                     values.append(("hearth_node_power_draw_watts", power.drawWatts))
                     values.append(("hearth_node_gpu_cap_watts", power.capWatts))
                     if let budget = power.budgetWatts { values.append(("hearth_node_power_budget_watts", budget)) }
+                    if let soc = power.batteryStateOfCharge { values.append(("hearth_node_battery_state_of_charge", soc)) }
+                    if let battery = power.batteryWatts { values.append(("hearth_node_battery_watts", battery)) }
+                    if let grid = power.gridImportWatts { values.append(("hearth_node_grid_import_watts", grid)) }
                 }
                 if let link = beat.link {
                     if let rtt = link.rttMilliseconds { values.append(("hearth_node_link_rtt_seconds", rtt / 1000)) }

@@ -141,6 +141,13 @@ struct NodeHeartbeatValidator {
         if let load = power.homeLoadWatts, !(0...NodeTelemetryLimits.maximumHomeLoadWatts).contains(load) {
             return "home_load_watts \(load) is impossible"
         }
+        if let soc = power.batteryStateOfCharge, !(0...1).contains(soc) { return "battery_state_of_charge \(soc) is outside 0-1" }
+        let flow = -NodeTelemetryLimits.maximumNodeWatts...NodeTelemetryLimits.maximumNodeWatts
+        if let watts = power.batteryWatts, !flow.contains(watts) { return "battery_watts \(watts) is impossible" }
+        // Importing more than the node draws plus what its battery takes would be a load the node does not have.
+        if let grid = power.gridImportWatts, !node.contains(grid) || grid > power.drawWatts + max(0, -(power.batteryWatts ?? 0)) + 1 {
+            return "grid_import_watts \(grid) is impossible"
+        }
         if power.floorWatts > power.fullWatts { return "floor_watts exceeds full_watts" }
         // A share of the GPUs' maximum: above 1 would claim a faster-than-uncapped GPU.
         if !(0...1).contains(power.capFraction) { return "cap_fraction \(power.capFraction) is outside 0-1" }

@@ -18,6 +18,8 @@ public final class PowerController: Sendable {
         public var energyIntervalSeconds: Int64 = 60
         /// Closed energy intervals kept for resending after a reconnect (a day of minutes).
         public var retainedIntervals = 1_440
+        /// Hours of the day (local time) the battery charges to full in (a tariff's cheap hours, or the operator's).
+        public var cheapHours: Set<Int> = []
 
         public init(governor: PowerGovernor.Configuration) {
             self.governor = governor
@@ -131,6 +133,10 @@ public final class PowerController: Sendable {
             logger.warning("implausible panel reading; treating it as no headroom", metadata: ["reading": "\(reading)"])
         }
         state.withLock { $0.homeLoadWatts = reading.isPlausible ? reading.homeLoadWatts : nil }
+        if configuration.governor.battery != nil {
+            let cheap = configuration.cheapHours.contains(Calendar.current.component(.hour, from: Date()))
+            if state.withLock({ $0.governor.battery?.cheapHour != cheap }) { await handle(.cheapHour(cheap), at: at) }
+        }
         await handle(.panelReading(reading), at: at)
         if metering { await meter(at: at) }
     }
@@ -210,7 +216,9 @@ public final class PowerController: Sendable {
             return NodePowerReport(
                 mode: status.mode.rawValue, budgetWatts: status.budgetWatts, drawWatts: state.drawWatts, capWatts: status.capWatts,
                 capFraction: status.capFraction, homeLoadWatts: state.homeLoadWatts,
-                homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: c.floorWatts)
+                homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: c.floorWatts,
+                batteryStateOfCharge: status.batteryStateOfCharge, batteryWatts: status.batteryWatts,
+                gridImportWatts: status.batteryWatts.map { max(0, state.drawWatts - $0) })
         }
     }
 

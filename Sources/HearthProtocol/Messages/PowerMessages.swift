@@ -21,11 +21,21 @@ public struct NodePowerReport: Codable, Sendable, Equatable {
     /// The node's full draw (host + GPUs at maximum) and its running floor (host + GPUs at minimum), watts.
     public var fullWatts: Double
     public var floorWatts: Double
+    /// The node's battery, when it has one: state of charge 0–1, and what it gives the node (positive) or takes to
+    /// charge (negative), watts.
+    public var batteryStateOfCharge: Double?
+    public var batteryWatts: Double?
+    /// What the node imports from the grid (with a battery, its draw less what the battery gives), watts.
+    public var gridImportWatts: Double?
 
     public init(
         mode: String, budgetWatts: Double?, drawWatts: Double, capWatts: Double, capFraction: Double, homeLoadWatts: Double?,
-        homeBudgetWatts: Double?, fullWatts: Double, floorWatts: Double
+        homeBudgetWatts: Double?, fullWatts: Double, floorWatts: Double, batteryStateOfCharge: Double? = nil,
+        batteryWatts: Double? = nil, gridImportWatts: Double? = nil
     ) {
+        self.batteryStateOfCharge = batteryStateOfCharge
+        self.batteryWatts = batteryWatts
+        self.gridImportWatts = gridImportWatts
         self.homeBudgetWatts = homeBudgetWatts
         self.mode = mode
         self.budgetWatts = budgetWatts
@@ -47,6 +57,9 @@ public struct NodePowerReport: Codable, Sendable, Equatable {
         case homeBudgetWatts = "home_budget_watts"
         case fullWatts = "full_watts"
         case floorWatts = "floor_watts"
+        case batteryStateOfCharge = "battery_state_of_charge"
+        case batteryWatts = "battery_watts"
+        case gridImportWatts = "grid_import_watts"
     }
 }
 

@@ -17,7 +17,7 @@ struct PoweredNode: Sendable {
 
     /// A 7 kW node (1 kW host + 6 kW of GPUs, running floor 3 kW, idle 1.5 kW) that reacts at once in both
     /// directions (no hold: tests of the hold live in HearthCore) and reads its panel every 100 ms.
-    static func make(homeLoadWatts: Double, energyIntervalSeconds: Int64 = 60) -> PoweredNode {
+    static func make(homeLoadWatts: Double, energyIntervalSeconds: Int64 = 60, battery: NodeBattery.Configuration? = nil) -> PoweredNode {
         let second = 3 * 3600.0
         let panel = SimulatedPanel(configuration: .init(homeType: .allElectric, seed: 7)) { second }
         // Fix the home's own load at `homeLoadWatts` with one extra load on top of the profile's second.
@@ -26,7 +26,7 @@ struct PoweredNode: Sendable {
         var configuration = PowerController.Configuration(
             governor: PowerGovernor.Configuration(
                 hostWatts: 1_000, gpuMaxWatts: 6_000, gpuMinWatts: 2_000, idleWatts: 1_500, hysteresisWatts: 480, holdSeconds: 0,
-                staleAfterSeconds: 5))
+                staleAfterSeconds: 5, battery: battery))
         configuration.period = .milliseconds(100)
         configuration.energyIntervalSeconds = energyIntervalSeconds
         var logger = Logger(label: "hearth.test.power")
