@@ -174,6 +174,18 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Node full draw in kW (host + GPUs at maximum limit); 19.2 is a node at its 80 A cap.")
         var nodeKw: Double = 6
 
+        @Option(
+            help:
+                "A node preset: xfra (the node as built: 16 RTX PRO 6000 GPUs, 12.5 kW, a 15 kWh battery; docs/PLANNING.md). Overrides --node-kw."
+        )
+        var node: String?
+
+        @Option(help: "Each node's battery, kWh (0: none; with --node xfra, 15 unless given).")
+        var batteryKwh: Double?
+
+        @Option(help: "The battery's charge and discharge limit, kW.")
+        var batteryKw: Double = 5
+
         @Flag(help: "Print one JSON object on standard output.")
         var json = false
 
@@ -184,13 +196,28 @@ struct SimCommand: AsyncParsableCommand {
             guard homes > 0, transformers > 0, days > 0, step > 0, nodeKw > 0 else {
                 throw ValidationError("--homes, --transformers, --days, --step and --node-kw must be positive")
             }
+            if let node, node != "xfra" { throw ValidationError("--node must be xfra") }
+            if let batteryKwh, !(batteryKwh.isFinite && batteryKwh >= 0 && batteryKwh <= 1_000) {
+                throw ValidationError("--battery-kwh must be between 0 and 1000")
+            }
+            guard batteryKw.isFinite, batteryKw > 0, batteryKw <= 1_000 else {
+                throw ValidationError("--battery-kw must be between 0 and 1000")
+            }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, seed: seed)
             if let source = loaded.generatedFrom {
                 FileHandle.standardError.write(
                     Data("note: \(trace) is absent; generated requests from the published statistics of \(source)\n".utf8))
             }
-            let configuration = PowerSimulation.Configuration(
+            var configuration = PowerSimulation.Configuration(
                 homes: homes, transformers: transformers, days: days, seed: seed, stepSeconds: step, nodeFullWatts: nodeKw * 1000)
+            if node == "xfra" { configuration.useNodeAsBuilt() }
+            if let batteryKwh {
+                configuration.battery =
+                    batteryKwh > 0
+                    ? NodeBattery.Configuration(
+                        capacityWattHours: batteryKwh * 1_000, maxChargeWatts: batteryKw * 1_000, maxDischargeWatts: batteryKw * 1_000)
+                    : nil
+            }
             let report = PowerSimulation(configuration: configuration, trace: loaded, showProgress: !quiet && !json).run()
             if json {
                 let encoder = JSONEncoder()
@@ -205,7 +232,17 @@ struct SimCommand: AsyncParsableCommand {
                 print(
                     "home limit violations: \(report.home_limit_violations), transformer limit violations: \(report.transformer_limit_violations)"
                 )
-                print("DR events met: \(report.dr_events_met) of \(report.dr_events)")
+                print(
+                    String(
+                        format: "DR events met: %d of %d, least sustained cut in the nodes' grid import: %.0f%%", report.dr_events_met,
+                        report.dr_events, report.dr_min_import_reduction * 100))
+                if report.battery_kwh > 0 {
+                    print(
+                        String(
+                            format: "battery %.0f kWh: %.2f cycles a day; full power %.1f%% of node-hours (%.1f%% without the battery)",
+                            report.battery_kwh, report.battery_cycles_per_day, report.full_power_share * 100,
+                            report.full_power_share_without_battery * 100))
+                }
                 print(
                     String(
                         format: "node-hours available: %.1f%% (capped %.1f%%), node energy per home: %.1f kWh",

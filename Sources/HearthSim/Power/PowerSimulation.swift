@@ -17,10 +17,13 @@ public import HearthCore
 /// 5. Each node's ``PowerGovernor`` gets the grid cap, the transformer budget and the panel reading, and the
 ///    node draws min(its demand, what its mode and GPU limit allow).
 ///
-/// Counted: a home violation is a step where the node draws and home + node exceed the home's continuous
-/// limit (80 % of the service); a transformer violation is a step where its nodes draw and homes + nodes
+/// Counted: a home violation is a step where the node imports and home + node import exceed the home's continuous
+/// limit (80 % of the service); a transformer violation is a step where its nodes import and homes + nodes
 /// exceed the rating × power factor (before Hearth's margin). A DR event is met when every targeted node,
-/// at every step in its (randomized) window, drew no more than its cap. Homes whose own load alone exceeds
+/// at every step in its (randomized) window, imported no more than its cap (a node with a battery may draw more:
+/// the battery gives the rest). The battery's flow is the governor's plan (the node's allowed draw less its grid
+/// budget): a node drawing less than it is allowed is counted as taking the whole gap from its battery, which makes
+/// the battery's endurance and cycles pessimistic. Homes whose own load alone exceeds
 /// a limit are not Hearth's violations (the node then draws nothing).
 ///
 /// SLO attainment: the real ``Simulator`` (slo-aware) replays the trace against the fleet as the governors
@@ -51,6 +54,9 @@ public struct PowerSimulation: Sendable {
         public var fleet: FleetComposition
         /// Run the SLO replays (off for callers, such as the planner, that replay demand themselves).
         public var sloReplays: Bool = true
+        /// Each node's battery (nil: none). With one, the run is repeated without it for
+        /// ``PowerReport/full_power_share_without_battery``.
+        public var battery: NodeBattery.Configuration?
 
         public init(
             homes: Int = 1000, transformers: Int = 100, days: Int = 7, seed: UInt64 = 1, stepSeconds: Int = 60,
@@ -80,7 +86,20 @@ public struct PowerSimulation: Sendable {
             // Readings come once a step here, so a reading is fresh for one step (the agent's own default is 2.5 s).
             return PowerGovernor.Configuration(
                 hostWatts: host, gpuMaxWatts: gpuMax, gpuMinWatts: gpuMax * gpuMinShare, idleWatts: nodeFullWatts * idleShare,
-                staleAfterSeconds: max(2.5, Double(stepSeconds) + 1))
+                staleAfterSeconds: max(2.5, Double(stepSeconds) + 1), battery: battery)
+        }
+
+        /// The node as built (public reporting, 2026): 16 RTX PRO 6000 Blackwell Server Edition GPUs at up to 600 W
+        /// each (9.6 kW), 4 EPYC CPUs, about 3 TB of memory and liquid cooling, about 12.5 kW at full load, and a
+        /// 15 kWh battery. Assumed, not published: the host's 2.9 kW (12.5 − 9.6), a GPU floor of 300 W each (half
+        /// the maximum), 1.5 kW idle, and a battery that charges and discharges at 5 kW with a 20 % reserve.
+        public mutating func useNodeAsBuilt() {
+            nodeFullWatts = 12_500
+            hostShare = 2_900 / 12_500
+            gpuMinShare = 0.5
+            idleShare = 1_500 / 12_500
+            battery = NodeBattery.Configuration(
+                capacityWattHours: 15_000, maxChargeWatts: 5_000, maxDischargeWatts: 5_000, reserveFraction: 0.2)
         }
     }
 
@@ -147,6 +166,18 @@ public struct PowerSimulation: Sendable {
     }
 
     public func run() -> PowerReport {
+        var report = runOnce()
+        if configuration.battery != nil {
+            var without = self
+            without.configuration.battery = nil
+            without.configuration.sloReplays = false
+            without.showProgress = false
+            report.full_power_share_without_battery = without.runOnce().full_power_share
+        }
+        return report
+    }
+
+    private func runOnce() -> PowerReport {
         let c = configuration
         let homes = max(1, c.homes)
         let transformerCount = max(1, min(c.transformers, homes))
@@ -201,12 +232,18 @@ public struct PowerSimulation: Sendable {
             }
         }
         var eventFailed = [Bool](repeating: false, count: events.count)
+        // Per event: the least fleet-wide reduction of its nodes' grid import, over the steps of its window.
+        var eventReduction = [Double](repeating: .infinity, count: events.count)
+        var eventImport = [Double](repeating: 0, count: events.count)
+        var eventBaseline = [Double](repeating: 0, count: events.count)
         var eventIndexByNode = [[Int]](repeating: [], count: homes)
         for (e, nodes) in eventNodes.enumerated() { for n in nodes { eventIndexByNode[n].append(e) } }
 
         let utilization = Self.dailyUtilization(trace, peak: c.peakUtilization)
         var governors = [PowerGovernor](repeating: PowerGovernor(configuration: governorConfiguration), count: homes)
         var draw = [Double](repeating: 0, count: homes)
+        var gridImport = [Double](repeating: 0, count: homes)
+        var fullPowerSteps = 0
         var homeViolations = 0
         var transformerViolations = 0
         var availableSteps = 0
@@ -273,18 +310,30 @@ public struct PowerSimulation: Sendable {
                     let g = governors[h]
                     let demand = governorConfiguration.idleWatts + (c.nodeFullWatts - governorConfiguration.idleWatts) * u
                     draw[h] = g.mode.isAdmitting ? min(demand, g.allowedDrawWatts) : g.allowedDrawWatts
+                    // What the grid gives: the draw less what the battery gives, plus what it takes to charge.
+                    let flow = g.battery?.flowWatts ?? 0
+                    gridImport[h] = max(0, draw[h] - max(0, flow)) + max(0, -flow)
                     energyWh += draw[h] * Double(step) / 3600
                     if g.mode.isAdmitting {
                         availableSteps += 1
                         available += GPUPowerCurve.prefillSpeed(capFraction: g.capFraction)
                         admitting += 1
                         if g.mode == .capped { cappedSteps += 1 }
+                        if g.mode == .normal { fullPowerSteps += 1 }
                     }
                     let limit = 0.8 * types[h].serviceAmps * 240
-                    if draw[h] > 0, loads[h] + draw[h] > limit + 1e-6 { homeViolations += 1 }
-                    if let cap = drCap[h], draw[h] > cap + 1e-6 {
-                        for e in eventIndexByNode[h] where events[e].isActive(for: "node-\(h)", at: t) { eventFailed[e] = true }
+                    if gridImport[h] > 0, loads[h] + gridImport[h] > limit + 1e-6 { homeViolations += 1 }
+                    for e in eventIndexByNode[h] where events[e].isActive(for: "node-\(h)", at: t) {
+                        // A grid event caps what the node imports: its battery may carry the rest.
+                        if let cap = drCap[h], gridImport[h] > cap + 1e-6 { eventFailed[e] = true }
+                        eventImport[e] += gridImport[h]
+                        eventBaseline[e] += demand
                     }
+                }
+                for e in events.indices where eventBaseline[e] > 0 {
+                    eventReduction[e] = min(eventReduction[e], 1 - eventImport[e] / eventBaseline[e])
+                    eventImport[e] = 0
+                    eventBaseline[e] = 0
                 }
                 var stepNodeW = 0.0
                 var stepHomeW = 0.0
@@ -292,8 +341,8 @@ public struct PowerSimulation: Sendable {
                     var total = 0.0
                     var nodes = 0.0
                     for h in homesOn {
-                        total += loads[h] + draw[h]
-                        nodes += draw[h]
+                        total += loads[h] + gridImport[h]
+                        nodes += gridImport[h]
                     }
                     if nodes > 0, total > transformers[x].ratingWatts + 1e-6 { transformerViolations += 1 }
                     if nodes > 0 { transformerPeakLoading = max(transformerPeakLoading, total / transformers[x].ratingWatts) }
@@ -376,7 +425,11 @@ public struct PowerSimulation: Sendable {
             hourly_node_kw: perHour(hourlyNodeWh, 1e-3), hourly_home_kw: perHour(hourlyHomeWh, 1e-3),
             hourly_available_share: perHour(hourlyAvailable, 1), hourly_prefill_speed: perHour(hourlySpeed, 1),
             peak_node_kw: peakNodeW / 1000, peak_homes_kw: peakHomesW / 1000, peak_substation_kw: peakSubstationW / 1000,
-            transformer_peak_loading: transformerPeakLoading, transformer_peak_added_kw: transformerPeakAddedW / 1000)
+            transformer_peak_loading: transformerPeakLoading, transformer_peak_added_kw: transformerPeakAddedW / 1000,
+            dr_min_import_reduction: eventReduction.filter(\.isFinite).min().map { max(0, $0) } ?? 0,
+            battery_kwh: (c.battery?.capacityWattHours ?? 0) / 1000,
+            battery_cycles_per_day: governors.reduce(0) { $0 + ($1.battery?.cycles ?? 0) } / Double(homes) / Double(max(1, c.days)),
+            full_power_share: Double(fullPowerSteps) / nodeSteps, full_power_share_without_battery: Double(fullPowerSteps) / nodeSteps)
     }
 }
 
@@ -434,4 +487,15 @@ public struct PowerReport: Codable, Sendable, Hashable {
     public var transformer_peak_loading: Double
     /// Greatest node draw on one transformer in one step, kW.
     public var transformer_peak_added_kw: Double
+    /// The smallest fleet-wide reduction of the targeted nodes' grid import, against what they would have drawn, over
+    /// every step of every grid event (0–1): what the fleet sustained for each event's whole duration.
+    public var dr_min_import_reduction: Double
+    /// Each node's battery, kWh (0: none).
+    public var battery_kwh: Double
+    /// Full battery cycles a day (energy given over capacity), mean over nodes.
+    public var battery_cycles_per_day: Double
+    /// Share of node-steps at full power (mode normal).
+    public var full_power_share: Double
+    /// The same with the nodes' batteries taken away (equal to ``full_power_share`` without batteries).
+    public var full_power_share_without_battery: Double
 }

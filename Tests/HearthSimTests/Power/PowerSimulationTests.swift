@@ -64,6 +64,31 @@ import Testing
         }
     }
 
+    /// Issue 15: the node as built, 16 GPUs and a 15 kWh battery. Every limit holds, every grid event is met, the fleet
+    /// cuts its grid import by at least a quarter for each event's whole duration, and the battery keeps nodes at
+    /// full power more often than they would be without it.
+    @Test func theNodeAsBuiltWithItsBatteryMeetsEveryEventAndRunsFullMoreOften() {
+        var configuration = PowerSimulation.Configuration(homes: 60, transformers: 6, days: 2, seed: 1, stepSeconds: 60)
+        configuration.useNodeAsBuilt()
+        configuration.sloReplays = false
+        let r = PowerSimulation(configuration: configuration, trace: Self.trace()).run()
+        #expect(r.node_full_kw == 12.5 && r.battery_kwh == 15)
+        #expect(r.home_limit_violations == 0)
+        #expect(r.transformer_limit_violations == 0)
+        #expect(r.dr_events > 0 && r.dr_events_met == r.dr_events)
+        #expect(r.dr_min_import_reduction >= 0.25, "sustained reduction \(r.dr_min_import_reduction)")
+        #expect(r.battery_cycles_per_day > 0 && r.battery_cycles_per_day < 3)
+        #expect(r.full_power_share > r.full_power_share_without_battery, "\(r.full_power_share) vs \(r.full_power_share_without_battery)")
+
+        // Without a battery the two shares are one figure, and the reduction is still sustained (by caps).
+        configuration.battery = nil
+        let plain = PowerSimulation(configuration: configuration, trace: Self.trace()).run()
+        #expect(plain.battery_kwh == 0 && plain.battery_cycles_per_day == 0)
+        #expect(plain.full_power_share == plain.full_power_share_without_battery)
+        #expect(abs(plain.full_power_share - r.full_power_share_without_battery) < 1e-9, "the comparison run is this run")
+        #expect(plain.dr_events_met == plain.dr_events)
+    }
+
     @Test func deterministic() {
         #expect(Self.small(seed: 4) == Self.small(seed: 4))
         #expect(Self.small(seed: 4).energy_kwh_per_home != Self.small(seed: 5).energy_kwh_per_home)
