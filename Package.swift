@@ -22,7 +22,7 @@ let pureTargets: [Target] = [
 let panelTargets: [Target] = [
     .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
     .target(
-        name: "HearthPanel", dependencies: ["HearthCore", "HearthSim", "CMosquitto"], exclude: ["README.md"],
+        name: "HearthPanel", dependencies: ["HearthCore", "CMosquitto"], exclude: ["README.md"],
         swiftSettings: swiftSettings),
     // A real mosquitto broker for tests (the panel's and the node's end-to-end ones), not shipped.
     .target(name: "MosquittoTestSupport", path: "Tests/MosquittoTestSupport", exclude: ["README.md"], swiftSettings: swiftSettings),

@@ -1,6 +1,6 @@
 /// One message from the panel that HearthPanel refused to use, and why.
 ///
-/// The module has no logger of its own (it depends only on HearthCore, HearthSim and libmosquitto), so the agent
+/// The module has no logger of its own (it depends only on HearthCore and libmosquitto), so the agent
 /// logs these from ``SpanPanelConfiguration/onRejection`` or reads the counters in ``PanelDiagnostics``.
 public struct PanelRejection: Sendable, Hashable, CustomStringConvertible {
     /// The kind of rejection: a struct over a private enum so kinds can be added without breaking callers.

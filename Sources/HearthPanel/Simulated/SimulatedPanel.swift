@@ -1,7 +1,7 @@
-public import HearthSim
+public import HearthCore
 import Synchronization
 
-/// An in-process panel: a home's simulated day (``HearthSim/HomeLoadProfile/day(_:seed:)``, 1 s resolution)
+/// An in-process panel: a home's simulated day (``HearthCore/HomeLoadProfile/day(_:seed:)``, 1 s resolution)
 /// plus loads a test or developer switches on, plus the node's own draw, reported in SPAN's sign convention.
 ///
 /// The node sits on the panel, so mains = home + extra loads + node draw. Leg currents assume every load is a

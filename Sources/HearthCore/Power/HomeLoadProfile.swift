@@ -1,3 +1,5 @@
+import Foundation
+
 /// A home's own electrical load for one day at 1 s resolution, generated deterministically from a seed.
 ///
 /// Appliance models (watts are typical nameplate figures for North American homes; on/off patterns are
@@ -95,7 +97,7 @@ public enum HomeLoadProfile {
         var t = 0
         while t < secondsPerDay {
             let h = Double(t) / 3600
-            let duty = 0.15 + 0.55 * max(0, _cos((h - 17) / 24 * 2 * .pi))
+            let duty = 0.15 + 0.55 * max(0, Foundation.cos((h - 17) / 24 * 2 * .pi))
             let on = Int(uniform(600, 1200))
             if rng.unit() < duty {
                 add(t, 1, hvacWatts)  // inrush: 2× for one second

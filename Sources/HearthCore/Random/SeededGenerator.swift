@@ -1,4 +1,7 @@
-/// SplitMix64 (Steele, Lea, Flood 2014): a small, fast, seedable generator so every run is reproducible.
+import Foundation
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a small, fast, seedable generator so every run is reproducible. The
+/// simulator's and the home load profiles' randomness: a seed is always an input.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -21,11 +24,11 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func normal() -> Double {
         let u1 = max(unit(), .leastNonzeroMagnitude)
         let u2 = unit()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2)
     }
 
     /// An exponential deviate with the given mean.
     public mutating func exponential(mean: Double) -> Double {
-        -mean * _log(max(1 - unit(), .leastNonzeroMagnitude))
+        -mean * Foundation.log(max(1 - unit(), .leastNonzeroMagnitude))
     }
 }
