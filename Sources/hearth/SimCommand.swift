@@ -183,8 +183,8 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Each node's battery, kWh (0: none; with --node xfra, 15 unless given).")
         var batteryKwh: Double?
 
-        @Option(help: "The battery's charge and discharge limit, kW.")
-        var batteryKw: Double = 5
+        @Option(help: "The battery's charge and discharge limit, kW (default 5).")
+        var batteryKw: Double?
 
         @Flag(help: "Print one JSON object on standard output.")
         var json = false
@@ -200,7 +200,7 @@ struct SimCommand: AsyncParsableCommand {
             if let batteryKwh, !(batteryKwh.isFinite && batteryKwh >= 0 && batteryKwh <= 1_000) {
                 throw ValidationError("--battery-kwh must be between 0 and 1000")
             }
-            guard batteryKw.isFinite, batteryKw > 0, batteryKw <= 1_000 else {
+            if let batteryKw, !(batteryKw.isFinite && batteryKw > 0 && batteryKw <= 1_000) {
                 throw ValidationError("--battery-kw must be between 0 and 1000")
             }
             let loaded = try TraceGenerator.readOrGenerate(path: trace, seed: seed)
@@ -211,12 +211,12 @@ struct SimCommand: AsyncParsableCommand {
             var configuration = PowerSimulation.Configuration(
                 homes: homes, transformers: transformers, days: days, seed: seed, stepSeconds: step, nodeFullWatts: nodeKw * 1000)
             if node == "xfra" { configuration.useNodeAsBuilt() }
-            if let batteryKwh {
+            if batteryKwh != nil || batteryKw != nil {
+                let capacity = batteryKwh.map { $0 * 1_000 } ?? configuration.battery?.capacityWattHours ?? 0
+                let watts = (batteryKw ?? 5) * 1_000
                 configuration.battery =
-                    batteryKwh > 0
-                    ? NodeBattery.Configuration(
-                        capacityWattHours: batteryKwh * 1_000, maxChargeWatts: batteryKw * 1_000, maxDischargeWatts: batteryKw * 1_000)
-                    : nil
+                    capacity > 0
+                    ? NodeBattery.Configuration(capacityWattHours: capacity, maxChargeWatts: watts, maxDischargeWatts: watts) : nil
             }
             let report = PowerSimulation(configuration: configuration, trace: loaded, showProgress: !quiet && !json).run()
             if json {

@@ -293,7 +293,8 @@ public struct PowerSimulation: Sendable {
                         TransformerAllocator.Home(
                             id: "home-\(h)", homeLoadWatts: loads[h],
                             nodeDemandWatts: min(c.nodeFullWatts, homeBudget[h], drCap[h] ?? .infinity),
-                            nodeFloorWatts: governorConfiguration.floorWatts)
+                            // A node with a charged battery runs on less grid than its floor: the battery gives the rest.
+                            nodeFloorWatts: max(0, governorConfiguration.floorWatts - (governors[h].battery?.availableDischargeWatts ?? 0)))
                     }
                     let shares = TransformerAllocator().allocate(request, on: transformers[x])
                     for (i, h) in homesOn.enumerated() { budgets[h] = shares[i] }
@@ -427,6 +428,7 @@ public struct PowerSimulation: Sendable {
             peak_node_kw: peakNodeW / 1000, peak_homes_kw: peakHomesW / 1000, peak_substation_kw: peakSubstationW / 1000,
             transformer_peak_loading: transformerPeakLoading, transformer_peak_added_kw: transformerPeakAddedW / 1000,
             dr_min_import_reduction: eventReduction.filter(\.isFinite).min().map { max(0, $0) } ?? 0,
+            dr_import_reductions: eventReduction.map { $0.isFinite ? max(0, $0) : 0 },
             battery_kwh: (c.battery?.capacityWattHours ?? 0) / 1000,
             battery_cycles_per_day: governors.reduce(0) { $0 + ($1.battery?.cycles ?? 0) } / Double(homes) / Double(max(1, c.days)),
             full_power_share: Double(fullPowerSteps) / nodeSteps, full_power_share_without_battery: Double(fullPowerSteps) / nodeSteps)
@@ -490,6 +492,8 @@ public struct PowerReport: Codable, Sendable, Hashable {
     /// The smallest fleet-wide reduction of the targeted nodes' grid import, against what they would have drawn, over
     /// every step of every grid event (0–1): what the fleet sustained for each event's whole duration.
     public var dr_min_import_reduction: Double
+    /// The same for each event, in order.
+    public var dr_import_reductions: [Double]
     /// Each node's battery, kWh (0: none).
     public var battery_kwh: Double
     /// Full battery cycles a day (energy given over capacity), mean over nodes.
