@@ -144,9 +144,7 @@ struct PowerOptions: ParsableArguments {
         let limiter: any GPUPowerLimiter = gpuPower == .nvidiaSMI ? NvidiaSMIPowerLimiter() : DryRunPowerLimiter()
         let battery =
             batteryKwh > 0
-            ? NodeBattery.Configuration(
-                capacityWattHours: batteryKwh * 1_000, maxChargeWatts: batteryKw * 1_000, maxDischargeWatts: batteryKw * 1_000,
-                reserveFraction: batteryReserve) : nil
+            ? NodeBattery.Configuration(kilowattHours: batteryKwh, kilowatts: batteryKw, reserveFraction: batteryReserve) : nil
         let governor = PowerGovernor.Configuration(
             hostWatts: hostWatts, gpuMaxWatts: gpuMaxWatts, gpuMinWatts: gpuMinWatts, idleWatts: idleWatts, battery: battery)
         var configuration = PowerController.Configuration(governor: governor)

@@ -212,11 +212,9 @@ struct SimCommand: AsyncParsableCommand {
                 homes: homes, transformers: transformers, days: days, seed: seed, stepSeconds: step, nodeFullWatts: nodeKw * 1000)
             if node == "xfra" { configuration.useNodeAsBuilt() }
             if batteryKwh != nil || batteryKw != nil {
-                let capacity = batteryKwh.map { $0 * 1_000 } ?? configuration.battery?.capacityWattHours ?? 0
-                let watts = (batteryKw ?? 5) * 1_000
+                let kilowattHours = batteryKwh ?? (configuration.battery?.capacityWattHours ?? 0) / 1_000
                 configuration.battery =
-                    capacity > 0
-                    ? NodeBattery.Configuration(capacityWattHours: capacity, maxChargeWatts: watts, maxDischargeWatts: watts) : nil
+                    kilowattHours > 0 ? NodeBattery.Configuration(kilowattHours: kilowattHours, kilowatts: batteryKw ?? 5) : nil
             }
             let report = PowerSimulation(configuration: configuration, trace: loaded, showProgress: !quiet && !json).run()
             if json {

@@ -40,6 +40,13 @@ public struct NodeBattery: Sendable, Hashable, Codable {
             self.rechargeHysteresisFraction = Self.fraction(rechargeHysteresisFraction)
         }
 
+        /// A battery that charges and discharges at the same rate, in the units operators give (kWh, kW).
+        public init(kilowattHours: Double, kilowatts: Double, reserveFraction: Double = 0.2) {
+            self.init(
+                capacityWattHours: kilowattHours * 1_000, maxChargeWatts: kilowatts * 1_000, maxDischargeWatts: kilowatts * 1_000,
+                reserveFraction: reserveFraction)
+        }
+
         private static func fraction(_ x: Double) -> Double { x.isFinite ? min(1, max(0, x)) : 0 }
     }
 

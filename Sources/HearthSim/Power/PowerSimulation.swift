@@ -98,8 +98,7 @@ public struct PowerSimulation: Sendable {
             hostShare = 2_900 / 12_500
             gpuMinShare = 0.5
             idleShare = 1_500 / 12_500
-            battery = NodeBattery.Configuration(
-                capacityWattHours: 15_000, maxChargeWatts: 5_000, maxDischargeWatts: 5_000, reserveFraction: 0.2)
+            battery = NodeBattery.Configuration(kilowattHours: 15, kilowatts: 5, reserveFraction: 0.2)
         }
     }
 
