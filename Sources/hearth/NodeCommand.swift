@@ -40,13 +40,45 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Dial a gateway that accepts plain tunnels (--insecure-plain-tunnel there). Development only.")
     var insecurePlainTunnel = false
 
+    @Option(
+        help:
+            "The home's own MQTT broker, for Home Assistant (mqtt://[USER@]HOST[:PORT], or mqtts:// with --home-mqtt-ca): the node shows its draw, battery, energy and state there and takes pause and maximum-draw controls. Off by default."
+    )
+    var homeMqtt: String?
+
+    @Option(help: "File holding the password for --home-mqtt (kept out of process listings).")
+    var homeMqttPasswordFile: String?
+
+    @Option(help: "CA certificate (PEM) for an mqtts:// --home-mqtt broker.")
+    var homeMqttCa: String?
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var power: PowerOptions
     @OptionGroup var logging: LoggingOptions
 
+    /// `--home-mqtt` as a client configuration for this node.
+    func homeMQTT(nodeID: String) throws -> MQTTClient.Configuration? {
+        guard let homeMqtt else { return nil }
+        guard let url = URL(string: homeMqtt), let scheme = url.scheme, ["mqtt", "mqtts"].contains(scheme), let host = url.host,
+            !host.isEmpty
+        else { throw ValidationError("--home-mqtt must be mqtt://[USER@]HOST[:PORT] or mqtts://..., got '\(homeMqtt)'") }
+        if scheme == "mqtts", homeMqttCa == nil { throw ValidationError("--home-mqtt with mqtts:// needs --home-mqtt-ca") }
+        var password: String?
+        if let file = homeMqttPasswordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read --home-mqtt-password-file \(file)")
+            }
+            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return MQTTClient.Configuration(
+            host: host, port: url.port ?? (scheme == "mqtts" ? 8883 : 1883), clientID: "hearth-\(nodeID)", username: url.user,
+            password: password, tls: scheme == "mqtts" ? homeMqttCa.map { MQTTClient.TLS(caFile: $0) } : nil)
+    }
+
     func validate() throws {
         _ = try Self.parseGateways(gateway)
         guard (1...16).contains(gatewayConnections) else { throw ValidationError("--gateway-connections must be 1-16") }
+        _ = try homeMQTT(nodeID: nodeId ?? "node")
         if let nodeId, !NodeIdentifier.isWellFormed(nodeId) {
             throw ValidationError("--node-id must be 1-128 of A-Z a-z 0-9 . _ -")
         }
@@ -112,9 +144,30 @@ struct NodeCommand: AsyncParsableCommand {
                 logger: logger
             )
             let panelService: [any Service] = span.map { [SpanPanelService(panel: $0)] } ?? []
-            let group = ServiceGroup(services: panelService + node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            var homeService: [any Service] = []
+            if let mqtt = try homeMQTT(nodeID: nodeId) {
+                guard let controller = node.agent.power else {
+                    throw ValidationError("--home-mqtt needs a power loop: give --panel sim or --panel span")
+                }
+                homeService = [
+                    HomeAssistantService(
+                        bridge: HomeAssistantBridge(
+                            configuration: .init(mqtt: mqtt, nodeID: nodeId), controller: controller, logger: logger))
+                ]
+            }
+            let group = ServiceGroup(
+                services: panelService + homeService + node.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()
         }
+    }
+}
+
+/// Publishes the node to the home's MQTT broker for the process's lifetime.
+struct HomeAssistantService: Service {
+    let bridge: HomeAssistantBridge
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await bridge.run() }
     }
 }
 

@@ -51,6 +51,9 @@ public struct PowerGovernor: Sendable {
         case tick
         /// Whether this hour is marked cheap (a tariff, or the operator's hours): the battery charges to full in it.
         case cheapHour(Bool)
+        /// The host's own limit on the node's whole draw, watts (0: the host paused it); nil lifts it. The home's
+        /// controls (Home Assistant) set it: it caps what the node draws from grid and battery together.
+        case hostLimit(watts: Double?)
     }
 
     public enum Action: Sendable, Hashable {
@@ -124,6 +127,8 @@ public struct PowerGovernor: Sendable {
     public private(set) var transformerBudgetWatts: Double?
     /// The grid's demand-response cap, if any.
     public private(set) var gridCapWatts: Double?
+    /// The host's limit on the node's whole draw, if any (0: paused).
+    public private(set) var hostLimitWatts: Double?
     /// The battery, when the node has one.
     public private(set) var battery: NodeBattery?
     private var raiseSince: Double?
@@ -148,7 +153,7 @@ public struct PowerGovernor: Sendable {
     /// What the node may draw at `now`: the grid budget plus what the battery may give. Nil when the grid budget is
     /// unknown: a node that cannot see its home drains even with a charged battery (fail safe, as without one).
     public func supplyWatts(now: Double) -> Double? {
-        effectiveBudgetWatts(now: now).map { $0 + (battery?.availableDischargeWatts ?? 0) }
+        effectiveBudgetWatts(now: now).map { min($0 + (battery?.availableDischargeWatts ?? 0), hostLimitWatts ?? .infinity) }
     }
 
     /// What the node imports from the grid now (its allowed draw, less what the battery gives, plus what it charges).
@@ -187,6 +192,8 @@ public struct PowerGovernor: Sendable {
             break
         case .cheapHour(let cheap):
             battery?.setCheapHour(cheap)
+        case .hostLimit(let watts):
+            hostLimitWatts = watts.map { $0.isFinite ? max(0, $0) : 0 }
         }
         let actions = evaluate(now: now)
         planBatteryFlow(now: now)

@@ -44,6 +44,38 @@ public final class PowerController: Sendable {
         var lastPanelError: String?
         /// Why the panel last had no usable figures, as logged (nil while it has them).
         var lastUnavailable: String?
+        var host = HostControls()
+        /// Energy the node drew today and this month (local time), for the home's own view.
+        var energy = HomeEnergy()
+        var lastMeteredAt: Date?
+    }
+
+    /// What the home's host asked of the node (its Home Assistant controls): a pause, a maximum draw.
+    public struct HostControls: Sendable, Equatable {
+        public var paused = false
+        /// The most the node may draw, battery included, watts (nil: no limit of the host's).
+        public var maxDrawWatts: Double?
+
+        public init(paused: Bool = false, maxDrawWatts: Double? = nil) {
+            self.paused = paused
+            self.maxDrawWatts = maxDrawWatts
+        }
+    }
+
+    /// The node's energy today and this month, Wh, by the node's local calendar.
+    public struct HomeEnergy: Sendable, Equatable {
+        public var todayWattHours = 0.0
+        public var monthWattHours = 0.0
+        var day: DateComponents?
+
+        mutating func add(_ wattHours: Double, at date: Date) {
+            let today = Calendar.current.dateComponents([.year, .month, .day], from: date)
+            if let day, day.year != today.year || day.month != today.month { monthWattHours = 0 }
+            if day != today { todayWattHours = 0 }
+            day = today
+            todayWattHours += wattHours
+            monthWattHours += wattHours
+        }
     }
 
     public let configuration: Configuration
@@ -155,6 +187,22 @@ public final class PowerController: Sendable {
         }
     }
 
+    /// The host's controls, applied at once: a pause powers the node down (its streams go back to the gateway), a
+    /// maximum draw caps it like any other limit.
+    public func setHostControls(_ controls: HostControls) async {
+        state.withLock { $0.host = controls }
+        let limit: Double? = controls.paused ? 0 : controls.maxDrawWatts
+        await handle(.hostLimit(watts: limit), at: now)
+        logger.notice(
+            "host controls",
+            metadata: ["paused": "\(controls.paused)", "max_draw_w": "\(controls.maxDrawWatts.map { String(Int($0)) } ?? "none")"])
+    }
+
+    public var hostControls: HostControls { state.withLock { $0.host } }
+
+    /// The node's energy today and this month.
+    public var homeEnergy: HomeEnergy { state.withLock { $0.energy } }
+
     /// The gateway's transformer budget and grid cap.
     public func apply(_ limit: PowerLimit) async {
         let at = now
@@ -193,7 +241,12 @@ public final class PowerController: Sendable {
             let draw =
                 measured.map { governor.mode == .off ? 0 : governor.configuration.hostWatts + $0 } ?? governor.allowedDrawWatts
             state.drawWatts = draw
-            let closed = state.meter.record(watts: draw, at: Date().timeIntervalSince1970)
+            let wallClock = Date()
+            if let last = state.lastMeteredAt {
+                state.energy.add(draw * max(0, wallClock.timeIntervalSince(last)) / 3_600, at: wallClock)
+            }
+            state.lastMeteredAt = wallClock
+            let closed = state.meter.record(watts: draw, at: wallClock.timeIntervalSince1970)
             for interval in closed {
                 let record = EnergyInterval(start: interval.start, end: interval.end, wattHours: interval.wattHours)
                 state.retained.append(record)

@@ -113,6 +113,22 @@ import Testing
         #expect(g.mode == .normal)
     }
 
+    /// Issue 15: the host's controls (Home Assistant) cap the node's whole draw, battery included, or pause it.
+    @Test func theHostsLimitCapsTheWholeDrawAndAPauseTurnsTheNodeOff() {
+        var g = Self.warmed()
+        let capped = g.handle(.hostLimit(watts: 8_000), now: 41)
+        #expect(capped == [.setGPUPowerLimit(watts: 8_000 - 2_500)])
+        #expect(g.allowedDrawWatts == 8_000)
+        let paused = g.handle(.hostLimit(watts: 0), now: 42)
+        #expect(g.mode == .off && paused.contains(.powerDown) && paused.contains(.pauseAdmissions))
+        #expect(g.battery?.flowWatts ?? 0 <= 0, "a paused node takes nothing from its battery")
+        _ = g.handle(.hostLimit(watts: nil), now: 43)
+        Self.run(&g, home: 3_000, from: 44, to: 120)
+        #expect(g.mode == .normal)
+        _ = g.handle(.hostLimit(watts: -.infinity), now: 121)
+        #expect(g.mode == .off, "a hostile limit counts as a pause, never as none")
+    }
+
     @Test func theBatteryNeverGivesBelowItsReserveOrTakesPastItsTarget() {
         var battery = NodeBattery(
             configuration: .init(capacityWattHours: 1_000, maxChargeWatts: 500, maxDischargeWatts: 1_000), stateOfCharge: 0.5)

@@ -1,0 +1,103 @@
+import Foundation
+import HearthCore
+import HearthNode
+import HearthPanel
+import Logging
+import MosquittoTestSupport
+import Testing
+
+/// Issue 15: the home sees its node. On a real mosquitto broker, a client that follows Home Assistant's MQTT discovery
+/// convention finds the node's entities and their state, and the home's controls change what the node does.
+@Suite(.timeLimit(.minutes(1)))
+struct HomeAssistantBridgeTests {
+    /// Reads messages until `predicate` holds for the latest document on `topic`.
+    static func document(
+        on topic: String, in messages: inout AsyncStream<MQTTMessage>.Iterator, seen: inout [String: [String: Any]],
+        where predicate: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        if let current = seen[topic], predicate(current) { return current }
+        while let message = await messages.next() {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any] else { continue }
+            seen[message.topic] = object
+            if message.topic == topic, predicate(object) { return object }
+        }
+        throw CancellationError()
+    }
+
+    @Test func aDiscoveryClientFindsTheNodeAndItsControlsChangeWhatTheNodeDoes() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        func client(_ id: String) -> MQTTClient.Configuration {
+            .init(
+                host: broker.host, port: broker.port, clientID: id, username: MosquittoBroker.username, password: MosquittoBroker.password)
+        }
+
+        let node = PoweredNode.make(homeLoadWatts: 3_000, battery: NodeBattery.Configuration(kilowattHours: 15, kilowatts: 5))
+        var logger = Logger(label: "hearth.test.home")
+        logger.logLevel = .critical
+        let bridge = HomeAssistantBridge(
+            configuration: .init(mqtt: client("hearth-node"), nodeID: "home node/1"), controller: node.controller, logger: logger)
+        #expect(bridge.objectID == "home_node_1", "topics carry no spaces or slashes from a node id")
+
+        // Home Assistant's side: discovery configs and the state topic.
+        let home = try MQTTClient(configuration: client("home-assistant"))
+        try await home.connect()
+        defer { home.close() }
+        try await home.subscribe("homeassistant/#")
+        try await home.subscribe("hearth/#")
+
+        let power = Task { await node.controller.run() }
+        defer { power.cancel() }
+        let running = Task { try await bridge.run() }
+        defer { running.cancel() }
+
+        var messages = home.messages.makeAsyncIterator()
+        var seen: [String: [String: Any]] = [:]
+        let prefix = "homeassistant"
+        for (component, object) in [
+            ("sensor", "draw"), ("sensor", "energy_today"), ("sensor", "energy_month"), ("sensor", "state"), ("sensor", "battery"),
+            ("switch", "pause"), ("number", "max_draw"),
+        ] {
+            let config = try await Self.document(
+                on: "\(prefix)/\(component)/hearth_home_node_1/\(object)/config", in: &messages, seen: &seen
+            ) { _ in true }
+            #expect(config["unique_id"] as? String == "hearth_home_node_1_\(object)")
+            #expect(config["state_topic"] as? String == "hearth/home_node_1/state")
+            #expect((config["device"] as? [String: Any])?["identifiers"] as? [String] == ["hearth_home_node_1"])
+        }
+        let draw = try await Self.document(on: "homeassistant/sensor/hearth_home_node_1/draw/config", in: &messages, seen: &seen) { _ in
+            true
+        }
+        #expect(draw["device_class"] as? String == "power" && draw["unit_of_measurement"] as? String == "W")
+
+        // The node serves at full power once its governor's hold has passed (none here), on a 3 kW home.
+        let serving = try await Self.document(on: "hearth/home_node_1/state", in: &messages, seen: &seen) {
+            $0["state"] as? String == "serving"
+        }
+        #expect(serving["paused"] as? String == "OFF")
+        #expect((serving["battery_percent"] as? Double ?? 0) > 90)
+        #expect(serving["draw_w"] is Double || serving["draw_w"] is Int)
+
+        // The host pauses the node: it powers down, and says so.
+        try home.publish("hearth/home_node_1/pause/set", text: "ON", qos: 1)
+        let paused = try await Self.document(on: "hearth/home_node_1/state", in: &messages, seen: &seen) {
+            $0["state"] as? String == "paused"
+        }
+        #expect(paused["paused"] as? String == "ON")
+        #expect(node.controller.status.mode == .off)
+
+        // Nonsense is ignored; a maximum draw caps the node once it is unpaused.
+        try home.publish("hearth/home_node_1/max_draw/set", text: "-5", qos: 1)
+        try home.publish("hearth/home_node_1/pause/set", text: "maybe", qos: 1)
+        try home.publish("hearth/home_node_1/max_draw/set", text: "5000", qos: 1)
+        try home.publish("hearth/home_node_1/pause/set", text: "OFF", qos: 1)
+        let capped = try await Self.document(on: "hearth/home_node_1/state", in: &messages, seen: &seen) {
+            $0["state"] as? String == "capped"
+        }
+        #expect(capped["max_draw_w"] as? Double == 5_000 || capped["max_draw_w"] as? Int == 5_000)
+        // Within the host's 5 kW, the 1 kW host included (rising from off, the governor keeps its 480 W band).
+        #expect(node.controller.status.capWatts + 1_000 <= 5_000 && node.controller.status.capWatts >= 3_500)
+        #expect(node.controller.status.mode == .capped)
+        #expect(node.controller.hostControls == PowerController.HostControls(paused: false, maxDrawWatts: 5_000))
+    }
+}
