@@ -208,7 +208,8 @@ public struct PowerGovernor: Sendable {
             battery?.setFlow(0)
             return
         }
-        let gap = allowedDrawWatts - grid
+        // The host's limit bounds what the node takes from the home in all, charging included.
+        let gap = allowedDrawWatts - min(grid, hostLimitWatts ?? .infinity)
         battery?.setFlow(gap)
     }
 

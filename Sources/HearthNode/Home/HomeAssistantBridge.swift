@@ -72,13 +72,18 @@ public final class HomeAssistantBridge: Sendable {
         defer { client.close() }
         try await client.connect()
         try await client.subscribe(base + "/+/set", qos: 1)
-        for (topic, document) in discovery() { try client.publish(topic, text: document, qos: 1, retain: true) }
-        try client.publish(availabilityTopic, text: "online", qos: 1, retain: true)
+        try announce(client)
         try publishState(client)
         await withDiscardingTaskGroup { group in
             group.addTask {
+                // A broker that restarted without persistence lost the retained entities: announce them again.
+                var reconnects = client.statistics.reconnects
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: self.configuration.period) } catch { return }
+                    if client.statistics.reconnects != reconnects {
+                        reconnects = client.statistics.reconnects
+                        try? self.announce(client)
+                    }
                     try? self.publishState(client)
                 }
             }
@@ -88,6 +93,12 @@ public final class HomeAssistantBridge: Sendable {
             }
             group.cancelAll()
         }
+    }
+
+    /// The entities (retained) and this node's availability.
+    private func announce(_ client: MQTTClient) throws {
+        for (topic, document) in discovery() { try client.publish(topic, text: document, qos: 1, retain: true) }
+        try client.publish(availabilityTopic, text: "online", qos: 1, retain: true)
     }
 
     /// Applies one control message; anything else is logged and ignored.
