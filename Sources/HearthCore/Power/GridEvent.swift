@@ -25,11 +25,15 @@ public struct GridEvent: Sendable, Hashable, Codable {
     public var randomizeStart: Double
     /// OpenADR 3.1 target strings (node ids, or groups such as a transformer or feeder); empty targets all.
     public var targets: [String]
+    /// What a node's start offset is drawn from (nil: ``id``): the OpenADR event's id, shared by all its intervals,
+    /// so that back-to-back intervals keep one offset per node and leave no uncapped gap between them.
+    public var offsetKey: String?
 
     public init(
         id: String, programID: String? = nil, signal: Signal, start: Double, duration: Double, randomizeStart: Double = 0,
-        targets: [String] = []
+        targets: [String] = [], offsetKey: String? = nil
     ) {
+        self.offsetKey = offsetKey
         self.id = id
         self.programID = programID
         self.signal = signal
@@ -47,14 +51,18 @@ public struct GridEvent: Sendable, Hashable, Codable {
         targets.isEmpty || targets.contains { $0 == node || groups.contains($0) }
     }
 
-    /// This node's start offset in `[0, randomizeStart]`: FNV-1a of "event|node", so it is stable across
-    /// processes and runs.
+    /// This node's start offset in `[0, randomizeStart]`, uniform over the window: FNV-1a of "event|node" through
+    /// SplitMix64's finaliser (FNV alone barely moves its high bits for ids that differ in their last character, which
+    /// put such nodes within a millisecond of each other), so it is stable across processes and runs.
     public func startOffset(for node: String) -> Double {
         guard randomizeStart > 0 else { return 0 }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        for byte in (offsetKey ?? id).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         hash = (hash ^ 0x7C) &* 0x100_0000_01B3
         for byte in node.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+        hash ^= hash >> 31
         return randomizeStart * Double(hash >> 11) * 0x1.0p-53
     }
 

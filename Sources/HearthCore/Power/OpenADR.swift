@@ -62,11 +62,12 @@ public enum OpenADR {
 
     /// `intervalPeriod`: start (RFC 3339), duration and randomizeStart (ISO 8601 durations).
     public struct IntervalPeriod: Sendable, Hashable, Codable {
-        public var start: String
+        /// Nil in an interval's own period: it inherits the event's start (the specification allows it).
+        public var start: String?
         public var duration: String?
         public var randomizeStart: String?
 
-        public init(start: String, duration: String? = nil, randomizeStart: String? = nil) {
+        public init(start: String?, duration: String? = nil, randomizeStart: String? = nil) {
             self.start = start
             self.duration = duration
             self.randomizeStart = randomizeStart
@@ -179,6 +180,40 @@ public enum OpenADR {
             self.intervalPeriod = intervalPeriod
             self.intervals = intervals
         }
+
+        private enum CodingKeys: String, CodingKey {
+            case id, objectType, programID, eventName, priority, targets, payloadDescriptors, intervalPeriod, intervals
+        }
+
+        /// An event without `intervals` (the specification allows it) decodes with none.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decodeIfPresent(String.self, forKey: .id)
+            objectType = try c.decodeIfPresent(String.self, forKey: .objectType)
+            programID = try c.decode(String.self, forKey: .programID)
+            eventName = try c.decodeIfPresent(String.self, forKey: .eventName)
+            priority = try c.decodeIfPresent(Int.self, forKey: .priority)
+            targets = try c.decodeIfPresent(Targets.self, forKey: .targets)
+            payloadDescriptors = try c.decodeIfPresent([PayloadDescriptor].self, forKey: .payloadDescriptors)
+            intervalPeriod = try c.decodeIfPresent(IntervalPeriod.self, forKey: .intervalPeriod)
+            intervals = try c.decodeIfPresent([Interval].self, forKey: .intervals) ?? []
+        }
+    }
+
+    /// One element of a list a VTN sent: the element, or why it could not be read, so that one malformed or unknown
+    /// object never hides the others.
+    public struct Lossy<Element: Decodable & Sendable>: Decodable, Sendable {
+        public var element: Element?
+        public var problem: String?
+
+        public init(from decoder: any Decoder) throws {
+            do {
+                element = try Element(from: decoder)
+            } catch {
+                element = nil
+                problem = "\(error)"
+            }
+        }
     }
 
     /// `report.resources[]`.
@@ -279,60 +314,98 @@ extension OpenADR {
         return sign * total
     }
 
-    /// Unix seconds of an RFC 3339 datetime (or a bare date); `0001-01-01…` ("now") returns `now`. Nil when malformed.
+    /// Unix seconds of an RFC 3339 date-time in any valid spelling (`T`/`t`, `Z`/`z` or an offset, with or without
+    /// fractional seconds); `0001-01-01…` ("now") returns `now`. Nil for anything else: a bare date or a malformed
+    /// time is refused, never read as midnight.
     public static func unixSeconds(rfc3339 text: String, now: Double) -> Double? {
         if text.hasPrefix("0001-01-01") { return now }
+        // RFC 3339 allows lower-case `t` and `z`; the formatter wants them upper-case (nothing else is a letter).
+        let upper = text.uppercased()
+        guard upper.count >= 20, upper.contains("T") else { return nil }
         let plain = ISO8601DateFormatter()
-        if let d = plain.date(from: text) { return d.timeIntervalSince1970 }
+        if let d = plain.date(from: upper) { return d.timeIntervalSince1970 }
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = fractional.date(from: text) { return d.timeIntervalSince1970 }
-        let dateOnly = ISO8601DateFormatter()
-        dateOnly.formatOptions = [.withFullDate]
-        return dateOnly.date(from: text)?.timeIntervalSince1970
+        return fractional.date(from: upper)?.timeIntervalSince1970
     }
 
-    /// The grid events Hearth acts on in `event`: one per interval carrying `IMPORT_CAPACITY_LIMIT` or `SIMPLE`.
-    ///
-    /// An interval without its own `intervalPeriod` follows the event's, the n-th starting n × duration after
-    /// the event's start (the specification's sequential intervals). Intervals whose period cannot be parsed
-    /// are skipped (and a caller should report them); values that are not numbers are treated as the most
-    /// severe shed (SIMPLE 3 / 0 kW), the fail-safe reading of a signal Hearth cannot understand.
+    /// The grid events Hearth acts on in `event`: one per interval carrying `IMPORT_CAPACITY_LIMIT` or `SIMPLE`
+    /// (``readGridEvents(from:now:)`` without the refusals).
     public static func gridEvents(from event: Event, now: Double) -> [GridEvent] {
+        readGridEvents(from: event, now: now).events
+    }
+
+    /// The grid events Hearth acts on in `event`, and what it refused, in words for the log.
+    ///
+    /// - An interval's period fills what it leaves out from the event's (start, duration, randomizeStart). An interval
+    ///   without a start of its own follows the event's, the n-th starting n × duration after it (the
+    ///   specification's sequential intervals).
+    /// - Times are RFC 3339 date-times (``unixSeconds(rfc3339:now:)``); an interval whose start cannot be read is
+    ///   refused, never read as midnight.
+    /// - A value that is not a number is refused, never read as 0 kW or as a level. `IMPORT_CAPACITY_LIMIT` is in the
+    ///   units its `payloadDescriptors` give: `KW` (the default), `W`, or `A` (at a 240 V split-phase service);
+    ///   other units are refused.
+    /// - Every interval of one event shares its nodes' randomized start offsets (``GridEvent/offsetKey``), so
+    ///   back-to-back intervals leave no gap.
+    public static func readGridEvents(from event: Event, now: Double) -> (events: [GridEvent], refused: [String]) {
         let eventID = event.id ?? event.eventName ?? "event"
         let targets = event.targets?.values ?? []
         var result: [GridEvent] = []
+        var refused: [String] = []
+        let capacityUnits = event.payloadDescriptors?.first { $0.payloadType == importCapacityLimit }?.units?.uppercased() ?? "KW"
         for (index, interval) in event.intervals.enumerated() {
-            let period: IntervalPeriod
-            var shift = 0.0
-            if let own = interval.intervalPeriod {
-                period = own
-            } else if let shared = event.intervalPeriod {
-                period = shared
-                shift = Double(index) * (shared.duration.flatMap { seconds(iso8601Duration: $0) } ?? 0)
-            } else {
+            let own = interval.intervalPeriod
+            let shared = event.intervalPeriod
+            guard let startText = own?.start ?? shared?.start else {
+                refused.append("event \(eventID) interval \(interval.id) has no start, nor has its event")
                 continue
             }
-            guard let start = unixSeconds(rfc3339: period.start, now: now) else { continue }
-            guard let duration = period.duration.map({ seconds(iso8601Duration: $0) }) ?? .infinity, duration > 0 else { continue }
-            let randomize = period.randomizeStart.flatMap { seconds(iso8601Duration: $0) } ?? 0
+            guard let start = unixSeconds(rfc3339: startText, now: now) else {
+                refused.append("event \(eventID) interval \(interval.id): start \(startText.prefix(40)) is not an RFC 3339 date-time")
+                continue
+            }
+            let durationText = own?.duration ?? shared?.duration
+            guard let duration = durationText.map({ seconds(iso8601Duration: $0) }) ?? .infinity, duration > 0 else {
+                refused.append("event \(eventID) interval \(interval.id): duration \(durationText?.prefix(40) ?? "") is not usable")
+                continue
+            }
+            // Sequential intervals: those that follow the event's start take their place in the row.
+            let shift = own?.start == nil ? Double(index) * (duration.isFinite ? duration : 0) : 0
+            let randomize = (own?.randomizeStart ?? shared?.randomizeStart).flatMap { seconds(iso8601Duration: $0) } ?? 0
             for payload in interval.payloads {
                 let signal: GridEvent.Signal
                 switch payload.type {
                 case importCapacityLimit:
-                    signal = .importCapacityLimit(kilowatts: payload.values.first?.number ?? 0)
+                    guard let value = payload.values.first?.number, value.isFinite, value >= 0 else {
+                        refused.append("event \(eventID) interval \(interval.id): IMPORT_CAPACITY_LIMIT is not a number")
+                        continue
+                    }
+                    let kilowatts: Double
+                    switch capacityUnits {
+                    case "KW": kilowatts = value
+                    case "W": kilowatts = value / 1_000
+                    case "A": kilowatts = value * 240 / 1_000
+                    default:
+                        refused.append(
+                            "event \(eventID): IMPORT_CAPACITY_LIMIT in \(capacityUnits.prefix(16)), which Hearth cannot convert")
+                        continue
+                    }
+                    signal = .importCapacityLimit(kilowatts: kilowatts)
                 case simple:
-                    let level = payload.values.first?.number.map { Int($0.rounded()) } ?? 3
-                    signal = .simple(level: level)
+                    guard let value = payload.values.first?.number, value.isFinite, value.rounded() == value else {
+                        refused.append("event \(eventID) interval \(interval.id): SIMPLE is not a whole number")
+                        continue
+                    }
+                    signal = .simple(level: Int(value))
                 default:
                     continue
                 }
                 result.append(
                     GridEvent(
                         id: "\(eventID)#\(interval.id)", programID: event.programID, signal: signal, start: start + shift,
-                        duration: duration, randomizeStart: randomize.isFinite ? randomize : 0, targets: targets))
+                        duration: duration, randomizeStart: randomize.isFinite ? randomize : 0, targets: targets, offsetKey: eventID))
             }
         }
-        return result
+        return (result, refused)
     }
 }

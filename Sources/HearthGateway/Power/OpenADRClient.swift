@@ -96,11 +96,19 @@ public final class OpenADRClient: Service, Sendable {
         if !configuration.targets.isEmpty {
             query = "?" + configuration.targets.map { "targets=\(Self.percentEncoded($0))" }.joined(separator: "&")
         }
-        let events: [OpenADR.Event] = try await get("/events" + query, token: token)
+        // One event the VEN cannot read never hides the others: each is read on its own, and refusals are logged.
+        let listed: [OpenADR.Lossy<OpenADR.Event>] = try await get("/events" + query, token: token)
+        for problem in listed.compactMap(\.problem) {
+            logger.warning("ignored an event the VEN cannot read", metadata: ["problem": "\(problem.prefix(300))"])
+        }
+        let events = listed.compactMap(\.element)
         let now = Date().timeIntervalSince1970
         let known = Set(programs.compactMap(\.id))
-        let gridEvents = events.filter { known.isEmpty || known.contains($0.programID) }.flatMap {
-            OpenADR.gridEvents(from: $0, now: now)
+        var gridEvents: [GridEvent] = []
+        for event in events where known.isEmpty || known.contains(event.programID) {
+            let read = OpenADR.readGridEvents(from: event, now: now)
+            gridEvents += read.events
+            for refusal in read.refused { logger.warning("refused part of an event", metadata: ["refusal": "\(refusal)"]) }
         }
         coordinator.setGridEvents(gridEvents)
         try await report(events, gridEvents: gridEvents, now: now, token: token)

@@ -68,11 +68,19 @@ public final class PowerController: Sendable {
         public var monthWattHours = 0.0
         var day: DateComponents?
 
+        /// The local day `day` stands for, in days since the epoch: the calendar is asked only when it changes.
+        var dayNumber: Int?
+
         mutating func add(_ wattHours: Double, at date: Date) {
-            let today = Calendar.current.dateComponents([.year, .month, .day], from: date)
-            if let day, day.year != today.year || day.month != today.month { monthWattHours = 0 }
-            if day != today { todayWattHours = 0 }
-            day = today
+            let local = date.timeIntervalSince1970 + Double(TimeZone.current.secondsFromGMT(for: date))
+            let number = Int((local / 86_400).rounded(.down))
+            if number != dayNumber {
+                let today = Calendar.current.dateComponents([.year, .month, .day], from: date)
+                if let day, day.year != today.year || day.month != today.month { monthWattHours = 0 }
+                if day != today { todayWattHours = 0 }
+                day = today
+                dayNumber = number
+            }
             todayWattHours += wattHours
             monthWattHours += wattHours
         }

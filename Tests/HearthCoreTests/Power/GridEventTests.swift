@@ -34,6 +34,69 @@ import Testing
         #expect(event.targets?.values == ["feeder-9"])
     }
 
+    // MARK: Events as utilities' servers send them (issue 15)
+
+    @Test func eventsAndIntervalsTheSpecificationAllowsAreRead() throws {
+        // An event without intervals, an interval period without a start (it inherits the event's), a lower-case
+        // RFC 3339 time with an offset, and one malformed event among good ones.
+        let list = """
+            [{"programID":"p","id":"no-intervals"},
+             {"programID":"p","id":"bad","intervals":"not a list"},
+             {"programID":"p","id":"inherits","intervalPeriod":{"start":"2026-07-01t17:00:00+02:00","duration":"PT1H"},
+              "intervals":[{"id":0,"intervalPeriod":{"duration":"PT30M","randomizeStart":"PT10M"},"payloads":[{"type":"SIMPLE","values":[1]}]},
+                           {"id":1,"intervalPeriod":{"duration":"PT30M","randomizeStart":"PT10M"},"payloads":[{"type":"SIMPLE","values":[2]}]}]}]
+            """
+        let listed = try JSONDecoder().decode([OpenADR.Lossy<OpenADR.Event>].self, from: Data(list.utf8))
+        #expect(listed.count == 3)
+        #expect(listed.compactMap(\.element).map(\.id) == ["no-intervals", "inherits"])
+        #expect(listed[1].problem != nil, "the malformed one is named, the others are read")
+        #expect(listed[0].element?.intervals.isEmpty == true)
+
+        let inherits = try #require(listed[2].element)
+        let read = OpenADR.readGridEvents(from: inherits, now: 0)
+        #expect(read.refused.isEmpty)
+        let start = try #require(OpenADR.unixSeconds(rfc3339: "2026-07-01T15:00:00Z", now: 0))
+        #expect(read.events.map(\.start) == [start, start + 1_800], "sequential from the event's start, at 17:00 +02:00")
+        #expect(read.events.map(\.duration) == [1_800, 1_800])
+        // One randomized offset per node for the whole event: the second interval begins where the first ends.
+        for node in ["node-1", "node-2", "node-3"] {
+            #expect(read.events[0].startOffset(for: node) == read.events[1].startOffset(for: node))
+        }
+    }
+
+    @Test func timesValuesAndUnitsThatCannotBeReadAreRefusedNeverGuessed() throws {
+        #expect(OpenADR.unixSeconds(rfc3339: "2026-07-01", now: 0) == nil, "a bare date is not midnight")
+        #expect(OpenADR.unixSeconds(rfc3339: "2026-07-01T17:00:00", now: 0) == nil, "no offset: not RFC 3339")
+        #expect(
+            OpenADR.unixSeconds(rfc3339: "2026-07-01T17:00:00.250z", now: 0)
+                == OpenADR.unixSeconds(rfc3339: "2026-07-01T17:00:00.250Z", now: 0))
+        func event(_ payloads: String, units: String? = nil, start: String = "2026-07-01T17:00:00Z") throws -> OpenADR.Event {
+            let descriptors = units.map { #","payloadDescriptors":[{"payloadType":"IMPORT_CAPACITY_LIMIT","units":"\#($0)"}]"# } ?? ""
+            let json =
+                #"{"programID":"p","id":"e"\#(descriptors),"intervalPeriod":{"start":"\#(start)","duration":"PT1H"},"intervals":[{"id":0,"payloads":\#(payloads)}]}"#
+            return try JSONDecoder().decode(OpenADR.Event.self, from: Data(json.utf8))
+        }
+        let text = OpenADR.readGridEvents(from: try event(#"[{"type":"SIMPLE","values":["high"]}]"#), now: 0)
+        #expect(text.events.isEmpty && text.refused.count == 1, "a level that is not a number is no level")
+        let noValue = OpenADR.readGridEvents(from: try event(#"[{"type":"IMPORT_CAPACITY_LIMIT","values":[]}]"#), now: 0)
+        #expect(noValue.events.isEmpty && noValue.refused.count == 1, "a missing limit is not 0 kW")
+        let amps = OpenADR.readGridEvents(from: try event(#"[{"type":"IMPORT_CAPACITY_LIMIT","values":[20]}]"#, units: "A"), now: 0)
+        #expect(amps.events.first?.signal == .importCapacityLimit(kilowatts: 4.8), "20 A is 4.8 kW at 240 V, not 20 kW")
+        let watts = OpenADR.readGridEvents(from: try event(#"[{"type":"IMPORT_CAPACITY_LIMIT","values":[2500]}]"#, units: "W"), now: 0)
+        #expect(watts.events.first?.signal == .importCapacityLimit(kilowatts: 2.5))
+        let odd = OpenADR.readGridEvents(from: try event(#"[{"type":"IMPORT_CAPACITY_LIMIT","values":[3]}]"#, units: "HP"), now: 0)
+        #expect(odd.events.isEmpty && odd.refused.count == 1)
+        let midnight = OpenADR.readGridEvents(from: try event(#"[{"type":"SIMPLE","values":[1]}]"#, start: "2026-07-01"), now: 0)
+        #expect(midnight.events.isEmpty && midnight.refused.count == 1)
+    }
+
+    @Test func randomizedStartsAreSpreadEvenForIdsThatDifferInTheirLastCharacter() {
+        let event = GridEvent(id: "e#0", signal: .simple(level: 1), start: 0, duration: 3_600, randomizeStart: 600, offsetKey: "e")
+        let offsets = (0..<10).map { event.startOffset(for: "node-\($0)") }.sorted()
+        #expect(offsets.last! - offsets.first! > 300, "spread over the window: \(offsets)")
+        #expect(offsets.allSatisfy { (0...600).contains($0) })
+    }
+
     @Test func durations() {
         #expect(OpenADR.seconds(iso8601Duration: "PT1H") == 3600)
         #expect(OpenADR.seconds(iso8601Duration: "PT5M30S") == 330)

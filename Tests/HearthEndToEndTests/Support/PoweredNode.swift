@@ -39,7 +39,10 @@ struct PoweredNode: Sendable {
 
     /// The home's own load now (profile second plus added loads), watts.
     var homeLoadWatts: Double {
+        // From one snapshot: the node's own circuit is in it, so mains and node draw are read together (the
+        // controller's metered draw may already be the next one).
         let snapshot = panel.snapshot()
-        return (snapshot.mainsActivePowerWatts ?? 0) - controller.report().drawWatts
+        let node = snapshot.circuits.first { $0.id == "hearth-node" }?.activePowerWatts ?? 0
+        return (snapshot.mainsActivePowerWatts ?? 0) - abs(node)
     }
 }
