@@ -157,7 +157,11 @@ public struct PowerGovernor: Sendable {
     }
 
     /// What the node imports from the grid now (its allowed draw, less what the battery gives, plus what it charges).
-    public var gridImportWatts: Double { max(0, allowedDrawWatts - (battery?.flowWatts ?? 0)) }
+    public var gridImportWatts: Double { gridImport(forDraw: allowedDrawWatts) }
+
+    /// What the node imports from the grid while it draws `draw` watts: the draw less what the battery gives, plus what
+    /// it takes to charge.
+    public func gridImport(forDraw draw: Double) -> Double { max(0, draw - (battery?.flowWatts ?? 0)) }
 
     /// The most the node can draw in its current mode and limit, watts.
     public var allowedDrawWatts: Double {

@@ -173,7 +173,8 @@ public final class PowerController: Sendable {
             logger.warning("implausible panel reading; treating it as no headroom", metadata: ["reading": "\(reading)"])
         }
         state.withLock { $0.homeLoadWatts = reading.isPlausible ? reading.homeLoadWatts : nil }
-        if configuration.governor.battery != nil {
+        // Once a period, not on every panel message: the hour changes slowly and the calendar is not cheap.
+        if metering, configuration.governor.battery != nil {
             let cheap = configuration.cheapHours.contains(Calendar.current.component(.hour, from: Date()))
             if state.withLock({ $0.governor.battery?.cheapHour != cheap }) { await handle(.cheapHour(cheap), at: at) }
         }
@@ -279,7 +280,7 @@ public final class PowerController: Sendable {
                 capFraction: status.capFraction, homeLoadWatts: state.homeLoadWatts,
                 homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: c.floorWatts,
                 batteryStateOfCharge: status.batteryStateOfCharge, batteryWatts: status.batteryWatts,
-                gridImportWatts: status.batteryWatts.map { max(0, state.drawWatts - $0) })
+                gridImportWatts: status.batteryWatts.map { _ in state.governor.gridImport(forDraw: state.drawWatts) })
         }
     }
 

@@ -310,9 +310,7 @@ public struct PowerSimulation: Sendable {
                     let g = governors[h]
                     let demand = governorConfiguration.idleWatts + (c.nodeFullWatts - governorConfiguration.idleWatts) * u
                     draw[h] = g.mode.isAdmitting ? min(demand, g.allowedDrawWatts) : g.allowedDrawWatts
-                    // What the grid gives: the draw less what the battery gives, plus what it takes to charge.
-                    let flow = g.battery?.flowWatts ?? 0
-                    gridImport[h] = max(0, draw[h] - max(0, flow)) + max(0, -flow)
+                    gridImport[h] = g.gridImport(forDraw: draw[h])
                     energyWh += draw[h] * Double(step) / 3600
                     if g.mode.isAdmitting {
                         availableSteps += 1
