@@ -9,10 +9,12 @@ scripts/bootstrap.sh
 scripts/install-engine.sh
 
 VENV="$HEARTH_CACHE/venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
-  echo "[test] installing the openai Python package into $VENV" >&2
+# openai: the official client the API tests drive. openadr3: the independent OpenADR 3 library whose events the VEN
+# tests read (its raw models build the VTN stand-in's payloads).
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai, openadr3' 2>/dev/null; then
+  echo "[test] installing the openai and openadr3 Python packages into $VENV" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40' 'openadr3==0.5.0'
 fi
 export HEARTH_PYTHON="$VENV/bin/python"
 # A crash prints only the crashed thread, without registers or image lists, so that the end of a CI log still

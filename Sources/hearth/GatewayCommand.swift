@@ -54,11 +54,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "JSON file of transformers and the home and transformer of each node (docs/POWER.md).")
     var powerSites: String?
 
-    @Option(help: "Base URL of the utility's OpenADR 3.1 VTN (grid events); the client secret comes from HEARTH_OPENADR_CLIENT_SECRET.")
-    var openadrUrl: String?
-
-    @Option(help: "OAuth2 client id at the OpenADR VTN.")
-    var openadrClientId: String?
+    @OptionGroup(title: "OpenADR (grid events)")
+    var openADR: OpenADROptions
 
     @Option(
         help:
@@ -131,12 +128,7 @@ struct GatewayCommand: AsyncParsableCommand {
         if let powerSites {
             configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))
         }
-        if let openadrUrl {
-            guard let id = openadrClientId, let secret = ProcessInfo.processInfo.environment["HEARTH_OPENADR_CLIENT_SECRET"] else {
-                throw ValidationError("--openadr-url needs --openadr-client-id and HEARTH_OPENADR_CLIENT_SECRET")
-            }
-            configuration.openADR = OpenADRConfiguration(baseURL: openadrUrl, clientID: id, clientSecret: secret)
-        }
+        configuration.openADR = try openADR.configuration(environment: ProcessInfo.processInfo.environment)
         try await fleetStore.withStore(sqlitePath: dataDir + "/fleet.sqlite", logger: logger) { store in
             // On a PostgreSQL store the trust records are the replicas' shared ones (the CA still lives in the folder).
             let identity =

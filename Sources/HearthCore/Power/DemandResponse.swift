@@ -1,6 +1,7 @@
 /// Turns the grid events in force into per-node power caps: a pure function of the events, the nodes and `t`.
 ///
-/// - `IMPORT_CAPACITY_LIMIT` value `v` kW caps a targeted node at `v × 1000` W.
+/// - `IMPORT_CAPACITY_LIMIT` value `v` kW limits the site's import, home and node together (OpenADR 3.1's definition):
+///   a targeted node may draw `v × 1000` W less what its home draws besides it.
 /// - `SIMPLE` level `l` caps a targeted node at ``Configuration/simpleLevelFractions``[l] × its full draw
 ///   (defaults: 0 → no cap, 1 → 50 %, 2 → 0 (drain/off), 3 → 0); levels outside 0…3 count as 3 (fail safe).
 /// - Several events on one node: the least cap wins.
@@ -21,11 +22,14 @@ public struct DemandResponse: Sendable {
         public var groups: Set<String>
         /// Full draw, watts (the base for SIMPLE levels).
         public var fullWatts: Double
+        /// What the node's home draws besides the node, watts: it shares an import capacity limit with the node.
+        public var homeLoadWatts: Double
 
-        public init(id: String, groups: Set<String> = [], fullWatts: Double) {
+        public init(id: String, groups: Set<String> = [], fullWatts: Double, homeLoadWatts: Double = 0) {
             self.id = id
             self.groups = groups
             self.fullWatts = fullWatts
+            self.homeLoadWatts = homeLoadWatts
         }
     }
 
@@ -40,7 +44,8 @@ public struct DemandResponse: Sendable {
         guard event.targets(node: node.id, groups: node.groups), event.isActive(for: node.id, at: t) else { return nil }
         switch event.signal {
         case .importCapacityLimit(let kw):
-            return kw.isFinite ? max(0, kw * 1000) : 0
+            guard kw.isFinite, node.homeLoadWatts.isFinite else { return 0 }
+            return max(0, kw * 1000 - max(0, node.homeLoadWatts))
         case .simple(let level):
             let fractions = configuration.simpleLevelFractions
             let fraction = (0..<fractions.count).contains(level) ? fractions[level] : 0

@@ -132,6 +132,21 @@ public enum OpenADR {
         }
     }
 
+    /// `reportDescriptor`: a reading the VTN asks for (the fields Hearth uses). `targets` narrows the resources reported.
+    public struct ReportDescriptor: Sendable, Hashable, Codable {
+        public var payloadType: String
+        public var readingType: String?
+        public var units: String?
+        public var targets: Targets?
+
+        public init(payloadType: String, readingType: String? = nil, units: String? = nil, targets: Targets? = nil) {
+            self.payloadType = payloadType
+            self.readingType = readingType
+            self.units = units
+            self.targets = targets
+        }
+    }
+
     /// `program` (the fields Hearth uses).
     public struct Program: Sendable, Hashable, Codable {
         public var id: String?
@@ -163,12 +178,17 @@ public enum OpenADR {
         public var priority: Int?
         public var targets: Targets?
         public var payloadDescriptors: [PayloadDescriptor]?
+        /// The readings the VTN asks VENs to report for this event.
+        public var reportDescriptors: [ReportDescriptor]?
         public var intervalPeriod: IntervalPeriod?
+        /// The event's own duration (ISO 8601): what an interval lasts when neither it nor the event's period says.
+        public var duration: String?
         public var intervals: [Interval]
 
         public init(
             id: String? = nil, programID: String, eventName: String? = nil, priority: Int? = nil, targets: Targets? = nil,
-            payloadDescriptors: [PayloadDescriptor]? = nil, intervalPeriod: IntervalPeriod? = nil, intervals: [Interval]
+            payloadDescriptors: [PayloadDescriptor]? = nil, reportDescriptors: [ReportDescriptor]? = nil,
+            intervalPeriod: IntervalPeriod? = nil, duration: String? = nil, intervals: [Interval]
         ) {
             self.id = id
             self.objectType = "EVENT"
@@ -177,12 +197,15 @@ public enum OpenADR {
             self.priority = priority
             self.targets = targets
             self.payloadDescriptors = payloadDescriptors
+            self.reportDescriptors = reportDescriptors
             self.intervalPeriod = intervalPeriod
+            self.duration = duration
             self.intervals = intervals
         }
 
         private enum CodingKeys: String, CodingKey {
-            case id, objectType, programID, eventName, priority, targets, payloadDescriptors, intervalPeriod, intervals
+            case id, objectType, programID, eventName, priority, targets, payloadDescriptors, reportDescriptors, intervalPeriod
+            case duration, intervals
         }
 
         /// An event without `intervals` (the specification allows it) decodes with none.
@@ -195,7 +218,9 @@ public enum OpenADR {
             priority = try c.decodeIfPresent(Int.self, forKey: .priority)
             targets = try c.decodeIfPresent(Targets.self, forKey: .targets)
             payloadDescriptors = try c.decodeIfPresent([PayloadDescriptor].self, forKey: .payloadDescriptors)
+            reportDescriptors = try c.decodeIfPresent([ReportDescriptor].self, forKey: .reportDescriptors)
             intervalPeriod = try c.decodeIfPresent(IntervalPeriod.self, forKey: .intervalPeriod)
+            duration = try c.decodeIfPresent(String.self, forKey: .duration)
             intervals = try c.decodeIfPresent([Interval].self, forKey: .intervals) ?? []
         }
     }
@@ -229,11 +254,12 @@ public enum OpenADR {
         }
     }
 
-    /// `report` (as a VEN posts it to `/reports`).
+    /// `report` (as a VEN posts it to `/reports`). 3.1 reports name their event, not its program: `programID` is sent
+    /// only when set (a 3.0 VTN requires it).
     public struct Report: Sendable, Hashable, Codable {
         public var id: String?
         public var objectType: String?
-        public var programID: String
+        public var programID: String?
         public var eventID: String
         public var clientName: String
         public var reportName: String?
@@ -241,7 +267,7 @@ public enum OpenADR {
         public var resources: [ReportResource]
 
         public init(
-            programID: String, eventID: String, clientName: String, reportName: String? = nil,
+            programID: String? = nil, eventID: String, clientName: String, reportName: String? = nil,
             payloadDescriptors: [PayloadDescriptor]? = nil, resources: [ReportResource]
         ) {
             self.objectType = "REPORT"
@@ -251,25 +277,6 @@ public enum OpenADR {
             self.reportName = reportName
             self.payloadDescriptors = payloadDescriptors
             self.resources = resources
-        }
-
-        /// A report of what each node drew during an event: payload `DEMAND` in kW (`DIRECT_READ`), one
-        /// resource per node, one interval each.
-        public static func demand(
-            programID: String, eventID: String, clientName: String, period: IntervalPeriod,
-            kilowattsByNode: [(node: String, kilowatts: Double)]
-        ) -> Report {
-            Report(
-                programID: programID, eventID: eventID, clientName: clientName, reportName: "hearth-\(eventID)",
-                payloadDescriptors: [
-                    PayloadDescriptor(
-                        objectType: "REPORT_PAYLOAD_DESCRIPTOR", payloadType: "DEMAND", readingType: "DIRECT_READ", units: "KW")
-                ],
-                resources: kilowattsByNode.map {
-                    ReportResource(
-                        resourceName: $0.node, intervalPeriod: period,
-                        intervals: [Interval(id: 0, payloads: [ValuesMap(type: "DEMAND", values: [.number($0.kilowatts)])])])
-                })
         }
     }
 }
@@ -331,8 +338,8 @@ extension OpenADR {
 
     /// The grid events Hearth acts on in `event`: one per interval carrying `IMPORT_CAPACITY_LIMIT` or `SIMPLE`
     /// (``readGridEvents(from:now:)`` without the refusals).
-    public static func gridEvents(from event: Event, now: Double) -> [GridEvent] {
-        readGridEvents(from: event, now: now).events
+    public static func gridEvents(from event: Event, now: Double, venTargets: Set<String> = []) -> [GridEvent] {
+        readGridEvents(from: event, now: now, venTargets: venTargets).events
     }
 
     /// The grid events Hearth acts on in `event`, and what it refused, in words for the log.
@@ -347,9 +354,16 @@ extension OpenADR {
     ///   other units are refused.
     /// - Every interval of one event shares its nodes' randomized start offsets (``GridEvent/offsetKey``), so
     ///   back-to-back intervals leave no gap.
-    public static func readGridEvents(from event: Event, now: Double) -> (events: [GridEvent], refused: [String]) {
+    /// - Targeting: an event without targets, or naming one of `venTargets` (the VEN itself: its name, the targets its
+    ///   VTN gave it, the operator's VEN-wide targets), applies to every node; otherwise to the nodes its targets name
+    ///   (a node's id, home, transformer or group).
+    /// - Durations: the interval's, else the event period's, else the event's own `duration`, else open-ended.
+    public static func readGridEvents(from event: Event, now: Double, venTargets: Set<String> = []) -> (
+        events: [GridEvent], refused: [String]
+    ) {
         let eventID = event.id ?? event.eventName ?? "event"
-        let targets = event.targets?.values ?? []
+        let named = event.targets?.values ?? []
+        let targets = named.contains(where: venTargets.contains) ? [] : named
         var result: [GridEvent] = []
         var refused: [String] = []
         let capacityUnits = event.payloadDescriptors?.first { $0.payloadType == importCapacityLimit }?.units?.uppercased() ?? "KW"
@@ -364,7 +378,7 @@ extension OpenADR {
                 refused.append("event \(eventID) interval \(interval.id): start \(startText.prefix(40)) is not an RFC 3339 date-time")
                 continue
             }
-            let durationText = own?.duration ?? shared?.duration
+            let durationText = own?.duration ?? shared?.duration ?? event.duration
             guard let duration = durationText.map({ seconds(iso8601Duration: $0) }) ?? .infinity, duration > 0 else {
                 refused.append("event \(eventID) interval \(interval.id): duration \(durationText?.prefix(40) ?? "") is not usable")
                 continue

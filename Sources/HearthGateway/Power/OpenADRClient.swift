@@ -13,13 +13,21 @@ public struct OpenADRConfiguration: Sendable {
     public var baseURL: String
     public var clientID: String
     public var clientSecret: String
-    /// OAuth2 token endpoint: a path under ``baseURL`` (`/auth/token`) or an absolute URL.
-    public var tokenPath = "/auth/token"
-    /// This VEN's name in reports (`clientName`).
+    /// OAuth2 token endpoint: a path under ``baseURL`` or an absolute URL. Nil: asked of the VTN (`GET /auth/server`,
+    /// its `tokenURL`), else `/auth/token`.
+    public var tokenPath: String?
+    /// This VEN's name: registered under `/vens` and named in reports (`clientName`).
     public var venName = "hearth-gateway"
-    /// Only events targeting one of these (nodes, homes, transformers, groups) are fetched; empty: all events.
+    /// VEN-wide targets: an event naming one of these applies to every node, as one naming the VEN does. Targets of
+    /// transformers and sites come from the power sites file and apply to their nodes only.
     public var targets: [String] = []
-    public var pollInterval: Duration = .seconds(10)
+    public var pollInterval: Duration = .seconds(5)
+    /// Where the VTN can reach this gateway's `/openadr/notifications` (an absolute URL); nil: polling only.
+    public var callbackURL: String?
+    /// Objects asked per page of `/programs` and `/events`.
+    public var pageSize = 50
+    /// Seconds after an event ended in which its closing report still goes out.
+    public var reportEndGrace: Double = 60
 
     public init(baseURL: String, clientID: String, clientSecret: String) {
         self.baseURL = baseURL
@@ -28,46 +36,59 @@ public struct OpenADRConfiguration: Sendable {
     }
 }
 
-/// An OpenADR 3.1 VEN (OpenADR Alliance, "OpenADR 3.1.0 Specification", 2024: the REST resources `programs`,
-/// `events` and `reports` and OAuth2 client-credentials authentication).
+/// An OpenADR 3.1 VEN (OpenADR Alliance, "OpenADR 3.1.0 Specification", 2024: the REST resources `vens`, `programs`,
+/// `events`, `reports` and `subscriptions`, and OAuth2 client-credentials authentication).
 ///
-/// Each poll: obtain a bearer token from the token endpoint with `grant_type=client_credentials` (renewed a
-/// minute before `expires_in`), read `/programs` and `/events?targets=…` (3.1 filters events by target strings),
-/// turn every `IMPORT_CAPACITY_LIMIT` and `SIMPLE` interval into a ``GridEvent`` (honouring each interval's
-/// `intervalPeriod` start, duration and `randomizeStart`), hand them to the ``PowerCoordinator``, and post one
-/// `/reports` entry per event once it has started, with each node's draw in kW (`DEMAND`, `DIRECT_READ`).
-/// A VTN that cannot be reached keeps the last events in force until they end (they carry their own times).
+/// At start (and again after a failure): find the token endpoint (`/auth/server`), register the VEN under `/vens`
+/// (found by name, created with `VEN_VEN_REQUEST` when missing; the VTN's targets for it are read back), and, when a
+/// callback URL is configured, subscribe to program and event changes. Each poll, and at once on a notification:
+/// read every page of `/programs` and `/events`, turn each `IMPORT_CAPACITY_LIMIT` and `SIMPLE` interval into a
+/// ``GridEvent`` with the specification's targeting (``OpenADR/readGridEvents(from:now:venTargets:)``), hand them to
+/// the ``PowerCoordinator``, and post the reports ``OpenADRReportPlanner`` says are due. A VTN that cannot be reached
+/// keeps the last events in force until they end (they carry their own times).
 public final class OpenADRClient: Service, Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case http(String, status: UInt)
         case unreadable(String, any Error)
+        case tooManyPages(String)
 
         public var description: String {
             switch self {
             case .http(let what, let status): "OpenADR \(what): HTTP \(status)"
             case .unreadable(let what, let error): "OpenADR \(what): unreadable response (\(error))"
+            case .tooManyPages(let what): "OpenADR \(what): more pages than the VEN reads"
             }
         }
     }
 
-    private struct Token {
+    struct Token {
         var value: String
         var expires: ContinuousClock.Instant
     }
 
-    private struct State {
+    struct State {
         var token: Token?
-        var reported: Set<String> = []
+        var tokenURL: String?
         var programs: [OpenADR.Program] = []
+        /// Targets the VTN gave this VEN (its `/vens` object), once registered.
+        var registeredTargets: [String]?
+        var subscribed = false
+        var planner = OpenADRReportPlanner()
+        var wake: CheckedContinuation<Void, Never>?
+        var notified = false
     }
 
     public let configuration: OpenADRConfiguration
-    private let coordinator: PowerCoordinator
-    private let http: HTTPClient
-    private let logger: Logger
-    private let state = Mutex(State())
+    let coordinator: PowerCoordinator
+    let http: HTTPClient
+    let logger: Logger
+    let state = Mutex(State())
+    /// The bearer token the VTN must present on notifications (sent to it with the subscription).
+    let notificationToken = "hearth-" + UUID().uuidString.lowercased()
 
     public init(configuration: OpenADRConfiguration, coordinator: PowerCoordinator, logger: Logger) {
+        var configuration = configuration
+        configuration.pageSize = min(max(configuration.pageSize, 1), 500)
         self.configuration = configuration
         self.coordinator = coordinator
         self.http = HTTPClient.shared
@@ -81,110 +102,95 @@ public final class OpenADRClient: Service, Sendable {
                 if self.coordinator.isCoordinating {
                     do { try await self.poll() } catch { self.logger.warning("OpenADR poll failed", metadata: ["error": "\(error)"]) }
                 }
-                do { try await Task.sleep(for: self.configuration.pollInterval) } catch { return }
+                await self.sleepUntilDueOrNotified()
             }
         }
     }
 
-    /// One poll: token, programs, events, apply, reports. Returns the grid events now known.
+    /// A notification from the VTN: poll now instead of at the next interval.
+    func notified() {
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.notified = true
+            defer { state.wake = nil }
+            return state.wake
+        }
+        wake?.resume()
+    }
+
+    private func sleepUntilDueOrNotified() async {
+        let interval = configuration.pollInterval
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: interval) }
+            group.addTask { [self] in
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let now = state.withLock { state -> Bool in
+                            if state.notified || Task.isCancelled { return true }
+                            state.wake = continuation
+                            return false
+                        }
+                        if now { continuation.resume() }
+                    }
+                } onCancel: {
+                    state.withLock { state in
+                        defer { state.wake = nil }
+                        return state.wake
+                    }?.resume()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        state.withLock { $0.notified = false }
+    }
+
+    /// One poll: token, registration, programs, events, apply, reports. Returns the grid events now known.
     @discardableResult
     public func poll() async throws -> [GridEvent] {
         let token = try await bearerToken()
-        let programs: [OpenADR.Program] = try await get("/programs", token: token)
+        await registerIfNeeded(token: token)
+        let programs: [OpenADR.Program] = try await getAll("/programs", token: token)
         state.withLock { $0.programs = programs }
-        var query = ""
-        if !configuration.targets.isEmpty {
-            query = "?" + configuration.targets.map { "targets=\(Self.percentEncoded($0))" }.joined(separator: "&")
-        }
         // One event the VEN cannot read never hides the others: each is read on its own, and refusals are logged.
-        let listed: [OpenADR.Lossy<OpenADR.Event>] = try await get("/events" + query, token: token)
+        let listed: [OpenADR.Lossy<OpenADR.Event>] = try await getAll("/events", token: token)
         for problem in listed.compactMap(\.problem) {
             logger.warning("ignored an event the VEN cannot read", metadata: ["problem": "\(problem.prefix(300))"])
         }
         let events = listed.compactMap(\.element)
         let now = Date().timeIntervalSince1970
         let known = Set(programs.compactMap(\.id))
+        let venTargets = self.venTargets()
+        var followed: [OpenADR.Event] = []
         var gridEvents: [GridEvent] = []
         for event in events where known.isEmpty || known.contains(event.programID) {
-            let read = OpenADR.readGridEvents(from: event, now: now)
+            followed.append(event)
+            let read = OpenADR.readGridEvents(from: event, now: now, venTargets: venTargets)
             gridEvents += read.events
             for refusal in read.refused { logger.warning("refused part of an event", metadata: ["refusal": "\(refusal)"]) }
         }
         coordinator.setGridEvents(gridEvents)
-        try await report(events, gridEvents: gridEvents, now: now, token: token)
+        let reports = state.withLock {
+            $0.planner.endGrace = configuration.reportEndGrace
+            return $0.planner.reports(
+                for: followed, gridEvents: gridEvents, nodes: coordinator.readingsForReports(), now: now,
+                clientName: configuration.venName)
+        }
+        for report in reports {
+            try await post("/reports", body: report, token: token)
+            logger.info(
+                "reported to the VTN", metadata: ["event": "\(report.eventID)", "resources": "\(report.resources.count)"])
+        }
         return gridEvents
     }
 
-    /// Posts one report per started event (once), with what each node draws now.
-    private func report(_ events: [OpenADR.Event], gridEvents: [GridEvent], now: Double, token: String) async throws {
-        for event in events {
-            guard let id = event.id else { continue }
-            let started = gridEvents.filter { $0.id.hasPrefix(id + "#") && now >= $0.start }
-            guard let first = started.first, !state.withLock({ $0.reported.contains(id) }) else { continue }
-            let period = OpenADR.IntervalPeriod(
-                start: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now)), duration: "PT0S")
-            let report = OpenADR.Report.demand(
-                programID: event.programID, eventID: id, clientName: configuration.venName, period: period,
-                kilowattsByNode: coordinator.currentDrawKilowatts())
-            try await post("/reports", body: report, token: token)
-            state.withLock { _ = $0.reported.insert(id) }
-            logger.info("reported to the VTN", metadata: ["event": "\(id)", "signal": "\(first.signal)"])
-        }
-    }
-
-    private func bearerToken() async throws -> String {
-        if let token = state.withLock({ $0.token }), token.expires > .now { return token.value }
-        var request = HTTPClientRequest(url: url(configuration.tokenPath))
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Accept", value: "application/json")
-        let form =
-            "grant_type=client_credentials&client_id=\(Self.percentEncoded(configuration.clientID))"
-            + "&client_secret=\(Self.percentEncoded(configuration.clientSecret))"
-        request.body = .bytes(ByteBuffer(string: form))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        guard response.status == .ok else { throw Failure.http("token", status: response.status.code) }
-        struct TokenResponse: Decodable {
-            var access_token: String
-            var expires_in: Double?
-        }
-        let decoded: TokenResponse
-        do { decoded = try JSONDecoder().decode(TokenResponse.self, from: body) } catch { throw Failure.unreadable("token", error) }
-        let lifetime = max(0, (decoded.expires_in ?? 3600) - 60)
-        state.withLock { $0.token = Token(value: decoded.access_token, expires: .now + .seconds(lifetime)) }
-        return decoded.access_token
-    }
-
-    private func get<T: Decodable>(_ path: String, token: String) async throws -> T {
-        var request = HTTPClientRequest(url: url(path))
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Accept", value: "application/json")
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 8 << 20)
-        if response.status == .unauthorized { state.withLock { $0.token = nil } }
-        guard response.status == .ok else { throw Failure.http("GET \(path)", status: response.status.code) }
-        do { return try JSONDecoder().decode(T.self, from: body) } catch { throw Failure.unreadable("GET \(path)", error) }
-    }
-
-    private func post(_ path: String, body: some Encodable, token: String) async throws {
-        var request = HTTPClientRequest(url: url(path))
-        request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1 << 20)
-        guard (200..<300).contains(response.status.code) else { throw Failure.http("POST \(path)", status: response.status.code) }
-    }
-
-    private func url(_ path: String) -> String {
-        path.hasPrefix("http://") || path.hasPrefix("https://") ? path : configuration.baseURL + path
-    }
-
-    private static func percentEncoded(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    /// What names the VEN itself in an event's targets: its name (bare and as `VEN_NAME:`), the operator's VEN-wide
+    /// targets, and the targets its VTN gave it, less those that name a transformer, home or group of the fleet's
+    /// (an event naming one of those applies to its nodes only).
+    func venTargets() -> Set<String> {
+        let granted = state.withLock { $0.registeredTargets } ?? []
+        let local = coordinator.siteTargets()
+        var own = Set(configuration.targets + [configuration.venName, "VEN_NAME:\(configuration.venName)"])
+        own.formUnion(granted.filter { !local.contains($0) })
+        return own
     }
 }

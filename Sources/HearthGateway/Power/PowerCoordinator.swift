@@ -206,11 +206,9 @@ public final class PowerCoordinator: Service, Sendable {
         // Grid events: the least cap of every event in force that targets the node or one of its groups.
         if !events.isEmpty {
             let targets = nodes.enumerated().map { i, node -> DemandResponse.Node in
-                let site = configuration.site(of: node.id)
-                var groups = site.groups
-                groups.insert(site.homeID)
-                if let transformer = site.transformerID { groups.insert(transformer) }
-                return DemandResponse.Node(id: node.id.rawValue, groups: groups, fullWatts: reports[i]?.fullWatts ?? 0)
+                DemandResponse.Node(
+                    id: node.id.rawValue, groups: configuration.targetGroups(of: node.id), fullWatts: reports[i]?.fullWatts ?? 0,
+                    homeLoadWatts: reports[i]?.homeLoadWatts ?? configuration.unknownHomeLoadWatts)
             }
             let caps = DemandResponse(configuration: configuration.demandResponse).caps(events: events, nodes: targets, at: now)
             for i in nodes.indices { limits[i].gridCapWatts = caps[i] }
@@ -292,13 +290,25 @@ public final class PowerCoordinator: Service, Sendable {
     /// Every limit sent from now on.
     public func limitsSent() -> AsyncStream<Sent> { sent.subscribe() }
 
-    /// What each node drew over its last reported heartbeat, kW, for OpenADR reports: the whole fleet's nodes (as
-    /// the replicas reported them) on a coordinator among replicas, this gateway's otherwise.
-    public func currentDrawKilowatts() -> [(node: String, kilowatts: Double)] {
-        if exchange != nil {
-            return state.withLock { $0.fleet.map { ($0.node.rawValue, $0.report.drawWatts / 1000) } }
+    /// What each node drew over its last reported heartbeat, kW, with what events may target it by, for OpenADR
+    /// reports: the whole fleet's nodes (as the replicas reported them) on a coordinator among replicas, this
+    /// gateway's otherwise.
+    public func readingsForReports() -> [OpenADRReportPlanner.NodeReading] {
+        let draws: [(NodeID, Double)] =
+            exchange != nil
+            ? state.withLock { $0.fleet.map { ($0.node, $0.report.drawWatts) } }
+            : registry.sessions().map { ($0.id, $0.lastHeartbeat?.power?.drawWatts ?? 0) }
+        return draws.map { node, watts in
+            OpenADRReportPlanner.NodeReading(node: node.rawValue, groups: configuration.targetGroups(of: node), kilowatts: watts / 1000)
         }
-        return registry.sessions().map { ($0.id.rawValue, ($0.lastHeartbeat?.power?.drawWatts ?? 0) / 1000) }
+    }
+
+    /// Every target string the sites file gives a home, transformer or group: events naming these apply to their
+    /// nodes only.
+    public func siteTargets() -> Set<String> {
+        var all = Set(configuration.transformers.map(\.id))
+        for site in configuration.sites.values { all.formUnion(configuration.targetGroups(of: site)) }
+        return all
     }
 
     /// Queues a node's screened intervals (its tunnel's ``EnergyIntervalGuard`` already refused what it must), credited

@@ -9,9 +9,12 @@ extension PowerSiteConfiguration {
 
     /// Reads the operator's sites file (JSON):
     /// ```json
-    /// { "transformers": [{"id": "t1", "kva": 25, "power_factor": 0.9, "margin": 0.1, "unmanaged_load_watts": 4000}],
-    ///   "nodes": {"node-1": {"home": "home-1", "transformer": "t1", "groups": ["feeder-7"]}} }
+    /// { "transformers": [{"id": "t1", "kva": 25, "power_factor": 0.9, "margin": 0.1, "unmanaged_load_watts": 4000,
+    ///                     "targets": ["TRANSFORMER:T-1187"]}],
+    ///   "nodes": {"node-1": {"home": "home-1", "transformer": "t1", "groups": ["feeder-7"], "targets": ["SITE:4411"]}} }
     /// ```
+    /// `targets` are the strings the utility's OpenADR events name a transformer or a site by; a node takes its
+    /// transformer's and its own (like `groups`, which they join).
     public static func decode(_ data: Data) throws -> PowerSiteConfiguration {
         struct File: Decodable {
             struct Transformer: Decodable {
@@ -20,11 +23,13 @@ extension PowerSiteConfiguration {
                 var power_factor: Double?
                 var margin: Double?
                 var unmanaged_load_watts: Double?
+                var targets: [String]?
             }
             struct Node: Decodable {
                 var home: String
                 var transformer: String?
                 var groups: [String]?
+                var targets: [String]?
             }
             var transformers: [Transformer]?
             var nodes: [String: Node]?
@@ -39,6 +44,7 @@ extension PowerSiteConfiguration {
         }
         var configuration = PowerSiteConfiguration()
         var ids: Set<String> = []
+        var transformerTargets: [String: [String]] = [:]
         for (i, t) in (file.transformers ?? []).enumerated() {
             guard !t.id.isEmpty, ids.insert(t.id).inserted else { throw FileError(description: "transformers[\(i)].id: empty or repeated") }
             guard t.kva.isFinite, t.kva > 0, t.kva <= 10_000 else {
@@ -51,6 +57,12 @@ extension PowerSiteConfiguration {
                 throw FileError(description: "transformers[\(i)].margin: must be in [0, 1)")
             }
             configuration.transformers.append(.init(id: t.id, ratingKVA: t.kva, powerFactor: pf, margin: margin))
+            if let targets = t.targets {
+                guard targets.allSatisfy(Self.isTarget) else {
+                    throw FileError(description: "transformers[\(i)].targets: each must be 1–256 characters")
+                }
+                transformerTargets[t.id] = targets
+            }
             if let load = t.unmanaged_load_watts {
                 guard load.isFinite, load >= 0 else { throw FileError(description: "transformers[\(i)].unmanaged_load_watts: must be ≥ 0") }
                 configuration.unmanagedLoadWatts[t.id] = load
@@ -61,10 +73,16 @@ extension PowerSiteConfiguration {
             if let transformer = site.transformer, !ids.contains(transformer) {
                 throw FileError(description: "nodes.\(node).transformer: no transformer with id \"\(transformer)\"")
             }
-            configuration.sites[NodeID(node)] = Site(homeID: site.home, transformerID: site.transformer, groups: Set(site.groups ?? []))
+            guard (site.targets ?? []).allSatisfy(Self.isTarget) else {
+                throw FileError(description: "nodes.\(node).targets: each must be 1–256 characters")
+            }
+            let groups = Set((site.groups ?? []) + (site.targets ?? []) + (site.transformer.flatMap { transformerTargets[$0] } ?? []))
+            configuration.sites[NodeID(node)] = Site(homeID: site.home, transformerID: site.transformer, groups: groups)
         }
         return configuration
     }
+
+    private static func isTarget(_ text: String) -> Bool { !text.isEmpty && text.utf8.count <= 256 }
 
     private static func path(_ keys: [any CodingKey]) -> String {
         keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))

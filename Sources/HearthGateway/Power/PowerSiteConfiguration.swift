@@ -35,4 +35,17 @@ public struct PowerSiteConfiguration: Sendable {
     public func site(of node: NodeID) -> Site {
         sites[node] ?? Site(homeID: node.rawValue)
     }
+
+    /// What grid events may name `node` by: its home, its transformer and its groups (which include the OpenADR
+    /// targets the sites file gives its site and its transformer).
+    public func targetGroups(of node: NodeID) -> Set<String> {
+        targetGroups(of: site(of: node))
+    }
+
+    func targetGroups(of site: Site) -> Set<String> {
+        var groups = site.groups
+        groups.insert(site.homeID)
+        if let transformer = site.transformerID { groups.insert(transformer) }
+        return groups
+    }
 }

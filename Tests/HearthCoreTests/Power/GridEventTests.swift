@@ -147,6 +147,114 @@ import Testing
         #expect(dr.caps(events: [a, b], nodes: [node], at: 150) == [nil])
         #expect(dr.caps(events: [c], nodes: [node], at: 250) == [0])  // unknown level: fail safe
     }
+
+    @Test func anImportCapacityLimitCountsTheHomeBesideTheNode() {
+        let limit = GridEvent(id: "a", signal: .importCapacityLimit(kilowatts: 6), start: 0, duration: 100)
+        let dr = DemandResponse()
+        let home = { (load: Double) in DemandResponse.Node(id: "n", fullWatts: 12_500, homeLoadWatts: load) }
+        #expect(dr.caps(events: [limit], nodes: [home(1_500)], at: 10) == [4_500], "the site imports at most 6 kW")
+        #expect(dr.caps(events: [limit], nodes: [home(7_000)], at: 10) == [0], "a home over the limit leaves the node nothing")
+        #expect(dr.caps(events: [limit], nodes: [home(.nan)], at: 10) == [0], "an unreadable home load is not room")
+    }
+}
+
+@Suite struct OpenADRTargetingTests {
+    private func event(targets: [String]?, duration: String? = nil, period: String? = "PT1H") -> OpenADR.Event {
+        OpenADR.Event(
+            id: "e", programID: "p", targets: targets.map(OpenADR.Targets.init),
+            intervalPeriod: .init(start: "2026-12-07T18:00:00Z", duration: period), duration: duration,
+            intervals: [.init(id: 0, payloads: [.init(type: "SIMPLE", values: [.number(2)])])])
+    }
+
+    @Test func anEventNamingTheVENAppliesToEveryNodeAndOneNamingAGroupOnlyToIt() {
+        let ven: Set<String> = ["hearth-gateway", "VEN_NAME:hearth-gateway"]
+        let toVEN = OpenADR.gridEvents(from: event(targets: ["VEN_NAME:hearth-gateway"]), now: 0, venTargets: ven)
+        #expect(toVEN.first?.targets == [])
+        #expect(toVEN.first?.targets(node: "any", groups: []) == true)
+        let toTransformer = OpenADR.gridEvents(from: event(targets: ["t1"]), now: 0, venTargets: ven)
+        #expect(toTransformer.first?.targets(node: "n", groups: ["t1"]) == true)
+        #expect(toTransformer.first?.targets(node: "n", groups: ["t2"]) == false)
+        #expect(OpenADR.gridEvents(from: event(targets: nil), now: 0, venTargets: ven).first?.targets == [], "untargeted: all nodes")
+    }
+
+    @Test func theEventsOwnDurationCountsWhenNoPeriodGivesOne() {
+        let read = OpenADR.gridEvents(from: event(targets: nil, duration: "PT3H", period: nil), now: 0)
+        #expect(read.first?.duration == 10_800)
+        #expect(OpenADR.gridEvents(from: event(targets: nil, duration: "PT3H", period: "PT1H"), now: 0).first?.duration == 3_600)
+    }
+}
+
+@Suite struct OpenADRReportPlannerTests {
+    private let start = 1_000.0
+
+    private func event(descriptors: [OpenADR.ReportDescriptor]? = nil, randomize: String = "PT0S") -> OpenADR.Event {
+        OpenADR.Event(
+            id: "e1", programID: "p", targets: .init(["t1"]), reportDescriptors: descriptors,
+            intervalPeriod: .init(start: "1970-01-01T00:16:40Z", duration: "PT10M", randomizeStart: randomize),
+            intervals: [.init(id: 0, payloads: [.init(type: "SIMPLE", values: [.number(1)])])])
+    }
+
+    private let nodes = [
+        OpenADRReportPlanner.NodeReading(node: "a", groups: ["t1"], kilowatts: 4),
+        OpenADRReportPlanner.NodeReading(node: "b", groups: ["t1"], kilowatts: 6),
+        OpenADRReportPlanner.NodeReading(node: "c", groups: ["t2"], kilowatts: 9),
+    ]
+
+    @Test func reportsOnlyTargetedNodesOnceInForceAndOnceJustAfter() throws {
+        let e = event()
+        let grid = OpenADR.gridEvents(from: e, now: 0)
+        var planner = OpenADRReportPlanner(endGrace: 60)
+        #expect(planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: start - 1, clientName: "v").isEmpty, "not before it starts")
+        let first = planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: start + 1, clientName: "v")
+        let report = try #require(first.first)
+        #expect(first.count == 1)
+        #expect(report.programID == nil, "3.1 reports name the event, not the program")
+        #expect(report.resources.map(\.resourceName) == ["a", "b"], "not c: the event does not target it")
+        #expect(report.resources[1].intervals[0].payloads[0] == .init(type: "DEMAND", values: [.number(6)]))
+        #expect(planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: start + 30, clientName: "v").isEmpty, "once")
+        let closing = planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: start + 601, clientName: "v")
+        #expect(closing.map { $0.resources.count } == [2])
+        #expect(planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: start + 700, clientName: "v").isEmpty)
+    }
+
+    @Test func aNodeIsNeverReportedBeforeItsRandomisedStart() throws {
+        let e = event(randomize: "PT5M")
+        let grid = OpenADR.gridEvents(from: e, now: 0)
+        let offsets = ["a", "b"].map { grid[0].startOffset(for: $0) }
+        let (early, late) = offsets[0] < offsets[1] ? ("a", "b") : ("b", "a")
+        var planner = OpenADRReportPlanner()
+        let at = start + min(offsets[0], offsets[1]) + 0.001
+        let report = try #require(planner.reports(for: [e], gridEvents: grid, nodes: nodes, now: at, clientName: "v").first)
+        #expect(report.resources.map(\.resourceName) == [early])
+        #expect(!report.resources.map(\.resourceName).contains(late))
+    }
+
+    @Test func followsTheDescriptorsUnitsAndSkipsReadingsHearthCannotTake() throws {
+        let inWatts = event(descriptors: [.init(payloadType: "DEMAND", readingType: "DIRECT_READ", units: "W")])
+        var planner = OpenADRReportPlanner()
+        let report = try #require(
+            planner.reports(
+                for: [inWatts], gridEvents: OpenADR.gridEvents(from: inWatts, now: 0), nodes: nodes, now: start + 1, clientName: "v"
+            )
+            .first)
+        #expect(report.resources[0].intervals[0].payloads[0].values == [.number(4_000)])
+        #expect(report.payloadDescriptors?.first?.units == "W")
+        let unknown = event(descriptors: [.init(payloadType: "STORAGE_CHARGE_LEVEL")])
+        var other = OpenADRReportPlanner()
+        #expect(
+            other.reports(
+                for: [unknown], gridEvents: OpenADR.gridEvents(from: unknown, now: 0), nodes: nodes, now: start + 1, clientName: "v"
+            )
+            .isEmpty)
+    }
+
+    @Test func anEventThatEndedBeforeTheVENSawItIsNotReported() {
+        let e = event()
+        var planner = OpenADRReportPlanner()
+        #expect(
+            planner.reports(for: [e], gridEvents: OpenADR.gridEvents(from: e, now: 0), nodes: nodes, now: start + 620, clientName: "v")
+                .isEmpty)
+    }
 }
 
 @Suite struct PowerCapSchedulingTests {
@@ -169,5 +277,16 @@ import Testing
         #expect(after > before * 1.7)
         #expect(GPUPowerCurve.decodeSpeed(capFraction: 0.5) == 1)
         #expect(abs(GPUPowerCurve.prefillSpeed(capFraction: 600.0 / 700) - 0.871) < 0.01)
+    }
+}
+
+@Suite struct OpenADRNotificationTests {
+    @Test func readsTheSpecificationsSpellingAndTheReferenceImplementations() throws {
+        let camel = try JSONDecoder().decode(
+            OpenADR.Notification.self, from: Data(#"{"objectType":"EVENT","operation":"POST","object":{}}"#.utf8))
+        let snake = try JSONDecoder().decode(
+            OpenADR.Notification.self, from: Data(#"{"object_type":"EVENT","operation":"PUT","object":{}}"#.utf8))
+        #expect(camel.objectType == "EVENT" && snake.objectType == "EVENT" && snake.operation == "PUT")
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(OpenADR.Notification.self, from: Data(#"{"operation":"POST"}"#.utf8)) }
     }
 }
