@@ -42,9 +42,15 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "The home's own MQTT broker, for Home Assistant (mqtt://[USER@]HOST[:PORT], or mqtts:// with --home-mqtt-ca): the node shows its draw, battery, energy and state there and takes pause and maximum-draw controls. Off by default."
+            "The home's own MQTT broker, for Home Assistant (mqtt://[USER@]HOST[:PORT], or mqtts:// with --home-mqtt-ca): the node shows its draw, battery, energy, credit and state there and takes pause, maximum-draw and quiet-hours controls. Off by default."
     )
     var homeMqtt: String?
+
+    @Option(help: "What the host is credited per kWh the node draws, shown to the home with --home-mqtt (e.g. 0.32).")
+    var hostCreditPerKwh: Double?
+
+    @Option(help: "The currency of --host-credit-per-kwh (ISO 4217).")
+    var hostCurrency = "USD"
 
     @Option(help: "File holding the password for --home-mqtt (kept out of process listings).")
     var homeMqttPasswordFile: String?
@@ -79,6 +85,12 @@ struct NodeCommand: AsyncParsableCommand {
         _ = try Self.parseGateways(gateway)
         guard (1...16).contains(gatewayConnections) else { throw ValidationError("--gateway-connections must be 1-16") }
         _ = try homeMQTT(nodeID: nodeId ?? "node")
+        if let rate = hostCreditPerKwh, !(rate.isFinite && rate >= 0 && rate < 100) {
+            throw ValidationError("--host-credit-per-kwh must be 0–100")
+        }
+        guard hostCurrency.count == 3, hostCurrency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+            throw ValidationError("--host-currency must be an ISO 4217 code such as USD")
+        }
         if let nodeId, !NodeIdentifier.isWellFormed(nodeId) {
             throw ValidationError("--node-id must be 1-128 of A-Z a-z 0-9 . _ -")
         }
@@ -149,10 +161,11 @@ struct NodeCommand: AsyncParsableCommand {
                 guard let controller = node.agent.power else {
                     throw ValidationError("--home-mqtt needs a power loop: give --panel sim or --panel span")
                 }
+                var home = HomeAssistantBridge.Configuration(mqtt: mqtt, nodeID: nodeId)
+                home.creditPerKilowattHour = hostCreditPerKwh
+                home.currency = hostCurrency
                 homeService = [
-                    HomeAssistantService(
-                        bridge: HomeAssistantBridge(
-                            configuration: .init(mqtt: mqtt, nodeID: nodeId), controller: controller, logger: logger))
+                    HomeAssistantService(bridge: HomeAssistantBridge(configuration: home, controller: controller, logger: logger))
                 ]
             }
             let group = ServiceGroup(

@@ -1,4 +1,5 @@
 import Foundation
+import HearthCore
 public import HearthPanel
 public import Logging
 
@@ -9,8 +10,10 @@ public import Logging
 /// - `<discovery>/<component>/hearth_<node>/<object>/config` (retained): one entity each, all on one device;
 /// - `hearth/<node>/availability`: `online`, and `offline` as the client's will;
 /// - `hearth/<node>/state`: one JSON object with every figure, every ``Configuration/period`` and after a control;
-/// - `hearth/<node>/pause/set` (`ON`/`OFF`) and `hearth/<node>/max_draw/set` (watts; the node's full draw or more
-///   lifts the limit): the controls, honoured at once.
+/// - `hearth/<node>/pause/set` (`ON`/`OFF`), `hearth/<node>/max_draw/set` (watts; the node's full draw or more
+///   lifts the limit) and `hearth/<node>/quiet_hours/set` (`HH:MM-HH:MM` local time, or `OFF` / empty for none: the
+///   node keeps to its floor then): the controls, honoured at once.
+/// - With a credit rate configured, the host's credit this month: the node's energy this month at that rate.
 ///
 /// Everything arriving on the command topics is the resident's to send, but checked all the same: anything but the
 /// expected values is logged and ignored.
@@ -20,6 +23,10 @@ public final class HomeAssistantBridge: Sendable {
         public var nodeID: String
         public var discoveryPrefix = "homeassistant"
         public var period: Duration = .seconds(1)
+        /// What the host is credited per kWh the node draws (the operator's tariff), and its currency (ISO 4217);
+        /// nil: no credit sensor.
+        public var creditPerKilowattHour: Double?
+        public var currency = "USD"
 
         public init(mqtt: MQTTClient.Configuration, nodeID: String) {
             self.mqtt = mqtt
@@ -49,6 +56,7 @@ public final class HomeAssistantBridge: Sendable {
     var stateTopic: String { base + "/state" }
     var pauseCommandTopic: String { base + "/pause/set" }
     var maxDrawCommandTopic: String { base + "/max_draw/set" }
+    var quietHoursCommandTopic: String { base + "/quiet_hours/set" }
 
     /// Connects (retrying with backoff while the broker cannot be reached), announces the entities and publishes the
     /// node's state until cancelled.
@@ -112,6 +120,13 @@ public final class HomeAssistantBridge: Sendable {
         case maxDrawCommandTopic:
             guard let watts = Double(text), watts.isFinite, watts >= 0 else { return refuse(message.topic, text) }
             controls.maxDrawWatts = watts >= controller.configuration.governor.fullWatts ? nil : watts
+        case quietHoursCommandTopic:
+            if text.isEmpty || text == "OFF" {
+                controls.quietHours = nil
+            } else {
+                guard let window = QuietHours(text) else { return refuse(message.topic, text) }
+                controls.quietHours = window
+            }
         default:
             return
         }
@@ -136,8 +151,10 @@ public final class HomeAssistantBridge: Sendable {
             case .draining: "draining"
             case .off: "off"
             }
-        let state = host.paused ? "paused" : mode
+        let quiet = controller.isQuiet
+        let state = host.paused ? "paused" : quiet && (status.mode == .capped || status.mode == .normal) ? "quiet" : mode
         var fields: [String: Any] = [
+            "quiet_hours": host.quietHours?.description ?? "", "quiet": quiet ? "ON" : "OFF",
             "state": state, "draw_w": (report.drawWatts * 10).rounded() / 10,
             "energy_today_kwh": (energy.todayWattHours / 10).rounded() / 100,
             "energy_month_kwh": (energy.monthWattHours / 10).rounded() / 100,
@@ -145,6 +162,9 @@ public final class HomeAssistantBridge: Sendable {
             "max_draw_w": host.maxDrawWatts ?? controller.configuration.governor.fullWatts,
         ]
         if let soc = report.batteryStateOfCharge { fields["battery_percent"] = (soc * 1_000).rounded() / 10 }
+        if let rate = configuration.creditPerKilowattHour {
+            fields["credit_month"] = (energy.monthWattHours / 1_000 * rate * 100).rounded() / 100
+        }
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
@@ -193,7 +213,7 @@ public final class HomeAssistantBridge: Sendable {
             entity(
                 "sensor", "state", "State",
                 [
-                    "device_class": "enum", "options": ["serving", "capped", "draining", "off", "paused"],
+                    "device_class": "enum", "options": ["serving", "capped", "quiet", "draining", "off", "paused"],
                     "value_template": "{{ value_json.state }}",
                 ]),
             entity(
@@ -208,7 +228,27 @@ public final class HomeAssistantBridge: Sendable {
                     "command_topic": maxDrawCommandTopic, "min": 0, "max": full, "step": 100, "unit_of_measurement": "W",
                     "device_class": "power", "mode": "box", "value_template": "{{ value_json.max_draw_w }}",
                 ]),
+            entity(
+                "text", "quiet_hours", "Quiet hours",
+                [
+                    "command_topic": quietHoursCommandTopic, "min": 0, "max": 11,
+                    "pattern": "^$|^OFF$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+                    "value_template": "{{ value_json.quiet_hours }}",
+                ]),
+            entity(
+                "binary_sensor", "quiet", "Quiet now",
+                ["payload_on": "ON", "payload_off": "OFF", "value_template": "{{ value_json.quiet }}"]),
         ]
+        if let rate = configuration.creditPerKilowattHour {
+            entities.append(
+                entity(
+                    "sensor", "credit_month", "Credit this month",
+                    [
+                        "device_class": "monetary", "unit_of_measurement": configuration.currency, "state_class": "total",
+                        "value_template": "{{ value_json.credit_month }}",
+                        "json_attributes_template": "{\"rate_per_kwh\": \(rate)}", "json_attributes_topic": stateTopic,
+                    ]))
+        }
         if controller.configuration.governor.battery != nil {
             entities.append(
                 entity(

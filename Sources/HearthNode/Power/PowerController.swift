@@ -45,20 +45,33 @@ public final class PowerController: Sendable {
         /// Why the panel last had no usable figures, as logged (nil while it has them).
         var lastUnavailable: String?
         var host = HostControls()
+        /// Whether quiet hours hold, and the host limit last sent to the governor (nil: none sent yet).
+        var quiet = false
+        var appliedHostLimit: Double??
         /// Energy the node drew today and this month (local time), for the home's own view.
         var energy = HomeEnergy()
         var lastMeteredAt: Date?
     }
 
-    /// What the home's host asked of the node (its Home Assistant controls): a pause, a maximum draw.
+    /// What the home's host asked of the node (its Home Assistant controls): a pause, a maximum draw, quiet hours.
     public struct HostControls: Sendable, Equatable {
         public var paused = false
         /// The most the node may draw, battery included, watts (nil: no limit of the host's).
         public var maxDrawWatts: Double?
+        /// When the node keeps to its floor (host and GPUs at minimum), by the node's local clock; nil: never.
+        public var quietHours: QuietHours?
 
-        public init(paused: Bool = false, maxDrawWatts: Double? = nil) {
+        public init(paused: Bool = false, maxDrawWatts: Double? = nil, quietHours: QuietHours? = nil) {
             self.paused = paused
             self.maxDrawWatts = maxDrawWatts
+            self.quietHours = quietHours
+        }
+
+        /// The host's limit on the node's draw while quiet hours are `quiet` or not: 0 when paused.
+        public func limitWatts(quiet: Bool, floorWatts: Double) -> Double? {
+            if paused { return 0 }
+            guard quiet else { return maxDrawWatts }
+            return min(maxDrawWatts ?? .infinity, floorWatts)
         }
     }
 
@@ -178,6 +191,8 @@ public final class PowerController: Sendable {
             let cheap = configuration.cheapHours.contains(Calendar.current.component(.hour, from: Date()))
             if state.withLock({ $0.governor.battery?.cheapHour != cheap }) { await handle(.cheapHour(cheap), at: at) }
         }
+        // Quiet hours begin and end on the clock: checked once a period.
+        if metering, state.withLock({ $0.host.quietHours != nil || $0.quiet }) { await applyHostLimit(at: at, date: Date()) }
         await handle(.panelReading(reading), at: at)
         if metering { await meter(at: at) }
     }
@@ -200,11 +215,28 @@ public final class PowerController: Sendable {
     /// maximum draw caps it like any other limit.
     public func setHostControls(_ controls: HostControls) async {
         state.withLock { $0.host = controls }
-        let limit: Double? = controls.paused ? 0 : controls.maxDrawWatts
-        await handle(.hostLimit(watts: limit), at: now)
+        await applyHostLimit(at: now, date: Date())
         logger.notice(
             "host controls",
-            metadata: ["paused": "\(controls.paused)", "max_draw_w": "\(controls.maxDrawWatts.map { String(Int($0)) } ?? "none")"])
+            metadata: [
+                "paused": "\(controls.paused)", "max_draw_w": "\(controls.maxDrawWatts.map { String(Int($0)) } ?? "none")",
+                "quiet_hours": "\(controls.quietHours?.description ?? "none")",
+            ])
+    }
+
+    /// Whether the host's quiet hours hold now (by the node's local clock).
+    public var isQuiet: Bool { state.withLock { $0.quiet } }
+
+    /// The host's limit as it stands at `date`: sent to the governor when it changed (quiet hours begin or end).
+    private func applyHostLimit(at: Double, date: Date) async {
+        let (limit, changed) = state.withLock { state -> (Double?, Bool) in
+            let minute = Calendar.current.dateComponents([.hour, .minute], from: date)
+            state.quiet = state.host.quietHours?.contains(minuteOfDay: (minute.hour ?? 0) * 60 + (minute.minute ?? 0)) ?? false
+            let limit = state.host.limitWatts(quiet: state.quiet, floorWatts: configuration.governor.floorWatts)
+            defer { state.appliedHostLimit = .some(limit) }
+            return (limit, state.appliedHostLimit != .some(limit))
+        }
+        if changed { await handle(.hostLimit(watts: limit), at: at) }
     }
 
     public var hostControls: HostControls { state.withLock { $0.host } }
