@@ -8,15 +8,16 @@ public import NIOCore
 ///
 /// - `heartbeat`: `flags: UInt8` (1 engine healthy, 2 link follows, 4 power follows, 8 energy follows, 16 echo
 ///   wanted: the gateway answers only these with a `heartbeatAck`, HearthCore's `LinkProbePacer`; 32 streams for
-///   other gateways follow) · sequence `UInt64` · active streams `Int64` · [streams for other gateways `Int64`] ·
+///   other gateways follow; 64 energy intervals carry the battery's share) · sequence `UInt64` · active streams `Int64` · [streams for other gateways `Int64`] ·
 ///   [link] · [power] · [energy].
 ///   - link: `flags: UInt8` (1 RTT follows, 2 jitter follows, 4 bandwidth follows, 8 degraded) · loss · [RTT ms] ·
 ///     [jitter ms] · [bandwidth bytes/s].
 ///   - power: mode · `flags: UInt8` (1 budget follows, 2 home load follows, 4 home budget follows, 8 battery follows,
 ///     16 grid import follows) · draw · cap · cap fraction · full · floor · [budget] · [home load] · [home budget]
 ///     · [battery state of charge · battery watts] · [grid import] (watts; state of charge 0–1).
-///   - energy: count `UInt16` · per interval start `Int64` · end `Int64` · watt-hours (how many a beat may hold is
-///     the validator's limit; the frame's own size bounds what a count can claim).
+///   - energy: count `UInt16` · per interval start `Int64` · end `Int64` · watt-hours · [watt-hours from the battery,
+///     when flag 64 is set: a node with a battery] (how many a beat may hold is the validator's limit; the frame's own
+///     size bounds what a count can claim).
 /// - `heartbeatAck`: the sequence echoed, `UInt64`.
 ///
 /// The layout says nothing of plausibility: a parsed heartbeat is still checked by the gateway's validator.
@@ -30,6 +31,9 @@ public enum HeartbeatCodec {
         // The count is a `UInt16`; how many a beat may hold is the gateway's validator's call, not the layout's.
         let energy = beat.energy.map { Array($0.prefix(Int(UInt16.max))) }
         if energy != nil { flags |= 8 }
+        // A battery's share of each interval, when the node has one: 8 more bytes an interval.
+        let batteryShares = energy?.contains { $0.batteryWattHours != nil } ?? false
+        if batteryShares { flags |= 64 }
         var payload = ByteBuffer()
         payload.reserveCapacity(64 + (beat.power == nil ? 0 : 72) + 24 * (energy?.count ?? 0))
         payload.writeInteger(flags)
@@ -75,6 +79,7 @@ public enum HeartbeatCodec {
                 payload.writeInteger(interval.start)
                 payload.writeInteger(interval.end)
                 payload.writeNumber(interval.wattHours)
+                if batteryShares { payload.writeNumber(interval.batteryWattHours ?? 0) }
             }
         }
         return TunnelFrame(kind: .heartbeat, payload: payload)
@@ -82,7 +87,8 @@ public enum HeartbeatCodec {
 
     public static func decodeHeartbeat(_ frame: TunnelFrame) throws -> NodeHeartbeat {
         var payload = frame.payload
-        let flags = try payload.readFlags(known: 0b11_1111, frame: "heartbeat")
+        let flags = try payload.readFlags(known: 0b111_1111, frame: "heartbeat")
+        if flags & 64 != 0, flags & 8 == 0 { throw StreamMessageCodec.malformed("heartbeat has battery shares but no energy") }
         guard let sequence = payload.readInteger(as: UInt64.self), let active = payload.readInteger(as: Int64.self) else {
             throw StreamMessageCodec.malformed("heartbeat is shorter than its sequence and stream count")
         }
@@ -128,7 +134,8 @@ public enum HeartbeatCodec {
                 throw StreamMessageCodec.malformed("heartbeat energy has no count")
             }
             // Checked against the bytes there before anything is reserved: a count cannot make the decoder allocate.
-            guard payload.readableBytes >= Int(count) * 24 else {
+            let withBattery = flags & 64 != 0
+            guard payload.readableBytes >= Int(count) * (withBattery ? 32 : 24) else {
                 throw StreamMessageCodec.malformed("heartbeat energy claims \(count) intervals")
             }
             var intervals: [EnergyInterval] = []
@@ -137,7 +144,9 @@ public enum HeartbeatCodec {
                 guard let start = payload.readInteger(as: Int64.self), let end = payload.readInteger(as: Int64.self) else {
                     throw StreamMessageCodec.malformed("heartbeat energy runs past the frame")
                 }
-                intervals.append(EnergyInterval(start: start, end: end, wattHours: try payload.readNumber("heartbeat energy")))
+                let wattHours = try payload.readNumber("heartbeat energy")
+                let battery = withBattery ? try payload.readNumber("heartbeat energy from the battery") : nil
+                intervals.append(EnergyInterval(start: start, end: end, wattHours: wattHours, batteryWattHours: battery))
             }
             beat.energy = intervals
         }

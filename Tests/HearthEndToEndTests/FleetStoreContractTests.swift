@@ -135,7 +135,10 @@ import Testing
         try await Self.withStore(backend) { store in
             let node = NodeID("n1")
             let first = EnergyRecord(nodeID: node, homeID: "home-1", start: Self.second(0), end: Self.second(60), wattHours: 10)
-            let second = EnergyRecord(nodeID: node, homeID: "home-1", start: Self.second(60), end: Self.second(120), wattHours: 12)
+            // A battery's share and the grid events in force are kept with the interval, for the host's statement.
+            let second = EnergyRecord(
+                nodeID: node, homeID: "home-1", start: Self.second(60), end: Self.second(120), wattHours: 12, batteryWattHours: 9.5,
+                gridEvents: "dr-1,dr-2")
             let recorded = try await store.recordEnergy([first, second])
             // A resend after a reconnect: already there.
             let resent = try await store.recordEnergy([second])

@@ -26,6 +26,13 @@ import Testing
                 mode: "", budgetWatts: nil, drawWatts: 0, capWatts: 0, capFraction: 1, homeLoadWatts: nil, homeBudgetWatts: nil,
                 fullWatts: 0, floorWatts: 0),
             energy: [], link: LinkReport(rttMilliseconds: nil, jitterMilliseconds: nil, loss: 0, degraded: false)),
+        // A node with a battery: each interval says how much of it the battery gave.
+        NodeHeartbeat(
+            sequence: 8, activeStreams: 0, engineHealthy: true,
+            energy: [
+                EnergyInterval(start: 1_700_000_000, end: 1_700_000_060, wattHours: 200, batteryWattHours: 150.5),
+                EnergyInterval(start: 1_700_000_060, end: 1_700_000_120, wattHours: 190, batteryWattHours: 0),
+            ]),
         // A node on two gateways: the streams it runs for the other one ride beside its own.
         NodeHeartbeat(
             sequence: 8, activeStreams: 2, engineHealthy: true,
@@ -88,7 +95,13 @@ import Testing
     @Test func unknownFlagsNonFiniteNumbersAndHugeCountsAreMalformed() {
         func frame(_ bytes: [UInt8]) -> TunnelFrame { TunnelFrame(kind: .heartbeat, payload: ByteBuffer(bytes: bytes)) }
         let head = [UInt8](repeating: 0, count: 16)
+        #expect { try HeartbeatCodec.decodeHeartbeat(frame([128] + head)) } throws: { Self.isMalformed($0) }
+        // Battery shares announced without energy.
         #expect { try HeartbeatCodec.decodeHeartbeat(frame([64] + head)) } throws: { Self.isMalformed($0) }
+        // One interval with battery shares needs 32 bytes, not the 24 of one without.
+        #expect { try HeartbeatCodec.decodeHeartbeat(frame([72] + head + [0, 1] + [UInt8](repeating: 0, count: 24))) } throws: {
+            Self.isMalformed($0)
+        }
         // Streams for other gateways announced, but the beat ends first.
         #expect { try HeartbeatCodec.decodeHeartbeat(frame([32] + head)) } throws: { Self.isMalformed($0) }
         // A link with an unknown flag.

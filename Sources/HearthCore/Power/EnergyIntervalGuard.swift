@@ -107,6 +107,10 @@ public struct EnergyIntervalGuard: Sendable {
         // A relative hair of slack: the node's meter sums floating-point steps that may round past the exact bound.
         let most = draw * Double(seconds) / 3_600 * (1 + 1e-9)
         guard interval.wattHours.isFinite, interval.wattHours >= 0, interval.wattHours <= most else { return .moreThanTheHardwareDraws }
+        // The battery's share is part of the draw: more than all of it, or less than none, is no reading.
+        if let battery = interval.batteryWattHours {
+            guard battery.isFinite, battery >= 0, battery <= interval.wattHours * (1 + 1e-9) else { return .malformed }
+        }
         return nil
     }
 

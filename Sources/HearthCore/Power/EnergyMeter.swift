@@ -10,29 +10,37 @@ public struct EnergyMeter: Sendable {
         public var start: Int64
         public var end: Int64
         public var wattHours: Double
+        /// Of ``wattHours``, what came from the node's battery (nil: a node without one); the rest came from the grid.
+        public var batteryWattHours: Double?
 
-        public init(start: Int64, end: Int64, wattHours: Double) {
+        public init(start: Int64, end: Int64, wattHours: Double, batteryWattHours: Double? = nil) {
             self.start = start
             self.end = end
             self.wattHours = wattHours
+            self.batteryWattHours = batteryWattHours
         }
+
+        /// What the node drew from the grid in the interval.
+        public var gridWattHours: Double { max(0, wattHours - (batteryWattHours ?? 0)) }
     }
 
     public let intervalSeconds: Int64
     public let maximumGapSeconds: Double
-    private var last: (at: Double, watts: Double)?
-    private var open: (start: Int64, wattHours: Double)?
+    private var last: (at: Double, watts: Double, battery: Double?)?
+    private var open: (start: Int64, wattHours: Double, battery: Double?)?
 
     public init(intervalSeconds: Int64 = 60, maximumGapSeconds: Double = 10) {
         self.intervalSeconds = max(1, intervalSeconds)
         self.maximumGapSeconds = maximumGapSeconds
     }
 
-    /// Records that the node draws `watts` from `at` on; returns the intervals this sample closed.
-    public mutating func record(watts: Double, at: Double) -> [Interval] {
+    /// Records that the node draws `watts` from `at` on, `batteryWatts` of them from its battery (nil: it has none);
+    /// returns the intervals this sample closed.
+    public mutating func record(watts: Double, batteryWatts: Double? = nil, at: Double) -> [Interval] {
         let watts = watts.isFinite ? max(0, watts) : 0
+        let battery = batteryWatts.map { $0.isFinite ? min(max(0, $0), watts) : 0 }
         guard at.isFinite else { return [] }
-        defer { last = (at, watts) }
+        defer { last = (at, watts, battery) }
         guard let previous = last, at > previous.at else { return [] }
         if at - previous.at > maximumGapSeconds {
             // Unknown draw over the gap: close what was open and start afresh.
@@ -43,10 +51,11 @@ public struct EnergyMeter: Sendable {
         while t < at {
             let start = Int64((t / Double(intervalSeconds)).rounded(.down)) * intervalSeconds
             if let current = open, current.start != start { closed += closeOpen() }
-            if open == nil { open = (start, 0) }
+            if open == nil { open = (start, 0, nil) }
             let boundary = Double(start + intervalSeconds)
             let until = min(at, boundary)
             open!.wattHours += previous.watts * (until - t) / 3600
+            if let battery = previous.battery { open!.battery = (open!.battery ?? 0) + battery * (until - t) / 3600 }
             t = until
             if until == boundary { closed += closeOpen() }
         }
@@ -56,6 +65,10 @@ public struct EnergyMeter: Sendable {
     private mutating func closeOpen() -> [Interval] {
         guard let current = open else { return [] }
         open = nil
-        return [Interval(start: current.start, end: current.start + intervalSeconds, wattHours: current.wattHours)]
+        return [
+            Interval(
+                start: current.start, end: current.start + intervalSeconds, wattHours: current.wattHours,
+                batteryWattHours: current.battery.map { min($0, current.wattHours) })
+        ]
     }
 }

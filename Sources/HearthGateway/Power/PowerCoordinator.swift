@@ -311,20 +311,36 @@ public final class PowerCoordinator: Service, Sendable {
         return all
     }
 
+    /// Whether `event` was in force for `node` at some time in `interval` (its start offset counted).
+    static func overlaps(_ event: GridEvent, node: NodeID, _ interval: EnergyInterval) -> Bool {
+        let begin = event.start + event.startOffset(for: node.rawValue)
+        return begin < Double(interval.end) && Double(interval.start) < begin + event.duration
+    }
+
     /// Queues a node's screened intervals (its tunnel's ``EnergyIntervalGuard`` already refused what it must), credited
     /// to its configured home. The ledger refuses overlaps with what it holds from earlier tunnels.
     private func record(_ intervals: [EnergyInterval], from node: NodeID) {
         let home = configuration.site(of: node).homeID
+        let events = state.withLock { $0.events }
+        let groups = configuration.targetGroups(of: node)
         // Only ever fed by the tunnel's checks today; the stateless checks again, cheaply, in case that changes.
         let now = Int64(Date().timeIntervalSince1970)
         let records = intervals.compactMap { interval -> EnergyRecord? in
-            let candidate = EnergyMeter.Interval(start: interval.start, end: interval.end, wattHours: interval.wattHours)
+            let candidate = EnergyMeter.Interval(
+                start: interval.start, end: interval.end, wattHours: interval.wattHours, batteryWattHours: interval.batteryWattHours)
             let refusal = EnergyIntervalGuard.refusal(
                 of: candidate, maximumDrawWatts: NodeTelemetryLimits.maximumNodeWatts, now: now, limits: NodeTelemetryLimits.energy)
             guard refusal == nil else { return nil }
+            // The grid events that bound the node during the interval: the demand response the host's statement names.
+            let answered = Set(
+                events.filter { event in
+                    event.targets(node: node.rawValue, groups: groups) && Self.overlaps(event, node: node, interval)
+                }.map { $0.offsetKey ?? $0.id }
+            ).sorted()
             return EnergyRecord(
                 nodeID: node, homeID: home, start: Date(timeIntervalSince1970: Double(interval.start)),
-                end: Date(timeIntervalSince1970: Double(interval.end)), wattHours: interval.wattHours)
+                end: Date(timeIntervalSince1970: Double(interval.end)), wattHours: interval.wattHours,
+                batteryWattHours: interval.batteryWattHours, gridEvents: answered.isEmpty ? nil : answered.joined(separator: ","))
         }
         if records.count < intervals.count {
             logger.warning(

@@ -51,14 +51,27 @@ public struct EnergyRecord: Sendable, Equatable {
     public var start: Date
     public var end: Date
     public var wattHours: Double
+    /// Of ``wattHours``, what the node drew from its battery (nil: a node without one); the rest came from the grid.
+    public var batteryWattHours: Double?
+    /// The grid events in force for the node when the interval began (their ids, comma-separated; nil: none):
+    /// the demand-response events the node answered, for the host's statement.
+    public var gridEvents: String?
 
-    public init(nodeID: NodeID, homeID: String, start: Date, end: Date, wattHours: Double) {
+    public init(
+        nodeID: NodeID, homeID: String, start: Date, end: Date, wattHours: Double, batteryWattHours: Double? = nil,
+        gridEvents: String? = nil
+    ) {
         self.nodeID = nodeID
         self.homeID = homeID
         self.start = start
         self.end = end
         self.wattHours = wattHours
+        self.batteryWattHours = batteryWattHours
+        self.gridEvents = gridEvents
     }
+
+    /// What the node drew from the grid in the interval.
+    public var gridWattHours: Double { max(0, wattHours - (batteryWattHours ?? 0)) }
 }
 
 extension EnergyRecord {

@@ -99,6 +99,8 @@ public final class PostgresFleetStore: FleetStore {
         (3, PostgresPowerExchange.schema),
         // The replicas serving now, for their shares of the tenants' limits (PostgresReplicaRoll).
         (4, PostgresReplicaRoll.schema),
+        // The host's statement: energy by source (grid, battery) and the grid events the node answered.
+        (5, ["ALTER TABLE energy ADD COLUMN battery_watt_hours double precision, ADD COLUMN grid_events text"]),
     ]
 
     /// An arbitrary constant: the advisory lock that serialises migrations across replicas.
@@ -356,8 +358,10 @@ public final class PostgresFleetStore: FleetStore {
                 guard EnergyLedgerMerge.outcome(of: candidate, stored: stored) == .insert else { continue }
                 let inserted = try await connection.query(
                     """
-                    INSERT INTO energy (node_id, home_id, interval_start, interval_end, watt_hours)
-                    VALUES (\(record.nodeID.rawValue), \(record.homeID), \(start), \(end), \(record.wattHours))
+                    INSERT INTO energy (node_id, home_id, interval_start, interval_end, watt_hours, battery_watt_hours, grid_events)
+                    VALUES (
+                      \(record.nodeID.rawValue), \(record.homeID), \(start), \(end), \(record.wattHours), \(record.batteryWattHours),
+                      \(record.gridEvents))
                     ON CONFLICT (node_id, interval_start) DO NOTHING
                     RETURNING node_id
                     """, logger: logger)
@@ -370,16 +374,18 @@ public final class PostgresFleetStore: FleetStore {
     public func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {
         let rows = try await client.query(
             """
-            SELECT node_id, home_id, interval_start, interval_end, watt_hours FROM energy
+            SELECT node_id, home_id, interval_start, interval_end, watt_hours, battery_watt_hours, grid_events FROM energy
             WHERE home_id = \(home) AND interval_start >= \(from.timeIntervalSince1970) AND interval_start < \(to.timeIntervalSince1970)
             ORDER BY interval_start, node_id
             """, logger: logger)
         var records: [EnergyRecord] = []
-        for try await (node, homeID, start, end, wattHours) in rows.decode((String, String, Double, Double, Double).self) {
+        for try await (node, homeID, start, end, wattHours, battery, events) in rows.decode(
+            (String, String, Double, Double, Double, Double?, String?).self)
+        {
             records.append(
                 EnergyRecord(
                     nodeID: NodeID(node), homeID: homeID, start: Date(timeIntervalSince1970: start),
-                    end: Date(timeIntervalSince1970: end), wattHours: wattHours))
+                    end: Date(timeIntervalSince1970: end), wattHours: wattHours, batteryWattHours: battery, gridEvents: events))
         }
         return records
     }

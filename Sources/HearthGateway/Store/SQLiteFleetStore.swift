@@ -86,6 +86,13 @@ public final class SQLiteFleetStore: FleetStore {
             }
             try db.alter(table: "tenant") { t in t.add(column: "slo_policy", .text) }
         }
+        // The host's statement: energy by source (grid, battery) and the grid events the node answered.
+        migrator.registerMigration("v5-energy-sources") { db in
+            try db.alter(table: "energy") { t in
+                t.add(column: "battery_watt_hours", .double)
+                t.add(column: "grid_events", .text)
+            }
+        }
         return migrator
     }
 
@@ -309,8 +316,9 @@ public final class SQLiteFleetStore: FleetStore {
                     """)
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT OR IGNORE INTO energy (node_id, home_id, interval_start, interval_end, watt_hours)
-                    VALUES (?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO energy
+                      (node_id, home_id, interval_start, interval_end, watt_hours, battery_watt_hours, grid_events)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
             var added = 0
             for record in records {
@@ -328,7 +336,10 @@ public final class SQLiteFleetStore: FleetStore {
                     start: EnergyRecord.wholeSeconds(start), end: EnergyRecord.wholeSeconds(end), wattHours: record.wattHours)
                 // Each second of a node's draw is credited once: a resend is already there, an overlap is refused.
                 guard EnergyLedgerMerge.outcome(of: candidate, stored: stored) == .insert else { continue }
-                try insert.execute(arguments: [record.nodeID.rawValue, record.homeID, start, end, record.wattHours])
+                try insert.execute(
+                    arguments: [
+                        record.nodeID.rawValue, record.homeID, start, end, record.wattHours, record.batteryWattHours, record.gridEvents,
+                    ])
                 added += db.changesCount
             }
             return added
@@ -348,7 +359,7 @@ public final class SQLiteFleetStore: FleetStore {
                 EnergyRecord(
                     nodeID: NodeID(row["node_id"]), homeID: row["home_id"],
                     start: Date(timeIntervalSince1970: row["interval_start"]), end: Date(timeIntervalSince1970: row["interval_end"]),
-                    wattHours: row["watt_hours"])
+                    wattHours: row["watt_hours"], batteryWattHours: row["battery_watt_hours"], gridEvents: row["grid_events"])
             }
         }
     }

@@ -85,9 +85,13 @@ struct NodeHeartbeatValidator {
         accepted.power?.homeBudgetWatts = Self.power(beat.power?.homeBudgetWatts, atMost: beat.power?.fullWatts)
         guard let intervals = beat.energy else { return .accept(accepted, warning: nil) }
         let screening = energy.screen(
-            intervals.map { EnergyMeter.Interval(start: $0.start, end: $0.end, wattHours: $0.wattHours) },
+            intervals.map {
+                EnergyMeter.Interval(start: $0.start, end: $0.end, wattHours: $0.wattHours, batteryWattHours: $0.batteryWattHours)
+            },
             maximumDrawWatts: maximumDrawWatts, now: now, monotonicSeconds: monotonicSeconds)
-        accepted.energy = screening.accepted.map { EnergyInterval(start: $0.start, end: $0.end, wattHours: $0.wattHours) }
+        accepted.energy = screening.accepted.map {
+            EnergyInterval(start: $0.start, end: $0.end, wattHours: $0.wattHours, batteryWattHours: $0.batteryWattHours)
+        }
         guard screening.refusedCount > 0 else { return .accept(accepted, warning: nil) }
         let reasons = screening.refused.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
         let lies = screening.provableLies

@@ -287,9 +287,12 @@ public final class PowerController: Sendable {
                 state.energy.add(draw * max(0, wallClock.timeIntervalSince(last)) / 3_600, at: wallClock)
             }
             state.lastMeteredAt = wallClock
-            let closed = state.meter.record(watts: draw, at: wallClock.timeIntervalSince1970)
+            // What the battery gives of the draw (a node without one: nil), so the ledger credits grid and battery apart.
+            let fromBattery = governor.battery.map { _ in min(draw, max(0, draw - governor.gridImport(forDraw: draw))) }
+            let closed = state.meter.record(watts: draw, batteryWatts: fromBattery, at: wallClock.timeIntervalSince1970)
             for interval in closed {
-                let record = EnergyInterval(start: interval.start, end: interval.end, wattHours: interval.wattHours)
+                let record = EnergyInterval(
+                    start: interval.start, end: interval.end, wattHours: interval.wattHours, batteryWattHours: interval.batteryWattHours)
                 state.retained.append(record)
                 state.unsent.append(record)
             }

@@ -70,17 +70,21 @@ public struct EnergyInterval: Codable, Sendable, Equatable, Hashable {
     public var start: Int64
     public var end: Int64
     public var wattHours: Double
+    /// Of ``wattHours``, what the node drew from its battery (nil: a node without one).
+    public var batteryWattHours: Double?
 
-    public init(start: Int64, end: Int64, wattHours: Double) {
+    public init(start: Int64, end: Int64, wattHours: Double, batteryWattHours: Double? = nil) {
         self.start = start
         self.end = end
         self.wattHours = wattHours
+        self.batteryWattHours = batteryWattHours
     }
 
     private enum CodingKeys: String, CodingKey {
         case start
         case end
         case wattHours = "watt_hours"
+        case batteryWattHours = "battery_watt_hours"
     }
 }
 

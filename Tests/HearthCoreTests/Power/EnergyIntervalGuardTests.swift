@@ -64,6 +64,21 @@ import Testing
         #expect(screening.refused == [.fromTheFuture: 1, .tooOld: 1, .malformed: 2, .tooLong: 1])
     }
 
+    @Test func aBatteryShareBeyondTheDrawOrBelowNothingIsRefused() {
+        let limits = EnergyIntervalGuard.Limits()
+        func with(battery: Double) -> EnergyMeter.Interval {
+            var interval = Self.minute(1)
+            interval.batteryWattHours = battery
+            return interval
+        }
+        #expect(EnergyIntervalGuard.refusal(of: with(battery: 10), maximumDrawWatts: 1_000, now: Self.now, limits: limits) == nil)
+        #expect(EnergyIntervalGuard.refusal(of: with(battery: 0), maximumDrawWatts: 1_000, now: Self.now, limits: limits) == nil)
+        for bad in [10.5, -1, .nan, .infinity] {
+            #expect(
+                EnergyIntervalGuard.refusal(of: with(battery: bad), maximumDrawWatts: 1_000, now: Self.now, limits: limits) == .malformed)
+        }
+    }
+
     @Test func tooFrequentIntervalsAreRefusedUntilTheClockAllowsMore() {
         var guardian = EnergyIntervalGuard(limits: .init(burstIntervals: 4, secondsPerInterval: 10))
         let seconds = (0..<6).map { i in EnergyMeter.Interval(start: Self.now - 100 + i, end: Self.now - 99 + i, wattHours: 0.1) }

@@ -13,6 +13,19 @@ import Testing
         #expect(abs(closed[1].wattHours - 60) < 1e-9)
     }
 
+    @Test func theBatterysShareIsIntegratedBesideTheDraw() {
+        var meter = EnergyMeter(intervalSeconds: 60, maximumGapSeconds: 60)
+        _ = meter.record(watts: 3_600, batteryWatts: 2_400, at: 0)
+        _ = meter.record(watts: 3_600, batteryWatts: 0, at: 30)
+        let closed = meter.record(watts: 0, batteryWatts: 0, at: 60)
+        #expect(closed == [EnergyMeter.Interval(start: 0, end: 60, wattHours: 60, batteryWattHours: 20)])
+        #expect(closed.first?.gridWattHours == 40)
+        // A share above the draw counts as the draw: a battery cannot give more than the node takes.
+        var odd = EnergyMeter(intervalSeconds: 60, maximumGapSeconds: 60)
+        _ = odd.record(watts: 3_600, batteryWatts: 9_999, at: 0)
+        #expect(odd.record(watts: 0, batteryWatts: 0, at: 60).first?.batteryWattHours == 60)
+    }
+
     @Test func aGapIsNotBilled() {
         var meter = EnergyMeter(intervalSeconds: 60, maximumGapSeconds: 10)
         _ = meter.record(watts: 1_000, at: 0)
