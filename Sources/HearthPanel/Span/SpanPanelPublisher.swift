@@ -16,11 +16,18 @@ public final class SpanPanelPublisher: Sendable {
         public var serial: String
         /// The unit circuit `active-power` is declared and published in. The panel's schema declares `kW`.
         public var circuitPowerUnit: String
+        /// Publish circuit `active-power` in watts while declaring ``circuitPowerUnit``: what SPAN's firmware does
+        /// (its topic reference; the Home Assistant integration reads circuit power as watts whatever the declaration).
+        public var publishesCircuitWatts: Bool
         public var deviceName: String
 
-        public init(serial: String, circuitPowerUnit: String = "kW", deviceName: String = "Hearth simulated SPAN panel") {
+        public init(
+            serial: String, circuitPowerUnit: String = "kW", publishesCircuitWatts: Bool = false,
+            deviceName: String = "Hearth simulated SPAN panel"
+        ) {
             self.serial = serial
             self.circuitPowerUnit = circuitPowerUnit == "W" ? "W" : "kW"
+            self.publishesCircuitWatts = publishesCircuitWatts
             self.deviceName = deviceName
         }
     }
@@ -122,7 +129,7 @@ public final class SpanPanelPublisher: Sendable {
         put(ID.core, "l1-voltage", s.l1Voltage)
         put(ID.core, "l2-voltage", s.l1Voltage)
         out.append((ID.core, "door", s.doorOpen.map { $0 ? "OPEN" : "CLOSED" } ?? "UNKNOWN"))
-        let kilowatts = configuration.circuitPowerUnit == "kW"
+        let kilowatts = configuration.circuitPowerUnit == "kW" && !configuration.publishesCircuitWatts
         for circuit in s.circuits {
             let node = Self.nodeID(forCircuit: circuit.id)
             out.append((node, "name", circuit.name ?? circuit.id))

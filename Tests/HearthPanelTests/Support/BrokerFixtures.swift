@@ -50,11 +50,12 @@ struct SimulatedDevice {
     let client: MQTTClient
     let publisher: SpanPanelPublisher
 
-    init(_ broker: MosquittoBroker, serial: String, circuitPowerUnit: String = "kW") async throws {
+    init(_ broker: MosquittoBroker, serial: String, circuitPowerUnit: String = "kW", publishesCircuitWatts: Bool = false) async throws {
         let time = self.time
         panel = SimulatedPanel(configuration: .init(homeType: .gasWithEV, seed: 42, battery: (80, 13_500))) { time.now }
         client = try await connectedClient(broker, id: "sim-\(serial)", will: SpanPanelPublisher.will(serial: serial))
         publisher = SpanPanelPublisher(
-            client: client, source: panel, configuration: .init(serial: serial, circuitPowerUnit: circuitPowerUnit))
+            client: client, source: panel,
+            configuration: .init(serial: serial, circuitPowerUnit: circuitPowerUnit, publishesCircuitWatts: publishesCircuitWatts))
     }
 }
