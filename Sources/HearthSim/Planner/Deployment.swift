@@ -21,6 +21,8 @@ public struct Deployment: Sendable, Hashable {
         case distanceKm = "distance_km"
         case pue
         case accessRTTms = "access_rtt_ms"
+        /// Each home node's battery, kWh (0: none).
+        case batteryKWh = "battery_kwh"
     }
 
     public struct Site: Sendable, Hashable {
@@ -50,6 +52,9 @@ public struct Deployment: Sendable, Hashable {
     public var kind: Kind
     public var gpu: GPUSpec
     public var gpusPerNode: Int
+    /// Serving engines a node runs, its GPUs split evenly among them (the node as built: 16 GPUs, eight 2-GPU
+    /// replicas of an 8B model). They share the node's power: drained or capped together. Default 1.
+    public var replicasPerNode = 1
     /// Total GPUs (before ``Scenario/scale``); nil = as many as the sites' power allows (data centres).
     public var gpus: Int?
     public var sites: [Site]
@@ -66,6 +71,12 @@ public struct Deployment: Sendable, Hashable {
     public var homesPerTransformer: Int
     /// Node utilisation at the daily peak that drives the home power simulation (home fleets).
     public var peakUtilization: Double
+    /// Each home node's battery (0: none): capacity, kWh; charge and discharge limit, kW; the reserve the governor
+    /// keeps, share of capacity; installed price, USD per kWh (an assumption: docs/PLANNING.md).
+    public var batteryKWh = 0.0
+    public var batteryKW = 5.0
+    public var batteryReserve = 0.2
+    public var batteryUSDPerKWh = 500.0
 
     // Network.
     /// Access-network round trip, ms (residential last mile, or the data centre's own fabric and edge).
@@ -158,6 +169,7 @@ public struct Deployment: Sendable, Hashable {
             }
         case .pue: d.pue = value
         case .accessRTTms: d.accessRTTms = value
+        case .batteryKWh: d.batteryKWh = max(0, value)
         }
         return d
     }

@@ -116,7 +116,7 @@ public enum PlanHTML {
         h += "</table>"
 
         h += "<h2>Cost</h2><div class=\"charts\">"
-        let parts = ["gpus", "nodes", "building", "energy", "maintenance", "sites", "theft"]
+        let parts = ["gpus", "nodes", "battery", "building", "energy", "maintenance", "sites", "theft"]
         h += SVGChart.bars(
             title: "Cost per million tokens", yLabel: "USD per million tokens", categories: names,
             series: parts.map { p in (p, report.deployments.map { $0.cost_breakdown[p] ?? 0 }) }, stacked: true)

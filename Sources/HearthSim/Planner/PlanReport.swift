@@ -39,6 +39,10 @@ public struct DeploymentReport: Codable, Sendable, Hashable {
     public var kind: String
     public var gpu: String
     public var gpus_per_node: Int
+    /// Serving engines per node (its GPUs split among them).
+    public var replicas_per_node: Int
+    /// Each node's battery, kWh (0: none).
+    public var battery_kwh: Double
     /// Full scale.
     public var gpus: Int
     public var nodes: Int

@@ -191,6 +191,10 @@ public struct Planner: Sendable {
                 hostShare: (d.hostWattsPerNode + Double(d.gpusPerNode) * d.hostWattsPerGPU) / d.nodeFullWatts,
                 idleShare: d.idleShare, peakUtilization: d.peakUtilization, fleet: .uniform(d.gpu, count: d.gpusPerNode))
             configuration.sloReplays = false
+            if d.batteryKWh > 0 {
+                configuration.battery = NodeBattery.Configuration(
+                    kilowattHours: d.batteryKWh, kilowatts: d.batteryKW, reserveFraction: d.batteryReserve)
+            }
             power = PowerSimulation(configuration: configuration, trace: model.traces[0]).run()
         }
         return Prepared(
@@ -227,19 +231,24 @@ public struct Planner: Sendable {
             hourTally.nodes += p.perSite[siteIndex]  // drained nodes idle too
             // Mean wide-area RTT of the users this site serves (what the scheduler predicts with).
             let meanPath = mine.isEmpty ? 0 : mine.reduce(0.0) { $0 + p.pathRTT[window.centres[$1]][siteIndex] } / Double(mine.count)
+            // The engines the scheduler places on: each node's replicas, drained or capped with their node.
             var nodes: [NodeSnapshot] = []
             var nodeRTT: [Double] = []
+            let replicas = max(1, d.replicasPerNode)
             for i in 0..<p.perSite[siteIndex] {
                 // Drained this hour (home fleets): the node is not in the fleet.
                 if d.kind == .homeFleet, rng.unit() >= available { continue }
                 let rttMs = p.accessRTT[siteIndex][i] + meanPath
-                var profile = NodeProfile(gpu: d.gpu, count: d.gpusPerNode, model: s.model, linkRTTSeconds: rttMs / 1000)
+                var profile = NodeProfile(gpu: d.gpu, count: d.gpusPerNode / replicas, model: s.model, linkRTTSeconds: rttMs / 1000)
                 profile.powerCapFactor = speed
-                nodes.append(
-                    NodeSnapshot(
-                        id: NodeID("\(site.name)-\(i)"), models: [ServedModel(id: s.model.id, contextTokens: s.model.contextTokens)],
-                        profiles: [profile], labels: ["site": site.name]))
-                nodeRTT.append(rttMs)
+                for r in 0..<replicas {
+                    nodes.append(
+                        NodeSnapshot(
+                            id: NodeID(replicas == 1 ? "\(site.name)-\(i)" : "\(site.name)-\(i)/\(r)"),
+                            models: [ServedModel(id: s.model.id, contextTokens: s.model.contextTokens)], profiles: [profile],
+                            labels: ["site": site.name]))
+                    nodeRTT.append(rttMs)
+                }
             }
             guard !mine.isEmpty else { continue }
             defer { advance(mine.count) }
@@ -287,6 +296,8 @@ public struct Planner: Sendable {
                 intervals[Int(o.node)].append((start, end))
                 if o.arrival >= warmup { outputTokens[Int(o.node)] += Double(o.outputTokens) }
             }
+            // A node's replicas share its uplink: their rates add up.
+            var uplinkByNode = [Double](repeating: 0, count: (nodes.count + replicas - 1) / replicas)
             for (n, var list) in intervals.enumerated() {
                 list.sort { $0.0 < $1.0 }
                 var busy = 0.0
@@ -307,13 +318,13 @@ public struct Planner: Sendable {
                 let slots = Double(nodes[n].profiles[0].maxBatch)
                 let share = min(1, busy / s.durationSeconds)
                 let fill = busy > 0 ? min(1, sequenceSeconds / (busy * slots)) : 0
-                hourTally.dynamicShare += share * (0.45 + 0.55 * fill)
+                // A replica is its node's share of the node's GPUs: the node's dynamic draw is the sum over its replicas.
+                hourTally.dynamicShare += share * (0.45 + 0.55 * fill) / Double(replicas)
                 hourTally.inFlight += share * fill * slots
                 // ~120 bytes per streamed token (an SSE chunk of OpenAI's chat.completion.chunk JSON).
-                if busy > 0 {
-                    tally.uplinkPeak = max(tally.uplinkPeak, outputTokens[n] / busy * 120 * bitsPerByte / (d.uplinkMbps * 1e6))
-                }
+                if busy > 0 { uplinkByNode[n / replicas] += outputTokens[n] / busy * 120 * bitsPerByte / (d.uplinkMbps * 1e6) }
             }
+            tally.uplinkPeak = max(tally.uplinkPeak, uplinkByNode.max() ?? 0)
 
             // Per-request corrections: the user's own RTT, jitter, and the prompt over the downlink; then the tally.
             for (j, var o) in result.outcomes.enumerated() {
@@ -418,6 +429,8 @@ public struct Planner: Sendable {
         }
         let gpuCapex = Double(fullGPUs) * d.gpuPriceUSD
         let nodeCapex = Double(fullNodes) * (d.nodePriceUSD + d.installPerNodeUSD)
+        let batteryPerNode = d.batteryKWh * d.batteryUSDPerKWh
+        let batteryCapex = Double(fullNodes) * batteryPerNode
         let itMW = Double(fullNodes) * d.nodeFullWatts / 1e6
         let buildCapex = d.buildUSDPerMW * itMW
         let price = d.kind == .homeFleet ? s.prices.residentialUSDPerKWh : s.prices.industrialUSDPerKWh
@@ -425,11 +438,12 @@ public struct Planner: Sendable {
         let annual: [String: Double] = [
             "gpus": gpuCapex * crf(d.hardwareLifeYears),
             "nodes": nodeCapex * crf(d.hardwareLifeYears),
+            "battery": batteryCapex * crf(d.hardwareLifeYears),
             "building": buildCapex * crf(d.buildingLifeYears),
             "energy": dailyFacilityMWh * 1000 * 365 * price,
-            "maintenance": d.maintenanceShare * (gpuCapex + nodeCapex + buildCapex),
+            "maintenance": d.maintenanceShare * (gpuCapex + nodeCapex + batteryCapex + buildCapex),
             "sites": Double(fullNodes) * d.sitePaymentPerNodeMonthUSD * 12,
-            "theft": theftsYear * (Double(d.gpusPerNode) * d.gpuPriceUSD + d.nodePriceUSD + d.installPerNodeUSD),
+            "theft": theftsYear * (Double(d.gpusPerNode) * d.gpuPriceUSD + d.nodePriceUSD + d.installPerNodeUSD + batteryPerNode),
         ]
         // Summed in key order: a dictionary's order differs between runs, and the report must not.
         let annualTotal = annual.keys.sorted().reduce(0) { $0 + annual[$1]! }
@@ -444,6 +458,7 @@ public struct Planner: Sendable {
         let seconds = max(t.seconds, 1e-9)
         return DeploymentReport(
             name: label.map { "\(d.name) [\($0)]" } ?? d.name, kind: d.kind.rawValue, gpu: d.gpu.name, gpus_per_node: d.gpusPerNode,
+            replicas_per_node: d.replicasPerNode, battery_kwh: d.batteryKWh,
             gpus: fullGPUs, nodes: fullNodes, simulated_nodes: p.nodeCount, sites: d.sites.map(\.name),
             requests: t.requests, served: t.served, refused: t.refused, lost: t.lost,
             slo_attainment: t.requests > 0 ? Double(t.met) / Double(t.requests) : 0, goodput_rps: Double(t.met) / seconds,
@@ -461,7 +476,7 @@ public struct Planner: Sendable {
             interconnect_queue_years: d.interconnectQueueYears,
             window_thefts: t.thefts, window_outages: t.outages, window_requests_lost: t.lost, thefts_per_year: theftsYear,
             outages_per_year: outagesYear, requests_interrupted_per_year: (theftsYear + outagesYear) * meanInFlight,
-            capacity_down_share: downHours / (Double(fullNodes) * 8760), capex_usd: gpuCapex + nodeCapex + buildCapex,
+            capacity_down_share: downHours / (Double(fullNodes) * 8760), capex_usd: gpuCapex + nodeCapex + batteryCapex + buildCapex,
             annual_cost_usd: annualTotal, tokens_per_year: tokensYear, usd_per_million_tokens: annualTotal * perMillion,
             cost_breakdown: annual.mapValues { $0 * perMillion })
     }

@@ -271,6 +271,7 @@ struct ScenarioReader {
             d.gpu = spec
         }
         d.gpusPerNode = try f.integer("gpus_per_node", min: 1) ?? d.gpusPerNode
+        d.replicasPerNode = try f.integer("replicas_per_node", min: 1) ?? d.replicasPerNode
         let homes = try f.integer("homes", min: 1)
         let gpus = try f.integer("gpus", min: 1)
         if kind == .homeFleet {
@@ -290,6 +291,13 @@ struct ScenarioReader {
         d.idleShare = try f.number("idle_share", min: 0, max: 1) ?? d.idleShare
         d.homesPerTransformer = try f.integer("homes_per_transformer", min: 1) ?? d.homesPerTransformer
         d.peakUtilization = try f.number("peak_utilization", min: 0, max: 1) ?? d.peakUtilization
+        d.batteryKWh = try f.number("battery_kwh", min: 0, max: 1_000) ?? d.batteryKWh
+        d.batteryKW = try f.number("battery_kw", max: 1_000, above: 0) ?? d.batteryKW
+        d.batteryReserve = try f.number("battery_reserve", min: 0, max: 0.9) ?? d.batteryReserve
+        d.batteryUSDPerKWh = try f.number("battery_usd_per_kwh", min: 0) ?? d.batteryUSDPerKWh
+        if kind == .dataCentre, d.batteryKWh > 0 {
+            throw f.error("battery_kwh", "a node battery is for home fleets (a data centre's UPS is in its build cost)", .inconsistent)
+        }
         d.accessRTTms = try f.number("access_rtt_ms", min: 0) ?? d.accessRTTms
         d.jitterMs = try f.number("jitter_ms", min: 0) ?? d.jitterMs
         d.uplinkMbps = try f.number("uplink_mbps", above: 0) ?? d.uplinkMbps
@@ -353,6 +361,10 @@ struct ScenarioReader {
         }
         if d.totalGPUs % d.gpusPerNode != 0 {
             throw f.error("gpus_per_node", "\(d.totalGPUs) GPUs do not divide into nodes of \(d.gpusPerNode)", .inconsistent)
+        }
+        if d.gpusPerNode % d.replicasPerNode != 0 {
+            throw f.error(
+                "replicas_per_node", "\(d.gpusPerNode) GPUs per node do not divide into \(d.replicasPerNode) replicas", .inconsistent)
         }
         return d
     }
