@@ -156,6 +156,10 @@ public struct PowerGovernor: Sendable {
         effectiveBudgetWatts(now: now).map { min($0 + (battery?.availableDischargeWatts ?? 0), hostLimitWatts ?? .infinity) }
     }
 
+    /// The least grid power the node can run at: its floor, less what its battery can give now. What it reports as
+    /// its floor, and what a transformer's allocation (``GridAllocation``) keeps for it.
+    public var gridFloorWatts: Double { max(0, configuration.floorWatts - (battery?.availableDischargeWatts ?? 0)) }
+
     /// What the node imports from the grid now (its allowed draw, less what the battery gives, plus what it charges).
     public var gridImportWatts: Double { gridImport(forDraw: allowedDrawWatts) }
 

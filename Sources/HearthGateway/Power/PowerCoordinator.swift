@@ -194,50 +194,29 @@ public final class PowerCoordinator: Service, Sendable {
         for (i, session) in sessions.enumerated() { send(limits[i], to: session, now: now) }
     }
 
-    /// Each node's limit: the least cap of every grid event in force that targets it or one of its groups, and its
-    /// share of its transformer once the homes' own loads are served (``TransformerAllocator``). `nodes` must be every
-    /// node that draws from the transformers concerned: a node left out is a load the allocation does not know.
+    /// Each node's limit, by HearthCore's ``GridAllocation`` (the simulator's week runs the same code): the least cap
+    /// of every grid event in force that targets it or one of its groups, and its share of its transformer once the
+    /// homes' own loads are served. `nodes` must be every node that draws from the transformers concerned: a node
+    /// left out is a load the allocation does not know.
     static func allocate(
         _ nodes: [(id: NodeID, report: NodePowerReport?)], events: [GridEvent], configuration: PowerSiteConfiguration, now: Double
     ) -> [PowerLimit] {
-        let reports = nodes.map(\.report)
-        var limits = [PowerLimit](repeating: PowerLimit(transformerBudgetWatts: nil, gridCapWatts: nil), count: nodes.count)
-
-        // Grid events: the least cap of every event in force that targets the node or one of its groups.
-        if !events.isEmpty {
-            let targets = nodes.enumerated().map { i, node -> DemandResponse.Node in
-                DemandResponse.Node(
-                    id: node.id.rawValue, groups: configuration.targetGroups(of: node.id), fullWatts: reports[i]?.fullWatts ?? 0,
-                    homeLoadWatts: reports[i]?.homeLoadWatts ?? configuration.unknownHomeLoadWatts)
-            }
-            let caps = DemandResponse(configuration: configuration.demandResponse).caps(events: events, nodes: targets, at: now)
-            for i in nodes.indices { limits[i].gridCapWatts = caps[i] }
+        let allocation = GridAllocation(
+            transformers: configuration.transformers, unmanagedLoadWatts: configuration.unmanagedLoadWatts,
+            unknownHomeLoadWatts: configuration.unknownHomeLoadWatts,
+            demandResponse: DemandResponse(configuration: configuration.demandResponse))
+        let grid = nodes.map { node in
+            GridAllocation.Node(
+                id: node.id.rawValue, groups: configuration.targetGroups(of: node.id),
+                transformerID: configuration.site(of: node.id).transformerID, fullWatts: node.report?.fullWatts ?? 0,
+                gridFloorWatts: node.report?.floorWatts ?? 0, homeLoadWatts: node.report?.homeLoadWatts,
+                homeBudgetWatts: node.report?.homeBudgetWatts)
         }
-
-        // Transformers: share what the homes leave among their nodes.
-        for transformer in configuration.transformers {
-            let members = nodes.indices.filter { configuration.site(of: nodes[$0].id).transformerID == transformer.id }
-            guard !members.isEmpty else { continue }
-            var homes = members.map { i -> TransformerAllocator.Home in
-                let report = reports[i]
-                let homeLoad = report?.homeLoadWatts ?? configuration.unknownHomeLoadWatts
-                let demand = min(report?.fullWatts ?? 0, report?.homeBudgetWatts ?? 0, limits[i].gridCapWatts ?? .infinity)
-                return TransformerAllocator.Home(
-                    id: nodes[i].id.rawValue, homeLoadWatts: homeLoad, nodeDemandWatts: demand,
-                    nodeFloorWatts: report?.floorWatts ?? 0)
-            }
-            // Homes without a node load the transformer too.
-            homes.append(
-                TransformerAllocator.Home(
-                    id: "unmanaged", homeLoadWatts: configuration.unmanagedLoadWatts[transformer.id] ?? 0, nodeDemandWatts: 0))
-            let budgets = TransformerAllocator().allocate(homes, on: transformer)
-            for (k, i) in members.enumerated() { limits[i].transformerBudgetWatts = budgets[k] }
+        return zip(nodes, allocation.allocate(grid, events: events, at: now)).map { node, limit in
+            var sent = PowerLimit(transformerBudgetWatts: limit.transformerBudgetWatts, gridCapWatts: limit.gridCapWatts)
+            sent.reason = Self.reason(sent, events: events, node: node.id, site: configuration.site(of: node.id), now: now)
+            return sent
         }
-
-        for (i, node) in nodes.enumerated() {
-            limits[i].reason = Self.reason(limits[i], events: events, node: node.id, site: configuration.site(of: node.id), now: now)
-        }
-        return limits
     }
 
     private static func reason(_ limit: PowerLimit, events: [GridEvent], node: NodeID, site: PowerSiteConfiguration.Site, now: Double)

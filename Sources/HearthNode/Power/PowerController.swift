@@ -313,7 +313,7 @@ public final class PowerController: Sendable {
             return NodePowerReport(
                 mode: status.mode.rawValue, budgetWatts: status.budgetWatts, drawWatts: state.drawWatts, capWatts: status.capWatts,
                 capFraction: status.capFraction, homeLoadWatts: state.homeLoadWatts,
-                homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: c.floorWatts,
+                homeBudgetWatts: state.governor.homeBudgetWatts, fullWatts: c.fullWatts, floorWatts: state.governor.gridFloorWatts,
                 batteryStateOfCharge: status.batteryStateOfCharge, batteryWatts: status.batteryWatts,
                 gridImportWatts: status.batteryWatts.map { _ in state.governor.gridImport(forDraw: state.drawWatts) })
         }

@@ -212,21 +212,26 @@ public struct PowerSimulation: Sendable {
                 id: "transformer-\(k)", ratingKVA: rating, powerFactor: c.powerFactor, margin: c.transformerMargin)
         }
 
-        // Grid events, precomputed per node: window and cap.
+        // The gateway's allocation (HearthCore's GridAllocation: grid events, then transformers), as the coordinator
+        // runs it. Which events bind which node when is precomputed (the windows); the caps are taken every step,
+        // since an import capacity limit counts the home's load of the moment.
+        let allocation = GridAllocation(transformers: transformers)
         let events = Self.gridEvents(days: c.days, transformers: transformerCount, seed: c.seed)
-        let dr = DemandResponse()
-        struct Binding { var begin: Double; var end: Double; var cap: Double }
+        var gridNodes = (0..<homes).map { n in
+            GridAllocation.Node(
+                id: "node-\(n)", groups: ["transformer-\(transformerOf[n])", "hearth-fleet"],
+                transformerID: "transformer-\(transformerOf[n])",
+                fullWatts: c.nodeFullWatts, homeLoadWatts: 0, homeBudgetWatts: nil)
+        }
+        struct Binding { var begin: Double; var end: Double; var event: Int }
         var bindings = [[Binding]](repeating: [], count: homes)
         var eventNodes = [[Int]](repeating: [], count: events.count)
         for (e, event) in events.enumerated() {
             for n in 0..<homes {
-                let id = "node-\(n)"
-                let node = DemandResponse.Node(
-                    id: id, groups: ["transformer-\(transformerOf[n])", "hearth-fleet"], fullWatts: c.nodeFullWatts)
-                guard event.targets(node: id, groups: node.groups) else { continue }
-                let begin = event.start + event.startOffset(for: id)
-                guard let cap = dr.cap(event, node: node, at: begin) else { continue }
-                bindings[n].append(Binding(begin: begin, end: begin + event.duration, cap: cap))
+                let node = gridNodes[n]
+                guard event.targets(node: node.id, groups: node.groups) else { continue }
+                let begin = event.start + event.startOffset(for: node.id)
+                bindings[n].append(Binding(begin: begin, end: begin + event.duration, event: e))
                 eventNodes[e].append(n)
             }
         }
@@ -280,24 +285,20 @@ public struct PowerSimulation: Sendable {
                 let u = utilization[minute]
                 for h in 0..<homes {
                     loads[h] = Double(dayLoads[h][k])
-                    var cap: Double?
-                    for b in bindings[h] where t >= b.begin && t < b.end { cap = min(cap ?? .infinity, b.cap) }
-                    drCap[h] = cap
                     homeBudget[h] = PowerBudget.compute(homeLoadWatts: loads[h], breakerRatingAmps: types[h].serviceAmps).watts
-                }
-                // Gateway: transformer allocation.
-                var budgets = [Double](repeating: 0, count: homes)
-                for (x, homesOn) in members.enumerated() {
-                    let request = homesOn.map { h in
-                        TransformerAllocator.Home(
-                            id: "home-\(h)", homeLoadWatts: loads[h],
-                            nodeDemandWatts: min(c.nodeFullWatts, homeBudget[h], drCap[h] ?? .infinity),
-                            // A node with a charged battery runs on less grid than its floor: the battery gives the rest.
-                            nodeFloorWatts: max(0, governorConfiguration.floorWatts - (governors[h].battery?.availableDischargeWatts ?? 0)))
+                    // What the node reports to the gateway: its home's load and budget, its floor from the grid.
+                    gridNodes[h].homeLoadWatts = loads[h]
+                    gridNodes[h].homeBudgetWatts = homeBudget[h]
+                    gridNodes[h].gridFloorWatts = governors[h].gridFloorWatts
+                    var cap: Double?
+                    for b in bindings[h] where t >= b.begin && t < b.end {
+                        let bound = allocation.demandResponse.cap(events[b.event], node: allocation.drNode(gridNodes[h]), at: b.begin)
+                        if let bound { cap = min(cap ?? .infinity, bound) }
                     }
-                    let shares = TransformerAllocator().allocate(request, on: transformers[x])
-                    for (i, h) in homesOn.enumerated() { budgets[h] = shares[i] }
+                    drCap[h] = cap
                 }
+                // Gateway: transformer allocation, as the coordinator does it.
+                let budgets = allocation.budgets(gridNodes, gridCaps: drCap).map { $0.transformerBudgetWatts ?? 0 }
                 // Nodes: governors react; draw follows.
                 var available = 0.0
                 var admitting = 0

@@ -169,3 +169,58 @@ import Testing
         }
     }
 }
+
+/// Issue 15: the node as built (16 GPUs as eight replicas sharing one 12.5 kW node and its battery) against data
+/// centres of the same GPUs, and the vendor's 100 MW comparison, at a small scale.
+@Suite struct NodeAsBuiltPlanTests {
+    static let examplePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../examples/plan-node-as-built.toml").standardizedFileURL.path
+
+    @Test func theNodeAsBuiltIsComparedAtTheSameGPUsAndAtTheVendorsPower() throws {
+        var scenario = try Scenario.read(path: Self.examplePath)
+        scenario.scale = 0.002
+        scenario.hours = 1
+        scenario.durationSeconds = 1
+        scenario.warmupSeconds = 0.5
+        let homesDeployment = try #require(scenario.deployments.first)
+        #expect(homesDeployment.nodeFullWatts == 12_500, "16 × 600 W of GPUs and a 2.9 kW host")
+        let report = try Planner(scenario: scenario, threads: 2).run()
+        #expect(report.deployments.map(\.name) == ["homes (node as built)", "10 x 20 MW", "1 GW campus", "100 MW data centre"])
+        let homes = report.deployments[0]
+        #expect(homes.nodes == 8_000 && homes.gpus == 128_000 && homes.gpus_per_node == 16 && homes.replicas_per_node == 8)
+        #expect(homes.battery_kwh == 15 && (homes.cost_breakdown["battery"] ?? 0) > 0)
+        #expect(abs(homes.nameplate_mw - 100) < 1e-6, "8,000 × 12.5 kW")
+        #expect(homes.home_limit_violations == 0 && homes.transformer_limit_violations == 0)
+        #expect(report.deployments[1].gpus == 128_000 && report.deployments[2].gpus == 128_000)
+        // The vendor's data centre: as many GPUs as 100 MW carries at PUE 1.3 (1,550 W per 2-GPU replica).
+        let vendor = report.deployments[3]
+        #expect(vendor.gpus == Int(100e6 / (1_550 * 1.3)) * 2)
+        #expect(vendor.nameplate_mw <= 100)
+        for d in report.deployments { #expect(d.served + d.refused + d.lost == d.requests) }
+        #expect(report.sweep?.points.map(\.value) == [1, 2, 4])
+    }
+
+    @Test func replicasMustDivideANodesGPUs() {
+        let text = """
+            [scenario]
+            name = "x"
+            [demand]
+            rate_rps = 10
+            [[demand.trace]]
+            path = "AzureLLMInferenceTrace_conv.csv"
+            share = 1
+            [[users]]
+            name = "a"
+            lat = 0
+            lon = 0
+            weight = 1
+            [[deployment]]
+            name = "homes"
+            kind = "home-fleet"
+            gpus_per_node = 16
+            replicas_per_node = 3
+            homes = 10
+            """
+        #expect { try Scenario.read(text: text, file: "x.toml") } throws: { "\($0)".contains("replicas_per_node") }
+    }
+}
