@@ -197,12 +197,21 @@ public final class Gateway: Sendable {
         router.post("/v1/completions") { request, context in
             try await relay.handle(request, endpoint: .completions, clientChannel: context.channel)
         }
-        router.get("/v1/models") { _, _ -> Response in
-            let models = registry.servedModels().map { model -> [String: Any] in
-                ["id": model.id, "object": "model", "created": 0, "owned_by": "hearth", "context_length": model.contextTokens]
-            }
-            let body = try JSONSerialization.data(withJSONObject: ["object": "list", "data": models], options: [.sortedKeys])
+        @Sendable func modelObject(_ model: ServedModel) -> [String: Any] {
+            ["id": model.id, "object": "model", "created": 0, "owned_by": "hearth", "context_length": model.contextTokens]
+        }
+        @Sendable func json(_ object: Any) throws -> Response {
+            let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        router.get("/v1/models") { _, _ -> Response in
+            try json(["object": "list", "data": registry.servedModels().map(modelObject)])
+        }
+        // One model (`models.retrieve`); ids may hold slashes (`org/name`), so the rest of the path is the id.
+        router.get("/v1/models/**") { _, context -> Response in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
+            guard let model = registry.servedModels().first(where: { $0.id == id }) else { throw OpenAIError.modelNotFound(id) }
+            return try json(modelObject(model))
         }
         router.get("/healthz") { _, _ in "ok\n" }
         // Whether this replica takes requests: a load balancer must send work to a fresh replica before any node has

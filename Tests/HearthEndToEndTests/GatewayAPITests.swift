@@ -288,12 +288,17 @@ struct GatewayFailureTests {
 
     @Test("/v1/models lists what live nodes serve; health, readiness and metrics answer")
     func fleetViews() async throws {
-        let engines = [TestEngine(model: "alpha") { _, _, _ in }, TestEngine(model: "beta") { _, _, _ in }]
+        let engines = [TestEngine(model: "alpha") { _, _, _ in }, TestEngine(model: "org/beta") { _, _, _ in }]
         try await withTestFleet(nodes: [.init(id: "a", engine: engines[0]), .init(id: "b", engine: engines[1])]) { fleet in
             let models = try await fleet.get("/v1/models")
             #expect(models.status == 200)
             let ids = (models.json?["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
-            #expect(ids == ["alpha", "beta"])
+            #expect(ids == ["alpha", "org/beta"])
+            // One model by id, slashes and all (the SDK's models.retrieve); an unknown one is OpenAI's 404.
+            let one = try await fleet.get("/v1/models/org/beta")
+            #expect(one.status == 200 && one.json?["id"] as? String == "org/beta" && one.json?["object"] as? String == "model")
+            let missing = try await fleet.get("/v1/models/gamma")
+            #expect(missing.status == 404 && missing.error?["code"] as? String == "model_not_found")
             #expect(try await fleet.get("/healthz").status == 200)
             #expect(try await fleet.get("/readyz").status == 200)
             _ = try await fleet.post(json: chatBody(model: "alpha"))

@@ -32,6 +32,8 @@ struct OpenAIClientTests {
                 #expect(result["stream_finish"] as? String != nil)
                 #expect((result["plain_text"] as? String)?.isEmpty == false)
                 #expect(result["models"] as? [String] == [LlamaSupport.modelName])
+                #expect(result["retrieved"] as? String == LlamaSupport.modelName)
+                #expect(result["retrieve_unknown"] as? String == "model_not_found")
                 #expect(result["unknown_model"] as? String == "model_not_found")
                 #expect(result["bad_key"] as? String == "invalid_api_key")
                 #expect(result["bad_request"] as? String == "messages")

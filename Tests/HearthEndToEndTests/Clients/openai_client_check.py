@@ -41,6 +41,12 @@ result["plain_text"] = completion.choices[0].message.content
 result["plain_usage"] = completion.usage.completion_tokens if completion.usage else None
 
 result["models"] = [m.id for m in client.models.list().data]
+result["retrieved"] = client.models.retrieve(model).id
+try:
+    client.models.retrieve("no-such-model")
+    result["retrieve_unknown"] = "no error"
+except openai.NotFoundError as error:
+    result["retrieve_unknown"] = error.code or "not_found"
 
 try:
     client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
