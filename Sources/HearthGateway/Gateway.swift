@@ -102,6 +102,7 @@ public final class Gateway: Sendable {
             protectedIdentities: configuration.attestedNodes.union(configuration.dataCentreNodes))
         let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics, identity: identity, admission: admission)
         AdminRoutes.add(to: router, identity: identity, registry: registry)
+        UsageRoute.add(to: router, authenticator: authenticator, store: store)
         if let openADR, configuration.openADR?.callbackURL != nil { OpenADRNotificationRoute.add(to: router, client: openADR) }
         let metricsPort = self.metricsPort
         let app = Application(

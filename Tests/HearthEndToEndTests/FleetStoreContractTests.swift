@@ -127,6 +127,18 @@ import Testing
             #expect(try await store.usage(requestID: "r1") == [Self.usage("r1")])
             #expect(try await store.usage(requestID: "r3") == [Self.usage("r3")])
             #expect(try await store.usageCount() == 3)
+
+            // A tenant's totals by model and outcome, for its window only (`GET /v1/usage`).
+            let one = Self.usage("r1")
+            let window = (from: one.createdAt.addingTimeInterval(-1), to: one.createdAt.addingTimeInterval(1))
+            let totals = try await store.usageTotals(tenant: "acme", from: window.from, to: window.to)
+            let completed = try #require(totals.first { $0.outcome == one.outcome })
+            #expect(completed.requests == 2 && completed.model == one.model)
+            #expect(completed.promptTokens == 2 * one.promptTokens && completed.completionTokens == 2 * one.completionTokens)
+            #expect(completed.cachedPromptTokens == 2 * (one.cachedPromptTokens ?? 0))
+            #expect(totals.first { $0.outcome == .refused }?.requests == 1)
+            #expect(try await store.usageTotals(tenant: "acme", from: window.to, to: window.to.addingTimeInterval(60)).isEmpty)
+            #expect(try await store.usageTotals(tenant: "nobody", from: window.from, to: window.to).isEmpty)
         }
     }
 

@@ -257,6 +257,39 @@ import Testing
         }
     }
 
+    @Test func everyAnswerCarriesOpenAIsRateLimitHeadersAndTheGatewaysOverhead() async throws {
+        let clock = ManualClock()
+        try await withTestFleet(nodes: [TestNodeSpec(id: "n", engine: Self.answering())], configure: { $0.tenantClock = clock }) { fleet in
+            let key = try await fleet.gateway.createAPIKey(
+                for: TenantPolicy(tenant: "headers", requestsPerMinute: 3, tokensPerMinute: 100_000))
+            let first = try await fleet.post(json: Self.body("headers"), apiKey: key)
+            #expect(first.status == 200)
+            #expect(first.headers["x-ratelimit-limit-requests"] == "3")
+            #expect(first.headers["x-ratelimit-remaining-requests"] == "2")
+            #expect(first.headers["x-ratelimit-reset-requests"] == "1m0s")
+            #expect(first.headers["x-ratelimit-limit-tokens"] == "100000")
+            let remainingTokens = try #require(first.headers["x-ratelimit-remaining-tokens"].flatMap(Int.init))
+            #expect(remainingTokens < 100_000 && remainingTokens > 90_000, "its reservation counts until it is corrected")
+            clock.advance(by: .seconds(30))
+            let streamed = try await fleet.post(json: Self.body("headers", stream: true), apiKey: key)
+            #expect(streamed.headers["x-ratelimit-remaining-requests"] == "1")
+            #expect(streamed.headers["x-ratelimit-reset-requests"] == "1m0s", "the newest request ages out last")
+            _ = try await fleet.post(json: Self.body("headers"), apiKey: key)
+            let limited = try await fleet.post(json: Self.body("headers"), apiKey: key)
+            #expect(limited.status == 429)
+            #expect(limited.headers["x-ratelimit-remaining-requests"] == "0")
+            #expect(limited.headers["x-ratelimit-reset-requests"] == "1m0s")
+            // The gateway's own time, in milliseconds, on JSON and SSE answers alike.
+            for answer in [first, streamed] {
+                let overhead = try #require(answer.headers["x-hearth-overhead-ms"].flatMap(Double.init))
+                #expect(overhead >= 0 && overhead < 10_000)
+            }
+            // A tenant without per-minute limits gets no rate-limit headers.
+            let open = try await fleet.post(json: Self.body("tenant-a"))
+            #expect(open.headers["x-ratelimit-limit-requests"] == nil && open.headers["x-hearth-overhead-ms"] != nil)
+        }
+    }
+
     @Test func tokensPerMinuteAreReservedThenCorrected() async throws {
         let clock = ManualClock()
         try await withTestFleet(nodes: [TestNodeSpec(id: "n", engine: Self.answering())], configure: { $0.tenantClock = clock }) { fleet in

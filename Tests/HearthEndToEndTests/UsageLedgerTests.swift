@@ -51,6 +51,9 @@ import Testing
         func revokeAPIKey(hash: String, at time: Date) async throws -> Bool { try await inner.revokeAPIKey(hash: hash, at: time) }
         func usage(requestID: String) async throws -> [UsageRecord] { try await inner.usage(requestID: requestID) }
         func usageCount() async throws -> Int { try await inner.usageCount() }
+        func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal] {
+            try await inner.usageTotals(tenant: tenant, from: from, to: to)
+        }
         func recordEnergy(_ records: [EnergyRecord]) async throws -> Int { try await inner.recordEnergy(records) }
         func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {
             try await inner.energy(home: home, from: from, to: to)

@@ -53,6 +53,17 @@ extension InferenceRelay {
         let cacheSalt: String
         /// The request's decisions (``RelayStateMachine``) and the stream a client hang-up stops.
         private let state: Mutex<(machine: RelayStateMachine<AttemptFailure>, current: GatewayStream?)>
+        /// Time spent waiting on nodes (open frame to head, and a buffered answer's body), for `X-Hearth-Overhead-Ms`.
+        private let nodeWait = Mutex(Duration.zero)
+
+        func waitedOnNode(_ duration: Duration) { nodeWait.withLock { $0 += duration } }
+
+        /// The gateway's own time since `started`, ms, three decimals.
+        func overheadMilliseconds(since started: ContinuousClock.Instant) -> String {
+            let own = (ContinuousClock.now - started) - nodeWait.withLock { $0 }
+            let ms = max(0, Double(own.components.seconds) * 1_000 + Double(own.components.attoseconds) / 1e15)
+            return String((ms * 1_000).rounded() / 1_000)
+        }
 
         init(
             header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, interTokenStall: Duration,
@@ -212,6 +223,7 @@ extension InferenceRelay {
             context.ticket.assign(session)
         }
         let stream: GatewayStream
+        let opened = ContinuousClock.now
         do {
             stream = try session.open(header(for: session, context: context), body: body)
         } catch {
@@ -233,6 +245,7 @@ extension InferenceRelay {
             } onCancel: {
                 stream.fail(CancellationError())
             }
+            if !hedge { context.waitedOnNode(.now - opened) }
             return Attempt(
                 reservation: reservation, stream: stream, deadline: deadline, head: head, reason: reason, predictedTTFT: predictedTTFT,
                 bestEffort: bestEffort)

@@ -41,6 +41,8 @@ extension InferenceRelay {
         let session = attempt.session
         var answer = ByteBuffer()
         var end: StreamEnd?
+        let waiting = ContinuousClock.now
+        defer { context.waitedOnNode(.now - waiting) }
         do {
             for try await event in attempt.stream.body {
                 attempt.deadline.cancel()

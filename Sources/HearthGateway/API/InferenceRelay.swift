@@ -73,10 +73,12 @@ final class InferenceRelay: Sendable {
         // In flight until its usage is settled, whichever way it ends (a stream: when its last byte is relayed).
         ticket.onAnswerEnd { [admission] in admission.leave(admitted) }
         do {
-            return try await relay(request, endpoint: endpoint, policy: policy, ticket: ticket, clientChannel: clientChannel)
+            return try await relay(
+                request, endpoint: endpoint, policy: policy, ticket: ticket, started: started, clientChannel: clientChannel)
         } catch var error as OpenAIError {
             ticket.finish(outcome: error.status.code == 502 || error.status.code == 504 ? .failed : .refused, status: error.status.code)
             error.requestID = ticket.requestID
+            if error.status == .tooManyRequests { error.extraHeaders = limiter.headers(policy) }
             throw error
         } catch {
             ticket.finish(outcome: .failed, status: 500)
@@ -89,6 +91,7 @@ final class InferenceRelay: Sendable {
         endpoint: CompletionRequest.Endpoint,
         policy: TenantPolicy,
         ticket: UsageTicket,
+        started: ContinuousClock.Instant,
         clientChannel: any Channel
     ) async throws -> Response {
         // The tenant's concurrency and request rate before anything of the request is read: a tenant at its
@@ -179,6 +182,7 @@ final class InferenceRelay: Sendable {
         ]
         if first.bestEffort { metrics.bestEffort(taskClass: taskClass.rawValue) }
         ticket.placed(bestEffort: first.bestEffort)
+        headers.append(contentsOf: limiter.headers(policy))
         if parsed.stream {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: it owns the attempts until the stream ends.
@@ -192,6 +196,7 @@ final class InferenceRelay: Sendable {
                 headers[.hearthNode] = served.session.id.rawValue
                 headers[.hearthDecision] = served.reason
             }
+            headers[.hearthOverhead] = context.overheadMilliseconds(since: started)
             return Response(
                 status: .init(code: served.head.status),
                 headers: headers,
@@ -204,6 +209,7 @@ final class InferenceRelay: Sendable {
         defer { disconnects.unwatch(watch) }
         let (answer, status, node) = try await relayAnswer(first, context: context)
         headers[.hearthNode] = node.rawValue
+        headers[.hearthOverhead] = context.overheadMilliseconds(since: started)
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: answer))
     }
 
@@ -247,4 +253,7 @@ extension HTTPField.Name {
     static let hearthSLO = HTTPField.Name("X-Hearth-SLO")!
     /// `strict` or `best-effort`: what the client wants when its target cannot be met.
     static let hearthSLOPolicy = HTTPField.Name("X-Hearth-SLO-Policy")!
+    /// Milliseconds the gateway added before the response's head: the request's time so far less what it waited on
+    /// nodes (from each attempt's open frame to its head, and a buffered answer's body).
+    static let hearthOverhead = HTTPField.Name("X-Hearth-Overhead-Ms")!
 }

@@ -1,4 +1,5 @@
 public import Foundation
+public import HTTPTypes
 public import Hummingbird
 
 /// An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}` with an HTTP status.
@@ -14,6 +15,8 @@ public struct OpenAIError: Error, HTTPResponseError, Sendable, CustomStringConve
     public var retryAfterSeconds: Int?
     /// The request's id, sent as `X-Request-Id` (errors carry it too, so a failure can be found in the ledger).
     public var requestID: String?
+    /// More headers to send (a 429's rate-limit headers).
+    public var extraHeaders: [HTTPField] = []
 
     public init(
         status: HTTPResponse.Status,
@@ -45,6 +48,7 @@ public struct OpenAIError: Error, HTTPResponseError, Sendable, CustomStringConve
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         if let requestID { headers[.hearthRequestID] = requestID }
+        headers.append(contentsOf: extraHeaders)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody)))
     }
 }

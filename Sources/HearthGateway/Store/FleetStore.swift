@@ -34,6 +34,8 @@ public protocol FleetStore: Sendable {
     func appendUsage(_ records: [UsageRecord]) async throws
     func usage(requestID: String) async throws -> [UsageRecord]
     func usageCount() async throws -> Int
+    /// A tenant's usage rows created in `[from, to)`, summed by model and outcome (`GET /v1/usage`).
+    func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal]
 
     /// Stores energy intervals, each second of a node's draw at most once: an interval already stored (same node,
     /// start and end) is left as it is, so a node may resend intervals after a reconnect; one that overlaps a stored
@@ -115,6 +117,27 @@ public struct NodeRecord: Sendable, Equatable {
 }
 
 /// One request's entry in the usage ledger.
+/// A tenant's usage rows of one model and outcome, summed.
+public struct UsageTotal: Sendable, Equatable {
+    public var model: String
+    public var outcome: UsageRecord.Outcome
+    public var requests: Int
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var cachedPromptTokens: Int
+
+    public init(
+        model: String, outcome: UsageRecord.Outcome, requests: Int, promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int
+    ) {
+        self.model = model
+        self.outcome = outcome
+        self.requests = requests
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
+    }
+}
+
 public struct UsageRecord: Sendable, Equatable {
     public enum Outcome: String, Sendable {
         case completed, failed, cancelled, refused

@@ -326,6 +326,25 @@ public final class PostgresFleetStore: FleetStore {
         return 0
     }
 
+    public func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal] {
+        let rows = try await client.query(
+            """
+            SELECT model, outcome, count(*)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+              sum(COALESCE(cached_prompt_tokens, 0))::bigint
+            FROM usage WHERE tenant = \(tenant) AND created_at >= \(from.timeIntervalSince1970) AND created_at < \(to.timeIntervalSince1970)
+            GROUP BY model, outcome ORDER BY model, outcome
+            """, logger: logger)
+        var totals: [UsageTotal] = []
+        for try await (model, outcome, requests, prompt, completion, cached) in rows.decode((String, String, Int, Int, Int, Int).self) {
+            guard let outcome = UsageRecord.Outcome(rawValue: outcome) else { continue }
+            totals.append(
+                UsageTotal(
+                    model: model, outcome: outcome, requests: requests, promptTokens: prompt, completionTokens: completion,
+                    cachedPromptTokens: cached))
+        }
+        return totals
+    }
+
     // MARK: Energy
 
     @discardableResult

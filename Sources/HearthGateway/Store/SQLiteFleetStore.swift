@@ -278,6 +278,28 @@ public final class SQLiteFleetStore: FleetStore {
         try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage") ?? 0 }
     }
 
+    public func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT model, outcome, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt, SUM(completion_tokens) AS completion,
+                      SUM(COALESCE(cached_prompt_tokens, 0)) AS cached
+                    FROM usage WHERE tenant = ? AND created_at >= ? AND created_at < ?
+                    GROUP BY model, outcome ORDER BY model, outcome
+                    """,
+                arguments: [tenant, from.timeIntervalSince1970, to.timeIntervalSince1970]
+            ).compactMap { row in
+                let outcome: String = row["outcome"]
+                return UsageRecord.Outcome(rawValue: outcome).map {
+                    UsageTotal(
+                        model: row["model"], outcome: $0, requests: row["requests"], promptTokens: row["prompt"],
+                        completionTokens: row["completion"], cachedPromptTokens: row["cached"])
+                }
+            }
+        }
+    }
+
     private static func usageRecord(_ row: Row) -> UsageRecord {
         let node: String? = row["node_id"]
         let outcome: String = row["outcome"]

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HearthCore
 import Synchronization
 
@@ -77,6 +78,41 @@ package final class TenantLimiter: Sendable {
 
     func inFlight(_ tenant: String) -> Int { limits.withLock { $0.inFlight(tenant) } }
 
+    /// OpenAI's rate-limit headers for `policy`'s tenant now, for each per-minute limit it has (none: no headers).
+    /// With several replicas, each counts what it admitted; the tenant's use is taken as that times the replicas
+    /// (the even spread each replica's share of the limit assumes), so `remaining` is an estimate there.
+    func headers(_ policy: TenantPolicy) -> [HTTPField] {
+        guard policy.requestsPerMinute != nil || policy.tokensPerMinute != nil else { return [] }
+        let now = now()
+        let standing = limits.withLock { $0.standing(policy.tenant, now: now) }
+        let replicas = replicas.load(ordering: .relaxed)
+        let reset = Self.duration(standing.resetSeconds)
+        var fields: [HTTPField] = []
+        if let limit = policy.requestsPerMinute {
+            fields += [
+                HTTPField(name: .rateLimitRequests, value: String(limit)),
+                HTTPField(name: .rateLimitRemainingRequests, value: String(max(0, limit - standing.requests * replicas))),
+                HTTPField(name: .rateLimitResetRequests, value: reset),
+            ]
+        }
+        if let limit = policy.tokensPerMinute {
+            fields += [
+                HTTPField(name: .rateLimitTokens, value: String(limit)),
+                HTTPField(name: .rateLimitRemainingTokens, value: String(max(0, limit - standing.tokens * replicas))),
+                HTTPField(name: .rateLimitResetTokens, value: reset),
+            ]
+        }
+        return fields
+    }
+
+    /// A duration as OpenAI writes it in those headers: `250ms`, `12s`, `1m0s`.
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds > 0 else { return "0s" }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded(.up)))ms" }
+        let whole = Int(seconds.rounded(.up))
+        return whole < 60 ? "\(whole)s" : "\(whole / 60)m\(whole % 60)s"
+    }
+
     /// The tenant's own limits in the message (not this replica's share of them).
     private static func message(_ limit: TenantLimits.Limit, policy: TenantPolicy) -> String {
         let tenant = policy.tenant
@@ -89,4 +125,14 @@ package final class TenantLimiter: Sendable {
         case .concurrency(let n): "Concurrency limit reached for tenant \(tenant): \(policy.maxConcurrent ?? n) requests in flight."
         }
     }
+}
+
+/// OpenAI's rate-limit headers, by its names.
+extension HTTPField.Name {
+    static let rateLimitRequests = HTTPField.Name("x-ratelimit-limit-requests")!
+    static let rateLimitRemainingRequests = HTTPField.Name("x-ratelimit-remaining-requests")!
+    static let rateLimitResetRequests = HTTPField.Name("x-ratelimit-reset-requests")!
+    static let rateLimitTokens = HTTPField.Name("x-ratelimit-limit-tokens")!
+    static let rateLimitRemainingTokens = HTTPField.Name("x-ratelimit-remaining-tokens")!
+    static let rateLimitResetTokens = HTTPField.Name("x-ratelimit-reset-tokens")!
 }

@@ -175,6 +175,23 @@ package struct TenantLimits: Sendable {
         }
     }
 
+    /// What a tenant has used of its minute, for the rate-limit headers: requests and tokens counted now, and when
+    /// the newest of them ages out (then the minute is empty again). O(1).
+    package struct Standing: Sendable, Equatable {
+        package var requests: Int
+        package var tokens: Int
+        /// Seconds until every charge counted now has aged out (0: none counted).
+        package var resetSeconds: Double
+    }
+
+    /// `tenant`'s standing at `now` (it must have been pruned by an admission at about `now`: reading prunes nothing).
+    package func standing(_ tenant: String, now: Double) -> Standing {
+        guard let usage = tenants[tenant], usage.head < usage.log.count else { return Standing(requests: 0, tokens: 0, resetSeconds: 0) }
+        let newest = usage.log[usage.log.count - 1].at
+        return Standing(
+            requests: usage.requests, tokens: usage.tokens, resetSeconds: max(0, newest + Self.windowSeconds - now))
+    }
+
     /// Requests of `tenant` in flight now.
     package func inFlight(_ tenant: String) -> Int { tenants[tenant]?.inFlight ?? 0 }
 
