@@ -21,6 +21,18 @@ import Testing
         configuration.power.period = .milliseconds(100)
     }
 
+    /// The sites, and a VEN of `venName` on `vtn` polling every `poll` (and subscribed at `callback`, when given).
+    static func configure(
+        _ configuration: inout GatewayConfiguration, vtn: OpenADRVTN, poll: Duration, callback: String? = nil
+    ) {
+        sites(&configuration)
+        var adr = OpenADRConfiguration(baseURL: vtn.baseURL, clientID: vtn.clientID, clientSecret: vtn.clientSecret)
+        adr.venName = venName
+        adr.pollInterval = poll
+        adr.callbackURL = callback
+        configuration.openADR = adr
+    }
+
     static func nodes() -> ([PoweredNode], [TestNodeSpec]) {
         let powered = (0..<2).map { _ in PoweredNode.make(homeLoadWatts: 3_000) }
         let specs = (0..<2).map { i in
@@ -66,13 +78,7 @@ import Testing
         let (powered, specs) = Self.nodes()
         try await withTestFleet(
             nodes: specs,
-            configure: { configuration in
-                Self.sites(&configuration)
-                var adr = OpenADRConfiguration(baseURL: vtn.baseURL, clientID: vtn.clientID, clientSecret: vtn.clientSecret)
-                adr.venName = Self.venName
-                adr.pollInterval = .milliseconds(200)
-                configuration.openADR = adr
-            }
+            configure: { Self.configure(&$0, vtn: vtn, poll: .milliseconds(200)) }
         ) { fleet in
             let limits = fleet.gateway.power.limitsSent()
             let decisions = powered[0].controller.decisions()
@@ -113,15 +119,10 @@ import Testing
         let (powered, specs) = Self.nodes()
         try await withTestFleet(
             nodes: specs,
-            configure: { configuration in
-                Self.sites(&configuration)
-                var adr = OpenADRConfiguration(baseURL: vtn.baseURL, clientID: vtn.clientID, clientSecret: vtn.clientSecret)
-                adr.venName = Self.venName
-                // A poll a minute: what applies within seconds came by the notification.
-                adr.pollInterval = .seconds(60)
-                // The name a VTN would call; the stand-in resolves it to this test's gateway.
-                adr.callbackURL = "https://gateway.hearth.test/openadr/notifications"
-                configuration.openADR = adr
+            // A poll a minute: what applies within seconds came by the notification. The callback is the name a VTN
+            // would call; the stand-in resolves it to this test's gateway.
+            configure: {
+                Self.configure(&$0, vtn: vtn, poll: .seconds(60), callback: "https://gateway.hearth.test/openadr/notifications")
             }
         ) { fleet in
             #expect(try await vtn.wait(for: "subscriptions", count: 1) == 1)
