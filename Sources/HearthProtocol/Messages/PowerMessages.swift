@@ -18,7 +18,8 @@ public struct NodePowerReport: Codable, Sendable, Equatable {
     /// What the home alone allows the node (before the gateway's limits), watts (nil: unknown). The gateway
     /// shares transformers out by this, not by the effective budget its own limits already lowered.
     public var homeBudgetWatts: Double?
-    /// The node's full draw (host + GPUs at maximum) and its running floor (host + GPUs at minimum), watts.
+    /// The node's full draw (host + GPUs at maximum) and its running floor from the grid (host + GPUs at minimum, less
+    /// what its battery can give now), watts.
     public var fullWatts: Double
     public var floorWatts: Double
     /// The node's battery, when it has one: state of charge 0–1, and what it gives the node (positive) or takes to
