@@ -59,6 +59,7 @@ extension OpenADRClient {
     /// Registers the VEN under `/vens` once (found by name, else created) and subscribes to notifications when a
     /// callback URL is configured. A VTN that refuses either is logged and polled all the same.
     func registerIfNeeded(token: String) async {
+        if let again = state.withLock({ $0.registerAgainAt }), ContinuousClock.now < again { return }
         if state.withLock({ $0.registeredTargets == nil }) {
             do {
                 let name = Self.percentEncoded(configuration.venName)
@@ -70,7 +71,8 @@ extension OpenADRClient {
                 }
                 state.withLock { $0.registeredTargets = ven?.targets?.values ?? [] }
             } catch {
-                logger.warning("could not register the VEN under /vens", metadata: ["error": "\(error)"])
+                logger.warning("could not register the VEN under /vens; trying again in 5 minutes", metadata: ["error": "\(error)"])
+                state.withLock { $0.registerAgainAt = .now + Self.retryRegistration }
             }
         }
         guard let callback = configuration.callbackURL, !state.withLock({ $0.subscribed }) else { return }
@@ -92,9 +94,14 @@ extension OpenADRClient {
             state.withLock { $0.subscribed = true }
             logger.info("subscribed to the VTN's notifications", metadata: ["callback": "\(callback)"])
         } catch {
-            logger.warning("could not subscribe to the VTN's notifications; polling only", metadata: ["error": "\(error)"])
+            logger.warning(
+                "could not subscribe to the VTN's notifications; polling only, trying again in 5 minutes", metadata: ["error": "\(error)"])
+            state.withLock { $0.registerAgainAt = .now + Self.retryRegistration }
         }
     }
+
+    /// How long a refused registration or subscription waits before it is tried again.
+    static let retryRegistration = Duration.seconds(300)
 
     /// Every page of a list (`skip`/`limit`), until a page comes back short.
     func getAll<Element: Decodable>(_ path: String, token: String) async throws -> [Element] {

@@ -73,6 +73,8 @@ public final class OpenADRClient: Service, Sendable {
         /// Targets the VTN gave this VEN (its `/vens` object), once registered.
         var registeredTargets: [String]?
         var subscribed = false
+        /// After a refused registration or subscription, when to try again (a VTN without them is not asked every poll).
+        var registerAgainAt: ContinuousClock.Instant?
         var planner = OpenADRReportPlanner()
         var wake: CheckedContinuation<Void, Never>?
         var notified = false

@@ -11,6 +11,8 @@ final class VTNStandIn: Sendable {
         var events = Data("[]".utf8)
         var reports: [Data] = []
         var tokenRequests = 0
+        /// `/vens` requests, which this VTN refuses (an older server without VEN registration).
+        var venRequests = 0
         var reportWaiters: [CheckedContinuation<Data, Never>] = []
     }
 
@@ -21,6 +23,9 @@ final class VTNStandIn: Sendable {
     private let port = Mutex<(Int?, [CheckedContinuation<Int, Never>])>((nil, []))
 
     static let programs = #"[{"id":"program-1","objectType":"PROGRAM","programName":"feeder-relief","payloadDescriptors":[]}]"#
+
+    /// How many times a VEN asked for `/vens`.
+    var venRequests: Int { state.withLock { $0.venRequests } }
 
     func setEvents(_ events: [[String: Any]]) {
         let data = (try? JSONSerialization.data(withJSONObject: events)) ?? Data("[]".utf8)
@@ -86,6 +91,10 @@ final class VTNStandIn: Sendable {
                 return !wanted.isDisjoint(with: targets)
             }
             return Self.json(events)
+        }
+        router.get("/vens") { _, _ -> Response in
+            self.state.withLock { $0.venRequests += 1 }
+            return Self.json(["title": "Not Found", "status": 404], status: .notFound)
         }
         router.post("/reports") { request, _ -> Response in
             guard self.authorized(request) else { return Self.json(["title": "Unauthorized", "status": 401], status: .unauthorized) }
