@@ -66,9 +66,21 @@ public struct GridEvent: Sendable, Hashable, Codable {
         return randomizeStart * Double(hash >> 11) * 0x1.0p-53
     }
 
+    /// When the event is in force for `node`: its start moved by the node's offset, for the event's duration.
+    public func window(for node: String) -> (begin: Double, end: Double) {
+        let begin = start + startOffset(for: node)
+        return (begin, begin + duration)
+    }
+
     /// Whether the event is in force for `node` at `t`.
     public func isActive(for node: String, at t: Double) -> Bool {
-        let begin = start + startOffset(for: node)
-        return t >= begin && t < begin + duration
+        let window = window(for: node)
+        return t >= window.begin && t < window.end
+    }
+
+    /// Whether the event is in force for `node` at some time in `[from, to)`.
+    public func isActive(for node: String, from: Double, to: Double) -> Bool {
+        let window = window(for: node)
+        return window.begin < to && from < window.end
     }
 }

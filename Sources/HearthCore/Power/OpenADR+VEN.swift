@@ -137,7 +137,7 @@ public struct OpenADRReportPlanner: Sendable {
             }
             let lastEnd =
                 targeted.map { node in
-                    intervals.map { $0.start + $0.startOffset(for: node.node) + $0.duration }.max() ?? .infinity
+                    intervals.map { $0.window(for: node.node).end }.max() ?? .infinity
                 }.max() ?? .infinity
             if !sent.contains(end), lastEnd.isFinite, now >= lastEnd {
                 sent.insert(end)

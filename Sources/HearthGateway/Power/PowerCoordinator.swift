@@ -290,12 +290,6 @@ public final class PowerCoordinator: Service, Sendable {
         return all
     }
 
-    /// Whether `event` was in force for `node` at some time in `interval` (its start offset counted).
-    static func overlaps(_ event: GridEvent, node: NodeID, _ interval: EnergyInterval) -> Bool {
-        let begin = event.start + event.startOffset(for: node.rawValue)
-        return begin < Double(interval.end) && Double(interval.start) < begin + event.duration
-    }
-
     /// Queues a node's screened intervals (its tunnel's ``EnergyIntervalGuard`` already refused what it must), credited
     /// to its configured home. The ledger refuses overlaps with what it holds from earlier tunnels.
     private func record(_ intervals: [EnergyInterval], from node: NodeID) {
@@ -313,7 +307,8 @@ public final class PowerCoordinator: Service, Sendable {
             // The grid events that bound the node during the interval: the demand response the host's statement names.
             let answered = Set(
                 events.filter { event in
-                    event.targets(node: node.rawValue, groups: groups) && Self.overlaps(event, node: node, interval)
+                    event.targets(node: node.rawValue, groups: groups)
+                        && event.isActive(for: node.rawValue, from: Double(interval.start), to: Double(interval.end))
                 }.map { $0.offsetKey ?? $0.id }
             ).sorted()
             return EnergyRecord(

@@ -230,8 +230,8 @@ public struct PowerSimulation: Sendable {
             for n in 0..<homes {
                 let node = gridNodes[n]
                 guard event.targets(node: node.id, groups: node.groups) else { continue }
-                let begin = event.start + event.startOffset(for: node.id)
-                bindings[n].append(Binding(begin: begin, end: begin + event.duration, event: e))
+                let window = event.window(for: node.id)
+                bindings[n].append(Binding(begin: window.begin, end: window.end, event: e))
                 eventNodes[e].append(n)
             }
         }

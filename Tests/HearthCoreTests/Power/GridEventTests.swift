@@ -290,3 +290,15 @@ import Testing
         #expect(throws: (any Error).self) { try JSONDecoder().decode(OpenADR.Notification.self, from: Data(#"{"operation":"POST"}"#.utf8)) }
     }
 }
+
+@Suite struct GridEventWindowTests {
+    @Test func aNodesWindowIsTheEventMovedByItsOffsetAndOverlapsAreHalfOpen() {
+        let event = GridEvent(id: "e", signal: .simple(level: 2), start: 1_000, duration: 600, randomizeStart: 300)
+        let window = event.window(for: "n")
+        #expect(window.begin == 1_000 + event.startOffset(for: "n") && window.end == window.begin + 600)
+        #expect(event.isActive(for: "n", from: window.begin - 60, to: window.begin + 1))
+        #expect(!event.isActive(for: "n", from: window.begin - 60, to: window.begin))
+        #expect(!event.isActive(for: "n", from: window.end, to: window.end + 60))
+        #expect(event.isActive(for: "n", at: window.begin) && !event.isActive(for: "n", at: window.end))
+    }
+}
