@@ -5,7 +5,7 @@
 HEARTH_CACHE ?= $(HOME)/.cache/hearth
 export HEARTH_CACHE
 
-.PHONY: up test test-core build release bench bench-tasks peerbench throughput-smoke format
+.PHONY: up test test-core build release bench bench-tasks peerbench throughput-smoke stream-cpu format
 
 up: release
 	scripts/install-engine.sh
@@ -40,6 +40,10 @@ peerbench: release
 # Hearth against nginx as a reference proxy, same run; fails on a data-path regression (part of make test).
 throughput-smoke: release
 	scripts/throughput-smoke/run.sh
+
+# Gateway CPU per streamed token, engines that stream one event per chunk (docs/BENCHMARKS.md).
+stream-cpu: release
+	scripts/stream-cpu/run.sh
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift

@@ -68,6 +68,8 @@ let serverTargets: [Target] = [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            // The HTTP parts Hummingbird's channels carry: a streamed answer is written to the client's channel directly.
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -164,6 +166,7 @@ let package = Package(
             .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
             .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
             .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+            .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
             .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
             .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         ],

@@ -53,6 +53,14 @@ package final class APIKeyAuthenticator: Sendable {
 
     private static let bearer = Array("bearer ".utf8)
 
+    /// `key` without leading and trailing spaces and tabs, as bytes (Foundation's trimming was 1 % of the gateway's
+    /// time at saturation).
+    static func trimmingBlanks(_ key: Substring.UTF8View) -> Substring {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = key.firstIndex(where: { !blank($0) }), let last = key.lastIndex(where: { !blank($0) }) else { return "" }
+        return Substring(key[first...last])
+    }
+
     /// Creates a fresh random key for `tenant`, stores its hash and returns the key.
     package static func generateKey() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -71,7 +79,7 @@ package final class APIKeyAuthenticator: Sendable {
         else {
             throw OpenAIError.unauthorized("The Authorization header must be 'Bearer <key>'.")
         }
-        let hash = Self.hash(Substring(authorization.utf8.dropFirst(scheme.count)).trimmingCharacters(in: .whitespaces))
+        let hash = Self.hash(Self.trimmingBlanks(authorization.utf8.dropFirst(scheme.count)))
         let time = now()
         let (cached, generation) = cache.withLock { ($0.entries[hash], $0.generation) }
         if maximumStaleness > 0, let cached, time - cached.readAt < maximumStaleness {

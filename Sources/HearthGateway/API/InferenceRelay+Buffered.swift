@@ -39,37 +39,19 @@ extension InferenceRelay {
 
     func collect(_ attempt: Attempt, context: AttemptContext) async throws -> (ByteBuffer, StreamEnd?) {
         let session = attempt.session
-        var answer = ByteBuffer()
-        var end: StreamEnd?
         let waiting = ContinuousClock.now
         defer { context.waitedOnNode(.now - waiting) }
+        let collector = AnswerCollector(attempt: attempt, context: context, maximumAnswerBytes: configuration.maximumAnswerBytes)
+        let answer: ByteBuffer
+        let end: StreamEnd?
         do {
-            for try await event in attempt.stream.body {
-                attempt.deadline.cancel()
-                switch event {
-                case .data(let bytes):
-                    context.ticket.firstByte()
-                    guard answer.readableBytes + bytes.readableBytes <= configuration.maximumAnswerBytes else {
-                        throw TunnelErrorMessage(
-                            code: .flowControl,
-                            message: "answer exceeds the \(configuration.maximumAnswerBytes)-byte limit for non-streamed requests"
-                        )
-                    }
-                    session.consumed(bytes.readableBytes, on: attempt.stream)
-                    var bytes = bytes
-                    answer.writeBuffer(&bytes)
-                case .end(let last):
-                    end = last
-                }
-            }
+            (answer, end) = try await collector.run()
         } catch let error as TunnelErrorMessage where error.code == .flowControl {
-            attempt.deadline.cancel()
             session.cancel(attempt.stream)
             attempt.reservation.release(end: nil)
             context.ticket.finish(outcome: .failed, status: 502)
             throw Self.mapNodeFailure(error, node: session.id)
         } catch {
-            attempt.deadline.cancel()
             session.cancel(attempt.stream)
             attempt.reservation.release(end: nil)
             if error is ClientGone || error is CancellationError || context.clientGone {
@@ -86,5 +68,79 @@ extension InferenceRelay {
         }
         context.ticket.relayed(AnswerAudit.Relayed(contentEvents: hasText ? 1 : 0))
         return (answer, end)
+    }
+}
+
+/// A non-streamed answer, gathered on the tunnel's event loop as its frames arrive and handed to the request's task
+/// once, at its end (one task switch per answer, not one per frame).
+final class AnswerCollector: Sendable {
+    private struct State {
+        var answer = ByteBuffer()
+        var end: StreamEnd?
+        var waiter: CheckedContinuation<(ByteBuffer, StreamEnd?), any Error>?
+        var done = false
+    }
+
+    private let state = Mutex(State())
+    private let attempt: InferenceRelay.Attempt
+    private let context: InferenceRelay.AttemptContext
+    private let maximumAnswerBytes: Int
+
+    init(attempt: InferenceRelay.Attempt, context: InferenceRelay.AttemptContext, maximumAnswerBytes: Int) {
+        self.attempt = attempt
+        self.context = context
+        self.maximumAnswerBytes = maximumAnswerBytes
+    }
+
+    /// The whole answer and the node's end, or the stream's failure.
+    func run() async throws -> (ByteBuffer, StreamEnd?) {
+        defer { attempt.deadline.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { waiter in
+                state.withLock { $0.waiter = waiter }
+                attempt.stream.attach { [self] item in consume(item) }
+            }
+        } onCancel: { [stream = attempt.stream] in
+            stream.fail(CancellationError())
+        }
+    }
+
+    private func consume(_ item: StreamItem) {
+        switch item {
+        case .event(.data(let bytes)):
+            attempt.deadline.cancel()
+            context.ticket.firstByte()
+            let fits = state.withLock { state in
+                guard !state.done else { return true }
+                guard state.answer.readableBytes + bytes.readableBytes <= maximumAnswerBytes else { return false }
+                var bytes = bytes
+                state.answer.writeBuffer(&bytes)
+                return true
+            }
+            guard fits else {
+                return finish(
+                    .failure(
+                        TunnelErrorMessage(
+                            code: .flowControl, message: "answer exceeds the \(maximumAnswerBytes)-byte limit for non-streamed requests")))
+            }
+            attempt.session.consumed(bytes.readableBytes, on: attempt.stream)
+        case .event(.end(let last)):
+            state.withLock { $0.end = last }
+        case .finished:
+            let whole = state.withLock { ($0.answer, $0.end) }
+            finish(.success(whole))
+        case .failed(let error):
+            finish(.failure(error))
+        }
+    }
+
+    private func finish(_ result: Result<(ByteBuffer, StreamEnd?), any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<(ByteBuffer, StreamEnd?), any Error>? in
+            guard !state.done else { return nil }
+            state.done = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
     }
 }

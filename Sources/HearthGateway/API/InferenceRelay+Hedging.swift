@@ -102,7 +102,11 @@ extension InferenceRelay {
 
     /// The stream's first event after its head (nil: it ended without one).
     private static func firstEvent(of stream: GatewayStream) async -> Result<StreamEvent?, any Error> {
-        var events = stream.body.makeAsyncIterator()
-        do { return .success(try await events.next()) } catch { return .failure(error) }
+        switch await stream.next() {
+        case .event(let event): return .success(event)
+        // A race that reads the stream's close leaves it there: the relay that serves reads it again.
+        case .finished: return .success(nil)
+        case .failed(let error): return .failure(error)
+        }
     }
 }

@@ -54,6 +54,7 @@ final class InferenceRelay: Sendable {
 
     func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
         let started = ContinuousClock.now
+        var generator = SystemRandomNumberGenerator()
         guard let admitted = admission.enter(clientChannel) else { throw OpenAIError.draining }
         let policy: TenantPolicy
         do {
@@ -63,7 +64,7 @@ final class InferenceRelay: Sendable {
             throw error
         }
         let ticket = UsageTicket(
-            requestID: "hearth-" + UUID().uuidString.lowercased(),
+            requestID: "hearth-" + Hex.randomUUID(using: &generator),
             tenant: policy.tenant,
             started: started,
             ledger: ledger,
@@ -189,10 +190,11 @@ final class InferenceRelay: Sendable {
             first.reservation.handOff()
             // A hedge race ends before the head goes out, so that the headers name the node that serves.
             var served = first
-            var prefetched: Result<StreamEvent?, any Error>?
+            var prefetched: StreamEvent?
             if let hedged = await hedgeFirstToken(first, context: context) {
                 served = hedged.attempt
-                prefetched = hedged.first
+                // An event the race took is relayed first; the stream's close or failure, it left for the relay.
+                if case .success(let event) = hedged.first { prefetched = event }
                 headers[.hearthNode] = served.session.id.rawValue
                 headers[.hearthDecision] = served.reason
             }
@@ -202,7 +204,7 @@ final class InferenceRelay: Sendable {
                 headers: headers,
                 body: ResponseBody { [self, disconnects, served, prefetched] writer in
                     defer { disconnects.unwatch(watch) }
-                    try await relayStream(served, prefetched: prefetched, context: context, to: &writer)
+                    try await relayStream(served, prefetched: prefetched, context: context, client: clientChannel, to: &writer)
                 }
             )
         }

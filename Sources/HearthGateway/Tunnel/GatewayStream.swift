@@ -8,16 +8,25 @@ package enum StreamEvent: Sendable {
     case end(StreamEnd)
 }
 
+/// One item of a stream's body as its reader sees it: an event, the stream's normal close, or its failure.
+package enum StreamItem: Sendable {
+    case event(StreamEvent)
+    /// No more events (after an `end`, or a stream closed without one).
+    case finished
+    /// The stream failed (node lost, protocol violation, timeout, client gone). Nothing follows.
+    case failed(any Error)
+}
+
 /// The gateway's end of one request stream on a node tunnel.
 ///
-/// Frames arrive on the tunnel's event loop. The HTTP handler awaits the head with ``head()`` and
-/// then reads ``body``. The node may not send more data than the window the gateway granted: that
-/// bounds what a slow client or a hostile node can make the gateway buffer.
+/// Frames arrive on the tunnel's event loop. The HTTP handler awaits the head with ``head()``, then either reads the
+/// body one item at a time (``next()``), or hands it to a consumer (``attach(_:)``) that runs on the tunnel's event
+/// loop as frames arrive, so that relaying an event costs no task switch (issue 13). The node may not send more data
+/// than the window the gateway granted: that bounds what a slow client or a hostile node can make the gateway buffer.
 package final class GatewayStream: Sendable {
     package let id: UInt32
-    /// Data and the final end event, after the head.
-    package let body: AsyncThrowingStream<StreamEvent, any Error>
-    private let continuation: AsyncThrowingStream<StreamEvent, any Error>.Continuation
+    /// The tunnel's event loop: where frames arrive and where an attached consumer runs.
+    package let eventLoop: any EventLoop
     private let state: Mutex<State>
 
     private enum HeadState {
@@ -31,12 +40,19 @@ package final class GatewayStream: Sendable {
         var head: HeadState = .waiting(nil)
         var window: Int
         var consumedSinceUpdate = 0
+        /// No more items are accepted: the end, or a failure, is in.
         var finished = false
+        /// Items held for ``next()``, while no consumer is attached. A terminal item stays once read.
+        var queue = CircularBuffer<StreamItem>(initialCapacity: 4)
+        /// A reader parked in ``next()``.
+        var waiter: CheckedContinuation<StreamItem, Never>?
+        /// Where items go once ``attach(_:)`` has handed over the queue.
+        var consumer: (@Sendable (StreamItem) -> Void)?
     }
 
-    init(id: UInt32, window: Int) {
+    package init(id: UInt32, window: Int, eventLoop: any EventLoop) {
         self.id = id
-        (body, continuation) = AsyncThrowingStream.makeStream()
+        self.eventLoop = eventLoop
         state = Mutex(State(window: window))
     }
 
@@ -62,7 +78,53 @@ package final class GatewayStream: Sendable {
         }
     }
 
-    func receiveHead(_ head: StreamHead) throws {
+    /// The next body item. Not for a stream with a consumer attached; one reader at a time. A reader whose task is
+    /// cancelled gets a `CancellationError` failure (the stream itself goes on).
+    package func next() async -> StreamItem {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                let ready: StreamItem? = state.withLock { state in
+                    guard state.consumer == nil else {
+                        return .failed(TunnelErrorMessage(code: .other, message: "stream \(id) is read by its consumer"))
+                    }
+                    guard let item = state.queue.first else {
+                        if Task.isCancelled { return .failed(CancellationError()) }
+                        state.waiter = waiter
+                        return nil
+                    }
+                    if case .event = item { state.queue.removeFirst() }
+                    return item
+                }
+                if let ready { waiter.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: .failed(CancellationError()))
+        }
+    }
+
+    /// Hands every body item, those already in and those to come, to `consumer`, in order and one at a time. Items
+    /// already in are handed over on the calling thread; later ones on ``eventLoop``. Call once, instead of ``next()``.
+    package func attach(_ consumer: @escaping @Sendable (StreamItem) -> Void) {
+        while true {
+            // Frames that arrive while the held items are handed over queue behind them, so the order holds.
+            let held: CircularBuffer<StreamItem>? = state.withLock { state in
+                if state.queue.isEmpty {
+                    state.consumer = consumer
+                    return nil
+                }
+                defer { state.queue.removeAll(keepingCapacity: true) }
+                return state.queue
+            }
+            guard let held else { return }
+            for item in held { consumer(item) }
+        }
+    }
+
+    package func receiveHead(_ head: StreamHead) throws {
         let waiter = try state.withLock { state -> CheckedContinuation<StreamHead, any Error>? in
             guard !state.finished else { return nil }
             guard case .waiting(let waiter) = state.head else {
@@ -74,8 +136,9 @@ package final class GatewayStream: Sendable {
         waiter?.resume(returning: head)
     }
 
-    /// Delivers data or the end. Throws a ``TunnelErrorMessage`` when the node breaks the protocol.
-    func receive(_ event: StreamEvent) throws {
+    /// Delivers data or the end. Throws a ``TunnelErrorMessage`` when the node breaks the protocol. Called on the
+    /// tunnel's event loop.
+    package func receive(_ event: StreamEvent) throws {
         var headWaiter: CheckedContinuation<StreamHead, any Error>?
         let deliver = try state.withLock { state -> Bool in
             guard !state.finished else { return false }
@@ -102,12 +165,12 @@ package final class GatewayStream: Sendable {
         }
         if case .end(let end) = event, !deliver, let error = end.error {
             headWaiter?.resume(throwing: error)
-            continuation.finish(throwing: error)
+            hand(.failed(error))
             return
         }
         guard deliver else { return }
-        continuation.yield(event)
-        if case .end = event { continuation.finish() }
+        hand(.event(event))
+        if case .end = event { hand(.finished) }
     }
 
     /// Ends the stream with an error (node lost, protocol violation, timeout). Later frames are ignored.
@@ -118,7 +181,39 @@ package final class GatewayStream: Sendable {
         }
         guard first else { return }
         resumeHeadWaiter(throwing: error)
-        continuation.finish(throwing: error)
+        hand(.failed(error))
+    }
+
+    /// Queues `item` for the reader, or hands it to the consumer (on the event loop: a failure may come from any thread).
+    private func hand(_ item: StreamItem) {
+        enum Route {
+            case done
+            case wake(CheckedContinuation<StreamItem, Never>)
+            case consume(@Sendable (StreamItem) -> Void)
+        }
+        let route = state.withLock { state -> Route in
+            if let consumer = state.consumer { return .consume(consumer) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                // A reader that takes a terminal item finds it again on its next call.
+                if case .event = item {} else { state.queue.append(item) }
+                return .wake(waiter)
+            }
+            state.queue.append(item)
+            return .done
+        }
+        switch route {
+        case .done:
+            break
+        case .wake(let waiter):
+            waiter.resume(returning: item)
+        case .consume(let consumer):
+            if eventLoop.inEventLoop {
+                consumer(item)
+            } else {
+                eventLoop.execute { consumer(item) }
+            }
+        }
     }
 
     private func resumeHeadWaiter(throwing error: any Error) {

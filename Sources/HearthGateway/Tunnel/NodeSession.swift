@@ -62,7 +62,7 @@ package final class NodeSession: Sendable {
             guard !state.closed else { throw NodeLostError(nodeID: hello.nodeID, reason: "tunnel closed") }
             let id = state.nextStreamID
             state.nextStreamID &+= 1
-            let stream = GatewayStream(id: id, window: TunnelProtocol.initialStreamWindow)
+            let stream = GatewayStream(id: id, window: TunnelProtocol.initialStreamWindow, eventLoop: channel.eventLoop)
             state.streams[id] = stream
             return stream
         }

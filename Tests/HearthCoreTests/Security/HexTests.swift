@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import HearthCore
@@ -25,5 +26,16 @@ import Testing
         let salt = Hex.random(bytes: 32, using: &system)
         #expect(salt.count == 64 && salt.allSatisfy { $0.isHexDigit && !$0.isUppercase })
         #expect(Hex.random(bytes: 32, using: &system) != salt)
+    }
+
+    @Test func randomUUIDIsAVersionFourUUIDInLowerCase() throws {
+        var generator = Scripted(words: [0xFFFF_FFFF_FFFF_FFFF, 0x0000_0000_0000_0000])
+        // Version 4 in the 13th digit, variant 10xx in the 17th, whatever the generator gave.
+        #expect(Hex.randomUUID(using: &generator) == "ffffffff-ffff-4fff-8000-000000000000")
+        var system = SystemRandomNumberGenerator()
+        let id = Hex.randomUUID(using: &system)
+        let parsed = try #require(UUID(uuidString: id))
+        #expect(parsed.uuidString.lowercased() == id)
+        #expect(Hex.randomUUID(using: &system) != id)
     }
 }
