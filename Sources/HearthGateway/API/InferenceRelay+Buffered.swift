@@ -98,7 +98,8 @@ final class AnswerCollector: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { waiter in
                 state.withLock { $0.waiter = waiter }
-                attempt.stream.attach { [self] item in consume(item) }
+                // Weak, as in StreamRelaySink: the stream holds its consumer, and the collector holds the stream.
+                attempt.stream.attach { [weak self] item in self?.consume(item) }
             }
         } onCancel: { [stream = attempt.stream] in
             stream.fail(CancellationError())

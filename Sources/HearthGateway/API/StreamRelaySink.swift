@@ -67,7 +67,9 @@ final class StreamRelaySink: Sendable {
             await withCheckedContinuation { waiter in
                 state.withLock { $0.waiter = waiter }
                 if let prefetched { consume(.event(prefetched)) }
-                attempt.stream.attach { [self] item in consume(item) }
+                // Weak: the stream holds its consumer, and the sink holds the stream (a strong capture would keep both,
+                // and the answer's buffers, for ever). The request's task holds the sink while it waits.
+                attempt.stream.attach { [weak self] item in self?.consume(item) }
             }
         } onCancel: { [stream = attempt.stream] in
             stream.fail(CancellationError())
