@@ -8,12 +8,19 @@ import Foundation
 ///   treats a final assistant message as a prefill and ignores the two flags).
 /// - Completions: appends the delivered text to a string `prompt`.
 /// - `max_tokens` / `max_completion_tokens`, when present, become `remainingMaxTokens`.
-/// Requests that cannot be continued this way (`n` > 1, a token-array or multi-prompt `prompt`) are
-/// ``Failure/notContinuable``: retry them from scratch only if nothing was delivered, else give up.
+/// Requests that cannot be continued this way (`n` > 1, a token-array or multi-prompt `prompt`, a structured output
+/// already begun) are ``Failure/notContinuable``: retry them from scratch only if nothing was delivered, else give up.
 public enum ContinuationBody {
-    public enum Failure: Error, Sendable, Hashable {
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case notJSONObject
         case notContinuable(String)
+
+        public var description: String {
+            switch self {
+            case .notJSONObject: "the request body is not a JSON object"
+            case .notContinuable(let why): "the answer cannot be continued on another node: \(why)"
+            }
+        }
     }
 
     public static func rewrite(
@@ -25,6 +32,11 @@ public enum ContinuationBody {
             object[key] = remainingMaxTokens
         }
         if !delivered.isEmpty {
+            // Engines apply a schema or grammar to what they generate, not to an assistant prefix: a continued JSON
+            // answer would start a second object inside the first.
+            if let format = object["response_format"] as? [String: Any], let type = format["type"] as? String, type != "text" {
+                throw .notContinuable("a structured output (response_format \(type)) cannot resume from a prefix")
+            }
             switch endpoint {
             case .chatCompletions:
                 guard var messages = object["messages"] as? [Any] else { throw .notContinuable("no messages") }

@@ -20,31 +20,52 @@ public struct SSEEventScanner: Sendable {
 
     public let maximumEventBytes: Int
     private let pattern: [UInt8]
-    /// Bytes at the start of the pending buffer already looked at.
+    /// Chat chunks: hold tool-call events back until the call is finished (see ``wholeEvents(in:)``).
+    private let holdsToolCalls: Bool
+    /// Bytes at the start of the pending buffer already looked at (held events included).
     private var searched = 0
+    /// Bytes of whole events at the start of the pending buffer held back: a tool call not yet finished.
+    private var held = 0
     private var lastByteWasNewline = false
     /// Events with non-empty answer text relayed so far: each holds at least one decoded token.
     public private(set) var contentEvents = 0
+    /// A tool call's events are being held back (its finish reason has not come).
+    public private(set) var holdingToolCall = false
+    /// A tool call grew past ``maximumEventBytes`` unfinished and was let go before its end: a failover can no longer
+    /// redo it whole, so the answer must not move.
+    public private(set) var releasedUnfinishedToolCall = false
 
     public init(field: TextField, maximumEventBytes: Int) {
         pattern = field.pattern
+        holdsToolCalls = field == .content
         self.maximumEventBytes = max(1, maximumEventBytes)
     }
 
-    /// `pending` holds the bytes not yet relayed: the previous call's partial event, then the new bytes. Returns how
-    /// many bytes at its start are whole events (relay them and drop them from `pending` before the next call), or
-    /// nil when the partial event that remains is longer than ``maximumEventBytes``.
+    /// `pending` holds the bytes not yet relayed: what the previous call left (held events, then a partial event),
+    /// then the new bytes. Returns how many bytes at its start may go to the client now (relay them and drop them
+    /// from `pending` before the next call), or nil when the partial event that remains is longer than
+    /// ``maximumEventBytes``.
+    ///
+    /// A streamed tool call cannot be continued from a prefix the way text can: a node lost halfway through one would
+    /// leave the client half its arguments, and the next node would start the call again. So the events from a
+    /// chat chunk that carries `tool_calls` up to the one with a finish reason (or `[DONE]`) stay in `pending`,
+    /// whole, and go out together: an answer that moves mid-call loses only what the client never saw.
     public mutating func wholeEvents(in pending: UnsafeRawBufferPointer) -> Int? {
-        var eventStart = 0
+        var eventStart = min(held, pending.count)
+        var releasable = 0
         var newline = lastByteWasNewline
         var index = min(searched, pending.count)
         while index < pending.count {
             if pending[index] == UInt8(ascii: "\n") {
                 if newline {
-                    if Self.hasText(UnsafeRawBufferPointer(rebasing: pending[eventStart...index]), pattern: pattern) {
-                        contentEvents += 1
+                    let event = UnsafeRawBufferPointer(rebasing: pending[eventStart...index])
+                    if Self.hasText(event, pattern: pattern) { contentEvents += 1 }
+                    if holdsToolCalls && !releasedUnfinishedToolCall {
+                        if !holdingToolCall, Self.hasNonEmptyArray(event, pattern: Self.toolCallsPattern) { holdingToolCall = true }
+                        if holdingToolCall, Self.endsAnswer(event) { holdingToolCall = false }
                     }
                     eventStart = index + 1
+                    if !holdingToolCall { releasable = eventStart }
                     newline = false
                 } else {
                     newline = true
@@ -56,9 +77,59 @@ public struct SSEEventScanner: Sendable {
             }
             index += 1
         }
+        if eventStart - releasable > maximumEventBytes {
+            // A call this long goes out unfinished rather than holding the client (and the gateway's memory) hostage.
+            releasedUnfinishedToolCall = true
+            holdingToolCall = false
+            releasable = eventStart
+        }
         lastByteWasNewline = newline
-        searched = pending.count - eventStart
-        return searched > maximumEventBytes ? nil : eventStart
+        held = eventStart - releasable
+        searched = pending.count - releasable
+        return pending.count - eventStart > maximumEventBytes ? nil : releasable
+    }
+
+    static let toolCallsPattern = Array(#""tool_calls":"#.utf8)
+    static let finishReasonPattern = Array(#""finish_reason":"#.utf8)
+
+    /// Whether `event` ends an answer: a finish reason that is a string, or `[DONE]`.
+    static func endsAnswer(_ event: UnsafeRawBufferPointer) -> Bool {
+        if let value = valueStart(event, after: finishReasonPattern), event[value] == UInt8(ascii: "\"") { return true }
+        return contains(event, Array("data: [DONE]".utf8)) || contains(event, Array("data:[DONE]".utf8))
+    }
+
+    /// Whether `event` has `pattern` followed by an array that is not empty (`"tool_calls":[{`, spaces allowed).
+    static func hasNonEmptyArray(_ event: UnsafeRawBufferPointer, pattern: [UInt8]) -> Bool {
+        guard var value = valueStart(event, after: pattern), event[value] == UInt8(ascii: "[") else { return false }
+        value += 1
+        while value < event.count, event[value] == UInt8(ascii: " ") { value += 1 }
+        return value < event.count && event[value] != UInt8(ascii: "]")
+    }
+
+    /// The index of the first byte after `pattern` and any spaces, where `pattern` occurs in `event`.
+    private static func valueStart(_ event: UnsafeRawBufferPointer, after pattern: [UInt8]) -> Int? {
+        guard let found = firstIndex(of: pattern, in: event) else { return nil }
+        var value = found + pattern.count
+        while value < event.count, event[value] == UInt8(ascii: " ") { value += 1 }
+        return value < event.count ? value : nil
+    }
+
+    private static func contains(_ event: UnsafeRawBufferPointer, _ pattern: [UInt8]) -> Bool {
+        firstIndex(of: pattern, in: event) != nil
+    }
+
+    private static func firstIndex(of pattern: [UInt8], in event: UnsafeRawBufferPointer) -> Int? {
+        guard event.count >= pattern.count, let first = pattern.first else { return nil }
+        var start = 0
+        while start <= event.count - pattern.count {
+            if event[start] == first {
+                var matched = 1
+                while matched < pattern.count, event[start + matched] == pattern[matched] { matched += 1 }
+                if matched == pattern.count { return start }
+            }
+            start += 1
+        }
+        return nil
     }
 
     /// Whether `bytes` (an event or a whole JSON answer) carries non-empty answer text in `field`.

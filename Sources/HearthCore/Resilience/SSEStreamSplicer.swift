@@ -15,6 +15,9 @@ import Foundation
 /// - Error events (`{"error": …}`) are never forwarded: ``attemptError`` is set and the gateway decides
 ///   (``StreamMigration``), then writes one error event itself if it gives up.
 /// - `[DONE]` is forwarded once; ``finish()`` adds it if the last attempt ended without it.
+/// - A tool call is forwarded whole: its events, from the chunk that starts it to the one with the finish reason, go
+///   out together (``SSEEventScanner`` does the same for the first attempt). An attempt lost mid-call leaves the client
+///   nothing of the call, and the next attempt makes it again whole: arguments cannot be continued from a prefix.
 ///
 /// Resumed attempts are expected to return only the new text (vLLM `continue_final_message`, llama.cpp's
 /// assistant prefill, `/v1/completions` with the prefix appended to the prompt): see ``ContinuationBody``.
@@ -75,6 +78,9 @@ public struct SSEStreamSplicer: Sendable {
     private var attemptChunks = 0
     private var attemptReported: (prompt: Int, completion: Int)?
     private var finishedAttempts: [AttemptUsage] = []
+    /// The current attempt's tool-call events, held until the call is finished.
+    private var heldToolCall: [UInt8] = []
+    private var holdingToolCall = false
 
     public init(endpoint: Endpoint, originalPromptTokens: Int, maximumReplayBytes: Int = 4 << 20) {
         self.endpoint = endpoint
@@ -122,6 +128,8 @@ public struct SSEStreamSplicer: Sendable {
         attemptChunks = 0
         attemptReported = nil
         attemptError = nil
+        heldToolCall = []
+        holdingToolCall = false
         attemptIndex += 1
     }
 
@@ -133,14 +141,36 @@ public struct SSEStreamSplicer: Sendable {
         pending.removeAll()
         searched = 0
         newlinesSearched = 0
-        guard !doneDelivered else { return [] }
+        // The attempt ended well without a finish reason: a call it held is all the client will get.
+        let held = heldToolCall
+        heldToolCall = []
+        holdingToolCall = false
+        guard !doneDelivered else { return held }
         doneDelivered = true
-        return Array("data: [DONE]\n\n".utf8)
+        return held + Array("data: [DONE]\n\n".utf8)
     }
 
     // MARK: events
 
+    /// The bytes of `event` to write now: held back while a tool call is unfinished (see the type's documentation).
     private mutating func process(_ event: [UInt8]) -> [UInt8] {
+        let out = rewrite(event)
+        guard endpoint == .chatCompletions else { return out }
+        let (startsCall, endsAnswer) = event.withUnsafeBytes {
+            (SSEEventScanner.hasNonEmptyArray($0, pattern: SSEEventScanner.toolCallsPattern), SSEEventScanner.endsAnswer($0))
+        }
+        if startsCall { holdingToolCall = true }
+        guard holdingToolCall else { return out }
+        heldToolCall += out
+        guard endsAnswer || heldToolCall.count > maximumReplayBytes else { return [] }
+        // Finished, or too long to hold: it goes out (in the second case unfinished, so the answer can no longer move).
+        if !endsAnswer { replayLost = true }
+        holdingToolCall = false
+        defer { heldToolCall = [] }
+        return heldToolCall
+    }
+
+    private mutating func rewrite(_ event: [UInt8]) -> [UInt8] {
         guard let data = Self.data(of: event) else { return event }  // comments, keep-alives
         if data == "[DONE]" {
             guard !doneDelivered else { return [] }

@@ -19,4 +19,10 @@ struct ReplayBuffer {
         }
         bytes.append(contentsOf: events.readableBytesView)
     }
+
+    /// What went out cannot be resumed (a tool call released unfinished): the answer must not move.
+    mutating func forfeit() {
+        overflowed = true
+        bytes = []
+    }
 }

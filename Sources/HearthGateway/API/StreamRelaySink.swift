@@ -131,6 +131,7 @@ final class StreamRelaySink: Sendable {
                 state.scanner = scanner
                 out = state.pending.readSlice(length: whole) ?? ByteBuffer()
                 state.progress.delivered.append(out)
+                if scanner.releasedUnfinishedToolCall { state.progress.delivered.forfeit() }
                 state.pending.discardReadBytes()
             }
             // The first token, as the gateway sees it (not the node's first byte: a role chunk is no token).

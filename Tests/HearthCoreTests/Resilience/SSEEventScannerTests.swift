@@ -83,4 +83,45 @@ import Testing
         }
         #expect(relayedEarly == 0)
     }
+
+    static let callStart =
+        #"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"weather","arguments":""}}]}}]}"#
+        + "\n\n"
+    static let callArguments = #"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}"# + "\n\n"
+    static let callEnd = #"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Oslo\"}"}}]}}]}"# + "\n\n"
+    static let callFinish = #"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"# + "\n\n"
+
+    @Test("a tool call's events are held until its finish reason, then go out together")
+    func toolCallsAreHeldUntilFinished() {
+        let text = #"data: {"choices":[{"delta":{"content":"Checking."}}]}"# + "\n\n"
+        let nulls = #"data: {"choices":[{"delta":{"content":"!","tool_calls":null}}]}"# + "\n\n"
+        let empty = #"data: {"choices":[{"delta":{"content":"?","tool_calls": [ ]}}]}"# + "\n\n"
+        let before = text + nulls + empty
+        let call = Self.callStart + Self.callArguments + Self.callEnd
+        // Cut off before the finish: only the text went out; the call is pending, whole, byte by byte or at once.
+        for chunks in [[before + call], (before + call).map { String($0) }] {
+            let cut = Self.relay(chunks)
+            #expect(cut.relayed == before)
+            #expect(cut.pending == call)
+            #expect(cut.contentEvents == 3)
+        }
+        let finished = Self.relay((before + call + Self.callFinish + "data: [DONE]\n\n").map { String($0) })
+        #expect(finished.relayed == before + call + Self.callFinish + "data: [DONE]\n\n")
+        #expect(finished.pending.isEmpty)
+        // Completions have no tool calls: nothing is held.
+        let completion = Self.relay([call], field: .text)
+        #expect(completion.relayed == call)
+    }
+
+    @Test("a tool call longer than the event limit goes out unfinished, and says so")
+    func anOverlongToolCallIsReleased() {
+        var scanner = SSEEventScanner(field: .content, maximumEventBytes: Self.callStart.utf8.count + 8)
+        var pending = Array(Self.callStart.utf8)
+        #expect(pending.withUnsafeBytes { scanner.wholeEvents(in: $0) } == 0)
+        #expect(scanner.holdingToolCall)
+        pending += Array(Self.callArguments.utf8)
+        #expect(pending.withUnsafeBytes { scanner.wholeEvents(in: $0) } == pending.count)
+        #expect(scanner.releasedUnfinishedToolCall)
+        #expect(!scanner.holdingToolCall)
+    }
 }

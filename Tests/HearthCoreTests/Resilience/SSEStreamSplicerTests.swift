@@ -144,4 +144,76 @@ import Testing
                 Array("{\"n\":2,\"messages\":[]}".utf8), endpoint: .chatCompletions, delivered: "x", remainingMaxTokens: 1)
         }
     }
+
+    static func toolCall(_ id: String, start: Bool = false, arguments: String) -> String {
+        let head = start ? #""id":"call_\#(id)","type":"function","function":{"name":"weather","arguments":"# : #""function":{"arguments":"#
+        let escaped = arguments.replacingOccurrences(of: "\"", with: "\\\"")
+        return "data: {\"id\":\"\(id)\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+            + "\"delta\":{\"tool_calls\":[{\"index\":0,\(head)\"\(escaped)\"}}]},\"finish_reason\":null}]}\n\n"
+    }
+
+    /// The arguments of every tool call the client received, joined per call index as clients join them.
+    static func toolArguments(_ objects: [[String: Any]]) -> [Int: String] {
+        var calls: [Int: String] = [:]
+        for object in objects {
+            guard let delta = (object["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any],
+                let toolCalls = delta["tool_calls"] as? [[String: Any]]
+            else { continue }
+            for call in toolCalls {
+                let index = call["index"] as? Int ?? -1
+                calls[index, default: ""] += (call["function"] as? [String: Any])?["arguments"] as? String ?? ""
+            }
+        }
+        return calls
+    }
+
+    @Test("a tool call cut off by a failover reaches the client once, whole, from the attempt that finished it")
+    func toolCallInterruptedByFailoverArrivesWhole() throws {
+        var splicer = SSEStreamSplicer(endpoint: .chatCompletions, originalPromptTokens: 10)
+        var client: [UInt8] = []
+        client += splicer.ingest(Array((Self.chunk("a", role: "assistant", content: "Checking. ")).utf8))
+        // The first node starts a call, and is lost halfway through its arguments.
+        let partial = splicer.ingest(Array((Self.toolCall("a", start: true, arguments: "") + Self.toolCall("a", arguments: #"{"city":"#)).utf8))
+        #expect(partial.isEmpty)
+        #expect(splicer.delivered.text == "Checking. ")
+        splicer.startNextAttempt()
+        // The next node, given the text as its prefix, makes the whole call.
+        client += splicer.ingest(Array((Self.chunk("b", role: "assistant")).utf8))
+        client += splicer.ingest(Array((Self.toolCall("b", start: true, arguments: "") + Self.toolCall("b", arguments: #"{"city":"#)).utf8))
+        client += splicer.ingest(Array((Self.toolCall("b", arguments: #""Oslo"}"#)).utf8))
+        client += splicer.ingest(Array((Self.chunk("b", finish: "tool_calls") + "data: [DONE]\n\n").utf8))
+        client += splicer.finish()
+        let received = Self.parse(client)
+        #expect(received.dones == 1)
+        #expect(received.text == "Checking. ")
+        let calls = Self.toolArguments(received.objects)
+        #expect(calls.count == 1)
+        let arguments = try #require(calls[0])
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(arguments.utf8)) as? [String: String])
+        #expect(parsed == ["city": "Oslo"])
+        #expect(received.objects.allSatisfy { $0["id"] as? String == "a" })
+    }
+
+    @Test("a tool call the last attempt ended without a finish reason still reaches the client before [DONE]")
+    func heldToolCallGoesOutAtTheEnd() {
+        var splicer = SSEStreamSplicer(endpoint: .chatCompletions, originalPromptTokens: 10)
+        splicer.startNextAttempt()
+        #expect(splicer.ingest(Array(Self.toolCall("b", start: true, arguments: "{}").utf8)).isEmpty)
+        let end = String(decoding: splicer.finish(), as: UTF8.self)
+        #expect(end.hasPrefix("data: {"))
+        #expect(end.hasSuffix("data: [DONE]\n\n"))
+    }
+
+    @Test("a structured output that has begun cannot resume from a prefix; one that has not can start again")
+    func structuredOutputsAreNotContinued() throws {
+        let body = Array(
+            #"{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}}"#
+                .utf8)
+        #expect(throws: ContinuationBody.Failure.self) {
+            try ContinuationBody.rewrite(body, endpoint: .chatCompletions, delivered: #"{"a":"#, remainingMaxTokens: 10)
+        }
+        #expect(try ContinuationBody.rewrite(body, endpoint: .chatCompletions, delivered: "", remainingMaxTokens: 10).isEmpty == false)
+        let text = Array(#"{"messages":[],"response_format":{"type":"text"}}"#.utf8)
+        #expect(try ContinuationBody.rewrite(text, endpoint: .chatCompletions, delivered: "x", remainingMaxTokens: 1).isEmpty == false)
+    }
 }
