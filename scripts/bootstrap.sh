@@ -10,6 +10,8 @@ dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # HAProxy: deploy/haproxy/haproxy.cfg is checked with it, and the drain test runs gateways behind it.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# Prometheus: promtool checks deploy/prometheus, and a test has a real Prometheus scrape a gateway.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # systemd-analyze checks deploy/systemd's units.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # ip netns and tc for the chaos harness (scripts/chaos), which CI runs when it is root.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks what deploy/ gives operators: the systemd units (systemd-analyze verify, with the ExecStart binary pointed
-# at this build) and the HAProxy configuration (haproxy -c). Run by scripts/test.sh.
+# at this build), the HAProxy configuration (haproxy -c), the Prometheus configuration and alert rules (promtool) and the
+# Grafana dashboard (valid JSON). Run by scripts/test.sh.
 #   scripts/check-deploy.sh [path/to/hearth]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,8 @@ if [ -n "$out" ]; then echo "$out" >&2; echo "[check-deploy] systemd units: FAIL
 echo "[check-deploy] systemd units: ok" >&2
 haproxy -c -q -f deploy/haproxy/haproxy.cfg
 echo "[check-deploy] haproxy.cfg: ok" >&2
+promtool check config deploy/prometheus/prometheus.yml >/dev/null
+promtool check rules deploy/prometheus/hearth-alerts.yml >/dev/null
+echo "[check-deploy] prometheus.yml and hearth-alerts.yml: ok" >&2
+python3 -m json.tool deploy/grafana/hearth-fleet.json >/dev/null
+echo "[check-deploy] grafana dashboard: ok" >&2

@@ -57,7 +57,7 @@ public final class Gateway: Sendable {
         // the rows of the flush under way).
         ledger = UsageLedger(
             store: store, logger: logger,
-            commitsBeforeAnswersEnd: configuration.commitsUsageBeforeAnswersEnd ?? (store is PostgresFleetStore))
+            commitsBeforeAnswersEnd: configuration.commitsUsageBeforeAnswersEnd ?? (store is PostgresFleetStore), metrics: metrics)
         // Replicas on one PostgreSQL store decide power together: one coordinator allocates over the whole fleet.
         let power = PowerCoordinator(
             configuration: configuration.power, registry: registry, store: store,

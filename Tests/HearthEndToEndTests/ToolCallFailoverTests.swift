@@ -10,16 +10,16 @@ import Testing
 @Suite struct ToolCallFailoverTests {
     static var toolCallBody: [String: Any] {
         chatBody(
-        model: "test-model", content: "Weather in Oslo?", stream: true, maxTokens: 64,
-        extra: [
-            "metadata": ["task": "chat"],
-            "tools": [
-                [
-                    "type": "function",
-                    "function": ["name": "weather", "parameters": ["type": "object", "properties": ["city": ["type": "string"]]]],
-                ]
-            ],
-        ])
+            model: "test-model", content: "Weather in Oslo?", stream: true, maxTokens: 64,
+            extra: [
+                "metadata": ["task": "chat"],
+                "tools": [
+                    [
+                        "type": "function",
+                        "function": ["name": "weather", "parameters": ["type": "object", "properties": ["city": ["type": "string"]]]],
+                    ]
+                ],
+            ])
     }
 
     static func event(_ delta: String, finish: String? = nil) -> ByteBuffer {

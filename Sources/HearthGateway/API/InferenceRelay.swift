@@ -69,7 +69,8 @@ final class InferenceRelay: Sendable {
             started: started,
             ledger: ledger,
             metrics: metrics,
-            conduct: registry.conduct
+            conduct: registry.conduct,
+            targets: configuration.classTargets
         )
         // In flight until its usage is settled, whichever way it ends (a stream: when its last byte is relayed).
         ticket.onAnswerEnd { [admission] in admission.leave(admitted) }
@@ -120,7 +121,7 @@ final class InferenceRelay: Sendable {
         let taskClass = try classify(parsed)
         ticket.describe(
             model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens,
-            requestBytes: body.readableBytes, maxOutputTokens: parsed.maxTokens)
+            requestBytes: body.readableBytes, maxOutputTokens: parsed.maxTokens, streamed: parsed.stream)
 
         // The tenant's tokens: reserved now (prompt estimate + max_tokens), corrected to the bill when the request ends.
         let maxOutputTokens = parsed.maxTokens ?? classifier.defaultMaxOutputTokens

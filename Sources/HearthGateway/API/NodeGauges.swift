@@ -10,6 +10,21 @@ package final class NodeGauges: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let published = Mutex<[String: [String: Gauge]]>([:])
 
+    /// The `# HELP` text of each per-node family.
+    static let help: [String: String] = [
+        "hearth_node_admitting": "1 while the node takes new requests (not draining, quarantined or shed), else 0.",
+        "hearth_node_active_streams": "Streams the node is running, from its last heartbeat.",
+        "hearth_node_power_draw_watts": "The node's power draw, from its last heartbeat.",
+        "hearth_node_gpu_cap_watts": "The power cap the node set on its GPUs.",
+        "hearth_node_power_budget_watts": "The power budget the gateway gave the node (home, transformer and grid events).",
+        "hearth_node_battery_state_of_charge": "The node's battery state of charge, 0 to 1.",
+        "hearth_node_battery_watts": "The node's battery power: positive discharging, negative charging.",
+        "hearth_node_grid_import_watts": "What the node draws from the grid (its draw less what its battery gives).",
+        "hearth_node_link_rtt_seconds": "Round-trip time of the node's link to the gateway.",
+        "hearth_node_link_loss_ratio": "Share of the node's link probes lost.",
+        "hearth_node_link_bandwidth_bytes_per_second": "The node's measured link throughput.",
+    ]
+
     package init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
     }
@@ -52,7 +67,8 @@ package final class NodeGauges: Sendable {
             }
             var gauges: [String: Gauge] = [:]
             for (name, value) in values {
-                let gauge = registry.makeGauge(name: name, labels: [("node", node)])
+                let gauge = registry.makeGauge(
+                    descriptor: GatewayMetrics.descriptor(name, help: Self.help[name] ?? ""), labels: [("node", node)])
                 gauge.set(value)
                 gauges[name] = gauge
             }

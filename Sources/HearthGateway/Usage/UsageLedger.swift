@@ -11,6 +11,8 @@ import Synchronization
 public final class UsageLedger: Service {
     private let store: any FleetStore
     private let logger: Logger
+    /// Rows written, failed batches and rows pending, for `/metrics` (nil: not exported).
+    private let metrics: GatewayMetrics?
     private let state = Mutex(State())
     /// Batches taken from `pending` and not yet committed.
     private let writers = BatchWriters()
@@ -30,7 +32,8 @@ public final class UsageLedger: Service {
     ///   the answer until the row is written (replicas on a shared store, where a replica killed mid-flush must not
     ///   lose the bill of an answer its client has whole). Writes stay batched: each flush takes every row queued
     ///   meanwhile.
-    package init(store: any FleetStore, logger: Logger, commitsBeforeAnswersEnd: Bool = false) {
+    package init(store: any FleetStore, logger: Logger, commitsBeforeAnswersEnd: Bool = false, metrics: GatewayMetrics? = nil) {
+        self.metrics = metrics
         self.store = store
         self.logger = logger
         self.commitsBeforeAnswersEnd = commitsBeforeAnswersEnd
@@ -77,6 +80,8 @@ public final class UsageLedger: Service {
             requeue(batch)
         }
         writers.end()
+        metrics?.usageBatch(
+            written: failure == nil ? batch.count : 0, failed: failure != nil, pending: state.withLock { $0.pending.count })
         if let failure { throw failure }
         await writers.waitUntilIdle()
     }

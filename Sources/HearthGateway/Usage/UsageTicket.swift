@@ -14,6 +14,8 @@ final class UsageTicket: Sendable {
     private let started: ContinuousClock.Instant
     private let ledger: UsageLedger
     private let metrics: GatewayMetrics
+    /// The class objectives answers are judged against (`hearth_slo_requests_total`).
+    private let targets: ClassTargets
     private let conduct: NodeConductMonitor?
     private let state = Mutex(State())
     /// The commit of this request's row, when the ledger makes answers wait for it.
@@ -34,6 +36,8 @@ final class UsageTicket: Sendable {
         /// The body's size and the client's `max_tokens` (nil until the request is parsed): the bounds of the bill.
         var requestBytes: Int?
         var maxOutputTokens: Int?
+        /// The client reads the answer token by token: its pace after the first token is the TPOT it sees.
+        var streamed = false
         /// The context of the model on the node that ran the request: the completion ceiling without `max_tokens`.
         var contextTokens: Int?
         var relayed = AnswerAudit.Relayed()
@@ -44,8 +48,9 @@ final class UsageTicket: Sendable {
 
     init(
         requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics,
-        conduct: NodeConductMonitor? = nil
+        conduct: NodeConductMonitor? = nil, targets: ClassTargets = .default
     ) {
+        self.targets = targets
         self.requestID = requestID
         self.tenant = tenant
         self.started = started
@@ -54,8 +59,11 @@ final class UsageTicket: Sendable {
         self.conduct = conduct
     }
 
-    func describe(model: String, taskClass: String, estimatedPromptTokens: Int, requestBytes: Int, maxOutputTokens: Int?) {
+    func describe(
+        model: String, taskClass: String, estimatedPromptTokens: Int, requestBytes: Int, maxOutputTokens: Int?, streamed: Bool = false
+    ) {
         state.withLock {
+            $0.streamed = streamed
             // The client's own string, kept short: an unknown 16 MiB model name is not stored in the ledger.
             $0.model = String(decoding: model.utf8.prefix(Self.modelBytes), as: UTF8.self)
             $0.taskClass = taskClass
@@ -172,7 +180,23 @@ final class UsageTicket: Sendable {
         self.commit.withLock { $0 = commit }
         for hook in state.onFinish { hook(usage, state.node != nil) }
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
-        metrics.latency(total: total, timeToFirstToken: ttft, taskClass: state.taskClass)
+        let ttftSeconds = ttft.map { Double($0.nanosecondsClamped) / 1e9 }
+        let totalSeconds = Double(total.nanosecondsClamped) / 1e9
+        // A buffered answer's first byte comes after its last token: only a stream has a pace the client sees.
+        let tpot =
+            state.streamed
+            ? ttftSeconds.flatMap {
+                SLOAttainment.timePerOutputToken(ttftSeconds: $0, totalSeconds: totalSeconds, completionTokens: record.completionTokens)
+            } : nil
+        metrics.latency(total: total, timeToFirstToken: ttft, timePerOutputToken: tpot, taskClass: state.taskClass)
+        // Only answers are judged against their class's objective; failures and refusals count in the request counters.
+        if outcome == .completed, let taskClass = TaskClass(rawValue: state.taskClass),
+            let attainment = SLOAttainment.judge(
+                targets[taskClass], ttftSeconds: ttftSeconds, totalSeconds: totalSeconds, completionTokens: record.completionTokens,
+                promptTokens: record.promptTokens, bestEffort: state.slo == SLOPolicy.bestEffort.rawValue)
+        {
+            metrics.slo(attainment, taskClass: state.taskClass)
+        }
         metrics.tokens(prompt: record.promptTokens, completion: record.completionTokens, cachedPrompt: record.cachedPromptTokens ?? 0)
     }
 

@@ -173,7 +173,8 @@ import Testing
         var client: [UInt8] = []
         client += splicer.ingest(Array((Self.chunk("a", role: "assistant", content: "Checking. ")).utf8))
         // The first node starts a call, and is lost halfway through its arguments.
-        let partial = splicer.ingest(Array((Self.toolCall("a", start: true, arguments: "") + Self.toolCall("a", arguments: #"{"city":"#)).utf8))
+        let partial = splicer.ingest(
+            Array((Self.toolCall("a", start: true, arguments: "") + Self.toolCall("a", arguments: #"{"city":"#)).utf8))
         #expect(partial.isEmpty)
         #expect(splicer.delivered.text == "Checking. ")
         splicer.startNextAttempt()
