@@ -49,6 +49,11 @@ let serverTargets: [Target] = [
     ),
     .target(name: "HearthProtocol", dependencies: ["HearthCore"], exclude: ["README.md"], swiftSettings: swiftSettings),
     .target(
+        name: "HearthLogging",
+        dependencies: [.product(name: "Logging", package: "swift-log")],
+        exclude: ["README.md"], swiftSettings: swiftSettings
+    ),
+    .target(
         name: "HearthTunnel",
         dependencies: [
             "HearthProtocol",
@@ -102,8 +107,8 @@ let serverTargets: [Target] = [
     .executableTarget(
         name: "hearth",
         dependencies: [
-            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim", "HearthPanel", "HearthIdentity",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode", "HearthSim", "HearthPanel", "HearthIdentity", "HearthLogging",
+            "CHearthProcess", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -128,7 +133,7 @@ let serverTargets: [Target] = [
         name: "HearthEndToEndTests",
         dependencies: [
             "HearthCore", "HearthProtocol", "HearthGateway", "HearthNode",
-            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity", "CHearthProcess", "MosquittoTestSupport",
+            "HearthTunnel", "HearthPanel", "HearthSim", "HearthIdentity", "HearthLogging", "CHearthProcess", "MosquittoTestSupport",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,3 +32,5 @@ int hearth_pidfd_wait_exit(int pidfd, int timeout_ms) {
 }
 
 int hearth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void hearth_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHearthProcess
 
 /// `hearth`: one executable for every part of Hearth.
 @main
@@ -13,4 +14,11 @@ struct Hearth: AsyncParsableCommand {
             SimCommand.Plan.self,
         ]
     )
+
+    /// Standard output is line-buffered even into a pipe (systemd's journal, a supervisor, a test): the banner a
+    /// command prints once it serves must arrive when it is printed, not when the process exits.
+    static func main() async {
+        hearth_line_buffer_stdout()
+        await main(nil)
+    }
 }

@@ -16,4 +16,7 @@ int hearth_pidfd_wait_exit(int pidfd, int timeout_ms);
 /// A pipe whose two ends are close-on-exec, so that no child the process spawns inherits them by accident.
 int hearth_pipe_cloexec(int fds[2]);
 
+/// Makes standard output line-buffered, into a pipe too (Swift 6 cannot name C's `stdout` safely).
+void hearth_line_buffer_stdout(void);
+
 #endif

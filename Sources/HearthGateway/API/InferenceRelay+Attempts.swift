@@ -3,6 +3,7 @@ import HTTPTypes
 import HearthCore
 import HearthProtocol
 import Hummingbird
+import Logging
 import NIOCore
 import Synchronization
 
@@ -51,6 +52,15 @@ extension InferenceRelay {
         let security: RequestSecurity
         /// The engine cache salt of the request's partition (sent to engines that take one).
         let cacheSalt: String
+        private let relayLogger: Logger
+        /// The relay's logger with the request's id and tenant on every line (made when a line is written: most
+        /// requests write none).
+        var logger: Logger {
+            var logger = relayLogger
+            logger[metadataKey: "request_id"] = "\(ticket.requestID)"
+            logger[metadataKey: "tenant"] = "\(ticket.tenant)"
+            return logger
+        }
         /// The request's decisions (``RelayStateMachine``) and the stream a client hang-up stops.
         private let state: Mutex<(machine: RelayStateMachine<AttemptFailure>, current: GatewayStream?)>
         /// Time spent waiting on nodes (open frame to head, and a buffered answer's body), for `X-Hearth-Overhead-Ms`.
@@ -68,8 +78,9 @@ extension InferenceRelay {
         init(
             header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, interTokenStall: Duration,
             request: SchedulingRequest, promptTokens: Int, ticket: UsageTicket, security: RequestSecurity, cacheSalt: String,
-            machine: RelayStateMachine<AttemptFailure>
+            machine: RelayStateMachine<AttemptFailure>, logger: Logger
         ) {
+            relayLogger = logger
             self.interTokenStall = interTokenStall
             self.request = request
             self.security = security
@@ -152,11 +163,8 @@ extension InferenceRelay {
             case .stop:
                 throw Self.clientClosed
             case .endStream(_, _, let reason):
-                logger.warning(
-                    "giving up on a failed stream",
-                    metadata: [
-                        "request": "\(context.ticket.requestID)", "reason": "\(reason.map(\.description) ?? "no node can continue it")",
-                    ])
+                context.logger.warning(
+                    "giving up on a failed stream", metadata: ["reason": "\(reason.map(\.description) ?? "no node can continue it")"])
                 throw RelayEnded(action: action)
             }
             if let cause = placement.replacing { metrics.failover(reason: "\(cause)") }
@@ -171,7 +179,7 @@ extension InferenceRelay {
                             Array(context.originalBody.readableBytesView), endpoint: context.endpoint, delivered: text,
                             remainingMaxTokens: remaining))
                 } catch {
-                    logger.warning("cannot continue this request on another node", metadata: ["error": "\(error)"])
+                    context.logger.warning("cannot continue this request on another node", metadata: ["error": "\(error)"])
                     action = context.noNodeAvailable(
                         AttemptFailure(cause: .engineError(status: nil), error: .nodeFailed("\(error)"), usage: nil))
                     continue
@@ -183,11 +191,8 @@ extension InferenceRelay {
                 let attempt = try await startAttempt(placement.request, body: body, excluding: placement.excluding, context: context)
                 context.headReceived()
                 if placement.attempt > 1 {
-                    logger.notice(
-                        "request moved to another node",
-                        metadata: [
-                            "request": "\(context.ticket.requestID)", "to": "\(attempt.session.id)", "attempt": "\(placement.attempt)",
-                        ])
+                    context.logger.notice(
+                        "request moved to another node", metadata: ["node": "\(attempt.session.id)", "attempt": "\(placement.attempt)"])
                 }
                 return attempt
             } catch let refusal as NodeNotAdmitting {
@@ -197,7 +202,7 @@ extension InferenceRelay {
                     failure, delivered: splicer?.delivered ?? .init(), replayKept: !(splicer?.replayLost ?? false), now: scheduler.now,
                     budget: retryBudget)
             } catch let refusal as OpenAIError {
-                logger.debug("no node for the request", metadata: ["reason": "\(refusal.message)"])
+                context.logger.debug("no node for the request", metadata: ["reason": "\(refusal.message)"])
                 action = context.noNodeAvailable(AttemptFailure(cause: .engineError(status: nil), error: refusal, usage: nil))
             }
         }

@@ -92,11 +92,8 @@ extension InferenceRelay {
         context.placed(on: winner.attempt.session.id)
         context.ticket.assign(winner.attempt.session)
         if !context.track(winner.attempt.stream) { winner.attempt.stream.fail(ClientGone()) }
-        logger.notice(
-            "hedge won the first token",
-            metadata: [
-                "request": "\(context.ticket.requestID)", "primary": "\(primary.session.id)", "hedge": "\(winner.attempt.session.id)",
-            ])
+        context.logger.notice(
+            "hedge won the first token", metadata: ["node": "\(winner.attempt.session.id)", "primary": "\(primary.session.id)"])
         return winner
     }
 

@@ -161,7 +161,8 @@ final class InferenceRelay: Sendable {
             promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: partitionKeys.salt,
             machine: RelayStateMachine(
                 request: scheduling, security: security, limits: configuration.migrationLimits,
-                delivery: parsed.stream ? .streamed : .buffered))
+                delivery: parsed.stream ? .streamed : .buffered),
+            logger: logger)
         // A client that closes its connection stops the work at once, even before any byte was
         // written to it (a long prefill) or between tokens, whichever node runs it by then.
         let watch = disconnects.watch(clientChannel) { context.clientLeft() }

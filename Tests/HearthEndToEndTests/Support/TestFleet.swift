@@ -53,6 +53,7 @@ func withTestFleet<Result: Sendable>(
     waitForNodes: Bool = true,
     store givenStore: (any FleetStore)? = nil,
     nodesOutliveTheGateway: Bool = false,
+    gatewayLogger: Logger? = nil,
     _ body: (TestFleet) async throws -> Result
 ) async throws -> Result {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-test-\(UUID().uuidString)")
@@ -84,7 +85,7 @@ func withTestFleet<Result: Sendable>(
         identityConfiguration.missedHeartbeatLimit = configuration.tunnel.missedHeartbeatsBeforeDead
         identity = try await GatewayIdentity.open(configuration: identityConfiguration, logger: logger)
     }
-    let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)
+    let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: gatewayLogger ?? logger)
     let apiKey = try await gateway.createAPIKey(tenant: "tenant-a")
 
     var nodeIdentities: [String: NodeIdentityConfiguration] = [:]
