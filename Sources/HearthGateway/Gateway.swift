@@ -111,10 +111,11 @@ public final class Gateway: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let http = channel.localAddress?.port ?? configuration.port
-                let tunnel = await tunnelPort.value()
+                // A listener that could not bind has failed `addresses` already (``ListenerService``).
+                guard let tunnel = try? await tunnelPort.value(), let metrics = try? await metricsPort.value() else { return }
                 var bound = GatewayAddresses(
                     host: configuration.host, httpPort: http, tunnelPort: tunnel, usesTLS: configuration.clientTLS != nil)
-                bound.metricsPort = await metricsPort.value()
+                bound.metricsPort = metrics
                 addresses.fulfil(bound)
             },
             logger: logger
@@ -142,7 +143,16 @@ public final class Gateway: Sendable {
         // Last, so that the service group shuts it down first: requests in flight finish before the server and the
         // tunnels close.
         let drain = GatewayDrain(admission: admission, registry: registry, drainTime: configuration.drainTime, logger: logger)
-        services = [tunnel, ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + presence + metricsApp + [app, drain]
+        // A listener that fails (its port taken) fails `ready()` too: whatever waits for the gateway's addresses (a local
+        // node, the banner) stops waiting, and the process ends with the error instead of hanging.
+        let failed: @Sendable (any Error) -> Void = { error in
+            tunnelPort.fail(error)
+            metricsPort.fail(error)
+            addresses.fail(error)
+        }
+        services =
+            [ListenerService(tunnel, onFailure: failed), ledger, power] + (openADR.map { [$0] } ?? []) + identityTicks + presence
+            + metricsApp.map { ListenerService($0, onFailure: failed) } + [ListenerService(app, onFailure: failed), drain]
     }
 
     /// HTTP/1.1, inside TLS when the configuration has a certificate. A connection that sends nothing for
@@ -161,8 +171,9 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// The bound addresses, once both listeners are up.
-    public func ready() async -> GatewayAddresses { await addresses.value() }
+    /// The bound addresses, once both listeners are up; throws when one of them failed (its port taken), or when the
+    /// waiting task is cancelled.
+    public func ready() async throws -> GatewayAddresses { try await addresses.value() }
 
     /// Creates a tenant API key, stores its hash and returns the key (shown once, never stored).
     public func createAPIKey(tenant: String) async throws -> String {
@@ -275,6 +286,26 @@ struct IdentityTicker: Service {
                 }
                 group.cancelAll()
             }
+        }
+    }
+}
+
+/// A listener the gateway runs, which reports its failure (to bind, mostly) before the service group hears of it.
+struct ListenerService: Service {
+    let inner: any Service
+    let onFailure: @Sendable (any Error) -> Void
+
+    init(_ inner: any Service, onFailure: @escaping @Sendable (any Error) -> Void) {
+        self.inner = inner
+        self.onFailure = onFailure
+    }
+
+    func run() async throws {
+        do {
+            try await inner.run()
+        } catch {
+            onFailure(error)
+            throw error
         }
     }
 }

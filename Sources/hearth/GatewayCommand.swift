@@ -157,7 +157,7 @@ private struct AnnounceGateway: Service {
     let keyPath: String
 
     func run() async throws {
-        let addresses = await gateway.ready()
+        let addresses = try await gateway.ready()
         let tunnel = "\(gateway.configuration.tunnel.host):\(addresses.tunnelPort)"
         let security =
             gateway.identity == nil

@@ -87,7 +87,9 @@ struct UpCommand: AsyncParsableCommand {
                     gateways: [GatewayEndpoint(host: "127.0.0.1", port: 0)],
                     gatewayConnections: 1,
                     locateGateway: {
-                        let addresses = await gateway.ready()
+                        // A gateway that could not start has no address: the dial fails at once, and the agent stops
+                        // with the rest of the process.
+                        guard let addresses = try? await gateway.ready() else { return ("127.0.0.1", 0) }
                         return (addresses.host, addresses.tunnelPort)
                     },
                     client: client,
@@ -130,7 +132,7 @@ private struct Announcer: Service {
     let client: HTTPClient
 
     func run() async throws {
-        let addresses = await gateway.ready()
+        let addresses = try await gateway.ready()
         await gateway.waitForNodes(nodes)
         let model = modelName ?? "MODEL"
         printFlushed(
