@@ -112,7 +112,14 @@ public final class Gateway: Sendable {
             onServerRunning: { channel in
                 let http = channel.localAddress?.port ?? configuration.port
                 // A listener that could not bind has failed `addresses` already (``ListenerService``).
-                guard let tunnel = try? await tunnelPort.value(), let metrics = try? await metricsPort.value() else { return }
+                let tunnel: Int
+                let metrics: Int?
+                do {
+                    tunnel = try await tunnelPort.value()
+                    metrics = try await metricsPort.value()
+                } catch {
+                    return
+                }
                 var bound = GatewayAddresses(
                     host: configuration.host, httpPort: http, tunnelPort: tunnel, usesTLS: configuration.clientTLS != nil)
                 bound.metricsPort = metrics

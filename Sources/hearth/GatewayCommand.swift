@@ -157,7 +157,8 @@ private struct AnnounceGateway: Service {
     let keyPath: String
 
     func run() async throws {
-        let addresses = try await gateway.ready()
+        // Told to stop before the gateway is up: stop waiting.
+        let addresses = try await cancelWhenGracefulShutdown { try await gateway.ready() }
         let tunnel = "\(gateway.configuration.tunnel.host):\(addresses.tunnelPort)"
         let security =
             gateway.identity == nil

@@ -132,8 +132,13 @@ private struct Announcer: Service {
     let client: HTTPClient
 
     func run() async throws {
-        let addresses = try await gateway.ready()
-        await gateway.waitForNodes(nodes)
+        // Told to stop before the gateway is up: stop waiting.
+        let addresses = try await cancelWhenGracefulShutdown { try await gateway.ready() }
+        // Nodes that never come (an engine that does not answer) must not keep Ctrl-C from stopping everything.
+        try await cancelWhenGracefulShutdown {
+            await gateway.waitForNodes(nodes)
+            try Task.checkCancellation()
+        }
         let model = modelName ?? "MODEL"
         printFlushed(
             """

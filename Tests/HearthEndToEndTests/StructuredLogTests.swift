@@ -104,6 +104,8 @@ import Testing
         let watchdog = Task {
             try await Task.sleep(for: .seconds(60))
             process.terminate()
+            try await Task.sleep(for: .seconds(5))
+            kill(process.processIdentifier, SIGKILL)
         }
         defer { watchdog.cancel() }
         // Its banner on standard output (line-buffered into a pipe) says it serves; then it is told to stop, and

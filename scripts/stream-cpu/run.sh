@@ -13,7 +13,12 @@ SECONDS_MEASURED="${STREAM_SECONDS:-10}"; BASE=18700; PORT=18990; KEY=hearth-str
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 RUN="$(mktemp -d /tmp/hearth-stream-cpu.XXXXXX)"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
+# Waits for them to exit: the next run binds the same ports.
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$RUN"
+}
 trap cleanup EXIT
 urls=""
 for i in 0 1 2 3; do
