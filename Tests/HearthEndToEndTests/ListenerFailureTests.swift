@@ -15,32 +15,14 @@ import Testing
         let port = try #require(holder.localAddress?.port)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-taken-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-taken-\(UUID().uuidString).stderr")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errors) }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ChildProcesses.built("hearth"))
-        process.arguments = command + ["--port", String(port), "--data-dir", directory.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: errors)
-        try process.run()
-        // A command that hangs is killed, and fails the test below on its signal.
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(60))
-            process.interrupt()
-            try await Task.sleep(for: .seconds(5))
-            kill(process.processIdentifier, SIGKILL)
-        }
+        let hearth = try await WatchedProcess.spawn(
+            try ChildProcesses.built("hearth"), command + ["--port", String(port), "--data-dir", directory.path], sigtermBlocked: false)
+        // A command that hangs is killed: the test then fails on the signal.
+        let watchdog = ChildProcesses.killAfter(.seconds(60), hearth.pid)
         defer { watchdog.cancel() }
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
-        let printed = try String(contentsOf: errors, encoding: .utf8)
-        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(command[0]): \(printed.suffix(2000))")
-        #expect(printed.contains("Address already in use"), "\(command[0]): \(printed.suffix(2000))")
+        let error = await hearth.line(fromErrors: true) { $0.contains("Address already in use") }
+        #expect(error != nil, "\(command[0]) printed no bind error")
+        let end = await hearth.termination()
+        #expect(end.reason == .exit && end.status == 1, "\(command[0]): \(end)")
     }
 }

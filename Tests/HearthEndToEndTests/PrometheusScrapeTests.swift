@@ -23,8 +23,8 @@ import Testing
             let text = try await fleet.get("/metrics").body
 
             // Prometheus's conventions, by Prometheus's own linter: names, units, types and a HELP line per family.
-            let lint = try Self.run(TestPrometheus.executable("promtool"), ["check", "metrics"], input: text)
-            #expect(lint.status == 0 && lint.output.isEmpty, "promtool check metrics: \(lint.output)")
+            let lint = try await Self.promtoolCheckMetrics(text)
+            #expect(lint.status == 0 && lint.problems.isEmpty, "promtool check metrics: \(lint.problems)")
             let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
             #expect(families.count >= 10)
             for family in families { #expect(text.contains("# HELP \(family) "), "no HELP for \(family)") }
@@ -80,21 +80,24 @@ import Testing
         return panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
     }
 
-    /// Runs `executable` with `input` on its standard input; returns its status and what it printed.
-    static func run(_ executable: String, _ arguments: [String], input: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    /// `promtool check metrics` on `text` (it reads standard input only): its status and every line it printed.
+    static func promtoolCheckMetrics(_ text: String) async throws -> (status: Int32, problems: [String]) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-metrics-\(UUID().uuidString).txt")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let promtool = try WatchedProcess(
+            try TestPrometheus.executable("promtool"), ["check", "metrics"], input: try FileHandle(forReadingFrom: file))
+        // Its output is a few lines: read one stream to its end, then the other.
+        let printed = StructuredLogTests.Lines()
+        _ = await promtool.line { line in
+            printed.append(line)
+            return false
+        }
+        _ = await promtool.line(fromErrors: true) { line in
+            printed.append(line)
+            return false
+        }
+        let end = await promtool.termination()
+        return (end.status, printed.all)
     }
 }

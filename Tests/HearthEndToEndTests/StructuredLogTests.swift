@@ -13,6 +13,7 @@ import Testing
     final class Lines: Sendable {
         private let lines = Mutex<[String]>([])
         func append(_ line: String) { lines.withLock { $0.append(line) } }
+        var all: [String] { lines.withLock { $0 } }
         var objects: [[String: Any]] {
             lines.withLock { $0 }.map { line in
                 #expect(line.hasSuffix("}\n") && line.filter { $0 == "\n" }.count == 1, "not one line: \(line)")
@@ -86,58 +87,32 @@ import Testing
     @Test func theGatewayCommandWritesJSONLinesWithLogFormatJSON() async throws {
         let hearth = try ChildProcesses.built("hearth")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-logs-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let errors = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: hearth)
-        process.arguments = [
-            "gateway", "--data-dir", directory.appendingPathComponent("data").path, "--port", "0", "--tunnel-port", "0",
-            "--log-format", "json", "--log-level", "info",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: errors)
-        try process.run()
-        // A gateway that never prints its banner fails the test rather than hanging it.
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(60))
-            process.terminate()
-            try await Task.sleep(for: .seconds(5))
-            kill(process.processIdentifier, SIGKILL)
-        }
+        let gateway = try await WatchedProcess.spawn(
+            hearth,
+            [
+                "gateway", "--data-dir", directory.path, "--port", "0", "--tunnel-port", "0", "--log-format", "json",
+                "--log-level", "info",
+            ], sigtermBlocked: false)
+        let watchdog = ChildProcesses.killAfter(.seconds(60), gateway.pid)
         defer { watchdog.cancel() }
-        // Its banner on standard output (line-buffered into a pipe) says it serves; then it is told to stop, and
-        // drains (both logged).
-        let banner = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var printed = Data()
-                while !String(decoding: printed, as: UTF8.self).contains("\n") {
-                    let more = output.fileHandleForReading.availableData
-                    if more.isEmpty { break }
-                    printed.append(more)
-                }
-                process.terminate()
-                process.waitUntilExit()
-                continuation.resume(returning: String(decoding: printed, as: UTF8.self))
-            }
-        }
-        #expect(banner.hasPrefix("Gateway at "))
-        let lines = try String(contentsOf: errors, encoding: .utf8).split(separator: "\n")
-        #expect(!lines.isEmpty)
-        for line in lines {
+        // Its banner (standard output, line-buffered into a pipe) says it serves; told to stop, it drains. Every line
+        // of its standard error up to the drain is a JSON log line.
+        #expect(await gateway.line { $0.hasPrefix("Gateway at ") } != nil)
+        kill(gateway.pid, SIGTERM)
+        let malformed = Mutex<[String]>([])
+        let draining = await gateway.line(fromErrors: true) { line in
             let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-            #expect(object?["level"] is String && object?["message"] is String, "not a JSON log line: \(line)")
+            if !(object?["level"] is String && object?["message"] is String) { malformed.withLock { $0.append(line) } }
+            return object?["message"] as? String == "draining"
         }
-        #expect(lines.contains { $0.contains(#""message":"draining""#) })
+        #expect(draining != nil)
+        #expect(malformed.withLock { $0 }.isEmpty, "not JSON log lines: \(malformed.withLock { $0 })")
+        let end = await gateway.termination()
+        #expect(end.reason == .exit && end.status == 0)
 
-        let refused = Process()
-        refused.executableURL = URL(fileURLWithPath: hearth)
-        refused.arguments = ["gateway", "--log-format", "yaml"]
-        refused.standardError = Pipe()
-        try refused.run()
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus != 0)
+        let refused = try await WatchedProcess.spawn(hearth, ["gateway", "--log-format", "yaml"], sigtermBlocked: false)
+        #expect(await refused.line(fromErrors: true) { $0.contains("--log-format must be text or json") } != nil)
+        #expect(await refused.termination().status != 0)
     }
 }

@@ -42,6 +42,15 @@ enum ChildProcesses {
     }
 
     /// Whether `pid` names a live (not exited) process now.
+    /// Kills `pid` with SIGKILL after `limit` unless cancelled first: a child that hangs fails its test instead of
+    /// hanging it.
+    static func killAfter(_ limit: Duration, _ pid: Int32) -> Task<Void, any Error> {
+        Task {
+            try await Task.sleep(for: limit)
+            kill(pid, SIGKILL)
+        }
+    }
+
     static func isRunning(_ pid: Int32) -> Bool {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
             let stat = ProcessStat(parsing: String(decoding: data, as: UTF8.self))
