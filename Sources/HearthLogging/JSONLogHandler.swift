@@ -43,8 +43,8 @@ public struct JSONLogHandler: LogHandler {
         Self.append("message", .string(event.message.description), to: &line)
         Self.append("source", .string(event.source), to: &line)
         if let error = event.error { Self.append("error", .string(String(describing: error)), to: &line) }
-        for key in merged.keys.sorted() {
-            Self.append(Self.fixedFields.contains(key) ? "metadata_" + key : key, merged[key]!, to: &line)
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            Self.append(Self.fixedFields.contains(key) ? "metadata_" + key : key, value, to: &line)
         }
         line += "}\n"
         output(line)
@@ -70,11 +70,11 @@ public struct JSONLogHandler: LogHandler {
             line += "]"
         case .dictionary(let fields):
             line += "{"
-            for (index, key) in fields.keys.sorted().enumerated() {
+            for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { line += "," }
-                appendString(key, to: &line)
+                appendString(field.key, to: &line)
                 line += ":"
-                appendValue(fields[key]!, to: &line)
+                appendValue(field.value, to: &line)
             }
             line += "}"
         }
