@@ -95,32 +95,36 @@ public struct SSEEventScanner: Sendable {
     /// Whether `event` ends an answer: a finish reason that is a string, or `[DONE]`.
     static func endsAnswer(_ event: UnsafeRawBufferPointer) -> Bool {
         if let value = valueStart(event, after: finishReasonPattern), event[value] == UInt8(ascii: "\"") { return true }
-        return contains(event, Array("data: [DONE]".utf8)) || contains(event, Array("data:[DONE]".utf8))
+        return firstIndex(of: donePattern, in: event) != nil || firstIndex(of: compactDonePattern, in: event) != nil
     }
+
+    static let donePattern = Array("data: [DONE]".utf8)
+    static let compactDonePattern = Array("data:[DONE]".utf8)
 
     /// Whether `event` has `pattern` followed by an array that is not empty (`"tool_calls":[{`, spaces allowed).
     static func hasNonEmptyArray(_ event: UnsafeRawBufferPointer, pattern: [UInt8]) -> Bool {
-        guard var value = valueStart(event, after: pattern), event[value] == UInt8(ascii: "[") else { return false }
-        value += 1
-        while value < event.count, event[value] == UInt8(ascii: " ") { value += 1 }
-        return value < event.count && event[value] != UInt8(ascii: "]")
+        guard let value = valueStart(event, after: pattern), event[value] == UInt8(ascii: "[") else { return false }
+        let element = skippingSpaces(event, from: value + 1)
+        return element < event.count && event[element] != UInt8(ascii: "]")
     }
 
-    /// The index of the first byte after `pattern` and any spaces, where `pattern` occurs in `event`.
+    /// The index of the first byte after `pattern` and any spaces, where `pattern` first occurs in `event`.
     private static func valueStart(_ event: UnsafeRawBufferPointer, after pattern: [UInt8]) -> Int? {
         guard let found = firstIndex(of: pattern, in: event) else { return nil }
-        var value = found + pattern.count
-        while value < event.count, event[value] == UInt8(ascii: " ") { value += 1 }
+        let value = skippingSpaces(event, from: found + pattern.count)
         return value < event.count ? value : nil
     }
 
-    private static func contains(_ event: UnsafeRawBufferPointer, _ pattern: [UInt8]) -> Bool {
-        firstIndex(of: pattern, in: event) != nil
+    private static func skippingSpaces(_ event: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        while index < event.count, event[index] == UInt8(ascii: " ") { index += 1 }
+        return index
     }
 
-    private static func firstIndex(of pattern: [UInt8], in event: UnsafeRawBufferPointer) -> Int? {
+    /// Where `pattern` next occurs in `event`, at `start` or after.
+    private static func firstIndex(of pattern: [UInt8], in event: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
         guard event.count >= pattern.count, let first = pattern.first else { return nil }
-        var start = 0
+        var start = start
         while start <= event.count - pattern.count {
             if event[start] == first {
                 var matched = 1
@@ -140,22 +144,11 @@ public struct SSEEventScanner: Sendable {
     /// Whether `event` has `pattern` followed by a string value that is not empty (`"content":"x`, spaces allowed
     /// after the colon).
     static func hasText(_ event: UnsafeRawBufferPointer, pattern: [UInt8]) -> Bool {
-        guard event.count > pattern.count, let first = pattern.first else { return false }
-        var start = 0
-        let last = event.count - pattern.count
-        while start < last {
-            if event[start] == first {
-                var matched = 1
-                while matched < pattern.count, event[start + matched] == pattern[matched] { matched += 1 }
-                if matched == pattern.count {
-                    var value = start + matched
-                    while value < event.count, event[value] == UInt8(ascii: " ") { value += 1 }
-                    if value + 1 < event.count, event[value] == UInt8(ascii: "\""), event[value + 1] != UInt8(ascii: "\"") {
-                        return true
-                    }
-                }
-            }
-            start += 1
+        var from = 0
+        while let found = firstIndex(of: pattern, in: event, from: from) {
+            let value = skippingSpaces(event, from: found + pattern.count)
+            if value + 1 < event.count, event[value] == UInt8(ascii: "\""), event[value + 1] != UInt8(ascii: "\"") { return true }
+            from = found + 1
         }
         return false
     }

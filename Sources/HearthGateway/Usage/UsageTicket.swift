@@ -180,8 +180,8 @@ final class UsageTicket: Sendable {
         self.commit.withLock { $0 = commit }
         for hook in state.onFinish { hook(usage, state.node != nil) }
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
-        let ttftSeconds = ttft.map { Double($0.nanosecondsClamped) / 1e9 }
-        let totalSeconds = Double(total.nanosecondsClamped) / 1e9
+        let ttftSeconds = ttft?.seconds
+        let totalSeconds = total.seconds
         // A buffered answer's first byte comes after its last token: only a stream has a pace the client sees.
         let tpot =
             state.streamed
