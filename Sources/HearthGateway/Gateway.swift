@@ -216,6 +216,15 @@ public final class Gateway: Sendable {
         router.post("/v1/completions") { request, context in
             try await relay.handle(request, endpoint: .completions, clientChannel: context.channel)
         }
+        // The Responses API, served as chat completions (every engine takes those) and answered in its own shape.
+        router.post("/v1/responses") { request, context in
+            try await relay.handle(request, endpoint: .chatCompletions, responsesAPI: true, clientChannel: context.channel)
+        }
+        router.get("/v1/responses/**") { _, _ -> Response in
+            throw OpenAIError(
+                status: .notFound, message: "Hearth stores no responses: read each answer when it is returned.",
+                type: "invalid_request_error", param: "response_id", code: "response_not_found")
+        }
         @Sendable func modelObject(_ model: ServedModel) -> [String: Any] {
             ["id": model.id, "object": "model", "created": 0, "owned_by": "hearth", "context_length": model.contextTokens]
         }

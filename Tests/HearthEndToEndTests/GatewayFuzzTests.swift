@@ -92,7 +92,10 @@ import Testing
             let broken = Int.random(in: 0..<object.count, using: &rng)
             object[broken].1 = value(&rng)
             if Bool.random(using: &rng) {
-                let extra = ["temperature", "top_p", "n", "stream_options", "metadata", "cache_salt", "messages", "prompt", "tools"]
+                let extra = [
+                    "temperature", "top_p", "n", "stream_options", "metadata", "cache_salt", "messages", "prompt", "tools", "input",
+                    "instructions", "text", "tool_choice",
+                ]
                 object.append((extra.randomElement(using: &rng)!, value(&rng)))
             }
             if Int.random(in: 0..<4, using: &rng) == 0 { object.remove(at: Int.random(in: 0..<object.count, using: &rng)) }
@@ -103,6 +106,7 @@ import Testing
     static func makeCase(_ rng: inout Generator) -> Case {
         let paths = [
             "/v1/chat/completions", "/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/chat/completions/", "/v1/%00",
+            "/v1/responses",
             "/v1/chat/completions?x=\u{1F525}".addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!, "/v2/anything",
             "/" + String(repeating: "a/", count: 300), "/v1/../v1/models", "/admin",
         ]

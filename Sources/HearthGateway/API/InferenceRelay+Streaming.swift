@@ -62,6 +62,7 @@ extension InferenceRelay {
                 // The answer ends once its bill is committed (replicas: see UsageLedger.commitsBeforeAnswersEnd).
                 await context.ticket.settled()
                 if !sink.endedResponse {
+                    let tail = context.forClient(tail, status: attempt.head.status, ending: true)
                     if tail.readableBytes > 0 { try? await writer.write(tail) }
                     try? await writer.finish(nil)
                 }
@@ -105,10 +106,11 @@ extension InferenceRelay {
                         tail.writeBytes(progress.splicer!.finish())
                         context.ticket.finish(outcome: .completed, status: attempt.head.status, usage: last.usage, answerEndsLater: true)
                         await context.ticket.settled()
-                        try? await writer.write(tail)
+                        try? await writer.write(context.forClient(tail, status: attempt.head.status, ending: true))
                     } else {
-                        try? await writer.write(
-                            ByteBuffer(bytes: Array("data: ".utf8) + Array(last.error.jsonBody) + Array("\n\ndata: [DONE]\n\n".utf8)))
+                        let failure = ByteBuffer(
+                            bytes: Array("data: ".utf8) + Array(last.error.jsonBody) + Array("\n\ndata: [DONE]\n\n".utf8))
+                        try? await writer.write(context.forClient(failure, status: attempt.head.status, ending: true))
                         context.ticket.finish(outcome: .failed, status: last.error.status.code, usage: last.usage)
                     }
                     try? await writer.finish(nil)

@@ -52,7 +52,11 @@ final class InferenceRelay: Sendable {
         self.admission = admission
     }
 
-    func handle(_ request: Request, endpoint: CompletionRequest.Endpoint, clientChannel: any Channel) async throws -> Response {
+    /// `responsesAPI`: the request is a Responses API one (`POST /v1/responses`), served as a chat completion and
+    /// answered in the Responses API's shape (``ResponsesTranslation``).
+    func handle(
+        _ request: Request, endpoint: CompletionRequest.Endpoint, responsesAPI: Bool = false, clientChannel: any Channel
+    ) async throws -> Response {
         let started = ContinuousClock.now
         var generator = SystemRandomNumberGenerator()
         guard let admitted = admission.enter(clientChannel) else { throw OpenAIError.draining }
@@ -76,7 +80,8 @@ final class InferenceRelay: Sendable {
         ticket.onAnswerEnd { [admission] in admission.leave(admitted) }
         do {
             return try await relay(
-                request, endpoint: endpoint, policy: policy, ticket: ticket, started: started, clientChannel: clientChannel)
+                request, endpoint: endpoint, responsesAPI: responsesAPI, policy: policy, ticket: ticket, started: started,
+                clientChannel: clientChannel)
         } catch var error as OpenAIError {
             ticket.finish(outcome: error.status.code == 502 || error.status.code == 504 ? .failed : .refused, status: error.status.code)
             error.requestID = ticket.requestID
@@ -91,6 +96,7 @@ final class InferenceRelay: Sendable {
     private func relay(
         _ request: Request,
         endpoint: CompletionRequest.Endpoint,
+        responsesAPI: Bool,
         policy: TenantPolicy,
         ticket: UsageTicket,
         started: ContinuousClock.Instant,
@@ -111,13 +117,15 @@ final class InferenceRelay: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw OpenAIError.bodyTooLarge(limit: configuration.maximumBodyBytes)
         }
+        let responses = responsesAPI ? try ResponsesTranslation(body: body, requestID: ticket.requestID) : nil
+        let requestBody = responses?.chatBody ?? body
         let parsed = try CompletionRequestParser.parse(
-            Data(buffer: body, byteTransferStrategy: .noCopy),
+            Data(buffer: requestBody, byteTransferStrategy: .noCopy),
             endpoint: endpoint,
             taskHeader: request.headers[.hearthTask]
         )
         // Engines get the allow-listed body (docs/SECURITY.md, Client input); most requests keep the client's bytes.
-        let engineBody = parsed.engineBody.map { ByteBuffer(bytes: $0) } ?? body
+        let engineBody = parsed.engineBody.map { ByteBuffer(bytes: $0) } ?? requestBody
         let taskClass = try classify(parsed)
         ticket.describe(
             model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens,
@@ -162,7 +170,7 @@ final class InferenceRelay: Sendable {
             machine: RelayStateMachine(
                 request: scheduling, security: security, limits: configuration.migrationLimits,
                 delivery: parsed.stream ? .streamed : .buffered),
-            logger: logger)
+            responses: responses, logger: logger)
         // A client that closes its connection stops the work at once, even before any byte was
         // written to it (a long prefill) or between tokens, whichever node runs it by then.
         let watch = disconnects.watch(clientChannel) { context.clientLeft() }
@@ -211,7 +219,8 @@ final class InferenceRelay: Sendable {
             )
         }
         defer { disconnects.unwatch(watch) }
-        let (answer, status, node) = try await relayAnswer(first, context: context)
+        var (answer, status, node) = try await relayAnswer(first, context: context)
+        if let responses, status < 300 { answer = try responses.answer(fromChat: answer, node: node) }
         headers[.hearthNode] = node.rawValue
         headers[.hearthOverhead] = context.overheadMilliseconds(since: started)
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: answer))

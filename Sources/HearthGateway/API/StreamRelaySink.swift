@@ -199,6 +199,8 @@ final class StreamRelaySink: Sendable {
     /// Writes to the client. Always queued on the client's loop, never written inline: the response head went out
     /// through Hummingbird's writer as a task on that loop, and must precede every body byte.
     private func write(_ bytes: ByteBuffer, consumed count: Int?, endingResponse: Bool = false) {
+        // Called in the stream's order (on its event loop): a Responses API translation sees the events in order.
+        let bytes = context.forClient(bytes, status: attempt.head.status, ending: endingResponse)
         let client = client
         let promise = client.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenComplete { [self] result in written(count, result) }
