@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks what deploy/ gives operators: the systemd units (systemd-analyze verify, with the ExecStart binary pointed
 # at this build), the HAProxy configuration (haproxy -c), the Prometheus configuration and alert rules (promtool) and the
-# Grafana dashboard (valid JSON). Run by scripts/test.sh.
+# Grafana dashboard (valid JSON), the Kubernetes manifests (kubernetes-validate, and their flags and probes against this
+# binary) and the Containerfile's stages. Run by scripts/test.sh.
 #   scripts/check-deploy.sh [path/to/hearth]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +24,20 @@ promtool check rules deploy/prometheus/hearth-alerts.yml >/dev/null
 echo "[check-deploy] prometheus.yml and hearth-alerts.yml: ok" >&2
 python3 -m json.tool deploy/grafana/hearth-fleet.json >/dev/null
 echo "[check-deploy] grafana dashboard: ok" >&2
+# Kubernetes manifests and the Containerfile: the objects kustomize renders, validated against Kubernetes' own schemas
+# (kubernetes-validate, strict: unknown fields fail), then checked against this binary's flags and the drain's probes.
+PY="${HEARTH_PYTHON:-$HOME/.cache/hearth/venv/bin/python}"
+if command -v kubectl >/dev/null; then
+  kubectl kustomize deploy/kubernetes >"$work/kubernetes.yaml"
+else
+  # Without kubectl: the resources as written (kustomize only adds the namespace and labels).
+  "$PY" - "$work/kubernetes.yaml" <<'PYEOF'
+import sys, yaml
+resources = yaml.safe_load(open("deploy/kubernetes/kustomization.yaml"))["resources"]
+with open(sys.argv[1], "w") as out:
+    out.write("\n---\n".join(open("deploy/kubernetes/" + name).read() for name in resources))
+PYEOF
+fi
+"$(dirname "$PY")/kubernetes-validate" --strict --quiet "$work/kubernetes.yaml"
+"$PY" scripts/check-deploy-manifests.py "$BIN" "$work/kubernetes.yaml" >&2
+echo "[check-deploy] kubernetes manifests and Containerfile: ok" >&2

