@@ -31,6 +31,12 @@ struct OpenAIClientTests {
                 #expect((usage?["completion_tokens"] as? Int ?? 0) > 0)
                 #expect(result["stream_finish"] as? String != nil)
                 #expect((result["plain_text"] as? String)?.isEmpty == false)
+                #expect(result["choices_indices"] as? [Int] == [0, 1])
+                #expect(result["choices_texts"] as? [Bool] == [true, true])
+                let choicesUsage = result["choices_usage"] as? [Int]
+                #expect((choicesUsage?.first ?? 0) > 0 && (choicesUsage?.last ?? 0) >= 2)
+                #expect(result["choices_streamed"] as? [Int] == [0, 1])
+                #expect(result["choices_streamed_texts"] as? [Bool] == [true, true])
                 #expect(result["models"] as? [String] == [LlamaSupport.modelName])
                 #expect(result["retrieved"] as? String == LlamaSupport.modelName)
                 #expect(result["retrieve_unknown"] as? String == "model_not_found")

@@ -71,7 +71,7 @@ public struct ResponsesStreamTranslator: Sendable {
     }
 
     /// The `data:` payload of the first whole event and the bytes it spans (LF or CRLF line ends).
-    static func firstEvent(in bytes: [UInt8]) -> (String, Int)? {
+    public static func firstEvent(in bytes: [UInt8]) -> (String, Int)? {
         var index = 0
         while index + 1 < bytes.count {
             if bytes[index] == 0x0A, bytes[index + 1] == 0x0A { return (data(of: bytes[..<index]), index + 2) }

@@ -31,6 +31,8 @@ package struct CompletionRequest: Sendable, Equatable {
     package var prefixHashes: [UInt64] = []
     /// The body to send engines when it differs from the client's (fields dropped or mapped); nil: the client's bytes.
     package var engineBody: [UInt8]?
+    /// `n`: answers wanted; above 1, each is a request of its own to a node (engines such as llama.cpp's serve one).
+    package var choices = 1
 
     /// A rough prompt-token estimate (about four characters a token in English text).
     package var estimatedPromptTokens: Int { max(1, promptCharacters / 4) }
@@ -70,9 +72,11 @@ package enum CompletionRequestParser {
         let maxTokens = try effectiveMaxTokens(fields)
         try checkNumber(fields, "temperature", range: 0...2)
         try checkNumber(fields, "top_p", range: 0...1)
-        if let n = try optionalInt(fields, "n", range: 1...128), n != 1 {
+        let choices = try optionalInt(fields, "n", range: 1...128) ?? 1
+        guard choices <= maximumChoices else {
             throw OpenAIError.invalidRequest(
-                "Hearth serves n=1 only; send separate requests for more choices.", param: "n", code: "unsupported_value")
+                "Hearth serves at most \(maximumChoices) choices a request (each runs on a node of its own); send more requests.",
+                param: "n", code: "unsupported_value")
         }
         try validateForwardedFields(fields, endpoint: endpoint)
         var declaredTask = taskHeader
@@ -114,7 +118,8 @@ package enum CompletionRequestParser {
             declaredSLOPolicy: declaredSLOPolicy,
             conversationKey: key,
             prefixHashes: prefixHashes(fields, endpoint: endpoint),
-            engineBody: EngineRequestBody.rewrite(body, fields: fields, endpoint: endpoint, maxTokens: maxTokens)
+            engineBody: EngineRequestBody.rewrite(body, fields: fields, endpoint: endpoint, maxTokens: maxTokens),
+            choices: choices
         )
     }
 

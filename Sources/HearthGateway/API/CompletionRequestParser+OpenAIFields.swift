@@ -4,6 +4,8 @@ import Foundation
 /// naming the field here, never an engine's 500 relayed (llama-server answers `"tools": true` with 500).
 extension CompletionRequestParser {
     static let maximumStops = 16
+    /// `n` at most: each choice holds a node's slot of its own.
+    static let maximumChoices = 16
     static let maximumTools = 128
     static let maximumLogitBiasEntries = 1024
     static let maximumShortStringBytes = 4096

@@ -53,8 +53,9 @@ extension InferenceRelay {
         /// The engine cache salt of the request's partition (sent to engines that take one).
         let cacheSalt: String
         private let relayLogger: Logger
-        /// A Responses API request's translation: the client gets its events, not the chat stream (nil: chat as is).
-        let responses: ResponsesTranslation?
+        /// What the client gets of a streamed answer instead of the node's events (a Responses API translation, one
+        /// choice of several); nil: the events as they are.
+        let filter: (any ClientStreamFilter)?
         /// The relay's logger with the request's id and tenant on every line (made when a line is written: most
         /// requests write none).
         var logger: Logger {
@@ -70,11 +71,11 @@ extension InferenceRelay {
 
         func waitedOnNode(_ duration: Duration) { nodeWait.withLock { $0 += duration } }
 
-        /// What the client gets of a streamed answer's bytes (whole events, in order): the bytes, or for a Responses
-        /// API request their Responses events. A node's error answer (status 300 and up) goes as it is.
+        /// What the client gets of a streamed answer's bytes (whole events, in order): the bytes, or what ``filter``
+        /// makes of them. A node's error answer (status 300 and up) goes as it is.
         func forClient(_ bytes: ByteBuffer, status: Int, ending: Bool = false) -> ByteBuffer {
-            guard let responses, status < 300 else { return bytes }
-            return responses.events(fromChat: bytes, ending: ending)
+            guard let filter, status < 300 else { return bytes }
+            return filter.client(bytes, ending: ending)
         }
 
         /// The gateway's own time since `started`, ms, three decimals.
@@ -87,10 +88,10 @@ extension InferenceRelay {
         init(
             header: StreamOpen, originalBody: ByteBuffer, endpoint: SSEStreamSplicer.Endpoint, interTokenStall: Duration,
             request: SchedulingRequest, promptTokens: Int, ticket: UsageTicket, security: RequestSecurity, cacheSalt: String,
-            machine: RelayStateMachine<AttemptFailure>, responses: ResponsesTranslation? = nil, logger: Logger
+            machine: RelayStateMachine<AttemptFailure>, filter: (any ClientStreamFilter)? = nil, logger: Logger
         ) {
             relayLogger = logger
-            self.responses = responses
+            self.filter = filter
             self.interTokenStall = interTokenStall
             self.request = request
             self.security = security

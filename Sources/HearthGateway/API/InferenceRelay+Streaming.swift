@@ -26,7 +26,8 @@ extension InferenceRelay {
             progress.heldEnd = nil
             let sink = StreamRelaySink(
                 attempt: attempt, progress: progress, context: context, client: client,
-                maximumEventBytes: configuration.maximumEventBytes, mayEndResponse: !context.ticket.holdsAnswerEnd,
+                maximumEventBytes: configuration.maximumEventBytes,
+                mayEndResponse: !context.ticket.holdsAnswerEnd && context.filter?.endsResponse != false,
                 oversized: { [self, attempt] in oversizedEvent(attempt) })
             var outcome = await sink.run(prefetched: prefetched)
             progress = sink.progress

@@ -12,21 +12,21 @@ import Synchronization
 final class InferenceRelay: Sendable {
     let registry: NodeRegistry
     let scheduler: FleetScheduler
-    private let classifier = TaskClassifier()
+    let classifier = TaskClassifier()
     private let authenticator: APIKeyAuthenticator
-    private let ledger: UsageLedger
+    let ledger: UsageLedger
     let metrics: GatewayMetrics
     let configuration: GatewayConfiguration
     let logger: Logger
-    private let disconnects = ClientDisconnectWatcher()
+    let disconnects = ClientDisconnectWatcher()
     /// Retries and failovers spend from this, so that an outage never multiplies the load.
     let retryBudget: Mutex<RetryBudget>
     /// Per-tenant requests and tokens per minute, and requests in flight.
-    private let limiter: TenantLimiter
+    let limiter: TenantLimiter
     /// Prefix-cache partitions: the engine salt and the salted routing key of every request.
-    private let isolation: CacheIsolation
+    let isolation: CacheIsolation
     /// Refuses requests once the replica drains, and counts those in flight for the drain.
-    private let admission: RequestAdmission
+    let admission: RequestAdmission
 
     init(
         registry: NodeRegistry,
@@ -105,9 +105,8 @@ final class InferenceRelay: Sendable {
         // The tenant's concurrency and request rate before anything of the request is read: a tenant at its
         // limits costs no body, no parse. Released on every path that ends the request.
         let lease = try limiter.admitRequest(policy)
-        ticket.onFinish { [limiter] usage, ranOnNode in
-            limiter.finish(lease, actualTokens: usage.map { $0.promptTokens + $0.completionTokens } ?? (ranOnNode ? nil : 0))
-        }
+        let release = LeaseRelease(limiter: limiter, lease: lease)
+        ticket.onFinish { usage, ranOnNode in release.choiceFinished(usage: usage, ranOnNode: ranOnNode) }
         var request = request
         let body: ByteBuffer
         do {
@@ -132,45 +131,18 @@ final class InferenceRelay: Sendable {
             requestBytes: body.readableBytes, maxOutputTokens: parsed.maxTokens, streamed: parsed.stream)
 
         // The tenant's tokens: reserved now (prompt estimate + max_tokens), corrected to the bill when the request ends.
-        let maxOutputTokens = parsed.maxTokens ?? classifier.defaultMaxOutputTokens
-        try limiter.reserve(lease, tokens: parsed.estimatedPromptTokens + maxOutputTokens, policy: policy)
-
-        // The cache partition: its salt goes to the engine, its key into every routing hash (docs/SECURITY.md).
-        let partition = CacheIsolation.partition(
-            tenant: policy.tenant, dataClass: policy.dataClass, session: parsed.conversationKey.map { String($0, radix: 16) },
-            requestID: ticket.requestID)
-        let partitionKeys = isolation.keys(for: partition)
-        let scheduling = CacheIsolation.isolate(
-            SchedulingRequest(
-                model: parsed.model,
-                taskClass: taskClass,
-                promptTokens: parsed.estimatedPromptTokens,
-                maxOutputTokens: maxOutputTokens,
-                prefixHashes: parsed.prefixHashes,
-                prefixBlockTokens: CompletionRequestParser.prefixBlockTokens,
-                sessionKey: parsed.conversationKey,
-                arrival: scheduler.now,
-                sloPolicy: try Self.sloPolicy(
-                    header: request.headers[.hearthSLOPolicy],
-                    default: parsed.declaredSLOPolicy ?? policy.sloPolicy ?? configuration.defaultSLOPolicy)
-            ),
-            partitionKey: partitionKeys.partitionKey)
-        let security = RequestSecurity(
-            tenant: policy.tenant, dataClass: policy.dataClass, cleanWindowSeconds: configuration.sensitiveCleanWindowSeconds)
-        let header = StreamOpen(
-            path: endpoint.rawValue,
-            stream: parsed.stream,
-            clientWantsUsageChunk: parsed.includeUsage,
-            requestID: ticket.requestID
-        )
-        let context = AttemptContext(
-            header: header, originalBody: engineBody, endpoint: endpoint == .chatCompletions ? .chatCompletions : .completions,
-            interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)), request: scheduling,
-            promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: partitionKeys.salt,
-            machine: RelayStateMachine(
-                request: scheduling, security: security, limits: configuration.migrationLimits,
-                delivery: parsed.stream ? .streamed : .buffered),
-            responses: responses, logger: logger)
+        // Each of `n` choices is a request of its own on a node: all are reserved.
+        let perChoice = parsed.estimatedPromptTokens + (parsed.maxTokens ?? classifier.defaultMaxOutputTokens)
+        try limiter.reserve(lease, tokens: perChoice.multipliedReportingOverflow(by: parsed.choices).partialValue, policy: policy)
+        if parsed.choices > 1 {
+            release.expect(parsed.choices)
+            return try await fanOut(
+                parsed, taskClass: taskClass, engineBody: engineBody, request: request, policy: policy, ticket: ticket,
+                release: release, requestBytes: body.readableBytes, clientChannel: clientChannel, started: started)
+        }
+        let context = try makeContext(
+            parsed, taskClass: taskClass, engineBody: engineBody, request: request, policy: policy, ticket: ticket,
+            filter: responses)
         // A client that closes its connection stops the work at once, even before any byte was
         // written to it (a long prefill) or between tokens, whichever node runs it by then.
         let watch = disconnects.watch(clientChannel) { context.clientLeft() }
@@ -183,17 +155,8 @@ final class InferenceRelay: Sendable {
             disconnects.unwatch(watch)
             throw error
         }
-        var headers: HTTPFields = [
-            .contentType: first.head.contentType,
-            .hearthNode: first.session.id.rawValue,
-            .hearthClass: taskClass.rawValue,
-            .hearthDecision: first.reason,
-            .hearthSLO: first.bestEffort ? SLOPolicy.bestEffort.rawValue : "target",
-            .hearthRequestID: ticket.requestID,
-        ]
-        if first.bestEffort { metrics.bestEffort(taskClass: taskClass.rawValue) }
+        var headers = responseHeaders(first.head.contentType, placed: [first], taskClass: taskClass, ticket: ticket, policy: policy)
         ticket.placed(bestEffort: first.bestEffort)
-        headers.append(contentsOf: limiter.headers(policy))
         if parsed.stream {
             headers[.cacheControl] = "no-cache"
             // The body closure runs after this function returns: it owns the attempts until the stream ends.
@@ -224,6 +187,69 @@ final class InferenceRelay: Sendable {
         headers[.hearthNode] = node.rawValue
         headers[.hearthOverhead] = context.overheadMilliseconds(since: started)
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: answer))
+    }
+
+    /// One request's (or one choice's) attempts: its cache partition, its scheduling request, its stream header.
+    func makeContext(
+        _ parsed: CompletionRequest, taskClass: TaskClass, engineBody: ByteBuffer, request: Request, policy: TenantPolicy,
+        ticket: UsageTicket, filter: (any ClientStreamFilter)?
+    ) throws -> AttemptContext {
+        let maxOutputTokens = parsed.maxTokens ?? classifier.defaultMaxOutputTokens
+        // The cache partition: its salt goes to the engine, its key into every routing hash (docs/SECURITY.md).
+        let partition = CacheIsolation.partition(
+            tenant: policy.tenant, dataClass: policy.dataClass, session: parsed.conversationKey.map { String($0, radix: 16) },
+            requestID: ticket.requestID)
+        let partitionKeys = isolation.keys(for: partition)
+        let scheduling = CacheIsolation.isolate(
+            SchedulingRequest(
+                model: parsed.model,
+                taskClass: taskClass,
+                promptTokens: parsed.estimatedPromptTokens,
+                maxOutputTokens: maxOutputTokens,
+                prefixHashes: parsed.prefixHashes,
+                prefixBlockTokens: CompletionRequestParser.prefixBlockTokens,
+                sessionKey: parsed.conversationKey,
+                arrival: scheduler.now,
+                sloPolicy: try Self.sloPolicy(
+                    header: request.headers[.hearthSLOPolicy],
+                    default: parsed.declaredSLOPolicy ?? policy.sloPolicy ?? configuration.defaultSLOPolicy)
+            ),
+            partitionKey: partitionKeys.partitionKey)
+        let security = RequestSecurity(
+            tenant: policy.tenant, dataClass: policy.dataClass, cleanWindowSeconds: configuration.sensitiveCleanWindowSeconds)
+        let header = StreamOpen(
+            path: parsed.endpoint.rawValue,
+            stream: parsed.stream,
+            clientWantsUsageChunk: parsed.includeUsage,
+            requestID: ticket.requestID
+        )
+        return AttemptContext(
+            header: header, originalBody: engineBody, endpoint: parsed.endpoint == .chatCompletions ? .chatCompletions : .completions,
+            interTokenStall: .nanoseconds(Int64(configuration.stallLimits.interToken(taskClass) * 1e9)), request: scheduling,
+            promptTokens: parsed.estimatedPromptTokens, ticket: ticket, security: security, cacheSalt: partitionKeys.salt,
+            machine: RelayStateMachine(
+                request: scheduling, security: security, limits: configuration.migrationLimits,
+                delivery: parsed.stream ? .streamed : .buffered),
+            filter: filter, logger: logger)
+    }
+
+    /// The answer's head: the node (nodes, for several choices) and how it was placed, the class, the request's id,
+    /// the tenant's rate-limit standing.
+    func responseHeaders(
+        _ contentType: String, placed attempts: [Attempt], taskClass: TaskClass, ticket: UsageTicket, policy: TenantPolicy
+    ) -> HTTPFields {
+        let bestEffort = attempts.contains { $0.bestEffort }
+        var headers: HTTPFields = [
+            .contentType: contentType,
+            .hearthNode: attempts.map(\.session.id.rawValue).joined(separator: ","),
+            .hearthClass: taskClass.rawValue,
+            .hearthDecision: attempts.first?.reason ?? "",
+            .hearthSLO: bestEffort ? SLOPolicy.bestEffort.rawValue : "target",
+            .hearthRequestID: ticket.requestID,
+        ]
+        if bestEffort { metrics.bestEffort(taskClass: taskClass.rawValue) }
+        headers.append(contentsOf: limiter.headers(policy))
+        return headers
     }
 
     /// The declared class if valid (an invalid one is a 400), otherwise inferred from the request's shape.

@@ -40,6 +40,22 @@ completion = client.chat.completions.create(
 result["plain_text"] = completion.choices[0].message.content
 result["plain_usage"] = completion.usage.completion_tokens if completion.usage else None
 
+# n > 1: the gateway fans the request out (llama.cpp's server answers one choice) and joins the choices.
+several = client.chat.completions.create(
+    model=model, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8, temperature=0.7, seed=3, n=2
+)
+result["choices_indices"] = [choice.index for choice in several.choices]
+result["choices_texts"] = [bool(choice.message.content) for choice in several.choices]
+result["choices_usage"] = [several.usage.prompt_tokens, several.usage.completion_tokens] if several.usage else None
+per_index = {}
+for chunk in client.chat.completions.create(
+    model=model, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8, n=2, stream=True
+):
+    for choice in chunk.choices:
+        per_index[choice.index] = per_index.get(choice.index, "") + (choice.delta.content or "")
+result["choices_streamed"] = sorted(per_index)
+result["choices_streamed_texts"] = [bool(per_index[i]) for i in sorted(per_index)]
+
 result["models"] = [m.id for m in client.models.list().data]
 result["retrieved"] = client.models.retrieve(model).id
 try:
