@@ -102,7 +102,7 @@ public final class Gateway: Sendable {
             protectedIdentities: configuration.attestedNodes.union(configuration.dataCentreNodes))
         let router = Self.makeRouter(relay: relay, registry: registry, metrics: metrics, identity: identity, admission: admission)
         AdminRoutes.add(to: router, identity: identity, registry: registry)
-        UsageRoute.add(to: router, authenticator: authenticator, store: store)
+        UsageRoute.add(to: router, authenticator: authenticator, store: store, spend: relay.spend)
         if let openADR, configuration.openADR?.callbackURL != nil { OpenADRNotificationRoute.add(to: router, client: openADR) }
         let metricsPort = self.metricsPort
         let app = Application(

@@ -1,3 +1,4 @@
+public import Foundation
 public import HearthCore
 
 /// Settings for one gateway. Every field has a default; only the CLI reads flags and environment.
@@ -87,6 +88,11 @@ public struct GatewayConfiguration: Sendable {
     public var standardMayShareOnSaltlessEngines = false
     /// The clock behind per-tenant rate limits and the API-key cache (a manual clock in tests).
     public var tenantClock: any Clock<Duration> = ContinuousClock()
+    /// What tokens cost per model and task class (`hearth gateway --prices FILE`): each usage row's cost, and what
+    /// tenants' budgets are spent against. Default: free.
+    public var prices = PriceBook.free
+    /// The wall clock usage rows are dated by and budget periods (UTC days and months) judged by (a test's own).
+    public var wallClock: @Sendable () -> Date = { Date() }
     /// How long a key's tenant policy is served from memory before the store is read again: the most a key revoked
     /// (or a policy changed) by another process, such as `hearth keys revoke`, keeps working. 0 reads the store on
     /// every request. Changes made through this gateway take effect at once.

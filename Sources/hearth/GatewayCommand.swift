@@ -54,6 +54,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "JSON file of transformers and the home and transformer of each node (docs/POWER.md).")
     var powerSites: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "JSON file of prices in dollars per million tokens, per model and task class: each usage row's cost, and what tenants' budgets (hearth keys create --budget-usd) are spent against. Default: free.",
+            valueName: "file"))
+    var prices: String?
+
     @OptionGroup(title: "OpenADR (grid events)")
     var openADR: OpenADROptions
 
@@ -128,6 +134,7 @@ struct GatewayCommand: AsyncParsableCommand {
         if let powerSites {
             configuration.power = try PowerSiteConfiguration.decode(try Data(contentsOf: URL(fileURLWithPath: powerSites)))
         }
+        if let prices { configuration.prices = try PriceFile.read(prices) }
         configuration.openADR = try openADR.configuration(environment: ProcessInfo.processInfo.environment)
         try await fleetStore.withStore(sqlitePath: dataDir + "/fleet.sqlite", logger: logger) { store in
             // On a PostgreSQL store the trust records are the replicas' shared ones (the CA still lives in the folder).

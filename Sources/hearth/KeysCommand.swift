@@ -53,6 +53,15 @@ struct KeysCommand: AsyncParsableCommand {
 
         @Option(
             help: ArgumentHelp(
+                "The tenant's budget in dollars per --budget-period at the gateway's --prices; once spent, its requests get 429 insufficient_quota until the period starts again (0: no budget; absent: unchanged).",
+                valueName: "dollars"))
+        var budgetUsd: Double?
+
+        @Option(help: "How often the budget starts again, in UTC: daily or monthly (default: unchanged, or daily).")
+        var budgetPeriod: String?
+
+        @Option(
+            help: ArgumentHelp(
                 "When no node can meet a request's class target even idle: strict (refuse with 503) or best-effort (serve on the fastest node); 'default': the gateway's. A request's X-Hearth-SLO-Policy header or metadata.slo_policy overrides it.",
                 valueName: "policy"))
         var sloPolicy: String?
@@ -70,6 +79,12 @@ struct KeysCommand: AsyncParsableCommand {
             for (name, value) in [("--rpm", rpm), ("--tpm", tpm), ("--concurrency", concurrency)] {
                 if let value, value < 0 { throw ValidationError("\(name) must be 0 or more") }
             }
+            if let budgetUsd, !(budgetUsd.isFinite && budgetUsd >= 0 && budgetUsd <= 1e12) {
+                throw ValidationError("--budget-usd must be between 0 and 1e12 dollars")
+            }
+            if let budgetPeriod, BudgetPeriod(rawValue: budgetPeriod) == nil {
+                throw ValidationError("--budget-period must be one of \(BudgetPeriod.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
         }
 
         func run() async throws {
@@ -83,6 +98,14 @@ struct KeysCommand: AsyncParsableCommand {
             if let tpm { policy.tokensPerMinute = tpm == 0 ? nil : tpm }
             if let concurrency { policy.maxConcurrent = concurrency == 0 ? nil : concurrency }
             if let sloPolicy { policy.sloPolicy = SLOPolicy(rawValue: sloPolicy) }
+            let period = budgetPeriod.flatMap(BudgetPeriod.init(rawValue:))
+            if let budgetUsd {
+                policy.budget =
+                    budgetUsd == 0
+                    ? nil : Budget(limitMicros: Int64((budgetUsd * 1e6).rounded()), period: period ?? policy.budget?.period ?? .daily)
+            } else if let period {
+                policy.budget?.period = period
+            }
             try await database.upsertTenant(policy)
             let key = APIKeyAuthenticator.generateKey()
             let hash = APIKeyAuthenticator.hash(key)

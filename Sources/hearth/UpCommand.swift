@@ -42,6 +42,12 @@ struct UpCommand: AsyncParsableCommand {
         help: "On SIGTERM or SIGINT: seconds to let requests in flight finish (new ones get 503) before the gateway and its nodes stop.")
     var drainSeconds: Double = 30
 
+    @Option(
+        help: ArgumentHelp(
+            "JSON file of prices in dollars per million tokens, per model and task class (see hearth gateway --help).",
+            valueName: "file"))
+    var prices: String?
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var power: PowerOptions
     @OptionGroup var logging: LoggingOptions
@@ -65,6 +71,7 @@ struct UpCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.schedulingPolicy = policy
         configuration.tunnel.port = 0
+        if let prices { configuration.prices = try PriceFile.read(prices) }
         configuration.drainTime = .milliseconds(Int64(drainSeconds * 1000))
         let identity = try await FleetIdentitySetup.openGatewayIdentity(dataDirectory: dataDir, tunnelHost: "127.0.0.1", logger: logger)
         let gateway = Gateway(configuration: configuration, store: store, identity: identity, logger: logger)

@@ -143,6 +143,38 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
+    func costsKeysAndBudgetsAreStoredAndSummed(_ backend: Backend) async throws {
+        try await Self.withStore(backend) { store in
+            var early = Self.usage("s1")
+            early.costMicros = 1_500
+            early.apiKeyID = "aaaaaaaaaaaa"
+            var late = Self.usage("s2")
+            late.createdAt = Self.second(9_000)
+            late.costMicros = 2_500
+            late.apiKeyID = "bbbbbbbbbbbb"
+            var elsewhere = Self.usage("s3", tenant: "other")
+            elsewhere.costMicros = 7
+            try await store.appendUsage([early, late, elsewhere])
+            #expect(try await store.usage(requestID: "s2") == [late])
+            #expect(try await store.spendMicros(tenant: "acme", from: Self.second(0)) == 4_000)
+            #expect(try await store.spendMicros(tenant: "acme", from: Self.second(6_000)) == 2_500)
+            #expect(try await store.spendMicros(tenant: "nobody", from: Self.second(0)) == 0)
+            let totals = try await store.usageTotals(tenant: "acme", from: Self.second(0), to: Self.second(10_000))
+            #expect(Set(totals.compactMap(\.apiKeyID)) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"])
+            #expect(totals.reduce(Int64(0)) { $0 + $1.costMicros } == 4_000)
+
+            // A tenant's budget survives the round trip, by name and by key.
+            try await store.upsertTenant(TenantPolicy(tenant: "acme", budget: Budget(limitMicros: 5_000_000, period: .monthly)))
+            #expect(try await store.tenantPolicy(named: "acme")?.budget == Budget(limitMicros: 5_000_000, period: .monthly))
+            try await store.addAPIKey(hash: String(repeating: "c", count: 64), tenant: "acme", createdAt: Self.second(1))
+            let policy = try await store.tenantPolicy(forKeyHash: String(repeating: "c", count: 64))
+            #expect(policy?.budget?.period == .monthly)
+            try await store.upsertTenant(TenantPolicy(tenant: "acme"))
+            #expect(try await store.tenantPolicy(named: "acme")?.budget == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func energyIsCreditedOncePerSecondOfDraw(_ backend: Backend) async throws {
         try await Self.withStore(backend) { store in
             let node = NodeID("n1")

@@ -54,6 +54,7 @@ import Testing
         func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal] {
             try await inner.usageTotals(tenant: tenant, from: from, to: to)
         }
+        func spendMicros(tenant: String, from: Date) async throws -> Int64 { try await inner.spendMicros(tenant: tenant, from: from) }
         func recordEnergy(_ records: [EnergyRecord]) async throws -> Int { try await inner.recordEnergy(records) }
         func energy(home: String, from: Date, to: Date) async throws -> [EnergyRecord] {
             try await inner.energy(home: home, from: from, to: to)

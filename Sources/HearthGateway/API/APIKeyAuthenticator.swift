@@ -94,10 +94,11 @@ package final class APIKeyAuthenticator: Sendable {
             if let cached, time - cached.readAt < Self.storeOutageGrace { return cached.policy }
             throw error
         }
-        guard let policy = stored else {
+        guard var policy = stored else {
             cache.withLock { _ = $0.entries.removeValue(forKey: hash) }
             throw OpenAIError.unauthorized("Incorrect API key provided.")
         }
+        policy.keyID = String(hash.prefix(APIKeyRecord.idLength))
         guard maximumStaleness > 0 else { return policy }
         cache.withLock { cache in
             guard cache.generation == generation else { return }

@@ -21,7 +21,8 @@ extension InferenceRelay {
         for index in 1..<count {
             let choice = UsageTicket(
                 requestID: "\(ticket.requestID)-\(index)", tenant: policy.tenant, started: started, ledger: ledger, metrics: metrics,
-                conduct: registry.conduct, targets: configuration.classTargets)
+                conduct: registry.conduct, targets: configuration.classTargets, spend: spend, keyID: policy.keyID,
+                now: configuration.wallClock)
             choice.describe(
                 model: parsed.model, taskClass: taskClass.rawValue, estimatedPromptTokens: parsed.estimatedPromptTokens,
                 requestBytes: requestBytes, maxOutputTokens: parsed.maxTokens, streamed: parsed.stream)

@@ -27,6 +27,8 @@ final class InferenceRelay: Sendable {
     let isolation: CacheIsolation
     /// Refuses requests once the replica drains, and counts those in flight for the drain.
     let admission: RequestAdmission
+    /// Prices, and tenants' spend against their budgets.
+    let spend: TenantSpend
 
     init(
         registry: NodeRegistry,
@@ -50,6 +52,7 @@ final class InferenceRelay: Sendable {
         self.limiter = limiter ?? TenantLimiter(clock: configuration.tenantClock)
         self.isolation = CacheIsolation(secret: configuration.cacheSecret)
         self.admission = admission
+        self.spend = TenantSpend(prices: configuration.prices, store: ledger.store, ledger: ledger, now: configuration.wallClock)
     }
 
     /// `responsesAPI`: the request is a Responses API one (`POST /v1/responses`), served as a chat completion and
@@ -74,7 +77,10 @@ final class InferenceRelay: Sendable {
             ledger: ledger,
             metrics: metrics,
             conduct: registry.conduct,
-            targets: configuration.classTargets
+            targets: configuration.classTargets,
+            spend: spend,
+            keyID: policy.keyID,
+            now: configuration.wallClock
         )
         // In flight until its usage is settled, whichever way it ends (a stream: when its last byte is relayed).
         ticket.onAnswerEnd { [admission] in admission.leave(admitted) }
@@ -107,6 +113,8 @@ final class InferenceRelay: Sendable {
         let lease = try limiter.admitRequest(policy)
         let release = LeaseRelease(limiter: limiter, lease: lease)
         ticket.onFinish { usage, ranOnNode in release.choiceFinished(usage: usage, ranOnNode: ranOnNode) }
+        // A tenant whose budget is spent costs no body either.
+        try await spend.admit(policy)
         var request = request
         let body: ByteBuffer
         do {

@@ -34,8 +34,10 @@ public protocol FleetStore: Sendable {
     func appendUsage(_ records: [UsageRecord]) async throws
     func usage(requestID: String) async throws -> [UsageRecord]
     func usageCount() async throws -> Int
-    /// A tenant's usage rows created in `[from, to)`, summed by model and outcome (`GET /v1/usage`).
+    /// A tenant's usage rows created in `[from, to)`, summed by model, outcome and key (`GET /v1/usage`).
     func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal]
+    /// What a tenant's requests created since `from` cost, micro-dollars (its budget's spend).
+    func spendMicros(tenant: String, from: Date) async throws -> Int64
 
     /// Stores energy intervals, each second of a node's draw at most once: an interval already stored (same node,
     /// start and end) is left as it is, so a node may resend intervals after a reconnect; one that overlaps a stored
@@ -125,10 +127,17 @@ public struct UsageTotal: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var cachedPromptTokens: Int
+    /// What the rows cost (the prices in force when each was written), micro-dollars.
+    public var costMicros: Int64
+    /// The key the requests came with (``APIKeyRecord/id``); nil for rows written before keys were recorded.
+    public var apiKeyID: String?
 
     public init(
-        model: String, outcome: UsageRecord.Outcome, requests: Int, promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int
+        model: String, outcome: UsageRecord.Outcome, requests: Int, promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int,
+        costMicros: Int64 = 0, apiKeyID: String? = nil
     ) {
+        self.costMicros = costMicros
+        self.apiKeyID = apiKeyID
         self.model = model
         self.outcome = outcome
         self.requests = requests
@@ -167,6 +176,10 @@ public struct UsageRecord: Sendable, Equatable {
     public var slo: String?
     /// Prompt tokens the engine served from its prompt cache, as the node reported (held within `promptTokens`).
     public var cachedPromptTokens: Int?
+    /// What the request cost at the gateway's prices when it ended, micro-dollars (0: no prices configured).
+    public var costMicros: Int64 = 0
+    /// The key the request came with (``APIKeyRecord/id``: the first 12 hex digits of its hash).
+    public var apiKeyID: String?
 
     /// Whether the request moved to another node while it ran.
     public var failedOver: Bool { attempts > 1 }

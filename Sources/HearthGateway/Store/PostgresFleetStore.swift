@@ -101,6 +101,14 @@ public final class PostgresFleetStore: FleetStore {
         (4, PostgresReplicaRoll.schema),
         // The host's statement: energy by source (grid, battery) and the grid events the node answered.
         (5, ["ALTER TABLE energy ADD COLUMN battery_watt_hours double precision, ADD COLUMN grid_events text"]),
+        // Prices and budgets: each row's cost and key, each tenant's budget.
+        (
+            6,
+            [
+                "ALTER TABLE usage ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0, ADD COLUMN api_key_id text",
+                "ALTER TABLE tenant ADD COLUMN budget_micros bigint, ADD COLUMN budget_period text",
+            ]
+        ),
     ]
 
     /// An arbitrary constant: the advisory lock that serialises migrations across replicas.
@@ -185,19 +193,23 @@ public final class PostgresFleetStore: FleetStore {
     public func upsertTenant(_ policy: TenantPolicy) async throws {
         try await client.query(
             """
-            INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy, updated_at)
+            INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy,
+              budget_micros, budget_period, updated_at)
             VALUES (\(policy.tenant), \(policy.dataClass.rawValue), \(policy.requestsPerMinute), \(policy.tokensPerMinute),
-              \(policy.maxConcurrent), \(policy.sloPolicy?.rawValue), \(Date().timeIntervalSince1970))
+              \(policy.maxConcurrent), \(policy.sloPolicy?.rawValue), \(policy.budget?.limitMicros), \(policy.budget?.period.rawValue),
+              \(Date().timeIntervalSince1970))
             ON CONFLICT (tenant) DO UPDATE SET data_class = EXCLUDED.data_class,
               requests_per_minute = EXCLUDED.requests_per_minute, tokens_per_minute = EXCLUDED.tokens_per_minute,
-              max_concurrent = EXCLUDED.max_concurrent, slo_policy = EXCLUDED.slo_policy, updated_at = EXCLUDED.updated_at
+              max_concurrent = EXCLUDED.max_concurrent, slo_policy = EXCLUDED.slo_policy, budget_micros = EXCLUDED.budget_micros,
+              budget_period = EXCLUDED.budget_period, updated_at = EXCLUDED.updated_at
             """, logger: logger)
     }
 
     public func tenantPolicy(named tenant: String) async throws -> TenantPolicy? {
         let rows = try await client.query(
             """
-            SELECT tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy
+            SELECT tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy, budget_micros,
+              budget_period
             FROM tenant WHERE tenant = \(tenant)
             """, logger: logger)
         return try await Self.firstPolicy(rows)
@@ -206,7 +218,8 @@ public final class PostgresFleetStore: FleetStore {
     public func tenantPolicy(forKeyHash hash: String) async throws -> TenantPolicy? {
         let rows = try await client.query(
             """
-            SELECT k.tenant, t.data_class, t.requests_per_minute, t.tokens_per_minute, t.max_concurrent, t.slo_policy
+            SELECT k.tenant, t.data_class, t.requests_per_minute, t.tokens_per_minute, t.max_concurrent, t.slo_policy,
+              t.budget_micros, t.budget_period
             FROM api_key k LEFT JOIN tenant t ON t.tenant = k.tenant
             WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
             """, logger: logger)
@@ -215,12 +228,12 @@ public final class PostgresFleetStore: FleetStore {
 
     /// A `tenant` row, or a key's row left-joined to it (absent columns: the defaults).
     private static func firstPolicy(_ rows: PostgresRowSequence) async throws -> TenantPolicy? {
-        for try await (tenant, dataClass, requests, tokens, concurrent, slo) in rows.decode(
-            (String, String?, Int?, Int?, Int?, String?).self)
+        for try await (tenant, dataClass, requests, tokens, concurrent, slo, budget, period) in rows.decode(
+            (String, String?, Int?, Int?, Int?, String?, Int64?, String?).self)
         {
             return TenantPolicy(
                 stored: tenant, dataClass: dataClass, requestsPerMinute: requests, tokensPerMinute: tokens,
-                maxConcurrent: concurrent, sloPolicy: slo)
+                maxConcurrent: concurrent, sloPolicy: slo, budgetMicros: budget, budgetPeriod: period)
         }
         return nil
     }
@@ -265,12 +278,13 @@ public final class PostgresFleetStore: FleetStore {
                     """
                     INSERT INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens, completion_tokens,
                       usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at, attempts,
-                      computed_prompt_tokens, computed_completion_tokens, slo, cached_prompt_tokens)
+                      computed_prompt_tokens, computed_completion_tokens, slo, cached_prompt_tokens, cost_micros, api_key_id)
                     VALUES (\(record.requestID), \(record.tenant), \(record.nodeID?.rawValue), \(record.model), \(record.taskClass),
                       \(record.promptTokens), \(record.completionTokens), \(record.usageReportedByEngine), \(record.outcome.rawValue),
                       \(record.httpStatus), \(record.timeToFirstTokenMilliseconds), \(record.totalMilliseconds),
                       \(record.createdAt.timeIntervalSince1970), \(record.attempts), \(record.computedPromptTokens),
-                      \(record.computedCompletionTokens), \(record.slo), \(record.cachedPromptTokens))
+                      \(record.computedCompletionTokens), \(record.slo), \(record.cachedPromptTokens), \(record.costMicros),
+                      \(record.apiKeyID))
                     ON CONFLICT (request_id) DO NOTHING
                     RETURNING request_id
                     """, logger: logger)
@@ -289,32 +303,34 @@ public final class PostgresFleetStore: FleetStore {
             """
             SELECT request_id, tenant, node_id, model, task_class, prompt_tokens, completion_tokens, usage_reported_by_engine,
               outcome, http_status, ttft_ms, total_ms, created_at, attempts, computed_prompt_tokens,
-              computed_completion_tokens, slo, cached_prompt_tokens
+              computed_completion_tokens, slo, cached_prompt_tokens, cost_micros, api_key_id
             FROM usage WHERE request_id = \(requestID)
             """, logger: logger)
         var records: [UsageRecord] = []
         for try await row in rows {
             let cells = row.makeRandomAccess()
-            records.append(
-                UsageRecord(
-                    requestID: try cells["request_id"].decode(String.self),
-                    tenant: try cells["tenant"].decode(String.self),
-                    nodeID: try cells["node_id"].decode(String?.self).map(NodeID.init),
-                    model: try cells["model"].decode(String.self),
-                    taskClass: try cells["task_class"].decode(String.self),
-                    promptTokens: try cells["prompt_tokens"].decode(Int.self),
-                    completionTokens: try cells["completion_tokens"].decode(Int.self),
-                    usageReportedByEngine: try cells["usage_reported_by_engine"].decode(Bool.self),
-                    outcome: UsageRecord.Outcome(rawValue: try cells["outcome"].decode(String.self)) ?? .failed,
-                    httpStatus: try cells["http_status"].decode(Int.self),
-                    timeToFirstTokenMilliseconds: try cells["ttft_ms"].decode(Double?.self),
-                    totalMilliseconds: try cells["total_ms"].decode(Double.self),
-                    createdAt: Date(timeIntervalSince1970: try cells["created_at"].decode(Double.self)),
-                    attempts: try cells["attempts"].decode(Int.self),
-                    computedPromptTokens: try cells["computed_prompt_tokens"].decode(Int?.self),
-                    computedCompletionTokens: try cells["computed_completion_tokens"].decode(Int?.self),
-                    slo: try cells["slo"].decode(String?.self),
-                    cachedPromptTokens: try cells["cached_prompt_tokens"].decode(Int?.self)))
+            var record = UsageRecord(
+                requestID: try cells["request_id"].decode(String.self),
+                tenant: try cells["tenant"].decode(String.self),
+                nodeID: try cells["node_id"].decode(String?.self).map(NodeID.init),
+                model: try cells["model"].decode(String.self),
+                taskClass: try cells["task_class"].decode(String.self),
+                promptTokens: try cells["prompt_tokens"].decode(Int.self),
+                completionTokens: try cells["completion_tokens"].decode(Int.self),
+                usageReportedByEngine: try cells["usage_reported_by_engine"].decode(Bool.self),
+                outcome: UsageRecord.Outcome(rawValue: try cells["outcome"].decode(String.self)) ?? .failed,
+                httpStatus: try cells["http_status"].decode(Int.self),
+                timeToFirstTokenMilliseconds: try cells["ttft_ms"].decode(Double?.self),
+                totalMilliseconds: try cells["total_ms"].decode(Double.self),
+                createdAt: Date(timeIntervalSince1970: try cells["created_at"].decode(Double.self)),
+                attempts: try cells["attempts"].decode(Int.self),
+                computedPromptTokens: try cells["computed_prompt_tokens"].decode(Int?.self),
+                computedCompletionTokens: try cells["computed_completion_tokens"].decode(Int?.self),
+                slo: try cells["slo"].decode(String?.self),
+                cachedPromptTokens: try cells["cached_prompt_tokens"].decode(Int?.self))
+            record.costMicros = try cells["cost_micros"].decode(Int64.self)
+            record.apiKeyID = try cells["api_key_id"].decode(String?.self)
+            records.append(record)
         }
         return records
     }
@@ -329,20 +345,32 @@ public final class PostgresFleetStore: FleetStore {
     public func usageTotals(tenant: String, from: Date, to: Date) async throws -> [UsageTotal] {
         let rows = try await client.query(
             """
-            SELECT model, outcome, count(*)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
-              sum(COALESCE(cached_prompt_tokens, 0))::bigint
+            SELECT model, outcome, api_key_id, count(*)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+              sum(COALESCE(cached_prompt_tokens, 0))::bigint, sum(cost_micros)::bigint
             FROM usage WHERE tenant = \(tenant) AND created_at >= \(from.timeIntervalSince1970) AND created_at < \(to.timeIntervalSince1970)
-            GROUP BY model, outcome ORDER BY model, outcome
+            GROUP BY model, outcome, api_key_id ORDER BY model, outcome, api_key_id
             """, logger: logger)
         var totals: [UsageTotal] = []
-        for try await (model, outcome, requests, prompt, completion, cached) in rows.decode((String, String, Int, Int, Int, Int).self) {
+        for try await (model, outcome, key, requests, prompt, completion, cached, cost) in rows.decode(
+            (String, String, String?, Int, Int, Int, Int, Int64).self)
+        {
             guard let outcome = UsageRecord.Outcome(rawValue: outcome) else { continue }
             totals.append(
                 UsageTotal(
                     model: model, outcome: outcome, requests: requests, promptTokens: prompt, completionTokens: completion,
-                    cachedPromptTokens: cached))
+                    cachedPromptTokens: cached, costMicros: cost, apiKeyID: key))
         }
         return totals
+    }
+
+    public func spendMicros(tenant: String, from: Date) async throws -> Int64 {
+        let rows = try await client.query(
+            """
+            SELECT COALESCE(sum(cost_micros), 0)::bigint FROM usage
+            WHERE tenant = \(tenant) AND created_at >= \(from.timeIntervalSince1970)
+            """, logger: logger)
+        for try await spend in rows.decode(Int64.self) { return spend }
+        return 0
     }
 
     // MARK: Energy

@@ -93,6 +93,18 @@ public final class SQLiteFleetStore: FleetStore {
                 t.add(column: "grid_events", .text)
             }
         }
+        // Prices and budgets: each row's cost and key, each tenant's budget.
+        migrator.registerMigration("v6-spend") { db in
+            try db.alter(table: "usage") { t in
+                t.add(column: "cost_micros", .integer).notNull().defaults(to: 0)
+                t.add(column: "api_key_id", .text)
+            }
+            try db.create(index: "usage_by_tenant_time", on: "usage", columns: ["tenant", "created_at"])
+            try db.alter(table: "tenant") { t in
+                t.add(column: "budget_micros", .integer)
+                t.add(column: "budget_period", .text)
+            }
+        }
         return migrator
     }
 
@@ -162,16 +174,18 @@ public final class SQLiteFleetStore: FleetStore {
             try db.execute(
                 sql: """
                     INSERT INTO tenant (tenant, data_class, requests_per_minute, tokens_per_minute, max_concurrent, slo_policy,
-                      updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                      budget_micros, budget_period, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(tenant) DO UPDATE SET data_class = excluded.data_class,
                       requests_per_minute = excluded.requests_per_minute, tokens_per_minute = excluded.tokens_per_minute,
                       max_concurrent = excluded.max_concurrent, slo_policy = excluded.slo_policy,
+                      budget_micros = excluded.budget_micros, budget_period = excluded.budget_period,
                       updated_at = excluded.updated_at
                     """,
                 arguments: [
                     policy.tenant, policy.dataClass.rawValue, policy.requestsPerMinute, policy.tokensPerMinute, policy.maxConcurrent,
-                    policy.sloPolicy?.rawValue, Date().timeIntervalSince1970,
+                    policy.sloPolicy?.rawValue, policy.budget?.limitMicros, policy.budget?.period.rawValue,
+                    Date().timeIntervalSince1970,
                 ])
         }
     }
@@ -190,7 +204,7 @@ public final class SQLiteFleetStore: FleetStore {
                     sql: """
                         SELECT k.tenant AS tenant, t.data_class AS data_class, t.requests_per_minute AS requests_per_minute,
                           t.tokens_per_minute AS tokens_per_minute, t.max_concurrent AS max_concurrent,
-                          t.slo_policy AS slo_policy
+                          t.slo_policy AS slo_policy, t.budget_micros AS budget_micros, t.budget_period AS budget_period
                         FROM api_key k LEFT JOIN tenant t ON t.tenant = k.tenant
                         WHERE k.key_hash = ? AND k.revoked_at IS NULL
                         """,
@@ -234,7 +248,8 @@ public final class SQLiteFleetStore: FleetStore {
     private static func tenantPolicy(_ row: Row) -> TenantPolicy {
         TenantPolicy(
             stored: row["tenant"], dataClass: row["data_class"], requestsPerMinute: row["requests_per_minute"],
-            tokensPerMinute: row["tokens_per_minute"], maxConcurrent: row["max_concurrent"], sloPolicy: row["slo_policy"])
+            tokensPerMinute: row["tokens_per_minute"], maxConcurrent: row["max_concurrent"], sloPolicy: row["slo_policy"],
+            budgetMicros: row["budget_micros"], budgetPeriod: row["budget_period"])
     }
 
     public func appendUsage(_ records: [UsageRecord]) async throws {
@@ -246,8 +261,8 @@ public final class SQLiteFleetStore: FleetStore {
                     INSERT OR IGNORE INTO usage (request_id, tenant, node_id, model, task_class, prompt_tokens,
                       completion_tokens, usage_reported_by_engine, outcome, http_status, ttft_ms, total_ms, created_at,
                       attempts, computed_prompt_tokens, computed_completion_tokens, slo,
-                      cached_prompt_tokens)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      cached_prompt_tokens, cost_micros, api_key_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             for record in records {
@@ -257,7 +272,7 @@ public final class SQLiteFleetStore: FleetStore {
                     record.outcome.rawValue, record.httpStatus, record.timeToFirstTokenMilliseconds,
                     record.totalMilliseconds, record.createdAt.timeIntervalSince1970,
                     record.attempts, record.computedPromptTokens, record.computedCompletionTokens, record.slo,
-                    record.cachedPromptTokens,
+                    record.cachedPromptTokens, record.costMicros, record.apiKeyID,
                 ])
                 if db.changesCount == 0 { duplicates.append(record.requestID) }
             }
@@ -283,10 +298,11 @@ public final class SQLiteFleetStore: FleetStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT model, outcome, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt, SUM(completion_tokens) AS completion,
-                      SUM(COALESCE(cached_prompt_tokens, 0)) AS cached
+                    SELECT model, outcome, api_key_id, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt,
+                      SUM(completion_tokens) AS completion, SUM(COALESCE(cached_prompt_tokens, 0)) AS cached,
+                      SUM(cost_micros) AS cost
                     FROM usage WHERE tenant = ? AND created_at >= ? AND created_at < ?
-                    GROUP BY model, outcome ORDER BY model, outcome
+                    GROUP BY model, outcome, api_key_id ORDER BY model, outcome, api_key_id
                     """,
                 arguments: [tenant, from.timeIntervalSince1970, to.timeIntervalSince1970]
             ).compactMap { row in
@@ -294,16 +310,25 @@ public final class SQLiteFleetStore: FleetStore {
                 return UsageRecord.Outcome(rawValue: outcome).map {
                     UsageTotal(
                         model: row["model"], outcome: $0, requests: row["requests"], promptTokens: row["prompt"],
-                        completionTokens: row["completion"], cachedPromptTokens: row["cached"])
+                        completionTokens: row["completion"], cachedPromptTokens: row["cached"], costMicros: row["cost"],
+                        apiKeyID: row["api_key_id"])
                 }
             }
+        }
+    }
+
+    public func spendMicros(tenant: String, from: Date) async throws -> Int64 {
+        try await database.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT COALESCE(SUM(cost_micros), 0) FROM usage WHERE tenant = ? AND created_at >= ?",
+                arguments: [tenant, from.timeIntervalSince1970]) ?? 0
         }
     }
 
     private static func usageRecord(_ row: Row) -> UsageRecord {
         let node: String? = row["node_id"]
         let outcome: String = row["outcome"]
-        return UsageRecord(
+        var record = UsageRecord(
             requestID: row["request_id"],
             tenant: row["tenant"],
             nodeID: node.map(NodeID.init),
@@ -323,6 +348,9 @@ public final class SQLiteFleetStore: FleetStore {
             slo: row["slo"],
             cachedPromptTokens: row["cached_prompt_tokens"]
         )
+        record.costMicros = row["cost_micros"]
+        record.apiKeyID = row["api_key_id"]
+        return record
     }
 
     @discardableResult

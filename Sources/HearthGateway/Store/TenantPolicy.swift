@@ -16,11 +16,17 @@ public struct TenantPolicy: Sendable, Equatable {
     /// What the tenant's requests get when no node can meet their class target (a request's own
     /// `X-Hearth-SLO-Policy` or `metadata.slo_policy` overrides it); nil: the gateway's default.
     public var sloPolicy: SLOPolicy?
+    /// Dollars the tenant may spend per day or month at the gateway's prices; nil: no budget.
+    public var budget: Budget?
+    /// The key a request came with (``APIKeyRecord/id``), set by the gateway's authenticator: usage rows name it.
+    /// Never stored.
+    public var keyID: String?
 
     public init(
         tenant: String, dataClass: DataClass = .standard, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
-        maxConcurrent: Int? = nil, sloPolicy: SLOPolicy? = nil
+        maxConcurrent: Int? = nil, sloPolicy: SLOPolicy? = nil, budget: Budget? = nil
     ) {
+        self.budget = budget
         self.sloPolicy = sloPolicy
         self.tenant = tenant
         self.dataClass = dataClass
@@ -34,12 +40,14 @@ public struct TenantPolicy: Sendable, Equatable {
     /// `strict` (the tenant asked for more than best effort).
     init(
         stored tenant: String, dataClass: String?, requestsPerMinute: Int?, tokensPerMinute: Int?, maxConcurrent: Int?,
-        sloPolicy: String?
+        sloPolicy: String?, budgetMicros: Int64? = nil, budgetPeriod: String? = nil
     ) {
         self.init(
             tenant: tenant, dataClass: dataClass.map { DataClass(rawValue: $0) ?? .confidential } ?? .standard,
             requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute, maxConcurrent: maxConcurrent,
             sloPolicy: sloPolicy.map { SLOPolicy(rawValue: $0) ?? .strict })
+        // A period this gateway cannot read fails closed: the shorter one.
+        budget = budgetMicros.map { Budget(limitMicros: $0, period: budgetPeriod.flatMap(BudgetPeriod.init(rawValue:)) ?? .daily) }
     }
 }
 

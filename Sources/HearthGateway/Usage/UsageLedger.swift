@@ -9,7 +9,7 @@ import Synchronization
 /// take (its database restarting) goes back to the front of the buffer and is written with the next one: rows are
 /// idempotent by request id, so a batch that was in fact committed is only reported as duplicates.
 public final class UsageLedger: Service {
-    private let store: any FleetStore
+    let store: any FleetStore
     private let logger: Logger
     /// Rows written, failed batches and rows pending, for `/metrics` (nil: not exported).
     private let metrics: GatewayMetrics?

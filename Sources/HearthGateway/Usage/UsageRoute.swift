@@ -10,29 +10,50 @@ enum UsageRoute {
     static let path = "/v1/usage"
     static let longestRangeSeconds = 366.0 * 86_400
 
-    static func add(to router: Router<GatewayRequestContext>, authenticator: APIKeyAuthenticator, store: any FleetStore) {
+    static func add(
+        to router: Router<GatewayRequestContext>, authenticator: APIKeyAuthenticator, store: any FleetStore, spend: TenantSpend
+    ) {
         router.get(RouterPath(path)) { request, _ -> Response in
             let policy = try await authenticator.policy(authorization: request.headers[.authorization])
             let query = request.uri.queryParameters
-            let to = try query["to"].map { try Self.instant(String($0), param: "to") } ?? Date()
+            let to = try query["to"].map { try Self.instant(String($0), param: "to") } ?? spend.now()
             let from = try query["from"].map { try Self.instant(String($0), param: "from") } ?? to.addingTimeInterval(-30 * 86_400)
             guard from < to else { throw OpenAIError.invalidRequest("'from' must be before 'to'.", param: "from", code: "invalid_value") }
             guard to.timeIntervalSince(from) <= longestRangeSeconds else {
                 throw OpenAIError.invalidRequest("The range may span at most 366 days.", param: "from", code: "invalid_value")
             }
             let totals = try await store.usageTotals(tenant: policy.tenant, from: from, to: to)
-            let body = try JSONSerialization.data(
-                withJSONObject: document(tenant: policy.tenant, from: from, to: to, totals: totals), options: [.sortedKeys])
+            var document = document(tenant: policy.tenant, from: from, to: to, totals: totals)
+            if let standing = try await spend.standing(policy) {
+                document["budget"] = [
+                    "period": standing.budget.period.rawValue, "limit_usd": Dollars.value(standing.budget.limitMicros),
+                    "spent_usd": Dollars.value(standing.spentMicros),
+                    "remaining_usd": Dollars.value(max(0, standing.budget.limitMicros - standing.spentMicros)),
+                    "resets_at": ISO8601DateFormatter().string(from: standing.resetsAt),
+                ]
+            }
+            let body = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
     }
 
-    /// The tenant's totals, by outcome and by model.
+    /// The tenant's totals, by outcome, by model and by key; costs in dollars at the prices in force when each row was
+    /// written.
     static func document(tenant: String, from: Date, to: Date, totals: [UsageTotal]) -> [String: Any] {
         let formatter = ISO8601DateFormatter()
         var outcomes: [String: Int] = [:]
         var models: [String: [String: Any]] = [:]
+        var modelCosts: [String: Int64] = [:]
+        var keys: [String: (requests: Int, prompt: Int, completion: Int, cost: Int64)] = [:]
         for total in totals {
+            modelCosts[total.model, default: 0] &+= total.costMicros
+            let key = total.apiKeyID ?? "unknown"
+            var byKey = keys[key] ?? (0, 0, 0, 0)
+            byKey.requests += total.requests
+            byKey.prompt += total.promptTokens
+            byKey.completion += total.completionTokens
+            byKey.cost &+= total.costMicros
+            keys[key] = byKey
             outcomes[total.outcome.rawValue, default: 0] += total.requests
             var model =
                 models[total.model] ?? [
@@ -53,7 +74,19 @@ enum UsageRoute {
             "requests": totals.reduce(0) { $0 + $1.requests }, "prompt_tokens": totals.reduce(0) { $0 + $1.promptTokens },
             "completion_tokens": totals.reduce(0) { $0 + $1.completionTokens },
             "cached_prompt_tokens": totals.reduce(0) { $0 + $1.cachedPromptTokens }, "outcomes": outcomes,
-            "models": models.keys.sorted().map { models[$0]! },
+            "models": models.keys.sorted().map { model in
+                var entry = models[model] ?? [:]
+                entry["cost_usd"] = Dollars.value(modelCosts[model] ?? 0)
+                return entry
+            },
+            "cost_usd": Dollars.value(totals.reduce(Int64(0)) { $0 &+ $1.costMicros }),
+            "keys": keys.keys.sorted().map { key in
+                let byKey = keys[key] ?? (0, 0, 0, 0)
+                return [
+                    "key_id": key, "requests": byKey.requests, "prompt_tokens": byKey.prompt, "completion_tokens": byKey.completion,
+                    "cost_usd": Dollars.value(byKey.cost),
+                ] as [String: Any]
+            },
         ]
     }
 

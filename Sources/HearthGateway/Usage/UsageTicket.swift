@@ -17,6 +17,12 @@ final class UsageTicket: Sendable {
     /// The class objectives answers are judged against (`hearth_slo_requests_total`).
     private let targets: ClassTargets
     private let conduct: NodeConductMonitor?
+    /// Prices each row and adds its cost to the tenant's spend (nil: no prices, every row costs 0).
+    private let spend: TenantSpend?
+    /// The key the request came with (``APIKeyRecord/id``), for the row.
+    private let keyID: String?
+    /// The wall clock rows are dated by (and budgets' periods judged by).
+    private let wallClock: @Sendable () -> Date
     private let state = Mutex(State())
     /// The commit of this request's row, when the ledger makes answers wait for it.
     private let commit = Mutex<UsageCommit?>(nil)
@@ -48,8 +54,12 @@ final class UsageTicket: Sendable {
 
     init(
         requestID: String, tenant: String, started: ContinuousClock.Instant, ledger: UsageLedger, metrics: GatewayMetrics,
-        conduct: NodeConductMonitor? = nil, targets: ClassTargets = .default
+        conduct: NodeConductMonitor? = nil, targets: ClassTargets = .default, spend: TenantSpend? = nil, keyID: String? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.spend = spend
+        self.keyID = keyID
+        self.wallClock = now
         self.targets = targets
         self.requestID = requestID
         self.tenant = tenant
@@ -156,7 +166,7 @@ final class UsageTicket: Sendable {
         let ttft = state.firstByte.map { $0 - started }
         let total = now - started
         let usage = bill(usage, state: state)
-        let record = UsageRecord(
+        var record = UsageRecord(
             requestID: requestID,
             tenant: tenant,
             nodeID: state.node,
@@ -169,15 +179,22 @@ final class UsageTicket: Sendable {
             httpStatus: status,
             timeToFirstTokenMilliseconds: ttft?.milliseconds,
             totalMilliseconds: total.milliseconds,
-            createdAt: Date(),
+            createdAt: wallClock(),
             attempts: state.attempts,
             computedPromptTokens: state.computed?.prompt,
             computedCompletionTokens: state.computed?.completion,
             slo: state.slo,
             cachedPromptTokens: usage?.cachedPromptTokens
         )
+        record.apiKeyID = keyID
+        if let spend {
+            record.costMicros = spend.cost(
+                model: record.model, taskClass: record.taskClass, promptTokens: record.promptTokens,
+                completionTokens: record.completionTokens)
+        }
         let commit = ledger.record(record)
         self.commit.withLock { $0 = commit }
+        spend?.charged(tenant, micros: record.costMicros, at: record.createdAt)
         for hook in state.onFinish { hook(usage, state.node != nil) }
         metrics.requestFinished(outcome: outcome.rawValue, taskClass: state.taskClass, status: status)
         let ttftSeconds = ttft?.seconds
