@@ -85,6 +85,7 @@ enum AdminRoutes {
             let token = try await identity.createEnrollmentToken(for: node, site: site, rekey: order.rekey ?? false, actor: actor)
             return try json(["token": token, "node": node.rawValue, "site": site.rawValue])
         }
+        addMeasurements(to: router, identity: identity)
         router.post("/admin/operator-key/rotate") { request, _ -> Response in
             let actor = try await authorize(request, identity: identity)
             guard let identity else {
@@ -112,6 +113,8 @@ enum AdminRoutes {
         var quarantineReason: String?
         var keyFingerprint: String?
         var site: String?
+        /// The software measurement the node last attested (`hearth measurements`).
+        var measurement: String?
         var power: String?
         /// Whether the scheduler places new work on it now (power, trust, engine health and link all allow it).
         var admitting: Bool?
@@ -135,7 +138,8 @@ enum AdminRoutes {
                 id: status.id, state: status.state, models: session?.hello.models.map(\.id) ?? [],
                 lastHeartbeat: identity?.lastHeartbeat(of: NodeID(status.id))?.timeIntervalSince1970, trust: status.trust,
                 quarantineReason: status.quarantineReason, keyFingerprint: status.keyFingerprint, site: status.site,
-                power: session?.lastHeartbeat?.power?.mode, admitting: session.map { registry.scheduler.isAdmitting($0.id) },
+                measurement: status.measurement, power: session?.lastHeartbeat?.power?.mode,
+                admitting: session.map { registry.scheduler.isAdmitting($0.id) },
                 link: session?.lastHeartbeat?.link)
         }
         for (id, session) in sessions where entries[id.rawValue] == nil {

@@ -57,16 +57,25 @@ public final class GatewayIdentity: Sendable {
         public var keyFingerprint: String
         public var site: String
         public var lastTamperAt: Double?
+        /// The software measurement the node last attested (``SoftwareMeasurement/digest``).
+        public var measurement: String? = nil
     }
 
     public let configuration: IdentityConfiguration
     public let authority: FleetCertificateAuthority
     public let serverContext: NIOSSLContext
-    private let store: any IdentityRecordStore
-    private let policy: Mutex<NodeTrustPolicy>
+    let store: any IdentityRecordStore
+    let policy: Mutex<NodeTrustPolicy>
+    /// Which software measurements nodes may run (the configured list, the operator's decisions, trust on enrollment);
+    /// its ``MeasurementApprovals/allowed`` is pushed into ``policy`` on every change. Taken inside ``policy``'s lock,
+    /// never the other way round.
+    let approvals: Mutex<MeasurementApprovals>
+    /// When another replica's measurement decisions were last read (a shared store).
+    let approvalsReadAt = Mutex<Date?>(nil)
     private let expiries = Mutex<[NodeID: Date]>([:])
     private let heartbeats = Mutex<[NodeID: Date]>([:])
     private let audited = Broadcast<AuditEvent>()
+    private let renewed = Broadcast<Renewal>()
     private let throttle: Mutex<AuditThrottle>
 
     /// An entry written to the audit log, as it happens (operators' tools and tests follow these).
@@ -85,8 +94,9 @@ public final class GatewayIdentity: Sendable {
 
     private init(
         configuration: IdentityConfiguration, authority: FleetCertificateAuthority, serverContext: NIOSSLContext,
-        store: any IdentityRecordStore, policy: NodeTrustPolicy, logger: Logger
+        store: any IdentityRecordStore, policy: NodeTrustPolicy, approvals: MeasurementApprovals, logger: Logger
     ) {
+        self.approvals = Mutex(approvals)
         self.configuration = configuration
         self.authority = authority
         self.serverContext = serverContext
@@ -123,19 +133,21 @@ public final class GatewayIdentity: Sendable {
                 allowedMeasurements: configuration.allowedMeasurements),
             revocations: try await store.revocations())
         let now = Date().timeIntervalSince1970
-        var allowed = configuration.allowedMeasurements
+        var approvals = MeasurementApprovals(configured: configuration.allowedMeasurements)
+        approvals.replaceDecisions(try await store.measurementDecisions().map { ($0.digest, $0.decision) })
         for row in try await store.nodes() {
             guard row.state != .revoked else {
                 trust.restoreRevoked(row.attestation, site: row.site, now: now)
                 continue
             }
             _ = trust.handle(.enrolled(row.attestation, site: row.site), now: now)
-            if configuration.allowedMeasurements.isEmpty { allowed.insert(row.attestation.measurement.digest) }
+            approvals.enrolled(row.attestation.measurement.digest)
             if row.state == .quarantined { _ = trust.handle(.operatorQuarantine(row.node), now: now) }
         }
-        _ = trust.handle(.allowedMeasurementsChanged(allowed), now: now)
+        _ = trust.handle(.allowedMeasurementsChanged(approvals.allowed), now: now)
         return GatewayIdentity(
-            configuration: configuration, authority: authority, serverContext: context, store: store, policy: trust, logger: logger)
+            configuration: configuration, authority: authority, serverContext: context, store: store, policy: trust,
+            approvals: approvals, logger: logger)
     }
 
     /// Joins the gateway: its registry, its heartbeat settings (the missed-heartbeat quarantine counts in the
@@ -155,7 +167,7 @@ public final class GatewayIdentity: Sendable {
     /// Whether `node` is an id Hearth accepts: 1-128 characters of `A-Z a-z 0-9 . _ -`.
     public static func isWellFormed(_ node: NodeID) -> Bool { NodeIdentifier.isWellFormed(node.rawValue) }
 
-    private var now: Double { Date().timeIntervalSince1970 }
+    var now: Double { Date().timeIntervalSince1970 }
 
     // MARK: tokens and operators
 
@@ -216,9 +228,7 @@ public final class GatewayIdentity: Sendable {
         guard token.node == node else { throw Failure.refused("the enrollment token was made for another node") }
         guard request.attestation.node == node else { throw Failure.refused("the attestation names another node") }
         let digest = request.attestation.measurement.digest
-        if !configuration.allowedMeasurements.isEmpty, !configuration.allowedMeasurements.contains(digest) {
-            throw Failure.refused("software measurement \(digest.prefix(64)) is not approved")
-        }
+        if let refusal = approvals.withLock({ $0.enrollmentRefusal(digest) }) { throw Failure.refused(refusal) }
         // The CSR is checked (signed by its key, naming this node, P-256, the attested key) before any trust state
         // changes: the certificate is made first and handed out only if everything after it succeeds.
         let issuedAt = now
@@ -243,9 +253,11 @@ public final class GatewayIdentity: Sendable {
             if let refusal = policy.enrollmentRefusal(for: request.attestation, rekey: token.rekey) {
                 return [.refuseEnrollment(node, refusal)]
             }
-            if configuration.allowedMeasurements.isEmpty {
-                _ = policy.handle(.allowedMeasurementsChanged(policy.configuration.allowedMeasurements.union([digest])), now: issuedAt)
+            let allowed = approvals.withLock { approvals in
+                approvals.enrolled(digest)
+                return approvals.allowed
             }
+            _ = policy.handle(.allowedMeasurementsChanged(allowed), now: issuedAt)
             return policy.handle(.enrollmentRequested(request.attestation, site: token.site, rekey: token.rekey), now: issuedAt)
         }
         if case .refuseEnrollment(_, let refusal) = actions.first { throw Failure.refused(Self.explain(refusal, node: node)) }
@@ -284,8 +296,20 @@ public final class GatewayIdentity: Sendable {
 
     /// A renewal over the node's tunnel: a fresh attestation decides.
     func renew(_ request: RenewalRequest, from node: NodeID) async -> RenewalResponse {
-        await decisions.run { await renewNow(request, from: node) }
+        let response = await decisions.run { await renewNow(request, from: node) }
+        renewed.yield(Renewal(node: node, measurement: request.attestation.measurement.digest, denied: response.denied))
+        return response
     }
+
+    /// A renewal as it was decided: the node, the measurement it attested, and why it was denied (nil: granted).
+    public struct Renewal: Sendable, Equatable {
+        public var node: NodeID
+        public var measurement: String
+        public var denied: String?
+    }
+
+    /// Renewals from now on, granted and denied (operators' tools and tests follow them).
+    public func renewals() -> AsyncStream<Renewal> { renewed.subscribe() }
 
     private func renewNow(_ request: RenewalRequest, from node: NodeID) async -> RenewalResponse {
         guard request.attestation.node == node else { return RenewalResponse(grant: nil, denied: "the attestation names another node") }
@@ -372,6 +396,7 @@ public final class GatewayIdentity: Sendable {
     }
 
     private func tickNow() async {
+        await readOtherReplicasMeasurementDecisions()
         let actions = policy.withLock { $0.handle(.tick, now: now) }
         _ = try? await perform(actions, csrPEM: nil, node: nil, keyFingerprint: nil)
         let expired = expiries.withLock { expiries in expiries.filter { $0.value < Date() }.map(\.key) }
@@ -422,8 +447,11 @@ public final class GatewayIdentity: Sendable {
                 var actions = policy.handle(.replicatedRevocations(revocations), now: at)
                 for row in rows {
                     // Trust on enrollment, as at start: a node another replica enrolled runs the software it attested.
-                    if configuration.allowedMeasurements.isEmpty, row.state != .revoked {
-                        let allowed = policy.configuration.allowedMeasurements.union([row.attestation.measurement.digest])
+                    if row.state != .revoked {
+                        let allowed = approvals.withLock { approvals in
+                            approvals.enrolled(row.attestation.measurement.digest)
+                            return approvals.allowed
+                        }
                         _ = policy.handle(.allowedMeasurementsChanged(allowed), now: at)
                     }
                     actions += policy.handle(
@@ -491,7 +519,8 @@ public final class GatewayIdentity: Sendable {
                     }
                 return NodeStatus(
                     id: id.rawValue, state: state, trust: record.state.rawValue, quarantineReason: record.quarantineReason?.rawValue,
-                    keyFingerprint: record.keyFingerprint, site: record.site.rawValue, lastTamperAt: record.lastTamperAt)
+                    keyFingerprint: record.keyFingerprint, site: record.site.rawValue, lastTamperAt: record.lastTamperAt,
+                    measurement: record.measurement.digest)
             }
         }
     }
@@ -499,7 +528,7 @@ public final class GatewayIdentity: Sendable {
     /// Audit events from now on.
     public func auditEvents() -> AsyncStream<AuditEvent> { audited.subscribe() }
 
-    private func audit(actor: String, action: String, node: NodeID?, detail: String) async throws {
+    func audit(actor: String, action: String, node: NodeID?, detail: String) async throws {
         try await store.audit(actor: actor, action: action, node: node, detail: detail)
         audited.yield(AuditEvent(action: action, node: node, at: Date()))
     }

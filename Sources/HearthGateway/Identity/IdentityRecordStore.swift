@@ -23,6 +23,10 @@ protocol IdentityRecordStore: Sendable {
     func audit(actor: String, action: String, node: NodeID?, detail: String) async throws
     func auditRowCount() async throws -> Int
     func auditLog() async throws -> [IdentityStore.AuditEntry]
+    /// Records the operator's decision about a software measurement (the latest about a digest holds).
+    func decideMeasurement(_ decision: IdentityStore.MeasurementDecision) async throws
+    /// Every measurement decision, oldest first.
+    func measurementDecisions() async throws -> [IdentityStore.MeasurementDecision]
 
     /// Whether other gateway replicas write these records too (then ``followChanges(_:)`` reports their writes).
     var isShared: Bool { get }

@@ -80,7 +80,44 @@ final class IdentityStore: Sendable {
                 t.add(column: "rekey", .boolean).notNull().defaults(to: false)
             }
         }
+        // The operator's approved and retired software measurements (staged roll-outs, issue 16).
+        migrator.registerMigration("v3-measurements") { db in
+            try db.create(table: "measurement_decision") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("digest", .text).notNull()
+                t.column("decision", .text).notNull()
+                t.column("label", .text).notNull()
+                t.column("at", .double).notNull()
+            }
+        }
         try migrator.migrate(database)
+    }
+
+    /// The operator's decision about one software measurement.
+    struct MeasurementDecision: Sendable, Equatable {
+        var digest: String
+        var decision: MeasurementApprovals.Decision
+        /// What the digest is (a release's name), as the operator wrote it.
+        var label: String
+        var at: Double
+    }
+
+    func decideMeasurement(_ decision: MeasurementDecision) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO measurement_decision (digest, decision, label, at) VALUES (?, ?, ?, ?)",
+                arguments: [decision.digest, decision.decision.rawValue, decision.label, decision.at])
+        }
+    }
+
+    func measurementDecisions() async throws -> [MeasurementDecision] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT digest, decision, label, at FROM measurement_decision ORDER BY id").compactMap { row in
+                MeasurementApprovals.Decision(rawValue: row["decision"]).map {
+                    MeasurementDecision(digest: row["digest"], decision: $0, label: row["label"], at: row["at"])
+                }
+            }
+        }
     }
 
     func addEnrollmentToken(hash: String, grant: TokenGrant) async throws {

@@ -109,6 +109,8 @@ public final class PostgresFleetStore: FleetStore {
                 "ALTER TABLE tenant ADD COLUMN budget_micros bigint, ADD COLUMN budget_period text",
             ]
         ),
+        // The operator's software measurement decisions (PostgresIdentityStore).
+        (7, PostgresIdentityStore.measurementSchema),
     ]
 
     /// An arbitrary constant: the advisory lock that serialises migrations across replicas.

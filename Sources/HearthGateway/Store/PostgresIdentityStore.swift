@@ -43,6 +43,15 @@ final class PostgresIdentityStore: IdentityRecordStore {
         """,
     ]
 
+    /// The operator's approved and retired software measurements (a later migration: staged roll-outs).
+    static let measurementSchema: [String] = [
+        """
+        CREATE TABLE identity_measurement_decision (
+          id bigserial PRIMARY KEY, digest text NOT NULL, decision text NOT NULL, label text NOT NULL,
+          at double precision NOT NULL)
+        """
+    ]
+
     private let client: PostgresClient
     private let logger: Logger
 
@@ -157,6 +166,25 @@ final class PostgresIdentityStore: IdentityRecordStore {
             try await connection.query(
                 "SELECT pg_notify(\(Self.channel), \(Self.payload(replica: replica, node: entry.node)))", logger: logger)
         }
+    }
+
+    func decideMeasurement(_ decision: IdentityStore.MeasurementDecision) async throws {
+        try await client.query(
+            """
+            INSERT INTO identity_measurement_decision (digest, decision, label, at)
+            VALUES (\(decision.digest), \(decision.decision.rawValue), \(decision.label), \(decision.at))
+            """, logger: logger)
+    }
+
+    func measurementDecisions() async throws -> [IdentityStore.MeasurementDecision] {
+        let rows = try await client.query(
+            "SELECT digest, decision, label, at FROM identity_measurement_decision ORDER BY id", logger: logger)
+        var decisions: [IdentityStore.MeasurementDecision] = []
+        for try await (digest, decision, label, at) in rows.decode((String, String, String, Double).self) {
+            guard let decision = MeasurementApprovals.Decision(rawValue: decision) else { continue }
+            decisions.append(.init(digest: digest, decision: decision, label: label, at: at))
+        }
+        return decisions
     }
 
     func revocations() async throws -> [RevocationEntry] {
