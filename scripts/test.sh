@@ -12,13 +12,14 @@ VENV="$HEARTH_CACHE/venv"
 # openai: the official client the API tests drive. openadr3: the independent OpenADR 3 library whose events the VEN
 # tests read (its raw models build the VTN stand-in's payloads). span-panel-api: the Home Assistant integration's SPAN
 # library, read side by side with Hearth's panel client. kubernetes-validate and dockerfile-parse: check-deploy.sh's
-# checks of the Kubernetes manifests (Kubernetes' own schemas, offline) and the Containerfile.
-if [ ! -x "$VENV/bin/python" ] \
-  || ! "$VENV/bin/python" -c 'import openai, openadr3, span_panel_api, kubernetes_validate, dockerfile_parse' 2>/dev/null; then
-  echo "[test] installing the openai, openadr3, span-panel-api, kubernetes-validate and dockerfile-parse Python packages into $VENV" >&2
+# checks of the Kubernetes manifests (Kubernetes' own schemas, offline) and the Containerfile. langchain-openai and llm:
+# two clients built on OpenAI's API that the gateway is tested with too.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c \
+  'import openai, openadr3, span_panel_api, kubernetes_validate, dockerfile_parse, langchain_openai, llm' 2>/dev/null; then
+  echo "[test] installing the Python packages the tests drive into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40' 'openadr3==0.5.0' 'span-panel-api==2.6.4' \
-    'kubernetes-validate==1.37.0' 'dockerfile-parse==2.0.1'
+    'kubernetes-validate==1.37.0' 'dockerfile-parse==2.0.1' 'langchain-openai==1.8.1' 'llm==0.36'
 fi
 export HEARTH_PYTHON="$VENV/bin/python"
 # A crash prints only the crashed thread, without registers or image lists, so that the end of a CI log still

@@ -91,6 +91,10 @@ struct ResponsesAPITests {
             #expect(calls.first?["call_id"] as? String == "call_1")
             #expect(calls.first?["arguments"] as? [String: String] == ["city": "Oslo"])
             #expect(result["followup_text"] as? String == "Oslo: 4 C, rain.")
+            let chatCalls = try #require(result["chat_calls"] as? [[String: Any]])
+            #expect(chatCalls.count == 1)
+            #expect(chatCalls.first?["name"] as? String == "weather")
+            #expect(chatCalls.first?["arguments"] as? [String: String] == ["city": "Oslo"])
         }
     }
 

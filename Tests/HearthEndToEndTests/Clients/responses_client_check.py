@@ -115,4 +115,20 @@ else:
     )
     result["followup_text"] = followup.output_text
 
+    # The same tool call streamed over chat completions, joined from its deltas as the SDK's users do.
+    chat_calls = {}
+    for chunk in client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[{"type": "function", "function": {k: v for k, v in tools[0].items() if k != "type"}}],
+        stream=True,
+        metadata={"task": "chat"},
+    ):
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                entry = chat_calls.setdefault(call.index, {"name": "", "arguments": ""})
+                entry["name"] = (call.function.name if call.function else None) or entry["name"]
+                entry["arguments"] += (call.function.arguments if call.function else None) or ""
+    result["chat_calls"] = [{"name": c["name"], "arguments": json.loads(c["arguments"])} for _, c in sorted(chat_calls.items())]
+
 print(json.dumps(result))
