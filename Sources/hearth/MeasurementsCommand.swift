@@ -41,26 +41,28 @@ struct MeasurementsCommand: AsyncParsableCommand {
 
     struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let nodes enroll and renew running this measurement.")
-        @OptionGroup var connection: NodesCommand.Connection
-        @Argument(help: "The measurement: 64 hex digits.") var digest: String
-        @Option(help: "What it is, for the list and the audit log (a release's name).") var label: String = ""
+        @OptionGroup var decision: Decision
 
-        func run() async throws {
-            _ = try await connection.call(.POST, "/admin/measurements/\(digest)/approve", body: ["label": label])
-            print("approved \(digest)")
-        }
+        func run() async throws { try await decision.send("approve") }
     }
 
     struct Retire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop nodes running this measurement: quarantined at their next renewal, refused at enrollment.")
+        @OptionGroup var decision: Decision
+
+        func run() async throws { try await decision.send("retire") }
+    }
+
+    /// What `approve` and `retire` take: the digest and a label for the list and the audit log.
+    struct Decision: ParsableArguments {
         @OptionGroup var connection: NodesCommand.Connection
         @Argument(help: "The measurement: 64 hex digits.") var digest: String
-        @Option(help: "Why, for the list and the audit log.") var label: String = ""
+        @Option(help: "What it is or why, for the list and the audit log (a release's name).") var label: String = ""
 
-        func run() async throws {
-            _ = try await connection.call(.POST, "/admin/measurements/\(digest)/retire", body: ["label": label])
-            print("retired \(digest)")
+        func send(_ action: String) async throws {
+            _ = try await connection.call(.POST, "/admin/measurements/\(digest)/\(action)", body: ["label": label])
+            print("\(action == "approve" ? "approved" : "retired") \(digest)")
         }
     }
 }

@@ -101,10 +101,7 @@ struct ResponsesAPITests {
     @Test func aToolCallCutOffMidArgumentsReachesAResponsesClientWholeFromTheNextNode() async throws {
         let stall = StallOnce()
         let engines = (0..<2).map { _ in ToolCallFailoverTests.callingEngine(stall: stall) }
-        try await withTestFleet(
-            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
-            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
-        ) { fleet in
+        try await ToolCallFailoverTests.withStallingFleet(engines) { fleet in
             let answer = try await fleet.post(
                 "/v1/responses",
                 json: [
@@ -140,19 +137,8 @@ struct ResponsesAPITests {
 
     @Test func aStructuredAnswerThatCannotMoveEndsWithResponseFailed() async throws {
         let stall = StallOnce()
-        let engines = (0..<2).map { _ in
-            TestEngine { request, gate, emit in
-                #expect(ContinuingAnswer.prefix(of: request).isEmpty, "a structured output was continued from a prefix")
-                try await emit(ToolCallFailoverTests.event(#"{"role":"assistant","content":"{\"city\":"}"#))
-                if stall.take() { try await gate.wait() }
-                try await emit(ToolCallFailoverTests.event("{}", finish: "stop"))
-                try await emit(ByteBuffer(string: "data: [DONE]\n\n"))
-            }
-        }
-        try await withTestFleet(
-            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
-            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
-        ) { fleet in
+        let engines = (0..<2).map { _ in ToolCallFailoverTests.jsonEngine(stall: stall) }
+        try await ToolCallFailoverTests.withStallingFleet(engines) { fleet in
             let answer = try await fleet.post(
                 "/v1/responses",
                 json: [

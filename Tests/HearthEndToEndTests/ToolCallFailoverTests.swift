@@ -52,6 +52,27 @@ import Testing
         }
     }
 
+    /// Nodes running `engines`, with the chat class's stall limit at half a second: a node gone silent moves at once.
+    static func withStallingFleet(_ engines: [TestEngine], _ body: (TestFleet) async throws -> Void) async throws {
+        try await withTestFleet(
+            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
+            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }, body)
+    }
+
+    /// A JSON answer, `{"city":"Oslo"}`, whose first attempt goes silent after `{"city":`; it fails the test if it is
+    /// ever asked to continue from a prefix.
+    static func jsonEngine(stall: StallOnce) -> TestEngine {
+        TestEngine { request, gate, emit in
+            let prefix = ContinuingAnswer.prefix(of: request)
+            #expect(prefix.isEmpty, "a structured output was continued from a prefix")
+            try await emit(Self.event(#"{"role":"assistant","content":"{\"city\":"}"#))
+            if stall.take() { try await gate.wait() }
+            try await emit(Self.event(#"{"content":"\"Oslo\"}"}"#))
+            try await emit(Self.event("{}", finish: "stop"))
+            try await emit(ByteBuffer(string: "data: [DONE]\n\n"))
+        }
+    }
+
     /// Every call's arguments, joined per index as OpenAI's clients join streamed deltas.
     static func toolArguments(_ events: [String]) -> [Int: String] {
         var calls: [Int: String] = [:]
@@ -70,10 +91,7 @@ import Testing
     @Test func aToolCallCutOffMidArgumentsReachesTheClientWholeFromTheNextNode() async throws {
         let stall = StallOnce()
         let engines = (0..<2).map { _ in Self.callingEngine(stall: stall) }
-        try await withTestFleet(
-            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
-            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
-        ) { fleet in
+        try await Self.withStallingFleet(engines) { fleet in
             let answer = try await fleet.post(json: Self.toolCallBody)
             #expect(answer.status == 200)
             #expect(answer.streamedText == "Checking. ")
@@ -113,21 +131,8 @@ import Testing
 
     @Test func aStructuredOutputCutOffMidAnswerEndsWithAnErrorNotAJoinedObject() async throws {
         let stall = StallOnce()
-        let engines = (0..<2).map { _ in
-            TestEngine { request, gate, emit in
-                let prefix = ContinuingAnswer.prefix(of: request)
-                #expect(prefix.isEmpty, "a structured output was continued from a prefix")
-                try await emit(Self.event(#"{"role":"assistant","content":"{\"city\":"}"#))
-                if stall.take() { try await gate.wait() }
-                try await emit(Self.event(#"{"content":"\"Oslo\"}"}"#))
-                try await emit(Self.event("{}", finish: "stop"))
-                try await emit(ByteBuffer(string: "data: [DONE]\n\n"))
-            }
-        }
-        try await withTestFleet(
-            nodes: engines.enumerated().map { TestNodeSpec(id: "node-\($0.offset)", engine: $0.element) },
-            configure: { $0.stallLimits = StallDetector.Limits(interTokenSeconds: [.chat: 0.5]) }
-        ) { fleet in
+        let engines = (0..<2).map { _ in Self.jsonEngine(stall: stall) }
+        try await Self.withStallingFleet(engines) { fleet in
             let answer = try await fleet.post(
                 json: chatBody(
                     model: "test-model", stream: true, maxTokens: 64,

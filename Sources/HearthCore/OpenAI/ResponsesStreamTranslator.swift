@@ -25,7 +25,7 @@ public struct ResponsesStreamTranslator: Sendable {
     /// More output items than any real answer has; a node that sends more gets them dropped.
     public static let maximumItems = 128
     /// A partial event longer than this is dropped (the gateway relays whole events far shorter).
-    static let maximumPendingBytes = 4 << 20
+    public static let maximumPendingBytes = 4 << 20
 
     private struct Slot: Sendable {
         var isMessage: Bool

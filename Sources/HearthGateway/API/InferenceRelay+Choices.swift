@@ -264,6 +264,8 @@ final class ChoiceStreamFilter: ClientStreamFilter {
                 events.append(data)
                 pending.removeFirst(length)
             }
+            // The relay hands over whole events, each within the event limit: more is no event.
+            if pending.count > ResponsesStreamTranslator.maximumPendingBytes { pending = [] }
             return events
         }
         var out = ByteBuffer()

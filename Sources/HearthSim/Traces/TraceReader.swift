@@ -1,4 +1,5 @@
 import Foundation
+import HearthCore
 
 /// Reads a trace file, detecting its format from the content:
 /// - Azure LLM inference CSV: header `TIMESTAMP,ContextTokens,GeneratedTokens`, wall-clock timestamps;
@@ -115,16 +116,6 @@ public enum TraceReader {
         let time = parts[1].split(separator: ":")
         guard date.count == 3, time.count == 3, let h = Double(time[0]), let m = Double(time[1]), let s = Double(time[2])
         else { return nil }
-        return Double(daysFromCivil(date[0], date[1], date[2])) * 86_400 + h * 3600 + m * 60 + s
-    }
-
-    /// Howard Hinnant's days_from_civil.
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        return Double(CivilDate.days(year: Int64(date[0]), month: Int64(date[1]), day: Int64(date[2]))) * 86_400 + h * 3600 + m * 60 + s
     }
 }
