@@ -66,6 +66,8 @@ extension InferenceRelay {
                     let tail = context.forClient(tail, status: attempt.head.status, ending: true)
                     if tail.readableBytes > 0 { try? await writer.write(tail) }
                     try? await writer.finish(nil)
+                } else {
+                    await sink.responseEndWritten()
                 }
                 context.ticket.answerEnded()
                 return

@@ -34,6 +34,8 @@ final class StreamRelaySink: Sendable {
         var waiter: CheckedContinuation<InferenceRelay.PumpOutcome, Never>?
         var outcome: InferenceRelay.PumpOutcome?
         var endedResponse = false
+        /// The write that ends the response, once the sink has queued it.
+        var endWrite: EventLoopFuture<Void>?
     }
 
     private let state: Mutex<State>
@@ -81,6 +83,14 @@ final class StreamRelaySink: Sendable {
 
     /// The sink wrote the response's end with the answer's last bytes: the request's task writes nothing more.
     var endedResponse: Bool { state.withLock { $0.endedResponse } }
+
+    /// Returns once the response's end, which the sink queued on the client's loop, has been written (or failed): the
+    /// answer has ended on the wire only then. A drain that counted it ended earlier could close the connection with
+    /// the end still queued, and cut a complete answer.
+    func responseEndWritten() async {
+        let write = state.withLock { $0.endWrite }
+        _ = try? await write?.get()
+    }
 
     private func consume(_ item: StreamItem) {
         switch item {
@@ -204,6 +214,7 @@ final class StreamRelaySink: Sendable {
         let client = client
         let promise = client.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenComplete { [self] result in written(count, result) }
+        if endingResponse { state.withLock { $0.endWrite = promise.futureResult } }
         client.eventLoop.execute {
             guard endingResponse else { return client.writeAndFlush(HTTPResponsePart.body(bytes), promise: promise) }
             if bytes.readableBytes > 0 { client.write(HTTPResponsePart.body(bytes), promise: nil) }
