@@ -32,15 +32,13 @@ extension InferenceRelay {
             tickets.append(choice)
         }
         // The first choice's ticket is the request's: its failure is recorded where the request's is. The others'
-        // are recorded here, with the same status.
+        // are recorded here, the same way.
         do {
             return try await fanOut(
                 parsed, taskClass: taskClass, engineBody: engineBody, request: request, policy: policy, tickets: tickets,
                 clientChannel: clientChannel, started: started)
         } catch {
-            let status = (error as? OpenAIError)?.status.code ?? 500
-            let outcome: UsageRecord.Outcome =
-                status == 499 ? .cancelled : status == 502 || status == 504 || status >= 500 ? .failed : .refused
+            let (outcome, status) = Self.recorded(error)
             for choice in tickets.dropFirst() { choice.finish(outcome: outcome, status: status) }
             throw error
         }

@@ -89,14 +89,24 @@ final class InferenceRelay: Sendable {
                 request, endpoint: endpoint, responsesAPI: responsesAPI, policy: policy, ticket: ticket, started: started,
                 clientChannel: clientChannel)
         } catch var error as OpenAIError {
-            ticket.finish(outcome: error.status.code == 502 || error.status.code == 504 ? .failed : .refused, status: error.status.code)
+            let (outcome, status) = Self.recorded(error)
+            ticket.finish(outcome: outcome, status: status)
             error.requestID = ticket.requestID
             if error.status == .tooManyRequests { error.extraHeaders = limiter.headers(policy) }
             throw error
         } catch {
-            ticket.finish(outcome: .failed, status: 500)
+            let (outcome, status) = Self.recorded(error)
+            ticket.finish(outcome: outcome, status: status)
             throw error
         }
+    }
+
+    /// How a request that ended with `error` is recorded: a node's failure (502, 504) or any other error (500) failed,
+    /// every other refusal refused.
+    static func recorded(_ error: any Error) -> (outcome: UsageRecord.Outcome, status: Int) {
+        guard let error = error as? OpenAIError else { return (.failed, 500) }
+        let status = error.status.code
+        return (status == 502 || status == 504 ? .failed : .refused, status)
     }
 
     private func relay(

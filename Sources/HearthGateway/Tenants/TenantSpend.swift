@@ -34,11 +34,6 @@ final class TenantSpend: Sendable {
         self.refreshSeconds = refreshSeconds
     }
 
-    /// The row's cost at today's prices, micro-dollars.
-    func cost(model: String, taskClass: String, promptTokens: Int, completionTokens: Int) -> Int64 {
-        prices.costMicros(model: model, taskClass: taskClass, promptTokens: promptTokens, completionTokens: completionTokens)
-    }
-
     /// A request of this tenant ended and cost `micros`.
     func charged(_ tenant: String, micros: Int64, at time: Date) {
         guard micros > 0 else { return }

@@ -188,7 +188,7 @@ final class UsageTicket: Sendable {
         )
         record.apiKeyID = keyID
         if let spend {
-            record.costMicros = spend.cost(
+            record.costMicros = spend.prices.costMicros(
                 model: record.model, taskClass: record.taskClass, promptTokens: record.promptTokens,
                 completionTokens: record.completionTokens)
         }
